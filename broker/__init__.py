@@ -1,0 +1,1 @@
+"""Mosquitto configuration, launcher and credential issuing for the panic-button system."""

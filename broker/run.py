@@ -1,0 +1,172 @@
+"""Render the project's Mosquitto configuration and run the broker.
+
+`prepare()` lays out a state directory (config, ACL, password file with the
+gateway and dispatch accounts, persistence, pid file); `Mosquitto` starts and
+stops a broker on it. Tests, the demo and `panic-broker` all go through here,
+so the broker under test is configured exactly as the one in production.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from broker.credentials import PasswordFile, new_password
+
+HERE = Path(__file__).resolve().parent
+ACCOUNTS_FILE = "accounts.json"
+
+
+def find_mosquitto() -> str:
+    """Path of the mosquitto binary (it lives in /usr/sbin on Debian)."""
+    found = shutil.which("mosquitto") or next(
+        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if os.path.exists(p)), None
+    )
+    if not found:
+        raise FileNotFoundError(
+            "mosquitto is not installed: on Debian/Ubuntu run `sudo apt-get install mosquitto`"
+        )
+    return found
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    state_dir: Path
+    host: str
+    port: int
+    gateway_password: str
+    dispatch_password: str
+
+    @property
+    def config_file(self) -> Path:
+        return self.state_dir / "mosquitto.conf"
+
+    @property
+    def password_file(self) -> Path:
+        return self.state_dir / "passwd"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.state_dir / "mosquitto.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.state_dir / "mosquitto.log"
+
+    def passwords(self) -> PasswordFile:
+        return PasswordFile(self.password_file, self.pid_file)
+
+
+def prepare(state_dir: Path | str, port: int, bind: str = "127.0.0.1") -> BrokerConfig:
+    """Create or refresh the broker's state directory; keeps existing accounts."""
+    state = Path(state_dir).resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    template = (HERE / "mosquitto.conf.in").read_text()
+    (state / "mosquitto.conf").write_text(
+        template.format(
+            state_dir=state, port=port, bind=bind, user=getpass.getuser(),
+            log_dest=f"file {state / 'mosquitto.log'}",
+        )
+    )
+    shutil.copyfile(HERE / "acl", state / "acl")
+    accounts_path = state / ACCOUNTS_FILE
+    if accounts_path.exists():
+        accounts = json.loads(accounts_path.read_text())
+    else:
+        accounts = {"gateway": new_password(), "dispatch": new_password()}
+        accounts_path.touch(mode=0o600)
+        accounts_path.write_text(json.dumps(accounts))
+    config = BrokerConfig(state, bind, port, accounts["gateway"], accounts["dispatch"])
+    passwords = config.passwords()
+    if not {"gateway", "dispatch"} <= set(passwords.users()):
+        passwords.set("gateway", accounts["gateway"])
+        passwords.set("dispatch", accounts["dispatch"])
+    return config
+
+
+class Mosquitto:
+    """A mosquitto process running on a prepared state directory."""
+
+    def __init__(self, config: BrokerConfig) -> None:
+        self.config = config
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 10.0) -> None:
+        self.process = subprocess.Popen(
+            [find_mosquitto(), "-c", str(self.config.config_file)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                err = self.process.stderr.read().decode() if self.process.stderr else ""
+                raise RuntimeError(f"mosquitto exited with {self.process.returncode}: {err.strip()}")
+            try:
+                socket.create_connection((self.config.host, self.config.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise TimeoutError(f"mosquitto did not listen on port {self.config.port} in {timeout}s")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stderr:
+            self.process.stderr.close()
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> Mosquitto:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="panic-broker", description="Run Mosquitto with the panic-button configuration."
+    )
+    parser.add_argument("--dir", default="var/broker", help="state directory (default: var/broker)")
+    parser.add_argument("--port", type=int, default=18830, help="listener port (default: 18830)")
+    parser.add_argument("--bind", default="127.0.0.1", help="listen address (default: 127.0.0.1)")
+    parser.add_argument("--prepare-only", action="store_true", help="write the state directory and exit")
+    args = parser.parse_args(argv)
+    config = prepare(args.dir, args.port, args.bind)
+    print(f"broker state in {config.state_dir}; gateway and dispatch passwords in "
+          f"{config.state_dir / ACCOUNTS_FILE}; log in {config.log_file}", file=sys.stderr)
+    if args.prepare_only:
+        return 0
+    os.execv(find_mosquitto(), [find_mosquitto(), "-c", str(config.config_file)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
