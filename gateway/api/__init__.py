@@ -1,0 +1,1 @@
+"""The registry API (FastAPI): technicians, operators, health and metrics."""

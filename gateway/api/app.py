@@ -1,0 +1,132 @@
+"""The registry API. Routes stay thin: domain logic lives in gateway.registry,
+gateway.bridge and gateway.storage."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from gateway import __version__
+from gateway.api import schemas
+from gateway.api.auth import require
+from gateway.bridge import Bridge, DispatchAck
+from gateway.enrich import e7_to_degrees, rfc3339
+from gateway.metrics import Metrics
+from gateway.registry import Registry, key_fingerprint
+from gateway.settings import Settings
+from gateway.storage.models import Alert, Device, Owner, Premises
+from gateway.storage.store import Store, StoreError
+
+_HTTP_STATUS = {"not_found": 404, "conflict": 409, "invalid": 422}
+
+
+def _e7(value: Decimal | None) -> int | None:
+    return None if value is None else int(value.scaleb(7))
+
+
+def _premises_out(place: Premises) -> schemas.PremisesOut:
+    return schemas.PremisesOut(id=place.id, kind=place.kind, address=place.address,
+                               lat=e7_to_degrees(place.lat_e7), lon=e7_to_degrees(place.lon_e7))
+
+
+def _owner_out(owner: Owner, places: list[Premises]) -> schemas.OwnerOut:
+    return schemas.OwnerOut(
+        id=owner.id, name=owner.name, phone=owner.phone,
+        emergency_contacts=[schemas.Contact(**c) for c in owner.emergency_contacts],
+        premises=[_premises_out(p) for p in places],
+    )
+
+
+def _device_out(device: Device) -> dict[str, object]:
+    return {"device_id": device.id, "owner_id": device.owner_id, "premises_id": device.premises_id,
+            "status": device.status, "firmware": device.firmware, "online": device.online,
+            "key_fingerprint": key_fingerprint(device.key_hex)}
+
+
+def _alert_out(alert: Alert) -> schemas.AlertOut:
+    return schemas.AlertOut(
+        alert_id=alert.id, device_id=alert.device_id, seq=alert.seq, type=alert.type, state=alert.state,
+        rev=alert.rev, published=alert.published_rev >= alert.rev, received_at=rfc3339(alert.received_at),
+        false_alarm=alert.false_alarm, acted_by=alert.acted_by, note=alert.note,
+    )
+
+
+def create_app(settings: Settings, store: Store, registry: Registry, bridge: Bridge | None,
+               metrics: Metrics) -> FastAPI:
+    app = FastAPI(title="Panic button registry", version=__version__)
+    app.state.settings = settings
+
+    @app.exception_handler(StoreError)
+    async def store_error(_request: Request, exc: StoreError) -> Response:
+        return JSONResponse({"detail": str(exc)}, status_code=_HTTP_STATUS[exc.code])
+
+    @app.get("/health")
+    def health() -> dict[str, object]:
+        try:
+            store.ping()
+            database = True
+        except Exception:
+            database = False
+        mqtt = bridge.connected.is_set() if bridge else None
+        ok = database and mqtt is not False
+        if not ok:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, {"database": database, "mqtt": mqtt})
+        return {"status": "ok", "database": database, "mqtt": mqtt, "version": __version__}
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def get_metrics(_role: str = Depends(require("operator"))) -> str:
+        return metrics.render()
+
+    @app.post("/owners", status_code=201, response_model=schemas.OwnerOut)
+    def create_owner(body: schemas.OwnerIn, _role: str = Depends(require("technician"))) -> schemas.OwnerOut:
+        owner, places = store.create_owner(
+            body.name, body.phone, [c.model_dump() for c in body.emergency_contacts],
+            [{"kind": p.kind, "address": p.address, "lat_e7": _e7(p.lat), "lon_e7": _e7(p.lon)}
+             for p in body.premises],
+        )
+        return _owner_out(owner, places)
+
+    @app.get("/owners/{owner_id}", response_model=schemas.OwnerOut)
+    def get_owner(owner_id: str, _role: str = Depends(require("technician", "operator"))) -> schemas.OwnerOut:
+        return _owner_out(*store.get_owner(owner_id))
+
+    @app.post("/owners/{owner_id}/premises", status_code=201, response_model=schemas.PremisesOut)
+    def add_premises(owner_id: str, body: schemas.PremisesIn,
+                     _role: str = Depends(require("technician"))) -> schemas.PremisesOut:
+        place = store.add_premises(owner_id, {"kind": body.kind, "address": body.address,
+                                              "lat_e7": _e7(body.lat), "lon_e7": _e7(body.lon)})
+        return _premises_out(place)
+
+    @app.post("/devices", status_code=201, response_model=schemas.DeviceIssued)
+    def register_device(body: schemas.DeviceIn,
+                        _role: str = Depends(require("technician"))) -> schemas.DeviceIssued:
+        issued = registry.register_device(body.device_id, body.owner_id, body.premises_id)
+        return schemas.DeviceIssued(**_device_out(issued.device), device_key=issued.device_key_hex,  # type: ignore[arg-type]
+                                    mqtt_username=issued.mqtt_username, mqtt_password=issued.mqtt_password)
+
+    @app.get("/devices/{device_id}", response_model=schemas.DeviceOut)
+    def get_device(device_id: str, _role: str = Depends(require("technician", "operator"))) -> schemas.DeviceOut:
+        return schemas.DeviceOut(**_device_out(store.get_device(device_id)))  # type: ignore[arg-type]
+
+    @app.get("/alerts", response_model=list[schemas.AlertOut])
+    def list_alerts(device_id: str | None = None, state: str | None = None, limit: int = 100,
+                    _role: str = Depends(require("operator"))) -> list[schemas.AlertOut]:
+        if not 1 <= limit <= 1000:
+            raise HTTPException(422, "limit must be between 1 and 1000")
+        return [_alert_out(a) for a in store.list_alerts(device_id, state, limit)]
+
+    @app.get("/alerts/{alert_id}", response_model=schemas.AlertOut)
+    def get_alert(alert_id: str, _role: str = Depends(require("operator"))) -> schemas.AlertOut:
+        return _alert_out(store.get_alert(alert_id))
+
+    @app.post("/alerts/{alert_id}/ack", response_model=schemas.AlertOut)
+    def ack_alert(alert_id: str, body: schemas.AckIn,
+                  _role: str = Depends(require("operator"))) -> schemas.AlertOut:
+        if bridge is None:
+            raise HTTPException(503, "the MQTT bridge is not running")
+        bridge.apply_dispatch_ack(DispatchAck(alert_id, body.state, body.by, body.note, body.false_alarm))
+        return _alert_out(store.get_alert(alert_id))
+
+    return app

@@ -1,0 +1,340 @@
+"""The MQTT pipeline: device topics in, dispatch topics and device acks out.
+
+    receive (paho, persistent session, QoS 1, manual ack)
+      → Ingest: size → topic → sig envelope → registry → HMAC → JSON → fields → dev → replay window
+      → commit (Store.accept) → enrich → publish to dispatch → signed ack to device
+      → ack the broker's delivery
+
+Resilience, next to the code that provides it:
+- The broker's PUBACK to the device only says the broker has the alert. We
+  ack the broker (paho manual ack) only after the alert is committed, so a
+  gateway killed at any point gets the message again from its persistent
+  session (clean_session=False, fixed client id) after restart.
+- A message seen again is a duplicate (same seq, same bytes): the device is
+  acked again and nothing new is dispatched.
+- Dispatch publications are tracked until the broker's PUBACK; an alert whose
+  newest revision is committed but not yet confirmed published is published
+  again whenever the bridge (re)connects.
+- One worker thread does all storage work in arrival order; paho's network
+  thread only queues. If storage fails, the worker retries the same message
+  with back-off and never acks it meanwhile: nothing is lost, nothing skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from gateway import enrich, protocol
+from gateway.ingest import Ingest, Outcome
+from gateway.metrics import Metrics
+from gateway.settings import Settings
+from gateway.storage.store import Store, StoreError, utcnow
+
+log = logging.getLogger("gateway.bridge")
+
+DISPATCH_ALERTS = "panic/v1/dispatch/alerts"
+DISPATCH_EVENTS = "panic/v1/dispatch/events"
+DISPATCH_ACK = "panic/v1/dispatch/ack"
+DISPATCH_ACK_STATES = ("acknowledged", "dispatched", "resolved", "cancelled")
+_RETRY_MAX_S = 5.0
+
+
+def station_topic(station_id: str) -> str:
+    return f"panic/v1/dispatch/stations/{station_id}/alerts"
+
+
+@dataclass(frozen=True)
+class DispatchAck:
+    alert_id: str
+    state: str
+    by: str
+    note: str | None
+    false_alarm: bool
+
+
+def parse_dispatch_ack(payload: bytes) -> DispatchAck:
+    """Validate `{"alert_id","state","by","note"}` from dispatch; ValueError says why."""
+    try:
+        body = json.loads(payload)
+    except (UnicodeDecodeError, ValueError):
+        raise ValueError("not JSON") from None
+    if not isinstance(body, dict):
+        raise ValueError("not a JSON object")
+    alert_id, state, by = body.get("alert_id"), body.get("state"), body.get("by")
+    note, false_alarm = body.get("note"), body.get("false_alarm", False)
+    if not isinstance(alert_id, str) or not alert_id or len(alert_id) > 40:
+        raise ValueError("alert_id must be a string")
+    if state not in DISPATCH_ACK_STATES:
+        raise ValueError(f"state must be one of {', '.join(DISPATCH_ACK_STATES)}")
+    if not isinstance(by, str) or not by.strip() or len(by) > 100:
+        raise ValueError("by must name who acted (1-100 characters)")
+    if note is not None and (not isinstance(note, str) or len(note) > 1000):
+        raise ValueError("note must be a string of at most 1000 characters")
+    if not isinstance(false_alarm, bool):
+        raise ValueError("false_alarm must be true or false")
+    return DispatchAck(alert_id, state, by.strip(), note, false_alarm)
+
+
+class Bridge:
+    def __init__(self, settings: Settings, store: Store, metrics: Metrics) -> None:
+        self.settings = settings
+        self.store = store
+        self.metrics = metrics
+        self.ingest = Ingest(store, metrics, settings.max_payload_bytes)
+        self.connected = threading.Event()
+        self._work: queue.Queue[tuple[Callable[..., None], tuple[Any, ...]]] = queue.Queue()
+        self._stopping = threading.Event()
+        self._worker = threading.Thread(target=self._run_worker, name="gateway-worker", daemon=True)
+        # mid -> (alert_id, rev) of dispatch publications awaiting the broker's PUBACK
+        self._pending: dict[int, tuple[str, int]] = {}
+        self._early_acks: set[int] = set()
+        self._pending_lock = threading.Lock()
+        self._last_event: dict[tuple[str, str], float] = {}
+        self.client = self._make_client()
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.settings.mqtt_client_id,
+            clean_session=False,
+            protocol=mqtt.MQTTv311,
+            manual_ack=True,
+        )
+        client.username_pw_set(self.settings.mqtt_username, self.settings.mqtt_password.get_secret_value())
+        client.reconnect_delay_set(min_delay=1, max_delay=10)
+        client.max_inflight_messages_set(100)
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_publish = self._on_publish
+        return client
+
+    def start(self) -> None:
+        self._worker.start()
+        self.client.connect_async(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._work.put((lambda: None, ()))
+        self._worker.join(timeout=10)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    # --- paho callbacks (network thread: queue work, never block) ----------------------
+
+    def _on_connect(
+        self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Properties | None
+    ) -> None:
+        if reason.is_failure:
+            log.error("broker refused the gateway's connection: %s", reason)
+            return
+        share = f"$share/{self.settings.mqtt_shared_group}/" if self.settings.mqtt_shared_group else ""
+        client.subscribe([
+            (f"{share}panic/v1/dev/+/alert", 1),
+            (f"{share}panic/v1/dev/+/hb", 0),
+            ("panic/v1/dev/+/status", 1),
+            (f"{share}{DISPATCH_ACK}", 1),
+        ])
+        log.info("connected to broker %s:%s", self.settings.mqtt_host, self.settings.mqtt_port)
+        self.connected.set()
+        self._work.put((self._republish_pending, ()))
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Properties | None) -> None:
+        self.connected.clear()
+        if not self._stopping.is_set():
+            log.warning("lost the broker (%s); reconnecting", reason)
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self._work.put((self._handle, (message,)))
+
+    def _on_publish(
+        self, _client: mqtt.Client, _userdata: Any, mid: int, _reason: ReasonCode, _props: Properties
+    ) -> None:
+        with self._pending_lock:
+            item = self._pending.pop(mid, None)
+            if item is None:
+                self._early_acks.add(mid)
+        if item is not None:
+            self._work.put((self.store.mark_published, item))
+
+    # --- the worker thread ---------------------------------------------------------------
+
+    def _run_worker(self) -> None:
+        while not self._stopping.is_set():
+            job, args = self._work.get()
+            delay = 0.1
+            while not self._stopping.is_set():
+                try:
+                    job(*args)
+                    break
+                except Exception:
+                    # Storage or broker trouble: keep the message (no broker ack), retry.
+                    self.metrics.inc("worker_errors_total")
+                    log.exception("processing failed; retrying in %.1fs", delay)
+                    time.sleep(delay)
+                    delay = min(delay * 2, _RETRY_MAX_S)
+
+    def _handle(self, message: mqtt.MQTTMessage) -> None:
+        topic, payload = message.topic, bytes(message.payload)
+        if topic.endswith("/status"):
+            self._device_status(topic, payload)
+        elif topic == DISPATCH_ACK:
+            self._dispatch_ack(payload)
+        else:
+            self._device_message(topic, payload)
+        if message.qos > 0:
+            self.client.ack(message.mid, message.qos)
+
+    def _device_message(self, topic: str, payload: bytes) -> None:
+        outcome = self.ingest.device_message(topic, payload, utcnow())
+        if outcome.verdict == "rejected":
+            self._rejection_event(outcome)
+            return
+        if outcome.alert is None:
+            return  # a heartbeat: the window update was all there was to do
+        alert = outcome.alert
+        if outcome.verdict == "new":
+            self._fault_point("after_commit")
+            self.publish_alert(alert.id)
+        self._ack_device(alert.device_id, alert.seq, "received")
+        if outcome.verdict == "duplicate" and alert.state != "new":
+            self._ack_device(alert.device_id, alert.seq, alert.state)
+
+    # --- publishing --------------------------------------------------------------------
+
+    def publish_alert(self, alert_id: str) -> None:
+        """Publish the alert's newest revision to dispatch (and its station's topic)."""
+        record = enrich.dispatch_alert(self.store.context(alert_id))
+        payload = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
+        topics = [DISPATCH_ALERTS]
+        if record["station"]:
+            topics.append(station_topic(record["station"]["id"]))
+        for index, topic in enumerate(topics):
+            info = self.client.publish(topic, payload, qos=1)
+            if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+                raise RuntimeError("paho's outgoing queue is full")
+            if index == 0:  # the common topic's PUBACK marks the revision published
+                self._track(info.mid, alert_id, record["rev"])
+        self.metrics.inc("dispatch_published_total")
+        log.info("alert %s rev %d published to dispatch", alert_id, record["rev"])
+
+    def _track(self, mid: int, alert_id: str, rev: int) -> None:
+        with self._pending_lock:
+            if mid in self._early_acks:
+                self._early_acks.discard(mid)
+                early = True
+            else:
+                self._pending[mid] = (alert_id, rev)
+                early = False
+        if early:
+            self.store.mark_published(alert_id, rev)
+
+    def _republish_pending(self) -> None:
+        with self._pending_lock:
+            in_flight = {alert_id for alert_id, _ in self._pending.values()}
+        for alert_id in self.store.unpublished():
+            if alert_id not in in_flight:
+                log.info("re-publishing %s, committed but not confirmed on dispatch", alert_id)
+                self.publish_alert(alert_id)
+
+    def _ack_device(self, device_id: str, seq: int, state: str) -> None:
+        key = self.store.device_key(device_id)
+        if key is None:
+            return
+        topic = protocol.device_topic(device_id, "ack")
+        body = {"v": 1, "dev": device_id, "ref": seq, "state": state, "ts": int(time.time())}
+        self.client.publish(topic, protocol.sign(key, topic, body), qos=1)
+        self.metrics.inc("device_acks_total", state=state)
+
+    def _event(self, event: str, device_id: str | None, **extra: Any) -> None:
+        record: dict[str, Any] = {"event": event, "at": enrich.rfc3339(utcnow()), "device": device_id,
+                                  "owner": None, "premises": None, "reason": None, "detail": None}
+        record.update(extra)
+        self.client.publish(DISPATCH_EVENTS, json.dumps(record, separators=(",", ":")).encode(), qos=1)
+        self.metrics.inc("events_total", event=event)
+
+    def _rejection_event(self, outcome: Outcome) -> None:
+        # At most one event per sender and reason per interval: a flood of
+        # forged messages must not become a flood on the dispatch desk.
+        key = (outcome.device_id or "-", outcome.reason or "-")
+        now = time.monotonic()
+        if now - self._last_event.get(key, -1e9) < self.settings.rejection_event_interval_s:
+            return
+        self._last_event[key] = now
+        kind = "unregistered" if outcome.reason == "unknown_device" else "rejected"
+        self._event(kind, outcome.device_id, reason=outcome.reason, detail=outcome.detail[:200] or None)
+
+    # --- status and dispatch acknowledgements ------------------------------------------------
+
+    def _device_status(self, topic: str, payload: bytes) -> None:
+        device_id = topic.split("/")[3]
+        try:
+            body = json.loads(payload) if payload else {}
+            state = body.get("state")
+        except (ValueError, AttributeError):
+            state = None
+        if state not in ("online", "offline"):
+            log.warning("ignored malformed status from %r", device_id[:20])
+            return
+        firmware = body.get("fw") if isinstance(body.get("fw"), str) else None
+        previous = self.store.set_online(device_id, state == "online", firmware, utcnow())
+        if previous is None or previous == (state == "online"):
+            return
+        device = self.store.get_device(device_id)
+        owner, places = self.store.get_owner(device.owner_id)
+        place = next((p for p in places if p.id == device.premises_id), None)
+        self._event(
+            f"device_{state}", device_id,
+            owner={"name": owner.name, "phone": owner.phone},
+            premises={"kind": place.kind, "address": place.address} if place else None,
+        )
+        log.info("device %s is %s", device_id, state)
+
+    def _dispatch_ack(self, payload: bytes) -> None:
+        try:
+            ack = parse_dispatch_ack(payload)
+        except ValueError as exc:
+            self.metrics.inc("dispatch_acks_rejected_total")
+            log.warning("rejected dispatch ack: %s", exc)
+            return
+        try:
+            self.apply_dispatch_ack(ack)
+        except StoreError as exc:
+            self.metrics.inc("dispatch_acks_rejected_total")
+            log.warning("rejected dispatch ack for %r: %s", ack.alert_id, exc)
+
+    def apply_dispatch_ack(self, ack: DispatchAck) -> None:
+        """Dispatch acted on an alert: store it, tell dispatch (rev+1) and the device."""
+        alert, changed = self.store.set_dispatch_state(
+            ack.alert_id, ack.state, ack.by, ack.note, ack.false_alarm, utcnow()
+        )
+        if changed:
+            self.publish_alert(alert.id)
+        self._ack_device(alert.device_id, alert.seq, ack.state)
+        log.info("alert %s %s by %s", alert.id, ack.state, ack.by)
+
+    # --- testing aid ---------------------------------------------------------------------------
+
+    def _fault_point(self, name: str) -> None:
+        if self.settings.fault_point == name:
+            log.critical("fault point %s reached: killing the gateway (PANIC_FAULT_POINT)", name)
+            logging.shutdown()
+            os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,76 @@
+"""Turn a stored alert into the enriched record dispatch receives (DESIGN.md §4).
+
+Location: the device's GPS fix when it sent one, else the registered
+premises location (an alert without a fix is still an alert), else none.
+Coordinates come from exact sources (JSON text from the device, integer
+1e-7 degrees from the registry) and are emitted with at most 7 decimals.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.protocol import CONTACT_ID
+from gateway.storage.store import AlertContext, as_utc
+
+
+def rfc3339(moment: datetime) -> str:
+    return as_utc(moment).astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def e7_to_degrees(value: int | None) -> float | None:
+    # A 7-decimal value round-trips exactly through a double's shortest repr.
+    return None if value is None else round(value / 10_000_000, 7)
+
+
+def location(body: dict[str, Any], premises_lat: float | None, premises_lon: float | None) -> dict[str, Any]:
+    loc = body.get("loc")
+    if loc:
+        return {"lat": loc["lat"], "lon": loc["lon"], "accuracy_m": loc["acc"], "source": loc["src"],
+                "age_s": loc["age"]}
+    if premises_lat is not None and premises_lon is not None:
+        return {"lat": premises_lat, "lon": premises_lon, "accuracy_m": None, "source": "premises",
+                "age_s": None}
+    return {"lat": None, "lon": None, "accuracy_m": None, "source": "none", "age_s": None}
+
+
+def dispatch_alert(ctx: AlertContext) -> dict[str, Any]:
+    alert, device, owner, premises = ctx.alert, ctx.device, ctx.owner, ctx.premises
+    body = alert.body
+    lat, lon = e7_to_degrees(premises.lat_e7), e7_to_degrees(premises.lon_e7)
+    pressed_at = body.get("ts")
+    return {
+        "alert_id": alert.id,
+        "rev": alert.rev,
+        "type": alert.type,
+        "cid": CONTACT_ID[alert.type],
+        "state": alert.state,
+        "test": alert.type == "test",
+        "received_at": rfc3339(alert.received_at),
+        "pressed_at": rfc3339(datetime.fromtimestamp(pressed_at, UTC)) if pressed_at is not None else None,
+        "device": {
+            "id": device.id,
+            "firmware": device.firmware,
+            "battery": body.get("bat"),
+            "power": body.get("pwr"),
+            "network": body.get("net"),
+            "signal": body.get("rssi"),
+        },
+        "owner": {
+            "name": owner.name,
+            "phone": owner.phone,
+            "emergency_contacts": [{"name": c["name"], "phone": c["phone"]} for c in owner.emergency_contacts],
+        },
+        "premises": {"kind": premises.kind, "address": premises.address, "lat": lat, "lon": lon},
+        "location": location(body, lat, lon),
+        # Station routing (nearest Polsek/Polres) is the next piece of work:
+        # until the station table exists every alert goes to the common topic.
+        "station": None,
+        "candidates": [],
+        "history": {
+            "recent_alerts": ctx.recent_alerts,
+            "false_alarms": ctx.false_alarms,
+            "last_alert_at": rfc3339(ctx.last_alert_at) if ctx.last_alert_at else None,
+        },
+    }

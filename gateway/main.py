@@ -1,0 +1,88 @@
+"""`panic-gateway`: migrate the database, run the MQTT bridge and the registry API."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+import uvicorn
+
+from broker.credentials import PasswordFile
+from gateway.api.app import create_app
+from gateway.bridge import Bridge
+from gateway.metrics import Metrics
+from gateway.registry import Registry
+from gateway.settings import Settings
+from gateway.storage.db import make_engine, migrate, session_factory
+from gateway.storage.store import Store
+
+log = logging.getLogger("gateway")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="panic-gateway",
+        description="Panic-button gateway: MQTT bridge and registry API. Every option can also be set "
+        "with its PANIC_* environment variable (see docs/operations.md); options win.",
+    )
+    parser.add_argument("--database-url", help="SQLAlchemy URL (PANIC_DATABASE_URL)")
+    parser.add_argument("--mqtt-host", help="broker host (PANIC_MQTT_HOST)")
+    parser.add_argument("--mqtt-port", type=int, help="broker port (PANIC_MQTT_PORT)")
+    parser.add_argument("--mqtt-client-id", help="persistent-session client id (PANIC_MQTT_CLIENT_ID)")
+    parser.add_argument("--api-host", help="API listen address (PANIC_API_HOST)")
+    parser.add_argument("--api-port", type=int, help="API port (PANIC_API_PORT)")
+    parser.add_argument("--broker-password-file", help="Mosquitto password file (PANIC_BROKER_PASSWORD_FILE)")
+    parser.add_argument("--broker-pid-file", help="Mosquitto pid file (PANIC_BROKER_PID_FILE)")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING (PANIC_LOG_LEVEL)")
+    parser.add_argument("--no-api", action="store_true", help="run only the MQTT bridge")
+    return parser.parse_args(argv)
+
+
+def load_settings(args: argparse.Namespace) -> Settings:
+    overrides = {k: v for k, v in vars(args).items() if v is not None and k != "no_api"}
+    return Settings(**overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    settings = load_settings(args)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    migrate(settings.database_url)
+    store = Store(session_factory(make_engine(settings.database_url)), settings.history_days)
+    metrics = Metrics()
+    passwords = (PasswordFile(settings.broker_password_file, settings.broker_pid_file or None)
+                 if settings.broker_password_file else None)
+    if passwords is None:
+        log.warning("no PANIC_BROKER_PASSWORD_FILE: registered devices get no broker account")
+    bridge = Bridge(settings, store, metrics)
+    bridge.start()
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: shutting down", signum)
+        stop.set()
+
+    if args.no_api:
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        stop.wait()
+    else:
+        app = create_app(settings, store, Registry(store, passwords), bridge, metrics)
+        server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port,
+                                               log_level=settings.log_level.lower(), access_log=False))
+        server.run()  # returns on SIGINT/SIGTERM
+    bridge.stop()
+    log.info("gateway stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

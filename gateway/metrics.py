@@ -1,0 +1,30 @@
+"""Counters for /metrics (Prometheus text format). Thread-safe, no dependencies."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
+
+    def inc(self, name: str, amount: int = 1, **labels: str) -> None:
+        key = (name, tuple(sorted(labels.items())))
+        with self._lock:
+            self._counts[key] += amount
+
+    def get(self, name: str, **labels: str) -> int:
+        with self._lock:
+            return self._counts[(name, tuple(sorted(labels.items())))]
+
+    def render(self) -> str:
+        with self._lock:
+            items = sorted(self._counts.items())
+        lines = []
+        for (name, labels), value in items:
+            label_text = ",".join(f'{k}="{v}"' for k, v in labels)
+            lines.append(f"panic_{name}{{{label_text}}} {value}" if label_text else f"panic_{name} {value}")
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,202 @@
+"""Wire contract v1 on the gateway side: topics, the signature envelope, body checks.
+
+The firmware implements the same contract under MicroPython; the shared
+vectors in protocol/vectors keep the two identical. The order of the checks
+and the reason codes are fixed in protocol/README.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+PREFIX = "panic/v1/"
+DEVICE_ID = re.compile(r"pb-[0-9a-f]{12}")
+_DEVICE_TOPIC = re.compile(r"panic/v1/dev/(pb-[0-9a-f]{12})/(alert|hb)")
+_SIG_SUFFIX = re.compile(rb',"sig":"([0-9a-f]{64})"\}\Z')
+SIG_SUFFIX_LEN = 74  # len(',"sig":"') + 64 + len('"}')
+
+# Alert types and their Ademco Contact ID event codes (DESIGN.md §4).
+CONTACT_ID = {
+    "sos": "120",
+    "silent_sos": "122",
+    "cancel": "406",
+    "test": "601",
+    "tamper": "137",
+    "power_lost": "301",
+    "battery_low": "302",
+}
+ACK_STATES = ("received", "acknowledged", "dispatched", "resolved", "cancelled")
+
+Reason = Literal[
+    "too_large", "bad_topic", "no_sig", "unknown_device", "bad_sig",
+    "bad_json", "bad_field", "dev_mismatch", "replay",
+]
+
+
+class Rejected(Exception):
+    """A device message that fails a check; `reason` is the contract's code."""
+
+    def __init__(self, reason: Reason, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason: Reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A device message split into what was signed and its signature."""
+
+    device_id: str
+    kind: Literal["alert", "hb"]
+    signed: bytes
+    sig: str
+
+
+def alert_topic(device_id: str) -> str:
+    return f"{PREFIX}dev/{device_id}/alert"
+
+
+def device_topic(device_id: str, leaf: str) -> str:
+    return f"{PREFIX}dev/{device_id}/{leaf}"
+
+
+def compute_sig(key: bytes, topic: str, signed: bytes) -> str:
+    return hmac.new(key, topic.encode() + b"\n" + signed, hashlib.sha256).hexdigest()
+
+
+def sign(key: bytes, topic: str, body: dict[str, Any]) -> bytes:
+    """Serialise `body` compactly and append its `sig` member as the last one."""
+    signed = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return signed[:-1] + b',"sig":"' + compute_sig(key, topic, signed).encode() + b'"}'
+
+
+def open_envelope(topic: str, payload: bytes, max_bytes: int) -> Envelope:
+    """Checks 1-3: size, topic, and the shape of the trailing sig member."""
+    if len(payload) > max_bytes:
+        raise Rejected("too_large", f"{len(payload)} bytes > {max_bytes}")
+    match = _DEVICE_TOPIC.fullmatch(topic)
+    if not match:
+        raise Rejected("bad_topic", "not panic/v1/dev/<id>/alert|hb")
+    sig = _SIG_SUFFIX.search(payload)
+    if not sig or not payload.startswith(b"{"):
+        raise Rejected("no_sig", 'payload must end with ,"sig":"<64 lowercase hex>"}')
+    kind: Literal["alert", "hb"] = "alert" if match.group(2) == "alert" else "hb"
+    signed = payload[: -SIG_SUFFIX_LEN] + b"}"
+    return Envelope(match.group(1), kind, signed, sig.group(1).decode())
+
+
+def verify(envelope: Envelope, topic: str, key: bytes) -> None:
+    """Check 5: the HMAC, compared in constant time."""
+    if not hmac.compare_digest(compute_sig(key, topic, envelope.signed), envelope.sig):
+        raise Rejected("bad_sig", "signature does not match")
+
+
+def parse_body(envelope: Envelope) -> dict[str, Any]:
+    """Checks 6-8: JSON object, members and types, dev matches the topic."""
+    try:
+        body = json.loads(envelope.signed.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Rejected("bad_json", str(exc)[:120]) from None
+    if not isinstance(body, dict):
+        raise Rejected("bad_json", "not a JSON object")
+    problem = (_check_alert if envelope.kind == "alert" else _check_heartbeat)(body)
+    if problem:
+        raise Rejected("bad_field", problem)
+    if body["dev"] != envelope.device_id:
+        raise Rejected("dev_mismatch", "body dev differs from the topic's device id")
+    return body
+
+
+# --- member checks -------------------------------------------------------------
+# Mirrors protocol/schemas/device-alert.json and device-heartbeat.json; the
+# vectors test the two against each other. Hand-written because it sits on the
+# hot path (tens of thousands of heartbeats a second).
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _int_or_none(value: object) -> bool:
+    return value is None or _is_int(value)
+
+
+_COMMON = ("v", "dev", "seq", "ts", "up", "bat", "pwr", "net", "rssi")
+_ALERT_ONLY = ("type", "loc")
+_LOC_KEYS = {"lat", "lon", "acc", "src", "age"}
+
+
+def _check_common(body: dict[str, Any], allowed: set[str]) -> str | None:
+    missing = [k for k in _COMMON if k not in body]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    extra = set(body) - allowed
+    if extra:
+        return f"unexpected member {sorted(extra)[0]}"
+    if body["v"] != 1 or not _is_int(body["v"]):
+        return "v must be 1"
+    if not isinstance(body["dev"], str) or not DEVICE_ID.fullmatch(body["dev"]):
+        return "dev must match pb-<12 hex>"
+    if not _is_int(body["seq"]) or body["seq"] < 1:
+        return "seq must be an integer >= 1"
+    if not _int_or_none(body["ts"]) or (body["ts"] is not None and body["ts"] < 0):
+        return "ts must be an integer or null"
+    if not _is_int(body["up"]) or body["up"] < 0:
+        return "up must be a non-negative integer"
+    if not _int_or_none(body["bat"]) or (body["bat"] is not None and not 0 <= body["bat"] <= 100):
+        return "bat must be 0-100 or null"
+    if body["pwr"] not in ("mains", "battery"):
+        return "pwr must be mains or battery"
+    if body["net"] not in ("wifi", "cell", "sms"):
+        return "net must be wifi, cell or sms"
+    if not _int_or_none(body["rssi"]):
+        return "rssi must be an integer or null"
+    return None
+
+
+def _check_heartbeat(body: dict[str, Any]) -> str | None:
+    return _check_common(body, set(_COMMON))
+
+
+def _check_alert(body: dict[str, Any]) -> str | None:
+    for key in _ALERT_ONLY:
+        if key not in body:
+            return f"missing {key}"
+    allowed = {*_COMMON, *_ALERT_ONLY}
+    if body.get("type") == "cancel":
+        allowed.add("ref")
+    problem = _check_common(body, allowed)
+    if problem:
+        return problem
+    if body["type"] not in CONTACT_ID:
+        return "unknown type"
+    if body["type"] == "cancel" and (not _is_int(body.get("ref")) or body["ref"] < 1):
+        return "cancel needs ref, the seq it cancels"
+    return _check_location(body["loc"])
+
+
+def _check_location(loc: object) -> str | None:
+    if loc is None:
+        return None
+    if not isinstance(loc, dict) or set(loc) != _LOC_KEYS:
+        return "loc must be null or {lat, lon, acc, src, age}"
+    if not _is_number(loc["lat"]) or not -90 <= loc["lat"] <= 90:
+        return "loc.lat out of range"
+    if not _is_number(loc["lon"]) or not -180 <= loc["lon"] <= 180:
+        return "loc.lon out of range"
+    if not _is_int(loc["acc"]) or loc["acc"] < 0:
+        return "loc.acc must be a non-negative integer"
+    if loc["src"] not in ("gps", "last_gps"):
+        return "loc.src must be gps or last_gps"
+    if not _is_int(loc["age"]) or loc["age"] < 0:
+        return "loc.age must be a non-negative integer"
+    return None

@@ -1,0 +1,49 @@
+"""Every setting of the gateway in one place (environment variables `PANIC_*`)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PANIC_", env_file=None, extra="ignore")
+
+    # Storage: SQLite by default (one file, nothing to install); PostgreSQL by URL,
+    # e.g. postgresql+psycopg://user@host/db, for production and several instances.
+    database_url: str = "sqlite:///var/gateway.db"
+
+    # MQTT connection of the bridge.
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 18830
+    mqtt_username: str = "gateway"
+    mqtt_password: SecretStr = SecretStr("")
+    # A stable client id keeps the broker-side persistent session (queued
+    # alerts) across gateway restarts; each instance needs its own.
+    mqtt_client_id: str = "panic-gateway-1"
+    # Set to share the device topics between several gateway instances
+    # ($share/<group>/panic/v1/dev/+/alert); empty for a single instance.
+    mqtt_shared_group: str = ""
+    max_payload_bytes: int = 2048
+
+    # Registry API.
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    # token -> role (technician, operator, admin), e.g. PANIC_API_TOKENS='{"s3cret":"admin"}'.
+    api_tokens: dict[str, str] = Field(default_factory=dict)
+
+    # Broker credential issuing: the Mosquitto password file the gateway adds
+    # device accounts to, and the broker's pid file to make it reload (SIGHUP).
+    broker_password_file: str = ""
+    broker_pid_file: str = ""
+
+    # Dispatch enrichment: how far back `history` looks.
+    history_days: int = 30
+    # Rejection events to dispatch: at most one per device and reason per window.
+    rejection_event_interval_s: float = 60.0
+
+    log_level: str = "INFO"
+
+    # Fault injection for the crash-recovery tests only: the gateway kills
+    # itself with SIGKILL when it reaches this named point. Never set in production.
+    fault_point: str = ""

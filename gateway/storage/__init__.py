@@ -1,0 +1,1 @@
+"""Storage through SQLAlchemy: SQLite by default, PostgreSQL by URL."""

@@ -1,0 +1,92 @@
+"""Tables of the registry and of alerts.
+
+Coordinates are stored as integer 1e-7 degrees (`*_e7`) so they stay exact
+on every database and are never rounded through a float column.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Owner(Base):
+    __tablename__ = "owners"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str] = mapped_column(String(40))
+    emergency_contacts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Premises(Base):
+    __tablename__ = "premises"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("owners.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    address: Mapped[str] = mapped_column(Text)
+    lat_e7: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    lon_e7: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Device(Base):
+    __tablename__ = "devices"
+
+    id: Mapped[str] = mapped_column(String(15), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("owners.id"), index=True)
+    premises_id: Mapped[str] = mapped_column(ForeignKey("premises.id"))
+    # The 32-byte HMAC key, hex. Needed in clear to verify signatures; never
+    # returned by the API after registration (a fingerprint is).
+    key_hex: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(12), default="active")
+    firmware: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # Anti-replay window (gateway/replay.py): high-water seq and the 64-bit
+    # bitmap, stored as a signed 64-bit integer. Updated by compare-and-set.
+    replay_high: Mapped[int] = mapped_column(BigInteger, default=0)
+    replay_bitmap: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    online: Mapped[bool | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("device_id", "seq"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # "{dev}:{seq}"
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    type: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(20))
+    # Revision of the dispatch record; +1 on every state change. Published
+    # when published_rev == rev; anything behind is re-published on start.
+    rev: Mapped[int] = mapped_column(Integer, default=1)
+    published_rev: Mapped[int] = mapped_column(Integer, default=0, index=True)
+    # The exact bytes received, to tell a retransmission from a replay.
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    false_alarm: Mapped[bool] = mapped_column(default=False)
+    acted_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -1,0 +1,298 @@
+"""All reads and writes of the gateway go through `Store`.
+
+The one delicate operation is `accept()`: deciding new / duplicate / replay
+and committing an alert in a single transaction whose window update is a
+compare-and-set, so two gateway instances sharing a database can never both
+accept the same message.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway import replay
+from gateway.storage.models import Alert, Device, Owner, Premises
+
+_SIGN_BIT = 1 << 63
+KEY_CACHE_SECONDS = 30.0  # how stale a key may be after a rotation on another instance
+CAS_ATTEMPTS = 8
+
+
+def _to_db(bitmap: int) -> int:
+    """Unsigned 64-bit window bitmap -> signed BIGINT."""
+    return bitmap - (1 << 64) if bitmap & _SIGN_BIT else bitmap
+
+
+def _from_db(value: int) -> int:
+    return value & ((1 << 64) - 1)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite returns naive datetimes; everything stored is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class StoreError(Exception):
+    """A request the registry cannot satisfy; `code` maps to an HTTP status."""
+
+    def __init__(self, code: Literal["not_found", "conflict", "invalid"], message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    verdict: Literal["new", "duplicate", "replay"]
+    alert: Alert | None = None  # the stored alert for alert messages (new or duplicate)
+
+
+@dataclass(frozen=True)
+class AlertContext:
+    """Everything enrichment needs about one alert."""
+
+    alert: Alert
+    device: Device
+    owner: Owner
+    premises: Premises
+    recent_alerts: int
+    false_alarms: int
+    last_alert_at: datetime | None
+
+
+# Dispatch may move an alert forward only; resolved and cancelled are final.
+_NEXT_STATES = {
+    "new": {"acknowledged", "dispatched", "resolved", "cancelled"},
+    "acknowledged": {"dispatched", "resolved", "cancelled"},
+    "dispatched": {"resolved", "cancelled"},
+    "resolved": set(),
+    "cancelled": set(),
+}
+
+
+class Store:
+    def __init__(self, sessions: sessionmaker[Session], history_days: int = 30) -> None:
+        self.sessions = sessions
+        self.history_days = history_days
+        self._keys: dict[str, tuple[float, bytes | None]] = {}
+
+    # --- the ingest path ---------------------------------------------------------
+
+    def device_key(self, device_id: str) -> bytes | None:
+        """The key of an active registered device, or None (cached briefly)."""
+        cached = self._keys.get(device_id)
+        now = time.monotonic()
+        if cached and now - cached[0] < KEY_CACHE_SECONDS:
+            return cached[1]
+        with self.sessions() as session:
+            row = session.execute(
+                select(Device.key_hex).where(Device.id == device_id, Device.status == "active")
+            ).scalar_one_or_none()
+        key = bytes.fromhex(row) if row else None
+        self._keys[device_id] = (now, key)
+        return key
+
+    def accept(
+        self, device_id: str, seq: int, payload: bytes, body: dict[str, Any] | None, now: datetime
+    ) -> Acceptance:
+        """Judge and, when new, commit a verified message. `body` is None for heartbeats."""
+        for _ in range(CAS_ATTEMPTS):
+            with self.sessions() as session:
+                if body is not None:
+                    stored = session.execute(
+                        select(Alert).where(Alert.device_id == device_id, Alert.seq == seq)
+                    ).scalar_one_or_none()
+                    if stored is not None:
+                        same = bytes(stored.payload) == payload
+                        return Acceptance("duplicate", stored) if same else Acceptance("replay")
+                high, bitmap = session.execute(
+                    select(Device.replay_high, Device.replay_bitmap).where(Device.id == device_id)
+                ).one()
+                decision = replay.decide(high, _from_db(bitmap), seq)
+                if decision.verdict == "replay":
+                    return Acceptance("replay")
+                swapped = session.execute(
+                    update(Device)
+                    .where(Device.id == device_id, Device.replay_high == high, Device.replay_bitmap == bitmap)
+                    .values(replay_high=decision.high, replay_bitmap=_to_db(decision.bitmap), last_seen_at=now)
+                ).rowcount  # type: ignore[attr-defined]
+                if swapped != 1:
+                    session.rollback()
+                    continue  # another instance moved the window first: judge again
+                alert = None
+                if body is not None:
+                    alert = Alert(
+                        id=f"{device_id}:{seq}", device_id=device_id, seq=seq, type=body["type"],
+                        state="new", rev=1, published_rev=0, payload=payload, body=body,
+                        received_at=now, updated_at=now,
+                    )
+                    session.add(alert)
+                try:
+                    session.commit()
+                except IntegrityError:
+                    session.rollback()
+                    continue
+                return Acceptance("new", alert)
+        raise RuntimeError(f"compare-and-set on {device_id} kept failing")
+
+    def context(self, alert_id: str) -> AlertContext:
+        with self.sessions() as session:
+            alert = session.get(Alert, alert_id)
+            if alert is None:
+                raise StoreError("not_found", f"no alert {alert_id}")
+            device = session.get(Device, alert.device_id)
+            assert device is not None  # foreign key
+            owner = session.get(Owner, device.owner_id)
+            premises = session.get(Premises, device.premises_id)
+            assert owner is not None and premises is not None
+            since = as_utc(alert.received_at) - timedelta(days=self.history_days)
+            previous = select(Alert).where(
+                Alert.device_id == device.id, Alert.id != alert.id, Alert.received_at >= since,
+                Alert.received_at <= alert.received_at, Alert.type != "test",
+            )
+            recent = session.execute(select(func.count()).select_from(previous.subquery())).scalar_one()
+            false_alarms = session.execute(
+                select(func.count()).where(Alert.device_id == device.id, Alert.false_alarm.is_(True))
+            ).scalar_one()
+            last = session.execute(
+                select(func.max(Alert.received_at)).where(
+                    Alert.device_id == device.id, Alert.id != alert.id, Alert.received_at <= alert.received_at
+                )
+            ).scalar_one()
+            return AlertContext(alert, device, owner, premises, recent, false_alarms,
+                                as_utc(last) if last else None)
+
+    def unpublished(self) -> list[str]:
+        """Alerts whose newest revision has not reached the dispatch topics."""
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Alert.id).where(Alert.published_rev < Alert.rev).order_by(Alert.received_at)
+            ).scalars()
+            return list(rows)
+
+    def mark_published(self, alert_id: str, rev: int) -> None:
+        with self.sessions() as session:
+            session.execute(
+                update(Alert).where(Alert.id == alert_id, Alert.published_rev < rev).values(published_rev=rev)
+            )
+            session.commit()
+
+    def set_dispatch_state(
+        self, alert_id: str, state: str, by: str, note: str | None, false_alarm: bool, now: datetime
+    ) -> tuple[Alert, bool]:
+        """Apply a dispatcher's acknowledgement; returns (alert, changed)."""
+        with self.sessions() as session:
+            alert = session.get(Alert, alert_id, with_for_update=True)
+            if alert is None:
+                raise StoreError("not_found", f"no alert {alert_id}")
+            if alert.state == state and not (false_alarm and not alert.false_alarm):
+                return alert, False
+            if state not in _NEXT_STATES.get(alert.state, set()):
+                raise StoreError("conflict", f"alert {alert_id} is {alert.state}; cannot become {state}")
+            alert.state = state
+            alert.rev += 1
+            alert.acted_by = by
+            alert.note = note
+            alert.false_alarm = alert.false_alarm or false_alarm
+            alert.updated_at = now
+            session.commit()
+            return alert, True
+
+    def set_online(self, device_id: str, online: bool, firmware: str | None, now: datetime) -> bool | None:
+        """Record a device's status message; returns the previous online flag."""
+        with self.sessions() as session:
+            device = session.get(Device, device_id)
+            if device is None:
+                return None
+            previous = device.online
+            device.online = online
+            if firmware:
+                device.firmware = firmware[:40]
+            device.last_seen_at = now
+            session.commit()
+            return previous
+
+    # --- the registry --------------------------------------------------------------
+
+    def create_owner(
+        self, name: str, phone: str, contacts: list[dict[str, Any]], premises: Sequence[dict[str, Any]]
+    ) -> tuple[Owner, list[Premises]]:
+        now = utcnow()
+        with self.sessions() as session:
+            owner = Owner(id=str(uuid.uuid4()), name=name, phone=phone, emergency_contacts=contacts,
+                          created_at=now)
+            session.add(owner)
+            places = [Premises(id=str(uuid.uuid4()), owner_id=owner.id, created_at=now, **p) for p in premises]
+            session.add_all(places)
+            session.commit()
+            return owner, places
+
+    def add_premises(self, owner_id: str, premises: dict[str, Any]) -> Premises:
+        with self.sessions() as session:
+            if session.get(Owner, owner_id) is None:
+                raise StoreError("not_found", f"no owner {owner_id}")
+            place = Premises(id=str(uuid.uuid4()), owner_id=owner_id, created_at=utcnow(), **premises)
+            session.add(place)
+            session.commit()
+            return place
+
+    def get_owner(self, owner_id: str) -> tuple[Owner, list[Premises]]:
+        with self.sessions() as session:
+            owner = session.get(Owner, owner_id)
+            if owner is None:
+                raise StoreError("not_found", f"no owner {owner_id}")
+            places = session.execute(select(Premises).where(Premises.owner_id == owner_id)).scalars()
+            return owner, list(places)
+
+    def register_device(self, device_id: str, owner_id: str, premises_id: str, key_hex: str) -> Device:
+        with self.sessions() as session:
+            place = session.get(Premises, premises_id)
+            if place is None or place.owner_id != owner_id:
+                raise StoreError("invalid", f"premises {premises_id} does not belong to owner {owner_id}")
+            if session.get(Device, device_id) is not None:
+                raise StoreError("conflict", f"device {device_id} is already registered")
+            device = Device(id=device_id, owner_id=owner_id, premises_id=premises_id, key_hex=key_hex,
+                            status="active", replay_high=0, replay_bitmap=0, created_at=utcnow())
+            session.add(device)
+            session.commit()
+        self._keys.pop(device_id, None)
+        return device
+
+    def get_device(self, device_id: str) -> Device:
+        with self.sessions() as session:
+            device = session.get(Device, device_id)
+            if device is None:
+                raise StoreError("not_found", f"no device {device_id}")
+            return device
+
+    def list_alerts(self, device_id: str | None, state: str | None, limit: int) -> list[Alert]:
+        with self.sessions() as session:
+            query = select(Alert).order_by(Alert.received_at.desc()).limit(limit)
+            if device_id:
+                query = query.where(Alert.device_id == device_id)
+            if state:
+                query = query.where(Alert.state == state)
+            return list(session.execute(query).scalars())
+
+    def get_alert(self, alert_id: str) -> Alert:
+        with self.sessions() as session:
+            alert = session.get(Alert, alert_id)
+            if alert is None:
+                raise StoreError("not_found", f"no alert {alert_id}")
+            return alert
+
+    def ping(self) -> None:
+        with self.sessions() as session:
+            session.execute(select(1))

@@ -1,0 +1,1 @@
+"""Runs the real firmware on a PC, and the whole system on one machine."""

@@ -1,0 +1,214 @@
+"""The whole system on one machine: broker, gateway and a dispatch listener.
+
+Used by the demo (`panic-demo`) and by the end-to-end tests, so both start
+the parts exactly as an operator would (docs/operations.md): Mosquitto with
+the project's configuration, `panic-gateway` as a separate process on
+SQLite, registration through the HTTP API, dispatch as an MQTT subscriber.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from broker.run import BrokerConfig, Mosquitto, free_port, prepare
+
+
+class GatewayProcess:
+    """`panic-gateway` in a child process, configured through PANIC_* variables."""
+
+    def __init__(self, broker: BrokerConfig, state_dir: Path, *, database_url: str | None = None,
+                 api_port: int | None = None, extra_env: dict[str, str] | None = None) -> None:
+        self.state_dir = state_dir
+        self.api_port = api_port or free_port()
+        self.token = secrets.token_urlsafe(16)
+        self.log_file = state_dir / "gateway.log"
+        self.env = dict(
+            os.environ,
+            PANIC_DATABASE_URL=database_url or f"sqlite:///{state_dir / 'gateway.db'}",
+            PANIC_MQTT_HOST=broker.host,
+            PANIC_MQTT_PORT=str(broker.port),
+            PANIC_MQTT_PASSWORD=broker.gateway_password,
+            PANIC_API_PORT=str(self.api_port),
+            PANIC_API_TOKENS=json.dumps({self.token: "admin"}),
+            PANIC_BROKER_PASSWORD_FILE=str(broker.password_file),
+            PANIC_BROKER_PID_FILE=str(broker.pid_file),
+            **(extra_env or {}),
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def start(self, timeout: float = 30.0, env: dict[str, str] | None = None) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_file, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gateway.main"], env={**self.env, **(env or {})},
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gateway exited with {self.process.returncode}; see {self.log_file}:\n"
+                                   + self.log_file.read_text()[-2000:])
+            try:
+                if self.request("GET", "/health")["status"] == "ok":
+                    return
+            except (OSError, RuntimeError):
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"gateway not healthy in {timeout}s; see {self.log_file}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def log(self) -> str:
+        return self.log_file.read_text() if self.log_file.exists() else ""
+
+    def request(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+        """Call the API; raises RuntimeError with status and detail on an error status."""
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("Authorization", f"Bearer {token or self.token}")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as response:
+                text = response.read().decode()
+                return json.loads(text) if response.headers.get_content_type() == "application/json" else text
+        except urllib.error.HTTPError as exc:
+            raise RuntimeError(f"{method} {path} -> {exc.code}: {exc.read().decode()}") from None
+
+
+class MqttListener:
+    """An MQTT client that collects what arrives on some topics (dispatch, a device's view)."""
+
+    def __init__(self, broker: BrokerConfig, username: str, password: str, topics: list[str]) -> None:
+        self.messages: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"listener-{secrets.token_hex(4)}")
+        self.client.username_pw_set(username, password)
+        self._subscribed = queue.Queue[bool]()
+
+        def on_connect(client: mqtt.Client, *_args: Any) -> None:
+            if topics:
+                client.subscribe([(t, 1) for t in topics])
+            else:
+                self._subscribed.put(True)
+
+        def on_subscribe(*_args: Any) -> None:
+            self._subscribed.put(True)
+
+        def on_message(_c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+            self.messages.put((message.topic, bytes(message.payload)))
+
+        self.client.on_connect = on_connect
+        self.client.on_subscribe = on_subscribe
+        self.client.on_message = on_message
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+        self._subscribed.get(timeout=10)
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
+        self.client.publish(topic, payload, qos=qos).wait_for_publish(timeout=10)
+
+    def next(self, timeout: float = 10.0, topic_suffix: str = "") -> tuple[str, bytes]:
+        """The next message (on a topic ending with `topic_suffix`); queue.Empty on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            topic, payload = self.messages.get(timeout=max(0.0, deadline - time.monotonic()))
+            if topic.endswith(topic_suffix):
+                return topic, payload
+
+    def drain(self, wait: float = 0.5) -> list[tuple[str, bytes]]:
+        """Everything that arrives within `wait` seconds."""
+        out = []
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                out.append(self.messages.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                return out
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class Stack:
+    """Broker + gateway in one state directory."""
+
+    def __init__(self, state_dir: Path, *, broker_port: int | None = None, database_url: str | None = None,
+                 gateway_env: dict[str, str] | None = None) -> None:
+        self.state_dir = state_dir
+        self.broker_config = prepare(state_dir / "broker", broker_port or free_port())
+        self.broker = Mosquitto(self.broker_config)
+        self.gateway = GatewayProcess(self.broker_config, state_dir / "gateway", database_url=database_url,
+                                      extra_env=gateway_env)
+
+    def start(self) -> None:
+        self.broker.start()
+        self.gateway.start()
+
+    def stop(self) -> None:
+        self.gateway.stop()
+        self.broker.stop()
+
+    def dispatch(self) -> MqttListener:
+        return MqttListener(self.broker_config, "dispatch", self.broker_config.dispatch_password,
+                            ["panic/v1/dispatch/alerts", "panic/v1/dispatch/events"])
+
+    def register_button(self, device_id: str, *, owner: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Register a demo owner with one premises and the device; returns the issued credentials."""
+        created = self.gateway.request("POST", "/owners", owner or DEMO_OWNER)
+        issued: dict[str, Any] = self.gateway.request("POST", "/devices", {
+            "device_id": device_id, "owner_id": created["id"], "premises_id": created["premises"][0]["id"],
+        })
+        return issued
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+DEMO_OWNER: dict[str, Any] = {
+    "name": "Toko Emas Sinar Jaya",
+    "phone": "+62 721 555 0101",
+    "emergency_contacts": [{"name": "Budi Santoso", "phone": "+62 812 7000 1234"}],
+    "premises": [{
+        "kind": "shop",
+        "address": "Jl. Raden Intan No. 12, Tanjung Karang, Bandar Lampung",
+        "lat": "-5.4291234",
+        "lon": "105.2612345",
+    }],
+}

@@ -1,0 +1,59 @@
+"""A device the test scripts by hand: signs with stdlib hmac, independently of gateway.protocol."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from typing import Any
+
+from simulator.stack import MqttListener, Stack
+
+
+def sign(key: bytes, topic: str, body: dict[str, Any]) -> bytes:
+    """Sign as the contract says, independently of gateway.protocol."""
+    signed = json.dumps(body).encode()  # with spaces: no canonical form is needed
+    sig = hmac.new(key, topic.encode() + b"\n" + signed, hashlib.sha256).hexdigest()
+    return signed[:-1] + f',"sig":"{sig}"}}'.encode()
+
+
+class ScriptedDevice:
+    """A registered device whose messages the test writes by hand."""
+
+    def __init__(self, stack: Stack, device_id: str) -> None:
+        self.id = device_id
+        issued = stack.register_button(device_id)
+        self.key = bytes.fromhex(issued["device_key"])
+        self.mqtt = MqttListener(stack.broker_config, issued["mqtt_username"], issued["mqtt_password"],
+                                 [f"panic/v1/dev/{device_id}/ack"])
+        self.seq = 0
+
+    def topic(self, leaf: str = "alert") -> str:
+        return f"panic/v1/dev/{self.id}/{leaf}"
+
+    def alert_body(self, seq: int | None = None, **changes: Any) -> dict[str, Any]:
+        if seq is None:
+            self.seq += 1
+            seq = self.seq
+        body = {"v": 1, "dev": self.id, "seq": seq, "type": "sos", "ts": 1795800000, "up": 123456,
+                "loc": None, "bat": 90, "pwr": "mains", "net": "wifi", "rssi": -60}
+        body.update(changes)
+        return body
+
+    def send(self, body: dict[str, Any], leaf: str = "alert") -> bytes:
+        payload = sign(self.key, self.topic(leaf), body)
+        self.mqtt.publish(self.topic(leaf), payload, qos=1 if leaf == "alert" else 0)
+        return payload
+
+    def next_ack(self, timeout: float = 10.0) -> dict[str, Any]:
+        topic, payload = self.mqtt.next(timeout, "/ack")
+        signed = payload[:-74] + b"}"
+        expected = hmac.new(self.key, topic.encode() + b"\n" + signed, hashlib.sha256).hexdigest()
+        assert payload[-74:] == f',"sig":"{expected}"}}'.encode(), "ack is not signed with the device key"
+        ack: dict[str, Any] = json.loads(payload)
+        return ack
+
+
+def new_device_id() -> str:
+    return "pb-" + secrets.token_hex(6)

@@ -1,0 +1,151 @@
+"""The MQTT pipeline end to end: a real broker, the gateway process, MQTT peers."""
+
+from __future__ import annotations
+
+import json
+import queue
+
+import pytest
+
+from simulator.stack import MqttListener, Stack
+from tests.gateway.scripted import ScriptedDevice, new_device_id, sign
+
+
+def dispatched_alert(dispatch: MqttListener, timeout: float = 10.0) -> dict:
+    _topic, payload = dispatch.next(timeout, "/dispatch/alerts")
+    return json.loads(payload)
+
+
+def test_alert_is_enriched_dispatched_and_acknowledged(stack: Stack, dispatch: MqttListener,
+                                                       device: ScriptedDevice) -> None:
+    device.send(device.alert_body())
+    record = dispatched_alert(dispatch)
+    assert record["alert_id"] == f"{device.id}:1"
+    assert record["rev"] == 1 and record["type"] == "sos" and record["cid"] == "120"
+    assert record["owner"]["name"] == "Toko Emas Sinar Jaya"
+    assert record["premises"]["lat"] == -5.4291234 and record["premises"]["lon"] == 105.2612345
+    # no GPS fix: the registered premises location stands in
+    assert record["location"] == {"lat": -5.4291234, "lon": 105.2612345, "accuracy_m": None,
+                                  "source": "premises", "age_s": None}
+    assert record["pressed_at"] == "2026-11-27T17:20:00.000Z"
+    ack = device.next_ack()
+    assert ack["ref"] == 1 and ack["state"] == "received" and ack["dev"] == device.id
+
+
+def test_gps_location_is_passed_through_exactly(stack: Stack, dispatch: MqttListener,
+                                                device: ScriptedDevice) -> None:
+    loc = {"lat": -5.3971234, "lon": 105.2667891, "acc": 8, "src": "gps", "age": 2}
+    device.send(device.alert_body(loc=loc))
+    record = dispatched_alert(dispatch)
+    assert record["location"] == {"lat": -5.3971234, "lon": 105.2667891, "accuracy_m": 8,
+                                  "source": "gps", "age_s": 2}
+
+
+def test_retransmission_is_acked_again_but_dispatched_once(stack: Stack, dispatch: MqttListener,
+                                                           device: ScriptedDevice) -> None:
+    body = device.alert_body()
+    device.send(body)
+    assert dispatched_alert(dispatch)["alert_id"] == f"{device.id}:1"
+    assert device.next_ack()["state"] == "received"
+    device.send(body)  # the device did not see the ack and sends the same bytes again
+    assert device.next_ack()["state"] == "received"
+    assert [t for t, _ in dispatch.drain(1.0) if t.endswith("/alerts")] == []
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("forged", "bad_sig"),
+        ("replay", "replay"),
+        ("unregistered", "unknown_device"),
+        ("bad_json", "bad_json"),
+        ("too_large", "too_large"),
+        ("dev_mismatch", "dev_mismatch"),
+    ],
+)
+def test_bad_input_is_rejected_and_the_next_alert_still_flows(
+    stack: Stack, dispatch: MqttListener, device: ScriptedDevice, case: str, reason: str
+) -> None:
+    good = device.alert_body()
+    if case == "replay":
+        device.send(good)
+        dispatched_alert(dispatch)
+        device.next_ack()
+        # same seq, other bytes: not a retransmission
+        device.mqtt.publish(device.topic(), sign(device.key, device.topic(), {**good, "up": 999999}))
+    elif case == "forged":
+        device.mqtt.publish(device.topic(), sign(b"\x00" * 32, device.topic(), device.alert_body()))
+    elif case == "unregistered":
+        stranger = new_device_id()
+        stack.broker_config.passwords().set(stranger, "pw-of-a-stranger")
+        peer = MqttListener(stack.broker_config, stranger, "pw-of-a-stranger", [])
+        topic = f"panic/v1/dev/{stranger}/alert"
+        peer.publish(topic, sign(device.key, topic, {**device.alert_body(), "dev": stranger}))
+        peer.close()
+    elif case == "bad_json":
+        signed = b'{"v":1,"dev":'
+        from gateway.protocol import compute_sig  # the envelope must pass to reach the JSON check
+
+        device.mqtt.publish(device.topic(), signed + f',"sig":"{compute_sig(device.key, device.topic(), signed + b"}")}"}}'.encode())
+    elif case == "too_large":
+        device.mqtt.publish(device.topic(), sign(device.key, device.topic(), {**device.alert_body(), "pad": "x" * 3000}))
+    elif case == "dev_mismatch":
+        device.send({**device.alert_body(), "dev": "pb-000000000000"})
+    _topic, event = dispatch.next(10, "/dispatch/events")
+    event_body = json.loads(event)
+    assert event_body["reason"] == reason
+    assert event_body["event"] == ("unregistered" if reason == "unknown_device" else "rejected")
+    assert f"rejected {reason} message" in stack.gateway.log()
+    metrics = stack.gateway.request("GET", "/metrics")
+    assert f'panic_rejected_total{{reason="{reason}"}} 1' in metrics
+    # nothing of the bad message reached the alert stream
+    with pytest.raises(queue.Empty):
+        dispatch.next(0.5, "/dispatch/alerts")
+    # and the gateway keeps serving
+    device.send(device.alert_body(seq=50))
+    assert dispatched_alert(dispatch)["alert_id"] == f"{device.id}:50"
+
+
+def test_dispatch_ack_updates_rev_and_tells_the_device(stack: Stack, dispatch: MqttListener,
+                                                       device: ScriptedDevice) -> None:
+    device.send(device.alert_body())
+    record = dispatched_alert(dispatch)
+    assert device.next_ack()["state"] == "received"
+    ack = {"alert_id": record["alert_id"], "state": "acknowledged", "by": "Polsek Tanjung Karang", "note": None}
+    police = MqttListener(stack.broker_config, "dispatch", stack.broker_config.dispatch_password, [])
+    police.publish("panic/v1/dispatch/ack", json.dumps(ack).encode())
+    updated = dispatched_alert(dispatch)
+    assert (updated["alert_id"], updated["rev"], updated["state"]) == (record["alert_id"], 2, "acknowledged")
+    device_ack = device.next_ack()
+    assert (device_ack["ref"], device_ack["state"]) == (1, "acknowledged")
+    # a malformed ack and an ack for an unknown alert change nothing
+    police.publish("panic/v1/dispatch/ack", b"{not json")
+    police.publish("panic/v1/dispatch/ack", json.dumps({**ack, "alert_id": "pb-000000000000:9"}).encode())
+    police.close()
+    with pytest.raises(queue.Empty):
+        dispatch.next(1.0, "/dispatch/alerts")
+    assert 'panic_dispatch_acks_rejected_total 2' in stack.gateway.request("GET", "/metrics")
+
+
+def test_gateway_killed_after_commit_dispatches_exactly_once(tmp_path, dispatch=None) -> None:
+    stack = Stack(tmp_path, gateway_env={"PANIC_FAULT_POINT": "after_commit"})
+    stack.start()
+    try:
+        listener = stack.dispatch()
+        scripted = ScriptedDevice(stack, new_device_id())
+        scripted.send(scripted.alert_body())
+        stack.gateway.process.wait(timeout=15)  # type: ignore[union-attr]
+        assert stack.gateway.process.returncode == -9  # type: ignore[union-attr]
+        assert "fault point after_commit reached" in stack.gateway.log()
+        with pytest.raises(queue.Empty):
+            listener.next(0.5, "/dispatch/alerts")
+        stack.gateway.start(env={"PANIC_FAULT_POINT": ""})
+        record = json.loads(listener.next(15, "/dispatch/alerts")[1])
+        assert record["alert_id"] == f"{scripted.id}:1"
+        assert scripted.next_ack()["state"] == "received"
+        extra = [t for t, _ in listener.drain(2.0) if t.endswith("/alerts")]
+        assert extra == [], "the alert reached dispatch more than once"
+        scripted.mqtt.close()
+        listener.close()
+    finally:
+        stack.stop()
