@@ -28,9 +28,7 @@ def hash_password(password: str, *, salt: bytes | None = None) -> str:
     """Return the `$7$` password-file hash of `password`."""
     salt = salt if salt is not None else secrets.token_bytes(SALT_BYTES)
     digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, PBKDF2_ITERATIONS, 64)
-    return "$7${}${}${}".format(
-        PBKDF2_ITERATIONS, base64.b64encode(salt).decode(), base64.b64encode(digest).decode()
-    )
+    return f"$7${PBKDF2_ITERATIONS}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
 def new_password() -> str:
