@@ -83,7 +83,7 @@ def open_envelope(topic: str, payload: bytes, max_bytes: int) -> Envelope:
     if not match:
         raise Rejected("bad_topic", "not panic/v1/dev/<id>/alert|hb")
     sig = _SIG_SUFFIX.search(payload)
-    if not sig or not payload.startswith(b"{"):
+    if not sig:
         raise Rejected("no_sig", 'payload must end with ,"sig":"<64 lowercase hex>"}')
     kind: Literal["alert", "hb"] = "alert" if match.group(2) == "alert" else "hb"
     signed = payload[: -SIG_SUFFIX_LEN] + b"}"
@@ -99,7 +99,10 @@ def verify(envelope: Envelope, topic: str, key: bytes) -> None:
 def parse_body(envelope: Envelope) -> dict[str, Any]:
     """Checks 6-8: JSON object, members and types, dev matches the topic."""
     try:
-        body = json.loads(envelope.signed.decode("utf-8"))
+        body = json.loads(envelope.signed.decode("utf-8"), object_pairs_hook=_no_duplicate_members,
+                          parse_constant=_no_constants)
+    except _DuplicateMember as exc:
+        raise Rejected("bad_field", f"member {exc} appears twice") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise Rejected("bad_json", str(exc)[:120]) from None
     if not isinstance(body, dict):
@@ -110,6 +113,23 @@ def parse_body(envelope: Envelope) -> dict[str, Any]:
     if body["dev"] != envelope.device_id:
         raise Rejected("dev_mismatch", "body dev differs from the topic's device id")
     return body
+
+
+class _DuplicateMember(Exception):
+    pass
+
+
+def _no_duplicate_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Two parsers could disagree on which of two "seq" members counts.
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        names = [name for name, _ in pairs]
+        raise _DuplicateMember(next(name for name in names if names.count(name) > 1))
+    return result
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 # --- member checks -------------------------------------------------------------

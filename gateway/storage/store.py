@@ -110,6 +110,13 @@ class Store:
         """Judge and, when new, commit a verified message. `body` is None for heartbeats."""
         for _ in range(CAS_ATTEMPTS):
             with self.sessions() as session:
+                # Read the window before looking for a stored copy: if another
+                # instance commits this message in between, either our CAS fails
+                # (and we judge again) or we see its stored copy: never "replay"
+                # for what is really a duplicate.
+                high, bitmap = session.execute(
+                    select(Device.replay_high, Device.replay_bitmap).where(Device.id == device_id)
+                ).one()
                 if body is not None:
                     stored = session.execute(
                         select(Alert).where(Alert.device_id == device_id, Alert.seq == seq)
@@ -117,9 +124,6 @@ class Store:
                     if stored is not None:
                         same = bytes(stored.payload) == payload
                         return Acceptance("duplicate", stored) if same else Acceptance("replay")
-                high, bitmap = session.execute(
-                    select(Device.replay_high, Device.replay_bitmap).where(Device.id == device_id)
-                ).one()
                 decision = replay.decide(high, _from_db(bitmap), seq)
                 if decision.verdict == "replay":
                     return Acceptance("replay")

@@ -11,11 +11,15 @@ from typing import Any
 from simulator.stack import MqttListener, Stack
 
 
-def sign(key: bytes, topic: str, body: dict[str, Any]) -> bytes:
-    """Sign as the contract says, independently of gateway.protocol."""
-    signed = json.dumps(body).encode()  # with spaces: no canonical form is needed
+def sign_bytes(key: bytes, topic: str, signed: bytes) -> bytes:
+    """Append the sig member to any signed bytes, even ones that are not valid JSON."""
     sig = hmac.new(key, topic.encode() + b"\n" + signed, hashlib.sha256).hexdigest()
     return signed[:-1] + f',"sig":"{sig}"}}'.encode()
+
+
+def sign(key: bytes, topic: str, body: dict[str, Any]) -> bytes:
+    """Sign as the contract says, independently of gateway.protocol."""
+    return sign_bytes(key, topic, json.dumps(body).encode())  # with spaces: no canonical form is needed
 
 
 class ScriptedDevice:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import queue
+from pathlib import Path
 
 import pytest
 
 from simulator.stack import MqttListener, Stack
-from tests.gateway.scripted import ScriptedDevice, new_device_id, sign
+from tests.gateway.scripted import ScriptedDevice, new_device_id, sign, sign_bytes
 
 
 def dispatched_alert(dispatch: MqttListener, timeout: float = 10.0) -> dict:
@@ -83,12 +84,11 @@ def test_bad_input_is_rejected_and_the_next_alert_still_flows(
         peer.publish(topic, sign(device.key, topic, {**device.alert_body(), "dev": stranger}))
         peer.close()
     elif case == "bad_json":
-        signed = b'{"v":1,"dev":'
-        from gateway.protocol import compute_sig  # the envelope must pass to reach the JSON check
-
-        device.mqtt.publish(device.topic(), signed + f',"sig":"{compute_sig(device.key, device.topic(), signed + b"}")}"}}'.encode())
+        # correctly signed, so that it passes the envelope checks and reaches the JSON check
+        device.mqtt.publish(device.topic(), sign_bytes(device.key, device.topic(), b'{"v":1,"dev":}'))
     elif case == "too_large":
-        device.mqtt.publish(device.topic(), sign(device.key, device.topic(), {**device.alert_body(), "pad": "x" * 3000}))
+        padded = {**device.alert_body(), "pad": "x" * 3000}
+        device.mqtt.publish(device.topic(), sign(device.key, device.topic(), padded))
     elif case == "dev_mismatch":
         device.send({**device.alert_body(), "dev": "pb-000000000000"})
     _topic, event = dispatch.next(10, "/dispatch/events")
@@ -127,7 +127,7 @@ def test_dispatch_ack_updates_rev_and_tells_the_device(stack: Stack, dispatch: M
     assert 'panic_dispatch_acks_rejected_total 2' in stack.gateway.request("GET", "/metrics")
 
 
-def test_gateway_killed_after_commit_dispatches_exactly_once(tmp_path, dispatch=None) -> None:
+def test_gateway_killed_after_commit_dispatches_exactly_once(tmp_path: Path) -> None:
     stack = Stack(tmp_path, gateway_env={"PANIC_FAULT_POINT": "after_commit"})
     stack.start()
     try:

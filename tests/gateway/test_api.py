@@ -1,0 +1,127 @@
+"""The registry API in-process (FastAPI TestClient) on a real SQLite database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine
+
+from broker.credentials import PasswordFile
+from gateway.api.app import create_app
+from gateway.metrics import Metrics
+from gateway.registry import Registry
+from gateway.settings import Settings
+from gateway.storage.db import migrate, session_factory
+from gateway.storage.store import Store
+
+TOKENS = {"tech-token": "technician", "ops-token": "operator", "admin-token": "admin"}
+OWNER = {
+    "name": "Warung Bu Sari", "phone": "+62 812 1111 2222",
+    "emergency_contacts": [{"name": "Pak Joko", "phone": "+62 812 3333 4444"}],
+    "premises": [{"kind": "shop", "address": "Jl. Kartini 5, Bandar Lampung", "lat": -5.4178901, "lon": 105.2545678}],
+}
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def passwd(tmp_path: Path) -> Path:
+    return tmp_path / "passwd"
+
+
+@pytest.fixture
+def client(tmp_path: Path, passwd: Path) -> TestClient:
+    url = f"sqlite:///{tmp_path / 'api.db'}"
+    migrate(url)
+    store = Store(session_factory(create_engine(url)))
+    settings = Settings(api_tokens=TOKENS)
+    app = create_app(settings, store, Registry(store, PasswordFile(passwd)), None, Metrics())
+    return TestClient(app)
+
+
+def create_owner(client: TestClient) -> dict[str, Any]:
+    response = client.post("/owners", json=OWNER, headers=auth("tech-token"))
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_health_needs_no_token(client: TestClient) -> None:
+    response = client.get("/health")
+    assert response.status_code == 200 and response.json()["database"] is True
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("get", "/alerts"), ("get", "/metrics"), ("post", "/owners"), ("post", "/devices")]
+)
+def test_every_other_route_needs_a_token(client: TestClient, method: str, path: str) -> None:
+    assert getattr(client, method)(path).status_code == 401
+    assert getattr(client, method)(path, headers=auth("wrong")).status_code == 401
+
+
+def test_roles_are_enforced(client: TestClient) -> None:
+    assert client.post("/owners", json=OWNER, headers=auth("ops-token")).status_code == 403
+    assert client.get("/alerts", headers=auth("tech-token")).status_code == 403
+    assert client.get("/alerts", headers=auth("admin-token")).status_code == 200
+
+
+def test_register_device_returns_secrets_once(client: TestClient, passwd: Path) -> None:
+    owner = create_owner(client)
+    assert owner["premises"][0]["lat"] == -5.4178901  # exact through integer storage
+    response = client.post("/devices", headers=auth("tech-token"), json={
+        "device_id": "pb-a1b2c3d4e5f6", "owner_id": owner["id"], "premises_id": owner["premises"][0]["id"]})
+    assert response.status_code == 201, response.text
+    issued = response.json()
+    assert len(issued["device_key"]) == 64 and issued["mqtt_username"] == "pb-a1b2c3d4e5f6"
+    # the broker account exists, hashed; the plain password is nowhere on disk
+    line = passwd.read_text().strip()
+    assert line.startswith("pb-a1b2c3d4e5f6:$7$101$") and issued["mqtt_password"] not in line
+    read_back = client.get("/devices/pb-a1b2c3d4e5f6", headers=auth("tech-token")).json()
+    assert issued["device_key"] not in str(read_back) and issued["mqtt_password"] not in str(read_back)
+    assert read_back["key_fingerprint"] == issued["key_fingerprint"] and len(read_back["key_fingerprint"]) == 8
+    again = client.post("/devices", headers=auth("tech-token"), json={
+        "device_id": "pb-a1b2c3d4e5f6", "owner_id": owner["id"], "premises_id": owner["premises"][0]["id"]})
+    assert again.status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"device_id": "pb-XYZ"}, "device_id"),
+        ({"device_id": "pb-A1B2C3D4E5F6"}, "device_id"),
+        ({"premises_id": "nope"}, None),
+    ],
+)
+def test_bad_device_registrations_are_refused_clearly(client: TestClient, change: dict[str, str],
+                                                      field: str | None) -> None:
+    owner = create_owner(client)
+    body = {"device_id": "pb-0000000000aa", "owner_id": owner["id"], "premises_id": owner["premises"][0]["id"]}
+    response = client.post("/devices", headers=auth("tech-token"), json={**body, **change})
+    assert response.status_code == 422
+    if field:
+        assert response.json()["detail"][0]["loc"][-1] == field
+    else:
+        assert "does not belong to owner" in response.json()["detail"]
+    assert client.get("/devices/pb-0000000000aa", headers=auth("tech-token")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "premises",
+    [
+        {"kind": "castle", "address": "Jl. X 1"},
+        {"kind": "shop", "address": "Jl. X 1", "lat": 91},
+        {"kind": "shop", "address": "Jl. X 1", "lat": "-5.123456789"},  # more than 7 decimals
+    ],
+)
+def test_bad_owner_requests_are_refused(client: TestClient, premises: dict[str, Any]) -> None:
+    response = client.post("/owners", json={**OWNER, "premises": [premises]}, headers=auth("tech-token"))
+    assert response.status_code == 422
+
+
+def test_unknown_alert_is_404(client: TestClient) -> None:
+    assert client.get("/alerts/pb-000000000000:1", headers=auth("ops-token")).status_code == 404
