@@ -1,0 +1,115 @@
+"""`panic-demo`: the whole path on this machine, with real parts at every layer.
+
+Mosquitto (the project's config, its own port) → the gateway on SQLite →
+registration through the API → the real firmware under the MicroPython unix
+port as a simulated button → press → the enriched alert as dispatch sees it
+→ the button's view of "received" and of police's "acknowledged". Then
+everything is shut down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from simulator.button import SimulatedButton
+from simulator.stack import Stack
+
+ROOT = Path(__file__).resolve().parents[1]
+DEVICE_ID = "pb-24a160c0ffee"
+
+
+class Narrator:
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+
+    def step(self, text: str) -> None:
+        print(f"[{time.monotonic() - self.start:6.1f}s] {text}", flush=True)
+
+
+def run(state_dir: Path, broker_port: int | None, hold_ms: int) -> int:
+    say = Narrator()
+    if state_dir.exists():
+        shutil.rmtree(state_dir)
+    stack = Stack(state_dir, broker_port=broker_port)
+    button: SimulatedButton | None = None
+    try:
+        say.step(f"starting Mosquitto with broker/mosquitto.conf.in on 127.0.0.1:{stack.broker_config.port}")
+        stack.broker.start()
+        say.step(f"starting the gateway on SQLite ({stack.gateway.state_dir / 'gateway.db'}), API on "
+                 f"{stack.gateway.url}")
+        stack.gateway.start()
+        dispatch = stack.dispatch()
+        say.step("dispatch subscribed to panic/v1/dispatch/alerts and panic/v1/dispatch/events")
+
+        issued = stack.register_button(DEVICE_ID)
+        say.step(f"registered {DEVICE_ID} to '{issued['owner_id']}' via POST /owners and POST /devices "
+                 f"(key fingerprint {issued['key_fingerprint']}; the key itself is shown once, to the installer)")
+
+        flash = state_dir / "button-flash"
+        SimulatedButton.provision(
+            flash, device_id=DEVICE_ID, device_key_hex=issued["device_key"],
+            mqtt_password=issued["mqtt_password"], broker_host=stack.broker_config.host,
+            broker_port=stack.broker_config.port,
+        )
+        button = SimulatedButton(flash, log_file=state_dir / "button.log")
+        button.start()
+        say.step("button: real firmware (firmware/) running under micropython -X heapsize=110K")
+        button.wait_for_indicator("idle", timeout=30)
+        say.step("button: online and idle")
+
+        say.step(f"pressing SOS: holding the button for {hold_ms / 1000:.1f} s (a bump does nothing)")
+        pressed = time.monotonic()
+        button.press(hold_ms)
+        _topic, payload = dispatch.next(30, "/dispatch/alerts")
+        alert = json.loads(payload)
+        say.step(f"dispatch received alert {alert['alert_id']} "
+                 f"{time.monotonic() - pressed - hold_ms / 1000:.2f} s after the hold completed:")
+        print(json.dumps(alert, indent=2, ensure_ascii=False), flush=True)
+
+        button.wait_for_indicator("received", timeout=30)
+        say.step("button: the gateway confirmed receipt (indicator 'received'; outbox now "
+                 f"{len(button.outbox())} entries)")
+
+        ack = {"alert_id": alert["alert_id"], "state": "acknowledged", "by": "Polsek Tanjung Karang, desk 2",
+               "note": "unit 7 en route"}
+        dispatch.publish("panic/v1/dispatch/ack", json.dumps(ack).encode())
+        say.step(f"dispatch acknowledged {alert['alert_id']} on panic/v1/dispatch/ack")
+        button.wait_for_indicator("acknowledged", timeout=30)
+        say.step("button: police acknowledged (indicator 'acknowledged')")
+        memory = button.memory()
+        if memory:
+            say.step(f"button heap: {memory}")
+        dispatch.close()
+        say.step("demo complete; shutting down")
+        return 0
+    except Exception as exc:
+        say.step(f"demo FAILED: {type(exc).__name__}: {exc}")
+        for name in ("gateway/gateway.log", "broker/mosquitto.log", "button.log"):
+            path = state_dir / name
+            if path.exists():
+                print(f"--- last lines of {path}:\n" + "\n".join(path.read_text().splitlines()[-25:]),
+                      file=sys.stderr)
+        return 1
+    finally:
+        if button is not None:
+            button.stop()
+        stack.stop()
+        say.step(f"everything stopped; logs kept in {state_dir}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="panic-demo", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--dir", type=Path, default=ROOT / "var" / "demo", help="state and logs (default var/demo)")
+    parser.add_argument("--broker-port", type=int, default=None, help="broker port (default: a free one)")
+    parser.add_argument("--hold-ms", type=int, default=2500, help="how long to hold SOS (default 2500)")
+    args = parser.parse_args(argv)
+    return run(args.dir.resolve(), args.broker_port, args.hold_ms)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
