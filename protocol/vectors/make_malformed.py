@@ -1,0 +1,392 @@
+#!/usr/bin/env python3
+"""Generate protocol/vectors/malformed.json: the gateway's rejection vectors.
+
+Standard library only and deterministic; running it again reproduces the
+committed file byte for byte (tests/protocol/test_vectors.py checks it).
+
+    python protocol/vectors/make_malformed.py           # rewrite malformed.json
+    python protocol/vectors/make_malformed.py --stdout  # print it instead
+    python protocol/vectors/make_malformed.py --check   # exit 1 if it is stale
+
+Every vector is built so that the checks *before* the one it is about pass
+(protocol/README.md, "Gateway checks, in order"), and its `reason` is stated
+here by hand, never computed. Each vector uses its own `seq`, increasing in
+file order, so the vectors can be fed one by one to a fresh gateway or all in
+order to one gateway: a rejected message never moves the replay window, and
+no two accepted controls share a seq.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import sys
+from pathlib import Path
+
+OUT = Path(__file__).resolve().with_name("malformed.json")
+
+DEV = "pb-0123456789ab"  # the one registered, active device
+KEY = bytes.fromhex("583a400a43abb97e4728f6a47b29901db11284c35cec8921dbadab6384947a8d")
+UNKNOWN_DEV = "pb-ffffffffffff"  # well-formed id, never registered
+OTHER_KEY = bytes.fromhex("a1d3620e92e0385984a5d772fdc280fbcb7e8a2f5b1ba490567c9887e9c1951e")
+
+ALERT = f"panic/v1/dev/{DEV}/alert"
+HB = f"panic/v1/dev/{DEV}/hb"
+MAX_PAYLOAD = 2048
+
+
+def sign(key: bytes, topic: str, signed: bytes) -> str:
+    return hmac.new(key, topic.encode("utf-8") + b"\n" + signed, hashlib.sha256).hexdigest()
+
+
+def envelope(signed: bytes, sig: str) -> bytes:
+    """Append the sig member exactly as the contract says."""
+    assert signed.endswith(b"}"), signed
+    return signed[:-1] + b',"sig":"' + sig.encode("ascii") + b'"}'
+
+
+def signed_payload(topic: str, signed: bytes, key: bytes = KEY) -> bytes:
+    return envelope(signed, sign(key, topic, signed))
+
+
+def obj(members: list[tuple[str, str]]) -> bytes:
+    """A compact JSON object from (name, raw JSON value text) pairs, in order."""
+    return ("{" + ",".join(f'"{name}":{raw}' for name, raw in members) + "}").encode("utf-8")
+
+
+def alert_members(seq: int, dev: str = DEV) -> list[tuple[str, str]]:
+    return [
+        ("v", "1"), ("dev", f'"{dev}"'), ("seq", str(seq)), ("type", '"sos"'),
+        ("ts", str(1717300000 + seq)), ("up", str(600000 + 1000 * seq)), ("loc", "null"),
+        ("bat", "90"), ("pwr", '"mains"'), ("net", '"wifi"'), ("rssi", "-55"),
+    ]
+
+
+def hb_members(seq: int, dev: str = DEV) -> list[tuple[str, str]]:
+    return [
+        ("v", "1"), ("dev", f'"{dev}"'), ("seq", str(seq)), ("ts", str(1717300000 + seq)),
+        ("up", str(600000 + 1000 * seq)), ("bat", "90"), ("pwr", '"mains"'), ("net", '"wifi"'),
+        ("rssi", "-55"),
+    ]
+
+
+def replace(members: list[tuple[str, str]], name: str, raw: str) -> list[tuple[str, str]]:
+    assert any(n == name for n, _ in members), name
+    return [(n, raw if n == name else r) for n, r in members]
+
+
+def drop(members: list[tuple[str, str]], name: str) -> list[tuple[str, str]]:
+    assert any(n == name for n, _ in members), name
+    return [(n, r) for n, r in members if n != name]
+
+
+def padded(seq: int, size: int) -> tuple[bytes, bytes]:
+    """A valid alert whose payload is exactly `size` bytes (spaces after '{')."""
+    base = obj(alert_members(seq))
+    pad = size - len(envelope(base, "0" * 64))
+    assert pad > 0
+    signed = b"{" + b" " * pad + base[1:]
+    payload = signed_payload(ALERT, signed)
+    assert len(payload) == size
+    return signed, payload
+
+
+VECTORS: list[dict[str, object]] = []
+_seq = 0
+
+
+def next_seq() -> int:
+    global _seq
+    _seq += 1
+    return _seq
+
+
+def add(name: str, topic: str, payload: bytes, reason: str | None, note: str) -> None:
+    vector: dict[str, object] = {"name": name, "topic": topic}
+    try:
+        vector["payload"] = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        vector["payload_hex"] = payload.hex()
+    vector["reason"] = reason
+    vector["note"] = note
+    VECTORS.append(vector)
+
+
+# --- valid controls -----------------------------------------------------------
+
+s = next_seq()
+add("valid_alert_sos", ALERT, signed_payload(ALERT, obj(alert_members(s))), None,
+    "Control: a well-formed sos alert with no location.")
+s = next_seq()
+add("valid_heartbeat", HB, signed_payload(HB, obj(hb_members(s))), None,
+    "Control: a well-formed heartbeat.")
+s = next_seq()
+add("valid_alert_gps", ALERT,
+    signed_payload(ALERT, obj(replace(alert_members(s), "loc",
+                                      '{"lat":-5.4291234,"lon":105.2612345,"acc":6,"src":"gps","age":1}'))),
+    None, "Control: an alert with a GPS fix in Bandar Lampung.")
+s = next_seq()
+add("valid_exactly_2048_bytes", ALERT, padded(s, MAX_PAYLOAD)[1], None,
+    "Control: 2048 bytes is still allowed (JSON whitespace after '{' pads it; the sig covers it).")
+
+# --- 1. too_large ----------------------------------------------------------------
+
+s = next_seq()
+add("too_large_2049_bytes", ALERT, padded(s, MAX_PAYLOAD + 1)[1], "too_large",
+    "Otherwise valid and correctly signed, but one byte over the 2048-byte limit.")
+s = next_seq()
+add("too_large_before_topic_check", "panic/v1/dev/garbage", b"x" * 3000, "too_large",
+    "Size is checked first: a 3000-byte payload on a bad topic with no sig is too_large.")
+
+# --- 2. bad_topic (each correctly signed over its own topic) ------------------------
+
+for name, topic, note in [
+    ("bad_topic_wrong_prefix", f"panic/v2/dev/{DEV}/alert", "Version level is v2, not v1."),
+    ("bad_topic_short_id", "panic/v1/dev/pb-0123456789a/alert", "Id has 11 hex digits."),
+    ("bad_topic_uppercase_id", "panic/v1/dev/pb-0123456789AB/alert", "Id hex digits must be lowercase."),
+    ("bad_topic_missing_pb_prefix", "panic/v1/dev/0123456789ab/alert", "Id lacks the pb- prefix."),
+    ("bad_topic_unknown_suffix", f"panic/v1/dev/{DEV}/foo", "Only alert and hb are accepted."),
+    ("bad_topic_extra_level", f"panic/v1/dev/{DEV}/alert/x", "One topic level too many."),
+]:
+    s = next_seq()
+    add(name, topic, signed_payload(topic, obj(alert_members(s))), "bad_topic",
+        note + " The payload is a valid alert signed with the device key over this topic.")
+
+# --- 3. no_sig ----------------------------------------------------------------------
+
+s = next_seq()
+add("no_sig_missing", ALERT, obj(alert_members(s)), "no_sig", "No sig member at all.")
+
+s = next_seq()
+body = obj(alert_members(s))
+sig = sign(KEY, ALERT, body)
+add("no_sig_not_last", ALERT, b'{"sig":"' + sig.encode() + b'",' + body[1:], "no_sig",
+    "A correct sig, but as the first member: the payload must end with the sig member.")
+
+s = next_seq()
+body = obj(alert_members(s))
+sig = sign(KEY, ALERT, body)
+add("no_sig_63_hex", ALERT, envelope(body, sig[:63]), "no_sig", "The sig has 63 hex digits.")
+
+s = next_seq()
+body = obj(alert_members(s))
+sig = sign(KEY, ALERT, body)
+add("no_sig_65_hex", ALERT, envelope(body, sig + "0"), "no_sig", "The sig has 65 hex digits.")
+
+s = next_seq()
+body = obj(alert_members(s))
+sig = sign(KEY, ALERT, body)
+add("no_sig_uppercase_hex", ALERT, envelope(body, sig.upper()), "no_sig",
+    "The correct sig in uppercase hex: only lowercase is accepted.")
+
+s = next_seq()
+body = obj(alert_members(s))
+sig = sign(KEY, ALERT, body)
+add("no_sig_spaces_around", ALERT, body[:-1] + b', "sig": "' + sig.encode() + b'"}', "no_sig",
+    "The correct sig written with spaces after ',' and ':' (what MicroPython's json.dumps emits): "
+    "the sig member must be appended compactly by hand.")
+
+s = next_seq()
+add("no_sig_trailing_newline", ALERT, signed_payload(ALERT, obj(alert_members(s))) + b"\n", "no_sig",
+    "A valid payload followed by a newline: it no longer ends with the sig member.")
+
+s = next_seq()
+add("no_sig_json_array", ALERT, b"[" + signed_payload(ALERT, obj(alert_members(s))) + b"]", "no_sig",
+    "A JSON array around a valid payload: it ends with ']', so the envelope check (3) rejects it "
+    "before the JSON check (6) could.")
+
+# --- 4. unknown_device ----------------------------------------------------------------
+
+unknown_topic = f"panic/v1/dev/{UNKNOWN_DEV}/alert"
+s = next_seq()
+add("unknown_device", unknown_topic,
+    signed_payload(unknown_topic, obj(alert_members(s, UNKNOWN_DEV)), OTHER_KEY), "unknown_device",
+    "Well-formed id that is not registered, correctly signed with some other key.")
+s = next_seq()
+add("unknown_device_before_json_check", unknown_topic,
+    signed_payload(unknown_topic, b"{not json}", OTHER_KEY), "unknown_device",
+    "The registry lookup (4) comes before parsing (6): garbage from an unknown id is unknown_device.")
+
+# --- 5. bad_sig -----------------------------------------------------------------------
+
+s = next_seq()
+body = obj(alert_members(s))
+sig = sign(KEY, ALERT, body)
+flipped = sig[:20] + ("0" if sig[20] != "0" else "1") + sig[21:]
+add("bad_sig_flipped_digit", ALERT, envelope(body, flipped), "bad_sig",
+    "The correct sig with one hex digit (index 20) changed.")
+
+s = next_seq()
+body = obj(alert_members(s))
+add("bad_sig_from_other_topic", ALERT, envelope(body, sign(KEY, HB, body)), "bad_sig",
+    "Signed with the device key over the device's hb topic, published on its alert topic.")
+
+s = next_seq()
+body = obj(alert_members(s))
+other_body = obj(replace(alert_members(s), "bat", "89"))
+add("bad_sig_over_other_bytes", ALERT, envelope(body, sign(KEY, ALERT, other_body)), "bad_sig",
+    'A sig over the same body with "bat":89; the payload says "bat":90.')
+
+s = next_seq()
+body = obj(alert_members(s))
+add("bad_sig_other_key", ALERT, envelope(body, sign(OTHER_KEY, ALERT, body)), "bad_sig",
+    "Signed over the right bytes with another device's key.")
+
+s = next_seq()
+body = obj(alert_members(s))
+no_newline = hmac.new(KEY, ALERT.encode() + body, hashlib.sha256).hexdigest()
+add("bad_sig_without_newline", ALERT, envelope(body, no_newline), "bad_sig",
+    'HMAC over topic + signed without the "\\n" between them.')
+
+s = next_seq()
+add("bad_sig_before_json_check", ALERT, envelope(b'{"v":}', sign(OTHER_KEY, ALERT, b'{"v":}')),
+    "bad_sig", "The HMAC (5) is checked before parsing (6): invalid JSON with a wrong sig is bad_sig.")
+
+# --- 6. bad_json (each correctly signed over exactly its bytes) -------------------------
+
+s = next_seq()
+signed = obj(alert_members(s)).replace(b'"net":"wifi"', b'"net":"wi\xfffi"')
+add("bad_json_invalid_utf8", ALERT, signed_payload(ALERT, signed), "bad_json",
+    "A 0xff byte inside a string: not UTF-8 (hence payload_hex); the sig is correct over these bytes.")
+
+s = next_seq()
+signed = ('{"v":1,"dev":"' + DEV + '","seq":' + str(s) + ',"type":"sos","ts":}').encode()
+add("bad_json_truncated", ALERT, signed_payload(ALERT, signed), "bad_json",
+    'A body cut off after "ts": (signed is that text + "}"); the sig is correct over these bytes.')
+
+s = next_seq()
+signed = b"[" + obj(alert_members(s))
+add("bad_json_array_unclosed", ALERT, signed_payload(ALERT, signed), "bad_json",
+    "signed is '[' + a valid body: the envelope and sig are valid, the JSON is an unclosed array. "
+    "(A complete top-level array ends with ']' and never passes check 3: see no_sig_json_array.)")
+
+s = next_seq()
+signed = obj(alert_members(s))[:-1] + b",}"
+add("bad_json_trailing_comma", ALERT, signed_payload(ALERT, signed), "bad_json",
+    "A trailing comma before '}': not JSON.")
+
+s = next_seq()
+signed = obj(replace(alert_members(s), "rssi", "NaN"))
+add("bad_json_nan_literal", ALERT, signed_payload(ALERT, signed), "bad_json",
+    "NaN is not JSON (Python's json.loads accepts it unless parse_constant rejects it).")
+
+# --- 7. bad_field (valid envelope, sig and JSON object; dev matches the topic) -------------
+
+bad_fields: list[tuple[str, str, list[tuple[str, str]], str]] = []
+s = next_seq()
+bad_fields.append(("bad_field_v2", ALERT, replace(alert_members(s), "v", "2"), "v is 2."))
+s = next_seq()
+bad_fields.append(("bad_field_seq_zero", ALERT, replace(alert_members(s), "seq", "0"), "seq is 0 (seqs start at 1)."))
+s = next_seq()
+bad_fields.append(("bad_field_seq_string", ALERT, replace(alert_members(s), "seq", f'"{s}"'),
+                   "seq is a string."))
+s = next_seq()
+bad_fields.append(("bad_field_seq_float", ALERT, replace(alert_members(s), "seq", f"{s}.0"),
+                   "seq written as a float: integers carry no fraction (a validator's integer type must "
+                   "not accept 5.0)."))
+s = next_seq()
+bad_fields.append(("bad_field_seq_bool", ALERT, replace(alert_members(s), "seq", "true"), "seq is a boolean."))
+s = next_seq()
+bad_fields.append(("bad_field_unknown_type", ALERT, replace(alert_members(s), "type", '"fire"'),
+                   "type is not one of the seven alert types."))
+s = next_seq()
+bad_fields.append(("bad_field_missing_ts", ALERT, drop(alert_members(s), "ts"),
+                   "ts is missing (it must be present, null when the clock is unknown)."))
+s = next_seq()
+bad_fields.append(("bad_field_lat_91", ALERT,
+                   replace(alert_members(s), "loc", '{"lat":91,"lon":105.2612345,"acc":6,"src":"gps","age":1}'),
+                   "loc.lat is 91."))
+s = next_seq()
+inner = obj(alert_members(s))
+bad_fields.append(("bad_field_sig_inside_signed", ALERT,
+                   [*alert_members(s), ("sig", f'"{sign(KEY, ALERT, inner)}"')],
+                   "signed itself ends with a sig member (a valid-looking one), so the payload has two: "
+                   "malformed per protocol/README.md."))
+s = next_seq()
+bad_fields.append(("bad_field_duplicate_seq", ALERT, [*alert_members(s), ("seq", str(s + 1000))],
+                   "seq appears twice: parsers disagree on which one counts, so any repeated member "
+                   "name is malformed."))
+s = next_seq()
+bad_fields.append(("bad_field_extra_member", ALERT, [*alert_members(s), ("foo", "1")],
+                   "An unknown member: the alert body is closed."))
+s = next_seq()
+bad_fields.append(("bad_field_bat_101", ALERT, replace(alert_members(s), "bat", "101"), "bat is 101 percent."))
+s = next_seq()
+bad_fields.append(("bad_field_cancel_without_ref", ALERT, replace(alert_members(s), "type", '"cancel"'),
+                   "A cancel must carry ref, the seq it cancels."))
+s = next_seq()
+bad_fields.append(("bad_field_alert_body_on_hb_topic", HB, alert_members(s),
+                   "The topic selects the schema: an alert body (type, loc) is not a heartbeat."))
+s = next_seq()
+bad_fields.append(("bad_field_before_dev_mismatch", ALERT,
+                   replace(alert_members(s), "dev", '"pb-0123456789AB"'),
+                   "Body dev is not a valid id (uppercase): a field error (7) is reported before the "
+                   "topic comparison (8)."))
+for name, topic, members, note in bad_fields:
+    add(name, topic, signed_payload(topic, obj(members)), "bad_field",
+        note + " Correctly signed over these bytes.")
+
+# --- 8. dev_mismatch ------------------------------------------------------------------
+
+s = next_seq()
+add("dev_mismatch", ALERT, signed_payload(ALERT, obj(alert_members(s, "pb-0123456789ac"))), "dev_mismatch",
+    "Body dev is another (valid) id than the topic's; signed with the topic device's key over its topic.")
+s = next_seq()
+add("dev_mismatch_heartbeat", HB, signed_payload(HB, obj(hb_members(s, "pb-ffffffffffff"))), "dev_mismatch",
+    "The same on a heartbeat.")
+
+# --- more valid controls ---------------------------------------------------------------
+
+s = next_seq()
+add("valid_cancel_with_ref", ALERT,
+    signed_payload(ALERT, obj([*replace(alert_members(s), "type", '"cancel"'), ("ref", "1")])), None,
+    "Control: a cancel of the alert with seq 1.")
+s = next_seq()
+spaced = ("{" + ", ".join(f'"{name}": {raw}' for name, raw in hb_members(s)) + "}").encode()
+add("valid_micropython_spaces", HB, signed_payload(HB, spaced), None,
+    "Control: a body with spaces after ',' and ':' as MicroPython's json.dumps writes it; only the "
+    "appended sig member is compact.")
+s = next_seq()
+shuffled = sorted(alert_members(s), key=lambda member: member[0])
+add("valid_member_order_shuffled", ALERT, signed_payload(ALERT, obj(shuffled)), None,
+    "Control: members in another order (MicroPython dicts are unordered).")
+
+DESCRIPTION = (
+    "Gateway rejection vectors (protocol/README.md, Gateway checks). `device` is the one registered, "
+    "active device. `reason` is the code of the first failing check, or null for a valid control case; "
+    "every vector passes all checks before its own. Each vector has its own seq, increasing in file order, "
+    "so they may be fed one by one to a fresh gateway or in order to one gateway. `note` is for humans. "
+    "The no_sig and bad_sig vectors also apply to the firmware's verification of gateway acks. "
+    "Generated by make_malformed.py; do not edit by hand."
+)
+
+
+def build() -> dict[str, object]:
+    return {
+        "description": DESCRIPTION,
+        "device": {"id": DEV, "key_hex": KEY.hex()},
+        "vectors": VECTORS,
+    }
+
+
+def render() -> bytes:
+    return (json.dumps(build(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def main(argv: list[str]) -> int:
+    data = render()
+    if "--stdout" in argv:
+        sys.stdout.buffer.write(data)
+        return 0
+    if "--check" in argv:
+        if OUT.read_bytes() != data:
+            print(f"{OUT} is stale: run {Path(__file__).name}", file=sys.stderr)
+            return 1
+        return 0
+    OUT.write_bytes(data)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
