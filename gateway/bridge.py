@@ -295,17 +295,13 @@ class Bridge:
             log.warning("ignored malformed status from %r", device_id[:20])
             return
         firmware = body.get("fw") if isinstance(body.get("fw"), str) else None
-        previous = self.store.set_online(device_id, state == "online", firmware, utcnow())
-        if previous is None or previous == (state == "online"):
-            return
+        if not self.store.set_online(device_id, state == "online", firmware, utcnow()):
+            return  # unchanged, or not a registered device
         device = self.store.get_device(device_id)
         owner, places = self.store.get_owner(device.owner_id)
         place = next((p for p in places if p.id == device.premises_id), None)
-        self._event(
-            f"device_{state}", device_id,
-            owner={"name": owner.name, "phone": owner.phone},
-            premises={"kind": place.kind, "address": place.address} if place else None,
-        )
+        self._event(f"device_{state}", device_id, owner=enrich.owner_record(owner),
+                    premises=enrich.premises_record(place) if place else None)
         log.info("device %s is %s", device_id, state)
 
     def _dispatch_ack(self, payload: bytes) -> None:

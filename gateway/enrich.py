@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.protocol import CONTACT_ID
+from gateway.storage.models import Owner, Premises
 from gateway.storage.store import AlertContext, as_utc
 
 
@@ -35,10 +36,23 @@ def location(body: dict[str, Any], premises_lat: float | None, premises_lon: flo
     return {"lat": None, "lon": None, "accuracy_m": None, "source": "none", "age_s": None}
 
 
+def owner_record(owner: Owner) -> dict[str, Any]:
+    return {
+        "name": owner.name,
+        "phone": owner.phone,
+        "emergency_contacts": [{"name": c["name"], "phone": c["phone"]} for c in owner.emergency_contacts],
+    }
+
+
+def premises_record(premises: Premises) -> dict[str, Any]:
+    return {"kind": premises.kind, "address": premises.address,
+            "lat": e7_to_degrees(premises.lat_e7), "lon": e7_to_degrees(premises.lon_e7)}
+
+
 def dispatch_alert(ctx: AlertContext) -> dict[str, Any]:
-    alert, device, owner, premises = ctx.alert, ctx.device, ctx.owner, ctx.premises
+    alert, device = ctx.alert, ctx.device
     body = alert.body
-    lat, lon = e7_to_degrees(premises.lat_e7), e7_to_degrees(premises.lon_e7)
+    premises = premises_record(ctx.premises)
     pressed_at = body.get("ts")
     return {
         "alert_id": alert.id,
@@ -57,13 +71,9 @@ def dispatch_alert(ctx: AlertContext) -> dict[str, Any]:
             "network": body.get("net"),
             "signal": body.get("rssi"),
         },
-        "owner": {
-            "name": owner.name,
-            "phone": owner.phone,
-            "emergency_contacts": [{"name": c["name"], "phone": c["phone"]} for c in owner.emergency_contacts],
-        },
-        "premises": {"kind": premises.kind, "address": premises.address, "lat": lat, "lon": lon},
-        "location": location(body, lat, lon),
+        "owner": owner_record(ctx.owner),
+        "premises": premises,
+        "location": location(body, premises["lat"], premises["lon"]),
         # Station routing (nearest Polsek/Polres) is the next piece of work:
         # until the station table exists every alert goes to the common topic.
         "station": None,

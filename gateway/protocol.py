@@ -81,7 +81,7 @@ def open_envelope(topic: str, payload: bytes, max_bytes: int) -> Envelope:
         raise Rejected("too_large", f"{len(payload)} bytes > {max_bytes}")
     match = _DEVICE_TOPIC.fullmatch(topic)
     if not match:
-        raise Rejected("bad_topic", "not panic/v1/dev/<id>/alert|hb")
+        raise Rejected("bad_topic", f"topic {topic[:120]!r}")
     sig = _SIG_SUFFIX.search(payload)
     if not sig:
         raise Rejected("no_sig", 'payload must end with ,"sig":"<64 lowercase hex>"}')

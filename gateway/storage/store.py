@@ -214,19 +214,19 @@ class Store:
             session.commit()
             return alert, True
 
-    def set_online(self, device_id: str, online: bool, firmware: str | None, now: datetime) -> bool | None:
-        """Record a device's status message; returns the previous online flag."""
+    def set_online(self, device_id: str, online: bool, firmware: str | None, now: datetime) -> bool:
+        """Record a device's status message; True when the device's online state changed."""
         with self.sessions() as session:
             device = session.get(Device, device_id)
             if device is None:
-                return None
-            previous = device.online
+                return False
+            changed = device.online is not online
             device.online = online
             if firmware:
                 device.firmware = firmware[:40]
             device.last_seen_at = now
             session.commit()
-            return previous
+            return changed
 
     # --- the registry --------------------------------------------------------------
 

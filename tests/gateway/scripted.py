@@ -9,6 +9,7 @@ import secrets
 from typing import Any
 
 from simulator.stack import MqttListener, Stack
+from tests.contract import assert_valid
 
 
 def sign_bytes(key: bytes, topic: str, signed: bytes) -> bytes:
@@ -56,6 +57,7 @@ class ScriptedDevice:
         expected = hmac.new(self.key, topic.encode() + b"\n" + signed, hashlib.sha256).hexdigest()
         assert payload[-74:] == f',"sig":"{expected}"}}'.encode(), "ack is not signed with the device key"
         ack: dict[str, Any] = json.loads(payload)
+        assert_valid("device-ack.json", ack)
         return ack
 
 

@@ -5,16 +5,20 @@ from __future__ import annotations
 import json
 import queue
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from simulator.stack import MqttListener, Stack
+from tests.contract import assert_valid
 from tests.gateway.scripted import ScriptedDevice, new_device_id, sign, sign_bytes
 
 
-def dispatched_alert(dispatch: MqttListener, timeout: float = 10.0) -> dict:
+def dispatched_alert(dispatch: MqttListener, timeout: float = 10.0) -> dict[str, Any]:
     _topic, payload = dispatch.next(timeout, "/dispatch/alerts")
-    return json.loads(payload)
+    record: dict[str, Any] = json.loads(payload)
+    assert_valid("dispatch-alert.json", record)
+    return record
 
 
 def test_alert_is_enriched_dispatched_and_acknowledged(stack: Stack, dispatch: MqttListener,
@@ -93,6 +97,7 @@ def test_bad_input_is_rejected_and_the_next_alert_still_flows(
         device.send({**device.alert_body(), "dev": "pb-000000000000"})
     _topic, event = dispatch.next(10, "/dispatch/events")
     event_body = json.loads(event)
+    assert_valid("dispatch-event.json", event_body)
     assert event_body["reason"] == reason
     assert event_body["event"] == ("unregistered" if reason == "unknown_device" else "rejected")
     assert f"rejected {reason} message" in stack.gateway.log()
@@ -149,3 +154,17 @@ def test_gateway_killed_after_commit_dispatches_exactly_once(tmp_path: Path) -> 
         listener.close()
     finally:
         stack.stop()
+
+
+def test_status_changes_become_health_events(stack: Stack, dispatch: MqttListener, device: ScriptedDevice) -> None:
+    device.mqtt.publish(device.topic("status"), b'{"state":"online","fw":"0.1.0","up":5}')
+    online = json.loads(dispatch.next(10, "/dispatch/events")[1])
+    assert_valid("dispatch-event.json", online)
+    assert (online["event"], online["device"]) == ("device_online", device.id)
+    assert online["owner"]["name"] == "Toko Emas Sinar Jaya" and online["premises"]["kind"] == "shop"
+    device.mqtt.publish(device.topic("status"), b'{"state":"online","fw":"0.1.0","up":6}')  # no change
+    device.mqtt.publish(device.topic("status"), b"garbage")  # ignored, logged
+    device.mqtt.publish(device.topic("status"), b'{"state":"offline"}')
+    offline = json.loads(dispatch.next(10, "/dispatch/events")[1])
+    assert offline["event"] == "device_offline"
+    assert stack.gateway.request("GET", f"/devices/{device.id}")["firmware"] == "0.1.0"
