@@ -45,7 +45,8 @@ ensure_venv() {
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "run.sh: installing the project into .venv (first run takes a minute)" >&2
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e '.[dev]'
+    # compat mode puts the repository root on sys.path, so new packages need no reinstall
+    .venv/bin/python -m pip install -q -e '.[dev]' --config-settings editable_mode=compat
     echo "$want" > "$stamp"
   fi
 }
