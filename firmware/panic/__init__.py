@@ -1,0 +1,3 @@
+"""Panic-button firmware (MicroPython). See docs/firmware.md for the map."""
+
+VERSION = "0.1.0"

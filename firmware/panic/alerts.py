@@ -1,0 +1,118 @@
+"""Alert lifecycle: raise (number, sign, store) and follow the gateway's acks.
+
+Raising an alert: next seq -> signed body -> outbox (on flash before the
+first send) -> delivery is woken. An alert is never raised twice: its bytes
+are fixed at raise time and every retransmission reuses them.
+
+Acks (``panic/v1/dev/{id}/ack``) are believed only when signed with this
+device's key, for this device, about an alert this device sent. Any valid
+state means the gateway has committed the alert, so the outbox entry goes;
+``received`` is the normal first one. Later states only change what the
+indicator shows. Anything else is ignored and logged (``W <up> ack:
+rejected reason=<code>``); bad signatures are counted.
+"""
+
+import json
+
+from panic import log, mem, messages
+from panic.outbox import CRITICAL_TYPES
+from panic.sign import BAD_SIG, SigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
+
+    from panic.hal import Hardware
+    from panic.outbox import Outbox
+    from panic.seq import SeqCounter
+    from panic.sign import Signer
+
+_RECENT = 8  # confirmed alerts whose later states (acknowledged, ...) are still followed
+
+
+class Alerts:
+    def __init__(
+        self, dev: str, hw: Hardware, seq: SeqCounter, outbox: Outbox, signer: Signer,
+        on_stored: Callable[[], None], on_change: Callable[[str], None],
+    ) -> None:
+        self.dev = dev
+        self._hw = hw
+        self._seq = seq
+        self._outbox = outbox
+        self._signer = signer
+        self._on_stored = on_stored
+        self._on_change = on_change
+        self.alert_topic = messages.topic(dev, "alert")
+        self.ack_topic = messages.topic(dev, "ack")
+        self._recent: list[int] = []  # seqs of alerts confirmed since boot, newest last
+        self.latest_state: str | None = None  # gateway state of the newest confirmed alert
+        self.latest_ref = 0
+        self.bad_sig = 0
+        self.rejected = 0
+
+    def raise_alert(self, kind: str, ref: int | None = None) -> int:
+        hw = self._hw
+        seq = self._seq.next()
+        body = messages.alert(
+            self.dev, seq, kind, hw.clock.utc(), log.uptime_ms(), hw.battery(), hw.power(), "wifi",
+            hw.wifi.rssi(), ref,
+        )
+        payload = self._signer.sign(self.alert_topic, body)
+        log.info("alert", "raised seq=%d type=%s" % (seq, kind))
+        self._outbox.add(seq, self.alert_topic, payload, kind in CRITICAL_TYPES)
+        self._on_stored()
+        self._on_change("raised")
+        return seq
+
+    def on_ack(self, payload: bytes) -> None:
+        try:
+            signed = self._signer.verify(self.ack_topic, payload)
+        except SigError as e:
+            reason = e.args[0]
+            if reason == BAD_SIG:
+                self.bad_sig += 1
+            self._reject(reason)
+            return
+        try:
+            ack = json.loads(signed)
+        except ValueError:
+            self._reject("bad_json")
+            return
+        if not isinstance(ack, dict):
+            self._reject("bad_json")
+            return
+        ref = ack.get("ref")
+        state = ack.get("state")
+        if (
+            "sig" in ack
+            or ack.get("v") != 1
+            or not isinstance(ref, int)
+            or isinstance(ref, bool)
+            or state not in messages.ACK_STATES
+        ):
+            self._reject("bad_field")
+            return
+        if ack.get("dev") != self.dev:
+            self._reject("dev_mismatch")
+            return
+        entry = self._outbox.remove(ref)
+        if entry is not None:
+            log.info("ack", "delivered seq=%d state=%s tries=%d" % (ref, state, entry.sends))
+            self._recent.append(ref)
+            if len(self._recent) > _RECENT:
+                self._recent.pop(0)
+        elif ref in self._recent:
+            log.info("ack", "state seq=%d state=%s" % (ref, state))
+        else:
+            log.warn("ack", "ignored unknown ref=%d state=%s" % (ref, state))
+            return
+        if ref >= self.latest_ref:
+            self.latest_ref = ref
+            self.latest_state = state
+        self._on_change(state)
+        if entry is not None:
+            mem.report("acked seq=%d" % ref)
+
+    def _reject(self, reason: str) -> None:
+        self.rejected += 1
+        log.warn("ack", "rejected reason=%s bad_sig=%d" % (reason, self.bad_sig))

@@ -1,0 +1,198 @@
+"""The application: reads the configuration, wires the tasks, runs them.
+
+Tasks (one per concern, all asyncio, none blocking for long):
+
+- supervisor  feeds the watchdog while every task reports progress
+- indicator   LED/buzzer pattern for the current state
+- button      debounced pin -> ``hold`` gesture -> ``Alerts.raise_alert("sos")``
+- link        Wi-Fi + MQTT session, reconnect with back-off; incoming acks
+- delivery    sends outbox entries until the gateway acks them
+- heartbeat   signed ``hb`` every heartbeat_s
+
+Hardware comes in as one object (panic.hal.Esp32Hardware on the ESP32, virtual
+hardware in the simulator): nothing here imports machine or network.
+
+Heap: every module is imported up front (compiling .py source later, in a
+heap already holding the app's state, fragments it); panic.config is only
+needed at boot, so it is imported then and unloaded once read.
+
+Without a valid configuration the app does not crash or reboot: it shows
+``fault``, logs why (``E <up> config: invalid reason=...``) and keeps the
+supervisor and indicator running so the device stays reachable for
+provisioning over the serial console.
+"""
+
+import asyncio
+import sys
+import time
+
+# asyncio loads these parts on first use; loading them with the rest of the
+# code keeps the heap accounting honest (code before mark_code, data after).
+from asyncio import Event, Lock, StreamReader, gather, wait_for_ms  # noqa: F401
+
+from panic import VERSION, indicator, log, mem, messages
+from panic.alerts import Alerts
+from panic.button import Button
+from panic.delivery import Delivery
+from panic.heartbeat import Heartbeat
+from panic.indicator import Indicator
+from panic.link import Link
+from panic.outbox import Outbox
+from panic.seq import SeqCounter
+from panic.sign import Signer
+from panic.supervisor import Supervisor
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Coroutine
+
+    from panic.config import Config
+    from panic.hal import Hardware
+
+_DEFAULT_WDT_MS = 10000
+_SHOWN = {
+    "received": indicator.RECEIVED,
+    "acknowledged": indicator.ACKNOWLEDGED,
+    "dispatched": indicator.ACKNOWLEDGED,
+}
+
+
+def _load_config(default_device_id: str) -> tuple:
+    """(Config or None, key fingerprint, error text); panic.config is unloaded after."""
+    from panic import config
+
+    cfg = None
+    fingerprint = ""
+    error = ""
+    try:
+        cfg = config.load(default_device_id)
+        fingerprint = config.fingerprint(cfg.device_key)
+    except config.ConfigError as e:
+        error = str(e.args[0]) if e.args else "invalid"
+    mem.unload("panic.config")
+    return cfg, fingerprint, error
+
+
+class App:
+    def __init__(self, hw: Hardware) -> None:
+        self.hw = hw
+        self.cfg: Config | None = None
+        self.ind: Indicator | None = None
+        self.outbox: Outbox | None = None
+        self.seq: SeqCounter | None = None
+        self.link: Link | None = None
+        self.alerts: Alerts | None = None
+        self.delivery: Delivery | None = None
+
+    async def run(self) -> None:
+        hw = self.hw
+        log.info("app", "starting fw=%s board=%s" % (VERSION, log.q(hw.name)))
+        cfg, fingerprint, error = _load_config("pb-" + hw.unique_id())
+        mem.mark_code()
+        self.cfg = cfg
+        sup = Supervisor(hw.watchdog(cfg.wdt_ms if cfg is not None else _DEFAULT_WDT_MS))
+        self.ind = Indicator(hw.led, hw.buzzer, sup)
+        tasks = [self._guard("supervisor", sup.run()), self._guard("indicator", self.ind.run())]
+        if cfg is None:
+            log.error("config", "invalid reason=%s; provision over the serial console" % log.q(error))
+            self.ind.set(indicator.FAULT, "config")
+        else:
+            log.info(
+                "config",
+                "loaded device_id=%s broker=%s:%d wifi_ssid=%s heartbeat_s=%d hold_ms=%d key=%s"
+                % (cfg.device_id, cfg.broker_host, cfg.broker_port, log.q(cfg.wifi_ssid or ""),
+                   cfg.heartbeat_s, cfg.hold_ms, fingerprint),
+            )
+            for key in cfg.unknown_keys:
+                log.warn("config", "unknown key=%s ignored" % log.q(key))
+            tasks += self._start(cfg, sup)
+        mem.report("started")
+        await asyncio.gather(*tasks)
+
+    def _start(self, cfg: Config, sup: Supervisor) -> list:
+        hw = self.hw
+        self.outbox = Outbox(capacity=cfg.outbox_max)
+        entries = self.outbox.load(messages.topic(cfg.device_id, ""))
+        self.seq = SeqCounter(block=cfg.seq_block)
+        self.seq.load(entries[-1].seq if entries else 0)
+        signer = Signer(cfg.device_key)
+        self.link = Link(cfg, hw, sup, self._on_message, self._on_link)
+        self.delivery = Delivery(self.outbox, self.link, cfg.retry_min_ms, cfg.retry_max_ms, sup)
+        self.alerts = Alerts(cfg.device_id, hw, self.seq, self.outbox, signer, self.delivery.wake, self._refresh)
+        button = Button(hw.button, cfg.hold_ms, self._on_gesture, sup)
+        beat = Heartbeat(cfg.device_id, hw, self.seq, signer, self.link, cfg.heartbeat_s, sup)
+        self._refresh("boot")
+        return [
+            self._guard("button", button.run()),
+            self._guard("link", self.link.run()),
+            self._guard("delivery", self.delivery.run()),
+            self._guard("heartbeat", beat.run()),
+        ]
+
+    async def _guard(self, name: str, coro: Coroutine) -> None:
+        # A task that dies stops reporting progress, so the supervisor lets
+        # the watchdog reset the device; log why before that happens.
+        try:
+            await coro
+        except Exception as e:
+            log.exc("app", "task died task=%s" % name, e)
+
+    def _on_gesture(self, gesture: str) -> None:
+        # The seam for more gestures (cancel, silent SOS): map each to an alert type here.
+        if gesture == "hold" and self.alerts is not None:
+            self.alerts.raise_alert("sos")
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        alerts = self.alerts
+        if alerts is not None and topic == alerts.ack_topic:
+            alerts.on_ack(payload)
+        elif topic.endswith("/cmd"):
+            log.info("cmd", "ignored, commands not implemented yet bytes=%d" % len(payload))
+        else:
+            log.warn("link", "unexpected topic=%s" % log.q(topic))
+
+    def _on_link(self, up: bool) -> None:
+        if up and self.delivery is not None:
+            self.delivery.link_up()
+        self._refresh("link_up" if up else "link_down")
+
+    def _refresh(self, why: str) -> None:
+        """Derive what the indicator shows from the state of everything else."""
+        ind = self.ind
+        if ind is None:
+            return
+        outbox, seq, link, alerts = self.outbox, self.seq, self.link, self.alerts
+        if outbox is None or seq is None or link is None or alerts is None:
+            state = indicator.FAULT
+        elif outbox.entries:
+            state = indicator.SENDING  # whatever else is wrong, an alert is on its way
+        elif outbox.fault or seq.fault or not link.connected:
+            state = indicator.FAULT
+        else:
+            state = _SHOWN.get(alerts.latest_state or "", indicator.IDLE)
+        ind.set(state, why)
+
+
+def main(hw: Hardware | None = None) -> None:
+    """Run the firmware on `hw` (default: the ESP32's, from panic.hal)."""
+    if hw is None:
+        try:
+            from panic import hal
+
+            hw = hal.Esp32Hardware()
+        except Exception as e:
+            # Without pin numbers there is nothing safe to drive; rebooting
+            # would not help either. Stay up (the serial console will fix it).
+            log.exc("hal", "no usable board definition, idle", e)
+            while True:
+                time.sleep(60)
+    try:
+        asyncio.run(App(hw).run())
+    except Exception as e:
+        # Nothing should get here; if something does, a clean restart beats
+        # a button that looks alive and is not. The pause keeps a fault that
+        # recurs at every boot from becoming a tight reboot loop.
+        log.exc("app", "fatal, resetting in 10 s", e)
+        sys.print_exception(e)
+        time.sleep(10)
+        hw.reset()

@@ -1,0 +1,160 @@
+"""Configuration and secrets, read from flash once at boot.
+
+``config.json`` (not secret; may be read back)::
+
+    {"device_id": "pb-0123456789ab", "broker_host": "mqtt.example.org",
+     "broker_port": 1883, "wifi_ssid": "shop", "heartbeat_s": 30, "hold_ms": 2000}
+
+``device_id`` defaults to ``pb-`` + the chip's unique id; ``broker_host`` is
+required; every other key is optional, with the default and the allowed
+range in _INTS (timing knobs exist so installers and tests can shorten them).
+
+``secrets.json`` (never printed, never read back; ``fingerprint()`` is)::
+
+    {"device_key": "<64 hex>", "mqtt_password": "...", "wifi_password": "..."}
+
+``load()`` raises ConfigError with a message that names the file and the key
+but never contains a secret value. The result is a plain ``Config`` object
+(no methods, so this module can be unloaded after boot to free its heap).
+"""
+
+import binascii
+import hashlib
+import json
+
+from panic import flash
+
+CONFIG_FILE = "config.json"
+SECRETS_FILE = "secrets.json"
+
+# name, default, lowest, highest
+_INTS = (
+    ("broker_port", 1883, 1, 65535),
+    ("heartbeat_s", 30, 1, 86400),
+    ("hold_ms", 2000, 100, 30000),
+    ("keepalive_s", 60, 5, 3600),
+    ("retry_min_ms", 2000, 50, 3600000),  # first retransmission of an unacked alert
+    ("retry_max_ms", 60000, 50, 3600000),  # retransmission back-off cap
+    ("reconnect_min_ms", 1000, 50, 3600000),  # first reconnect delay, doubled with jitter
+    ("reconnect_max_ms", 30000, 50, 3600000),
+    ("outbox_max", 32, 1, 1000),
+    ("seq_block", 64, 1, 100000),
+    ("wdt_ms", 10000, 2000, 120000),
+)
+# name, default (None: optional)
+_STRS = (("wifi_ssid", None), ("ntp_host", "pool.ntp.org"))
+_OTHER = ("device_id", "broker_host")
+
+
+class ConfigError(Exception):
+    pass
+
+
+class Config:
+    """Validated settings; secrets only in device_key, mqtt_password, wifi_password."""
+
+    device_id: str
+    broker_host: str
+    broker_port: int
+    wifi_ssid: str | None
+    ntp_host: str | None
+    heartbeat_s: int
+    hold_ms: int
+    keepalive_s: int
+    retry_min_ms: int
+    retry_max_ms: int
+    reconnect_min_ms: int
+    reconnect_max_ms: int
+    outbox_max: int
+    seq_block: int
+    wdt_ms: int
+    device_key: bytes
+    mqtt_password: str
+    wifi_password: str | None
+    unknown_keys: list
+
+
+def fingerprint(key: bytes) -> str:
+    """First 8 hex digits of sha256(key): identifies a key without revealing it."""
+    return binascii.hexlify(hashlib.sha256(key).digest()[:4]).decode()
+
+
+def _is_hex(text: str) -> bool:
+    """Only lowercase hex digits (iterating bytes yields ints: nothing is allocated)."""
+    for c in text.encode():
+        if not (48 <= c <= 57 or 97 <= c <= 102):
+            return False
+    return True
+
+
+def valid_device_id(dev: object) -> bool:
+    return isinstance(dev, str) and len(dev) == 15 and dev[:3] == "pb-" and _is_hex(dev[3:])
+
+
+def _read(path: str, secret: bool) -> dict:
+    try:
+        raw = flash.read(path)
+    except OSError as e:
+        raise ConfigError("%s unreadable errno=%s" % (path, e.errno))
+    if raw is None:
+        raise ConfigError("%s missing" % path)
+    try:
+        obj = json.loads(raw)
+    except ValueError as e:
+        # The parser's message could quote the file; for secrets it must not.
+        raise ConfigError("%s is not valid JSON%s" % (path, "" if secret else ": %s" % e))
+    if not isinstance(obj, dict):
+        raise ConfigError("%s must hold a JSON object" % path)
+    return obj
+
+
+def _bad(key: str, what: str) -> ConfigError:
+    return ConfigError("%s: %s %s" % (CONFIG_FILE, key, what))
+
+
+def load(default_device_id: str | None) -> Config:
+    """Read and validate config.json and secrets.json from the current directory."""
+    raw = _read(CONFIG_FILE, False)
+    cfg = Config()
+    known = list(_OTHER)
+    for key, default, low, high in _INTS:
+        known.append(key)
+        v = raw.get(key, default)
+        if not isinstance(v, int) or isinstance(v, bool) or v < low or v > high:
+            raise _bad(key, "must be an integer in %d..%d" % (low, high))
+        setattr(cfg, key, v)
+    for key, text in _STRS:
+        known.append(key)
+        text = raw.get(key, text)
+        if text is not None and not isinstance(text, str):
+            raise _bad(key, "must be a string")
+        setattr(cfg, key, text)
+    cfg.unknown_keys = [k for k in raw if k not in known]  # likely typos: logged, not fatal
+    for key in ("device_key", "mqtt_password", "wifi_password"):
+        if key in raw:
+            raise _bad(key, "belongs in " + SECRETS_FILE)
+    dev = raw.get("device_id", default_device_id)
+    if not valid_device_id(dev):
+        raise _bad("device_id", "must match pb-<12 lowercase hex>")
+    cfg.device_id = dev
+    host = raw.get("broker_host")
+    if not isinstance(host, str) or not host:
+        raise _bad("broker_host", "missing")
+    cfg.broker_host = host
+    if cfg.retry_max_ms < cfg.retry_min_ms or cfg.reconnect_max_ms < cfg.reconnect_min_ms:
+        raise _bad("retry_max_ms/reconnect_max_ms", "must not be below the matching _min_ms")
+
+    sec = _read(SECRETS_FILE, True)
+    key_hex = sec.get("device_key")
+    if not isinstance(key_hex, str) or len(key_hex) != 64 or not _is_hex(key_hex.lower()):
+        raise ConfigError("%s: device_key must be 64 hex digits" % SECRETS_FILE)
+    cfg.device_key = binascii.unhexlify(key_hex.lower())
+    password = sec.get("mqtt_password")
+    if not isinstance(password, str) or not password:
+        raise ConfigError("%s: mqtt_password missing" % SECRETS_FILE)
+    cfg.mqtt_password = password
+    wifi_password = sec.get("wifi_password")
+    if wifi_password is not None and not isinstance(wifi_password, str):
+        raise ConfigError("%s: wifi_password must be a string" % SECRETS_FILE)
+    cfg.wifi_password = wifi_password
+    return cfg

@@ -1,0 +1,249 @@
+"""Hardware abstraction: the only module that imports machine and network.
+
+Everything else gets a ``Hardware`` object and uses only this interface
+(declared below as typing Protocols, so mypy checks that both the ESP32
+implementation here and the simulator's virtual hardware,
+simulator/device/vhal.py, provide it):
+
+- ``name``: board name (from board.json)
+- ``button.pressed() -> bool``: raw, undebounced SOS contact (active level applied)
+- ``led.set(on)``, ``buzzer.set(on)`` (``buzzer`` is None without one)
+- ``watchdog(timeout_ms) -> Watchdog`` with ``feed()``; once created it cannot be stopped
+- ``wifi.connect(ssid, password)`` (starts connecting, returns at once),
+  ``wifi.isconnected()``, ``wifi.rssi() -> int | None``
+- ``clock.utc() -> int | None``: Unix seconds, None until synced;
+  ``await clock.sync(ntp_host) -> bool``
+- ``unique_id() -> str``: 12 lowercase hex (base MAC), the default device id
+- ``battery() -> int | None`` (percent), ``power() -> "mains" | "battery"``
+- ``reset()``: reboot
+
+Pins come from the board definition (``board.json`` in the flash root,
+hardware/board.json in the repository) through panic.boarddef.
+"""
+
+import asyncio
+import binascii
+import socket
+import struct
+import time
+
+import machine
+import network
+
+from panic import mem
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class PinIn(Protocol):
+        def pressed(self) -> bool: ...
+
+    class Switch(Protocol):
+        """An on/off output: the status LED, a buzzer (plain or PWM-driven)."""
+
+        def set(self, on: bool) -> None: ...
+
+    class Watchdog(Protocol):
+        def feed(self) -> None: ...
+
+    class Wifi(Protocol):
+        def connect(self, ssid: str | None, password: str | None) -> None: ...
+        def isconnected(self) -> bool: ...
+        def rssi(self) -> int | None: ...
+
+    class Clock(Protocol):
+        def utc(self) -> int | None: ...
+        async def sync(self, host: str | None) -> bool: ...
+
+    class Hardware(Protocol):
+        @property
+        def name(self) -> str: ...
+        @property
+        def button(self) -> PinIn: ...
+        @property
+        def led(self) -> Switch: ...
+        @property
+        def buzzer(self) -> Switch | None: ...
+        @property
+        def wifi(self) -> Wifi: ...
+        @property
+        def clock(self) -> Clock: ...
+        def watchdog(self, timeout_ms: int) -> Watchdog: ...
+        def unique_id(self) -> str: ...
+        def battery(self) -> int | None: ...
+        def power(self) -> str: ...
+        def reset(self) -> None: ...
+
+BOARD_FILE = "board.json"
+_NTP_DELTA = 2208988800  # seconds from 1900 (NTP) to 1970 (Unix)
+# MicroPython's epoch is 2000 on some ports/versions and 1970 on others.
+_EPOCH_TO_UNIX = 946684800 if time.gmtime(0)[0] == 2000 else 0
+_SYNCED_AFTER = 1704067200  # 2024-01-01: an RTC showing less has not been set
+
+
+def _active_low(spec: dict) -> bool:
+    return spec["active"] == 0  # boarddef: the level that means pressed / on
+
+
+def _input(spec: dict) -> machine.Pin:
+    pull = spec.get("pull")
+    if pull == "up":
+        return machine.Pin(spec["gpio"], machine.Pin.IN, machine.Pin.PULL_UP)
+    if pull == "down":
+        return machine.Pin(spec["gpio"], machine.Pin.IN, machine.Pin.PULL_DOWN)
+    return machine.Pin(spec["gpio"], machine.Pin.IN)
+
+
+class Esp32Button:
+    def __init__(self, spec: dict) -> None:
+        self._pin = _input(spec)
+        self._pressed_level = 0 if _active_low(spec) else 1
+
+    def pressed(self) -> bool:
+        return self._pin.value() == self._pressed_level
+
+
+class Esp32Output:
+    def __init__(self, spec: dict) -> None:
+        self._invert = _active_low(spec)
+        self._pin = machine.Pin(spec["gpio"], machine.Pin.OUT, value=1 if self._invert else 0)
+
+    def set(self, on: bool) -> None:
+        self._pin.value(1 if bool(on) != self._invert else 0)
+
+
+class Esp32Tone:
+    """A piezo that needs a square wave (board.json gives ``pwm_hz``)."""
+
+    def __init__(self, spec: dict) -> None:
+        self._pwm = machine.PWM(machine.Pin(spec["gpio"], machine.Pin.OUT), freq=spec["pwm_hz"], duty_u16=0)
+
+    def set(self, on: bool) -> None:
+        self._pwm.duty_u16(32768 if on else 0)
+
+
+class Esp32Watchdog:
+    def __init__(self, timeout_ms: int) -> None:
+        self._wdt = machine.WDT(timeout=timeout_ms)
+
+    def feed(self) -> None:
+        self._wdt.feed()
+
+
+class Esp32Wifi:
+    def __init__(self) -> None:
+        self._wlan = network.WLAN(network.STA_IF)
+
+    def connect(self, ssid: str | None, password: str | None) -> None:
+        self._wlan.active(True)
+        if ssid:
+            try:
+                self._wlan.connect(ssid, password or "")
+            except OSError:  # "internal state error" while a previous attempt is still running
+                pass
+
+    def isconnected(self) -> bool:
+        return bool(self._wlan.isconnected())
+
+    def rssi(self) -> int | None:
+        try:
+            return int(self._wlan.status("rssi"))
+        except Exception:  # not associated
+            return None
+
+
+class Esp32Clock:
+    def __init__(self) -> None:
+        self._synced = time.time() + _EPOCH_TO_UNIX >= _SYNCED_AFTER  # RTC kept over a soft reset
+
+    def utc(self) -> int | None:
+        if not self._synced:
+            return None
+        return int(time.time()) + _EPOCH_TO_UNIX
+
+    async def sync(self, host: str | None) -> bool:
+        """SNTP over a non-blocking UDP socket (ntptime would block for up to a second)."""
+        if not host:
+            return False
+        addr = socket.getaddrinfo(host, 123)[0][-1]
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.setblocking(False)
+            query = bytearray(48)
+            query[0] = 0x1B  # LI 0, version 3, mode 3 (client)
+            s.sendto(query, addr)
+            for _ in range(30):
+                await asyncio.sleep_ms(100)
+                try:
+                    data = s.recv(48)
+                except OSError:
+                    continue
+                if len(data) < 48:
+                    continue
+                unix = struct.unpack("!I", data[40:44])[0] - _NTP_DELTA
+                if unix < _SYNCED_AFTER:
+                    return False
+                tm = time.gmtime(unix - _EPOCH_TO_UNIX)
+                machine.RTC().datetime((tm[0], tm[1], tm[2], tm[6] + 1, tm[3], tm[4], tm[5], 0))
+                self._synced = True
+                return True
+            return False
+        finally:
+            s.close()
+
+
+class Esp32Battery:
+    """Cell voltage through the board's divider, mapped linearly 3.3 V -> 0 %, 4.2 V -> 100 %."""
+
+    EMPTY_MV = 3300
+    FULL_MV = 4200
+
+    def __init__(self, spec: dict) -> None:
+        self._spec = spec
+        atten = {0: machine.ADC.ATTN_0DB, 2: machine.ADC.ATTN_2_5DB, 6: machine.ADC.ATTN_6DB}
+        self._adc = machine.ADC(machine.Pin(spec["gpio"]), atten=atten.get(spec["atten_db"], machine.ADC.ATTN_11DB))
+
+    def percent(self) -> int:
+        spec = self._spec
+        pin_mv = self._adc.read_uv() // 1000
+        mv = pin_mv * (spec["r_top"] + spec["r_bottom"]) // spec["r_bottom"]  # boarddef.divided_mv
+        pct = (mv - self.EMPTY_MV) * 100 // (self.FULL_MV - self.EMPTY_MV)
+        return 0 if pct < 0 else 100 if pct > 100 else pct
+
+
+class Esp32Hardware:
+    def __init__(self, board_file: str = BOARD_FILE) -> None:
+        from panic import boarddef
+
+        board = boarddef.load(board_file)  # ValueError says what is wrong with the file
+        self.name: str = board.name
+        self.button = Esp32Button(board.pin("sos_button"))
+        self.led = Esp32Output(board.pin("led_status"))
+        spec = board.pin("buzzer")
+        self.buzzer: Switch | None = Esp32Tone(spec) if "pwm_hz" in spec else Esp32Output(spec)
+        spec = board.pin("mains_sense")
+        self._mains = _input(spec)
+        self._mains_active = spec["active"]
+        self._battery = Esp32Battery(board.adc("battery"))
+        self.wifi = Esp32Wifi()
+        self.clock = Esp32Clock()
+        mem.unload("panic.boarddef")  # needed only here; its heap is better spent elsewhere
+
+    def watchdog(self, timeout_ms: int) -> Esp32Watchdog:
+        return Esp32Watchdog(timeout_ms)
+
+    def unique_id(self) -> str:
+        return binascii.hexlify(machine.unique_id()).decode()[:12]
+
+    def battery(self) -> int | None:
+        try:
+            return self._battery.percent()
+        except OSError:  # ADC not calibrated or busy: unknown rather than wrong
+            return None
+
+    def power(self) -> str:
+        return "mains" if self._mains.value() == self._mains_active else "battery"
+
+    def reset(self) -> None:
+        machine.reset()

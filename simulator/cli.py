@@ -1,0 +1,134 @@
+"""`panic-sim`: run a simulated panic button in the foreground and drive it from the terminal.
+
+    panic-sim run --flash var/button1 --device-id pb-0123456789ab --key-hex <64 hex> \\
+        --mqtt-password <pw> --broker 127.0.0.1:18830 [--set heartbeat_s=10 ...]
+    panic-sim run --flash var/button1          # already provisioned
+
+The firmware's console log is printed as it comes. Commands on stdin, one
+per line: ``press [ms]`` (hold, default 2500), ``pattern <ms>,<ms>,...``
+(alternating pressed/released), ``status``, ``help``, ``quit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from simulator.button import SimulatedButton, SimulatorError
+
+HELP = "commands: press [ms] | pattern <ms>,<ms>,... | status | help | quit"
+
+
+def _setting(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value  # a bare string, e.g. wifi_ssid=shop
+
+
+def _broker(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="panic-sim", description="Run the panic-button firmware on this PC.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("run", "run a button in the foreground"), ("provision", "only write its flash")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--flash", type=Path, required=True, help="the device's flash directory")
+        p.add_argument("--device-id", help="pb- + 12 lowercase hex digits")
+        p.add_argument("--key-hex", help="the device key, 64 hex digits")
+        p.add_argument("--mqtt-password", help="the device's broker password")
+        p.add_argument("--broker", type=_broker, help="HOST:PORT of the MQTT broker")
+        p.add_argument("--set", type=_setting, action="append", default=[], metavar="KEY=VALUE",
+                       help="another config.json setting (heartbeat_s, hold_ms, ...); repeatable")
+        if name == "run":
+            p.add_argument("--heapsize", default="110K", help="MicroPython heap (default 110K, as on the ESP32)")
+            p.add_argument("--log", type=Path, help="also append the console log to this file")
+    return parser
+
+
+def _provision(args: argparse.Namespace, parser: argparse.ArgumentParser) -> bool:
+    given = [args.device_id, args.key_hex, args.mqtt_password, args.broker]
+    if not any(given):
+        return False
+    if not all(given):
+        parser.error("provisioning needs all of --device-id, --key-hex, --mqtt-password and --broker")
+    host, port = args.broker
+    try:
+        SimulatedButton.provision(
+            args.flash, device_id=args.device_id, device_key_hex=args.key_hex, mqtt_password=args.mqtt_password,
+            broker_host=host, broker_port=port, **dict(args.set),
+        )
+    except ValueError as e:
+        parser.error(str(e))
+    return True
+
+
+def _status(button: SimulatedButton) -> str:
+    return (f"indicator={button.indicator or '-'} led={int(button.led)} outbox={len(button.outbox())} "
+            f"memory={button.memory() or '-'}")
+
+
+def _command(button: SimulatedButton, line: str) -> bool:
+    """Run one stdin command; False means quit."""
+    words = line.split()
+    if not words:
+        return True
+    cmd, rest = words[0], words[1:]
+    try:
+        if cmd in ("quit", "exit"):
+            return False
+        if cmd == "press":
+            button.press(int(rest[0]) if rest else 2500)
+        elif cmd == "pattern" and len(rest) == 1:
+            button.pattern([int(x) for x in rest[0].split(",")])
+        elif cmd == "status":
+            print(f"# {_status(button)}", flush=True)
+        else:
+            print(f"# {HELP}", flush=True)
+    except (ValueError, SimulatorError) as e:
+        print(f"# error: {e}", flush=True)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    provisioned = _provision(args, parser)
+    if args.command == "provision":
+        if not provisioned:
+            parser.error("nothing to provision: give --device-id, --key-hex, --mqtt-password and --broker")
+        print(f"provisioned {args.flash}")
+        return 0
+    if not provisioned and not (args.flash / "config.json").exists():
+        print(f"# {args.flash} is not provisioned: the firmware will show 'fault'", file=sys.stderr)
+    button = SimulatedButton(args.flash, heapsize=args.heapsize, log_file=args.log, echo=sys.stdout)
+    try:
+        button.start()
+    except SimulatorError as e:
+        print(f"# {e}", file=sys.stderr)
+        return 1
+    print(f"# {HELP}", flush=True)
+    try:
+        for line in sys.stdin:
+            if not _command(button, line) or not button.running:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        button.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

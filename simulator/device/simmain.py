@@ -1,0 +1,69 @@
+"""Simulator entry (MicroPython): virtual hardware + the unmodified firmware.
+
+Run by simulator/button.py as::
+
+    micropython -X heapsize=110K simmain.py <host> <port> <unique_id>
+
+with the firmware directory first on MICROPYPATH and the device's flash
+directory as the working directory. Connects the control channel, starts
+the virtual hardware's tasks and calls the firmware's entry, panic.app.main.
+"""
+
+# As in firmware/main.py: the firmware is compiled first, while the heap is
+# empty, and the MQTT client first of all (it needs ~90 KB while compiling).
+import panic.mqtt  # noqa: F401  # isort: skip
+from panic import app, mem  # isort: skip
+import panic.boarddef  # noqa: F401  # isort: skip  - both compiled now, unloaded once used
+import panic.config  # noqa: F401  # isort: skip
+
+import asyncio
+import socket
+import sys
+
+import vhal
+
+
+def _board() -> tuple:
+    """(name, has_buzzer) from board.json in the flash dir, through the firmware's boarddef."""
+    try:
+        from panic import boarddef
+
+        board = boarddef.load("board.json")
+        found = (board.name, board.has("buzzer"))
+    except Exception as e:  # no board file yet: still a usable virtual button
+        print("W 0 sim: no board definition err=%s" % repr(e))
+        found = ("virtual", False)
+    mem.unload("panic.boarddef")  # as panic.hal does once the pins are set up
+    return found
+
+
+def _connect(host: str, port: int) -> asyncio.StreamReader:
+    sock = socket.socket()
+    sock.connect(socket.getaddrinfo(host, port)[0][-1])
+    sock.setblocking(False)
+    return asyncio.StreamReader(sock)
+
+
+async def _control(stream: asyncio.StreamReader, hw: vhal.VirtualHardware) -> None:
+    while True:
+        line = await stream.readline()
+        if not line:
+            # The host is gone: nothing can drive or watch this device any more.
+            sys.exit(0)
+        hw.command(line.decode().strip())
+
+
+def main() -> None:
+    host, port, uid = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    stream = _connect(host, port)
+    name, has_buzzer = _board()
+    channel = vhal.Channel(stream)
+    hw = vhal.VirtualHardware(channel, name, uid, has_buzzer)
+    channel.send("hello")
+    # Tasks created before asyncio.run() join the loop the firmware starts.
+    asyncio.create_task(hw.button.run())
+    asyncio.create_task(_control(stream, hw))
+    app.main(hw)
+
+
+main()

@@ -1,0 +1,165 @@
+"""panic/outbox.py under MicroPython: atomic entries that survive reboots, bounded, never losing an alert.
+
+Each "boot" is a new MicroPython process on the same flash directory. The
+full-flash case runs on LittleFS (the ESP32's filesystem) in a RAM block
+device, so ENOSPC comes from the real filesystem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import FIRMWARE
+
+HELPERS = Path(__file__).resolve().parents[1] / "simulator" / "mpy_helpers"
+DEV = "pb-0123456789ab"
+TOPIC = f"panic/v1/dev/{DEV}/alert"
+PREFIX = f"panic/v1/dev/{DEV}/"
+
+SETUP = f"""
+from panic.outbox import Outbox
+TOPIC = {TOPIC!r}
+def payload(seq):
+    return ('{{"v":1,"dev":"{DEV}","seq":%d,"type":"sos","sig":"%s"}}' % (seq, "ab" * 32)).encode()
+def show(box):
+    print("entries", " ".join("%d%s%s" % (e.seq, "c" if e.critical else "n", "" if e.persisted else "*")
+                              for e in box.entries))
+    print("fault", int(box.fault))
+"""
+
+
+def payload(seq: int) -> bytes:
+    return f'{{"v":1,"dev":"{DEV}","seq":{seq},"type":"sos","sig":"{"ab" * 32}"}}'.encode()
+
+
+def lines_starting(out: str, prefix: str) -> list[str]:
+    return [line[len(prefix):].strip() for line in out.splitlines() if line.startswith(prefix)]
+
+
+def files(flash: Path) -> list[str]:
+    return sorted(p.name for p in (flash / "outbox").iterdir())
+
+
+def test_entry_is_on_flash_when_add_returns_and_survives_reboot(
+    run_micropython: Callable[..., Any], tmp_path: Path
+) -> None:
+    run_micropython(SETUP + f"""
+box = Outbox(capacity=8)
+box.load({PREFIX!r})
+box.add(3, TOPIC, payload(3), True)
+box.add(5, TOPIC, payload(5), False)
+box.add(9, TOPIC, payload(9), True)
+show(box)
+""", cwd=tmp_path)
+    assert files(tmp_path) == ["0000000003.c", "0000000005.n", "0000000009.c"]  # no temp files left over
+    assert (tmp_path / "outbox" / "0000000005.n").read_bytes() == TOPIC.encode() + b"\n" + payload(5)
+
+    out = run_micropython(SETUP + f"""
+box = Outbox(capacity=8)
+for e in box.load({PREFIX!r}):
+    print("entry", e.seq, e.topic, e.payload.decode())
+box.remove(5)
+show(box)
+""", cwd=tmp_path).stdout
+    assert lines_starting(out, "entry") == [f"{s} {TOPIC} {payload(s).decode()}" for s in (3, 5, 9)]
+    assert lines_starting(out, "entries") == ["3c 9c"]
+    assert files(tmp_path) == ["0000000003.c", "0000000009.c"]
+
+
+def test_bounded_oldest_non_critical_dropped_first_critical_never(
+    run_micropython: Callable[..., Any], tmp_path: Path
+) -> None:
+    out = run_micropython(SETUP + f"""
+box = Outbox(capacity=4)
+box.load({PREFIX!r})
+for seq, critical in ((1, True), (2, False), (3, True), (4, False)):
+    box.add(seq, TOPIC, payload(seq), critical)
+show(box)
+box.add(5, TOPIC, payload(5), True)   # full: drops 2, the oldest non-critical
+show(box)
+box.add(6, TOPIC, payload(6), True)   # drops 4
+show(box)
+box.add(7, TOPIC, payload(7), True)   # only critical left: 7 is kept, in RAM
+show(box)
+box.remove(1)                          # room on flash again: 7 is written now
+show(box)
+""", cwd=tmp_path).stdout
+    assert lines_starting(out, "entries") == [
+        "1c 2n 3c 4n", "1c 3c 4n 5c", "1c 3c 5c 6c", "1c 3c 5c 6c 7c*", "3c 5c 6c 7c",
+    ]
+    assert lines_starting(out, "fault") == ["0", "0", "0", "1", "0"]
+    assert files(tmp_path) == ["0000000003.c", "0000000005.c", "0000000006.c", "0000000007.c"]
+    assert "outbox: dropped seq=2 reason=full critical=0" in out
+    assert "outbox: keeping in RAM only seq=7" in out
+
+
+def test_ram_only_entries_are_bounded_too(run_micropython: Callable[..., Any], tmp_path: Path) -> None:
+    out = run_micropython(SETUP + f"""
+box = Outbox(capacity=1)
+box.load({PREFIX!r})
+box.add(1, TOPIC, payload(1), True)
+for seq in range(2, 12):
+    box.add(seq, TOPIC, payload(seq), seq != 4)
+show(box)
+""", cwd=tmp_path).stdout
+    # 1 on flash + 8 more in RAM; beyond that the oldest RAM-only non-critical (4) goes, then the oldest RAM-only
+    assert lines_starting(out, "entries") == ["1c 3c* 5c* 6c* 7c* 8c* 9c* 10c* 11c*"], out
+    assert files(tmp_path) == ["0000000001.c"]
+
+
+FULL_FLASH = f"""
+import ramflash, os
+ramflash.mount(blocks=24)
+{SETUP}
+box = Outbox(capacity=8)
+box.load({PREFIX!r})
+box.add(1, TOPIC, payload(1), True)
+n = 0
+try:
+    while True:
+        with open("fill%d" % n, "wb") as f:
+            n += 1
+            f.write(bytes(256))
+except OSError as e:
+    print("filled errno", e.errno)
+box.add(2, TOPIC, payload(2), True)     # ENOSPC: must stay, in RAM
+show(box)
+print("sendable", box.entries[-1].seq, box.entries[-1].payload == payload(2))
+for i in range(n):
+    os.remove("fill%d" % i)
+box.remove(1)                            # space again: the RAM entry is written now
+show(box)
+print("files", " ".join(sorted(os.listdir("outbox"))))
+"""
+
+
+def test_full_flash_keeps_the_alert_in_ram(run_micropython: Callable[..., Any]) -> None:
+    out = run_micropython(FULL_FLASH, path=[FIRMWARE, HELPERS]).stdout
+    assert "filled errno 28" in out
+    assert lines_starting(out, "entries") == ["1c 2c*", "2c"], out
+    assert lines_starting(out, "fault") == ["1", "0"], out
+    assert lines_starting(out, "sendable") == ["2 True"]
+    assert lines_starting(out, "files") == ["0000000002.c"]
+    assert any(line.startswith("E ") and "keeping in RAM only seq=2" in line and "errno=28" in line
+               for line in out.splitlines()), out
+
+
+def test_leftovers_and_foreign_files_are_cleaned_at_boot(run_micropython: Callable[..., Any], tmp_path: Path) -> None:
+    box = tmp_path / "outbox"
+    box.mkdir()
+    (box / "0000000004.c").write_bytes(TOPIC.encode() + b"\n" + payload(4))
+    (box / "0000000006.c.tmp").write_bytes(TOPIC.encode() + b"\n" + payload(6)[:20])  # power cut mid-write
+    (box / "0000000007.c").write_bytes(b"garbage")
+    other = "panic/v1/dev/pb-ffffffffffff/alert"
+    (box / "0000000008.c").write_bytes(other.encode() + b"\n" + payload(8))
+    out = run_micropython(SETUP + f"""
+box = Outbox()
+box.load({PREFIX!r})
+show(box)
+""", cwd=tmp_path).stdout
+    assert lines_starting(out, "entries") == ["4c"], out
+    assert files(tmp_path) == ["0000000004.c"]
+    assert "outbox: removed interrupted writes count=1" in out
+    assert out.count("outbox: discarding unusable entry") == 2, out

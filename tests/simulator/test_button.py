@@ -1,0 +1,177 @@
+"""End to end: the real firmware in the simulator, a real Mosquitto, a paho stand-in for the gateway.
+
+Every wait has a generous timeout; nothing asserts on wall-clock time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from simulator.button import SimulatedButton
+from tests.conftest import BrokerUnderTest
+from tests.simulator.conftest import Account
+from tests.simulator.gateway import Gateway, retained_status
+
+MakeButton = Callable[..., SimulatedButton]
+
+
+def test_press_sends_a_signed_alert_and_follows_the_acks(make_button: MakeButton, gateway: Gateway) -> None:
+    button = make_button()
+    button.wait_for_indicator("idle")
+    before = int(time.time())
+    button.press(2500)
+    alert = gateway.expect("alert")
+    body = gateway.verified(alert)
+    up = body.pop("up")
+    ts = body.pop("ts")
+    sig = body.pop("sig")
+    assert body == {"v": 1, "dev": gateway.device_id, "seq": body["seq"], "type": "sos", "loc": None,
+                    "bat": None, "pwr": "mains", "net": "wifi", "rssi": -55}
+    assert isinstance(body["seq"], int) and body["seq"] >= 1
+    assert isinstance(up, int) and up > 0 and len(sig) == 64
+    assert before - 5 <= ts <= int(time.time()) + 5  # the host's clock, in Unix seconds
+    assert len(button.outbox()) == 1
+    assert button.outbox()[0].read_bytes() == alert.topic.encode() + b"\n" + alert.payload
+
+    # A forged ack (not signed with the device key) changes nothing.
+    mark = button.mark()
+    gateway.ack(body["seq"], key=b"\x00" * 32)
+    button.wait_for_log(r"^W \d+ ack: rejected reason=bad_sig bad_sig=1", since=mark)
+    assert button.indicator == "sending" and len(button.outbox()) == 1
+
+    gateway.ack(body["seq"], "received")
+    button.wait_for_indicator("received")
+    button.wait_for_log(rf"ack: delivered seq={body['seq']} state=received")
+    assert button.outbox() == []
+    gateway.ack(body["seq"], "acknowledged")
+    button.wait_for_indicator("acknowledged")
+
+
+def test_unacked_alert_is_retransmitted_with_the_same_bytes(make_button: MakeButton, gateway: Gateway) -> None:
+    button = make_button(retry_min_ms=200, retry_max_ms=400)
+    button.wait_for_indicator("idle")
+    button.press(2300)
+    copies = [gateway.expect("alert") for _ in range(4)]
+    assert len({c.payload for c in copies}) == 1, "every retransmission must be byte-identical"
+    seq = gateway.verified(copies[0])["seq"]
+    button.wait_for_log(rf"delivery: sent seq={seq} try=4 next_ms=400")  # doubled, then capped
+    gateway.ack(seq)
+    button.wait_for_indicator("received")
+    assert button.outbox() == []
+
+
+def test_alert_survives_a_kill_and_is_resent_after_restart(make_button: MakeButton, gateway: Gateway) -> None:
+    button = make_button(retry_min_ms=60000)
+    button.wait_for_indicator("idle")
+    button.press(2300)
+    first = gateway.expect("alert")
+    seq = gateway.verified(first)["seq"]
+    button.kill()  # power cut: no goodbye, nothing flushed
+    [entry] = button.outbox()
+    assert entry.read_bytes() == first.topic.encode() + b"\n" + first.payload
+
+    button.start()
+    button.wait_for_log(r"outbox: loaded entries=1")
+    again = gateway.expect("alert")
+    assert again.payload == first.payload  # same seq, same bytes: the gateway sees a duplicate
+    hb = gateway.verified(gateway.expect("hb"))
+    assert hb["seq"] > seq  # the counter never goes back
+    gateway.ack(seq)
+    button.wait_for_indicator("received")
+    assert button.outbox() == []
+
+
+def test_reconnects_by_itself_after_a_broker_restart(
+    make_button: MakeButton, gateway: Gateway, broker: BrokerUnderTest
+) -> None:
+    button = make_button()
+    button.wait_for_indicator("idle")
+    mark = button.mark()
+    broker.stop()
+    button.wait_for_log(r"link: disconnected", since=mark)
+    button.wait_for_indicator("fault")  # idle with no link is a fault
+    broker.start()
+    button.wait_for_log(r"link: connected", since=mark, timeout=30)
+    button.wait_for_indicator("idle")
+    button.press(2300)
+    seq = gateway.verified(gateway.expect("alert", timeout=30))["seq"]
+    gateway.ack(seq)
+    button.wait_for_indicator("received")
+
+
+def test_birth_and_will_are_retained(make_button: MakeButton, broker: BrokerUnderTest, account: Account) -> None:
+    button = make_button()
+    button.wait_for_indicator("idle")
+    online = retained_status(broker.host, broker.port, broker.config.gateway_password, account.id)
+    body = online.json()
+    assert online.retain and body["state"] == "online" and body["fw"] == "0.1.0" and isinstance(body["up"], int)
+    button.kill()
+    deadline = time.monotonic() + 15
+    while True:  # the broker publishes the will once it notices the dropped connection
+        status = retained_status(broker.host, broker.port, broker.config.gateway_password, account.id)
+        if status.json() == {"state": "offline"} or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert status.retain and status.json() == {"state": "offline"}
+
+
+def test_heartbeats_are_signed_with_increasing_seq(make_button: MakeButton, gateway: Gateway) -> None:
+    make_button(heartbeat_s=1)
+    beats = [gateway.verified(gateway.expect("hb")) for _ in range(3)]
+    seqs = [b["seq"] for b in beats]
+    assert seqs == sorted(set(seqs)), seqs
+    for b in beats:
+        assert set(b) == {"v", "dev", "seq", "ts", "up", "bat", "pwr", "net", "rssi", "sig"}
+        assert (b["v"], b["dev"], b["pwr"], b["net"], b["rssi"]) == (1, gateway.device_id, "mains", "wifi", -55)
+
+
+def test_a_bump_raises_nothing(make_button: MakeButton) -> None:
+    button = make_button()
+    button.wait_for_indicator("idle")
+    button.press(100)
+    button.wait_for_log(r"button: ignored short press")
+    button.pattern([15, 10] * 60 + [15])  # a chattering contact, 1.5 s
+    button.wait_for_log(r"button: down")
+    assert not any("alert: raised" in line for line in button.lines)
+    assert button.outbox() == []
+
+
+def test_missing_configuration_is_a_fault_and_no_secret_is_printed(
+    make_button: MakeButton, account: Account
+) -> None:
+    button = make_button(start=False)
+    (button.flash_dir / "config.json").unlink()  # secrets.json stays: it must not leak either
+    button.start()
+    button.wait_for_indicator("fault")
+    button.wait_for_log(r'^E \d+ config: invalid reason="config.json missing"')
+    button.wait_for_log(r"supervisor: started")
+    time.sleep(1.5)  # no crash loop: it stays up, in fault
+    assert button.running and button.reboots == 0
+    log = "\n".join(button.lines)
+    assert account.key_hex not in log.lower() and account.password not in log
+
+
+def test_heap_after_an_acked_alert(make_button: MakeButton, gateway: Gateway) -> None:
+    button = make_button()
+    button.wait_for_indicator("idle")
+    button.press(2300)
+    seq = gateway.verified(gateway.expect("alert"))["seq"]
+    gateway.ack(seq)
+    button.wait_for_log(rf"mem: acked seq={seq} ")
+    memory = button.memory()
+    print(f"heap after an acked alert: {memory}")
+    data_peak = memory["peak"] - memory["code"]
+    assert data_peak < 48 * 1024, f"the firmware's data needs {data_peak} B at its peak: over the 48 KB budget"
+    assert memory["free"] > 16 * 1024, f"only {memory['free']} B of the 110 KB heap left"
+
+
+def test_watchdog_resets_a_stalled_button_and_it_boots_again(make_button: MakeButton) -> None:
+    button = make_button(wdt_ms=2000)
+    button.wait_for_indicator("idle")
+    mark = button.mark()
+    button.stall(3500)  # nothing runs, nothing feeds the watchdog
+    button.wait_for_log(r"^E \d+ sim: reset why=watchdog", since=mark)
+    button.wait_for_log(r"app: starting", since=mark)
+    assert button.reboots == 1
+    button.wait_for_indicator("idle")

@@ -1,0 +1,38 @@
+"""The README's first command, end to end: `panic-demo` as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.contract import assert_valid
+
+
+def test_demo_runs_the_whole_path_and_leaves_nothing_running(tmp_path: Path) -> None:
+    state = tmp_path / "demo"
+    result = subprocess.run([sys.executable, "-m", "simulator.demo", "--dir", str(state)],
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    # the enriched alert exactly as dispatch received it
+    start = out.index("{\n")
+    alert = json.loads(out[start:out.index("\n}\n", start) + 2])
+    assert_valid("dispatch-alert.json", alert)
+    assert re.fullmatch(r"pb-24a160c0ffee:\d+", alert["alert_id"])
+    assert alert["owner"]["name"] == "Toko Emas Sinar Jaya"
+    assert alert["location"]["source"] == "premises"
+    # then the button's view: received by the gateway, acknowledged by police
+    assert out.index("indicator 'received'") < out.index("indicator 'acknowledged'")
+    assert "demo complete" in out
+    # nothing left running from this demo's directory
+    leftovers = subprocess.run(["pgrep", "-af", str(state)], capture_output=True, text=True).stdout
+    assert leftovers == "", leftovers
+    api_port = int(re.search(r"API on http://127.0.0.1:(\d+)", out).group(1))  # type: ignore[union-attr]
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", api_port), timeout=1).close()
