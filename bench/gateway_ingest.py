@@ -30,6 +30,7 @@ from gateway.storage.store import Store
 
 DEVICE = "pb-0123456789ab"
 KEY = bytes(range(32))
+BATCH = 500  # gateway.bridge.BATCH_MAX: what the bridge commits at once under load
 
 
 def signed(topic: str, body: dict[str, object]) -> bytes:
@@ -70,6 +71,8 @@ def main() -> None:
         ingest = Ingest(store, Metrics(), 2048)
         heartbeats = messages("hb", args.count, 1)
         alerts = messages("alert", args.count // 5, args.count + 1)
+        batched_hb = messages("hb", args.count * 4, args.count * 2)
+        batched_alerts = messages("alert", args.count, args.count * 7)
 
         start = time.perf_counter()
         for topic, payload in heartbeats:
@@ -91,10 +94,22 @@ def main() -> None:
         alert_time = sum(latencies)
         latencies.sort()
 
+        start = time.perf_counter()
+        for i in range(0, len(batched_hb), BATCH):
+            ingest.device_batch(batched_hb[i:i + BATCH], datetime.now(UTC))
+        batched_hb_time = time.perf_counter() - start
+        start = time.perf_counter()
+        for i in range(0, len(batched_alerts), BATCH):
+            outcomes = ingest.device_batch(batched_alerts[i:i + BATCH], datetime.now(UTC))
+            assert all(o.verdict == "new" for o in outcomes)
+        batched_alert_time = time.perf_counter() - start
+
         print(f"database: {engine.url.get_backend_name()}   heartbeats: {len(heartbeats)}   alerts: {len(alerts)}")
         print(f"baseline  HMAC verify only          {rate(len(heartbeats), baseline)}")
         print(f"ingest    verified heartbeats       {rate(len(heartbeats), hb_time)}")
         print(f"ingest    committed alerts          {rate(len(alerts), alert_time)}")
+        print(f"batched   verified heartbeats       {rate(len(batched_hb), batched_hb_time)}  (batches of {BATCH})")
+        print(f"batched   committed alerts          {rate(len(batched_alerts), batched_alert_time)}  (batches of {BATCH})")
         p99 = latencies[int(len(latencies) * 0.99) - 1]
         print(f"alert commit latency: median {statistics.median(latencies) * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms")
 

@@ -16,8 +16,10 @@ Resilience, next to the code that provides it:
   newest revision is committed but not yet confirmed published is published
   again whenever the bridge (re)connects.
 - One worker thread does all storage work in arrival order; paho's network
-  thread only queues. If storage fails, the worker retries the same message
-  with back-off and never acks it meanwhile: nothing is lost, nothing skipped.
+  thread only queues. Device messages already waiting are judged and
+  committed as one batch (one transaction) and acked together after it. If
+  storage fails, the worker retries the same messages with back-off and never
+  acks them meanwhile: nothing is lost, nothing skipped.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ DISPATCH_EVENTS = "panic/v1/dispatch/events"
 DISPATCH_ACK = "panic/v1/dispatch/ack"
 DISPATCH_ACK_STATES = ("acknowledged", "dispatched", "resolved", "cancelled")
 _RETRY_MAX_S = 5.0
+BATCH_MAX = 500  # device messages judged and committed in one transaction
 
 
 def station_topic(station_id: str) -> str:
@@ -96,11 +99,16 @@ class Bridge:
         self.metrics = metrics
         self.ingest = Ingest(store, metrics, settings.max_payload_bytes)
         self.connected = threading.Event()
-        self._work: queue.Queue[tuple[Callable[..., None], tuple[Any, ...]]] = queue.Queue()
+        # ("device", message) for device alerts/heartbeats, judged in batches;
+        # ("job", (callable, args)) for everything else, run one by one.
+        self._work: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._stopping = threading.Event()
         self._worker = threading.Thread(target=self._run_worker, name="gateway-worker", daemon=True)
-        # mid -> (alert_id, rev) of dispatch publications awaiting the broker's PUBACK
+        # mid -> (alert_id, rev) of dispatch publications awaiting the broker's PUBACK,
+        # and alert ids whose PUBACK came but whose published_rev is not stored yet:
+        # together, the alerts that must not be published again meanwhile.
         self._pending: dict[int, tuple[str, int]] = {}
+        self._confirming: set[str] = set()
         self._early_acks: set[int] = set()
         self._pending_lock = threading.Lock()
         self._last_event: dict[tuple[str, str], float] = {}
@@ -133,7 +141,7 @@ class Bridge:
 
     def stop(self) -> None:
         self._stopping.set()
-        self._work.put((lambda: None, ()))
+        self._work.put(("job", (lambda: None, ())))
         self._worker.join(timeout=10)
         self.client.disconnect()
         self.client.loop_stop()
@@ -155,7 +163,7 @@ class Bridge:
         ])
         log.info("connected to broker %s:%s", self.settings.mqtt_host, self.settings.mqtt_port)
         self.connected.set()
-        self._work.put((self._republish_pending, ()))
+        self._work.put(("job", (self._republish_pending, ())))
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Properties | None) -> None:
         self.connected.clear()
@@ -163,7 +171,10 @@ class Bridge:
             log.warning("lost the broker (%s); reconnecting", reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
-        self._work.put((self._handle, (message,)))
+        if message.topic.endswith(("/alert", "/hb")):
+            self._work.put(("device", message))
+        else:
+            self._work.put(("job", (self._handle, (message,))))
 
     def _on_publish(
         self, _client: mqtt.Client, _userdata: Any, mid: int, _reason: ReasonCode, _props: Properties
@@ -172,56 +183,89 @@ class Bridge:
             item = self._pending.pop(mid, None)
             if item is None:
                 self._early_acks.add(mid)
+            else:
+                self._confirming.add(item[0])
         if item is not None:
-            self._work.put((self.store.mark_published, item))
+            self._work.put(("job", (self._mark_published, item)))
 
     # --- the worker thread ---------------------------------------------------------------
 
     def _run_worker(self) -> None:
+        held: tuple[str, Any] | None = None
         while not self._stopping.is_set():
-            job, args = self._work.get()
-            delay = 0.1
-            while not self._stopping.is_set():
-                try:
-                    job(*args)
-                    break
-                except Exception:
-                    # Storage or broker trouble: keep the message (no broker ack), retry.
-                    self.metrics.inc("worker_errors_total")
-                    log.exception("processing failed; retrying in %.1fs", delay)
-                    time.sleep(delay)
-                    delay = min(delay * 2, _RETRY_MAX_S)
+            kind, item = held or self._work.get()
+            held = None
+            if kind == "device":
+                # Whatever device messages are already queued are judged and
+                # committed together: one transaction, one fsync, for the lot.
+                batch = [item]
+                while len(batch) < BATCH_MAX:
+                    try:
+                        kind, item = self._work.get_nowait()
+                    except queue.Empty:
+                        break
+                    if kind != "device":
+                        held = (kind, item)
+                        break
+                    batch.append(item)
+                self._retrying(self._device_messages, batch)
+            else:
+                job, args = item
+                self._retrying(job, *args)
+
+    def _retrying(self, job: Callable[..., None], *args: Any) -> None:
+        delay = 0.1
+        while not self._stopping.is_set():
+            try:
+                job(*args)
+                return
+            except Exception:
+                # Storage or broker trouble: keep the messages (no broker ack), retry.
+                # Judging again is safe: a committed message comes back as a duplicate.
+                self.metrics.inc("worker_errors_total")
+                log.exception("processing failed; retrying in %.1fs", delay)
+                time.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX_S)
 
     def _handle(self, message: mqtt.MQTTMessage) -> None:
         topic, payload = message.topic, bytes(message.payload)
-        if topic.endswith("/status"):
-            self._device_status(topic, payload)
-        elif topic == DISPATCH_ACK:
+        if topic == DISPATCH_ACK:
             self._dispatch_ack(payload)
         else:
-            self._device_message(topic, payload)
+            self._device_status(topic, payload)
         if message.qos > 0:
             self.client.ack(message.mid, message.qos)
 
-    def _device_message(self, topic: str, payload: bytes) -> None:
-        outcome = self.ingest.device_message(topic, payload, utcnow())
+    def _device_messages(self, messages: list[mqtt.MQTTMessage]) -> None:
+        outcomes = self.ingest.device_batch([(m.topic, bytes(m.payload)) for m in messages], utcnow())
+        if any(o.verdict == "new" and o.alert for o in outcomes):
+            self._fault_point("after_commit")
+        for outcome in outcomes:
+            self._after_commit(outcome)
+        for message in messages:  # only now may the broker forget them
+            if message.qos > 0:
+                self.client.ack(message.mid, message.qos)
+
+    def _after_commit(self, outcome: Outcome) -> None:
         if outcome.verdict == "rejected":
             self._rejection_event(outcome)
             return
         if outcome.alert is None:
             return  # a heartbeat: the window update was all there was to do
         alert = outcome.alert
-        if outcome.verdict == "new":
-            self._fault_point("after_commit")
-            self.publish_alert(alert.id)
+        if outcome.verdict == "new" or alert.published_rev < alert.rev:
+            # new, or committed earlier but its dispatch publication not confirmed
+            self.publish_alert(alert.id, skip_if_in_flight=outcome.verdict != "new")
         self._ack_device(alert.device_id, alert.seq, "received")
         if outcome.verdict == "duplicate" and alert.state != "new":
             self._ack_device(alert.device_id, alert.seq, alert.state)
 
     # --- publishing --------------------------------------------------------------------
 
-    def publish_alert(self, alert_id: str) -> None:
+    def publish_alert(self, alert_id: str, skip_if_in_flight: bool = False) -> None:
         """Publish the alert's newest revision to dispatch (and its station's topic)."""
+        if skip_if_in_flight and alert_id in self._in_flight():
+            return
         record = enrich.dispatch_alert(self.store.context(alert_id))
         payload = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
         topics = [DISPATCH_ALERTS]
@@ -236,22 +280,29 @@ class Bridge:
         self.metrics.inc("dispatch_published_total")
         log.info("alert %s rev %d published to dispatch", alert_id, record["rev"])
 
+    def _in_flight(self) -> set[str]:
+        with self._pending_lock:
+            return {alert_id for alert_id, _ in self._pending.values()} | self._confirming
+
     def _track(self, mid: int, alert_id: str, rev: int) -> None:
         with self._pending_lock:
-            if mid in self._early_acks:
+            early = mid in self._early_acks
+            if early:
                 self._early_acks.discard(mid)
-                early = True
+                self._confirming.add(alert_id)
             else:
                 self._pending[mid] = (alert_id, rev)
-                early = False
         if early:
-            self.store.mark_published(alert_id, rev)
+            self._mark_published(alert_id, rev)
+
+    def _mark_published(self, alert_id: str, rev: int) -> None:
+        self.store.mark_published(alert_id, rev)
+        with self._pending_lock:
+            self._confirming.discard(alert_id)
 
     def _republish_pending(self) -> None:
-        with self._pending_lock:
-            in_flight = {alert_id for alert_id, _ in self._pending.values()}
         for alert_id in self.store.unpublished():
-            if alert_id not in in_flight:
+            if alert_id not in self._in_flight():
                 log.info("re-publishing %s, committed but not confirmed on dispatch", alert_id)
                 self.publish_alert(alert_id)
 

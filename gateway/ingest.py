@@ -7,6 +7,7 @@ what happened; gateway/bridge.py does the publishing and acknowledging.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -15,7 +16,7 @@ from gateway import protocol
 from gateway.metrics import Metrics
 from gateway.protocol import Reason, Rejected
 from gateway.storage.models import Alert
-from gateway.storage.store import Store
+from gateway.storage.store import Acceptance, Candidate, Store
 
 log = logging.getLogger("gateway.ingest")
 
@@ -36,27 +37,55 @@ class Ingest:
         self.max_payload_bytes = max_payload_bytes
 
     def device_message(self, topic: str, payload: bytes, now: datetime) -> Outcome:
-        device_id = None
+        return self.device_batch([(topic, payload)], now)[0]
+
+    def device_batch(self, messages: Sequence[tuple[str, bytes]], now: datetime) -> list[Outcome]:
+        """Judge messages in arrival order; the new ones are committed in one transaction."""
+        outcomes: list[Outcome | None] = []
+        candidates: list[Candidate] = []
+        for topic, payload in messages:
+            try:
+                candidates.append(self._verify(topic, payload))
+                outcomes.append(None)  # judged by storage below
+            except Rejected as rejected:
+                outcomes.append(self._rejected(topic, None, rejected))
+        judged = iter(self.store.accept_many(candidates, now) if candidates else [])
+        pending = iter(candidates)
+        result = []
+        for (topic, _payload), outcome in zip(messages, outcomes, strict=True):
+            if outcome is None:
+                outcome = self._outcome(topic, next(pending), next(judged))
+            result.append(outcome)
+        return result
+
+    def _verify(self, topic: str, payload: bytes) -> Candidate:
+        """Checks 1-8 (protocol/README.md); storage does check 9, the replay window."""
+        envelope = protocol.open_envelope(topic, payload, self.max_payload_bytes)
         try:
-            envelope = protocol.open_envelope(topic, payload, self.max_payload_bytes)
-            device_id = envelope.device_id
-            key = self.store.device_key(device_id)
+            key = self.store.device_key(envelope.device_id)
             if key is None:
                 raise Rejected("unknown_device", "not registered or disabled")
             protocol.verify(envelope, topic, key)
             body = protocol.parse_body(envelope)
-            acceptance = self.store.accept(
-                device_id, body["seq"], payload, body if envelope.kind == "alert" else None, now
-            )
-            if acceptance.verdict == "replay":
-                raise Rejected("replay", f"seq {body['seq']}")
         except Rejected as rejected:
-            self.metrics.inc("rejected_total", reason=rejected.reason)
-            log.warning("rejected %s message from %s: %s", rejected.reason,
-                        device_id or repr(topic[:80]), rejected.detail or "-")
-            return Outcome("rejected", device_id, reason=rejected.reason, detail=rejected.detail)
-        if envelope.kind == "hb":
+            rejected.device_id = envelope.device_id  # the topic named the sender
+            raise
+        return Candidate(envelope.device_id, body["seq"], payload, body if envelope.kind == "alert" else None)
+
+    def _outcome(self, topic: str, candidate: Candidate, acceptance: Acceptance) -> Outcome:
+        if acceptance.verdict == "replay":
+            return self._rejected(topic, candidate.device_id, Rejected("replay", f"seq {candidate.seq}"))
+        if acceptance.verdict == "unknown":
+            return self._rejected(topic, candidate.device_id, Rejected("unknown_device", "removed meanwhile"))
+        if candidate.body is None:
             self.metrics.inc("heartbeats_total")
-            return Outcome("heartbeat", device_id)
+            return Outcome("heartbeat", candidate.device_id)
         self.metrics.inc("alerts_total", verdict=acceptance.verdict)
-        return Outcome(acceptance.verdict, device_id, alert=acceptance.alert)
+        return Outcome(acceptance.verdict, candidate.device_id, alert=acceptance.alert)
+
+    def _rejected(self, topic: str, device_id: str | None, rejected: Rejected) -> Outcome:
+        device_id = device_id or rejected.device_id
+        self.metrics.inc("rejected_total", reason=rejected.reason)
+        log.warning("rejected %s message from %s: %s", rejected.reason,
+                    device_id or repr(topic[:80]), rejected.detail or "-")
+        return Outcome("rejected", device_id, reason=rejected.reason, detail=rejected.detail)

@@ -41,10 +41,11 @@ Reason = Literal[
 class Rejected(Exception):
     """A device message that fails a check; `reason` is the contract's code."""
 
-    def __init__(self, reason: Reason, detail: str = "") -> None:
+    def __init__(self, reason: Reason, detail: str = "", device_id: str | None = None) -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason: Reason = reason
         self.detail = detail
+        self.device_id = device_id  # when the topic named one
 
 
 @dataclass(frozen=True)

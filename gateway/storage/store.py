@@ -54,8 +54,18 @@ class StoreError(Exception):
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """A verified message waiting to be judged against the replay window."""
+
+    device_id: str
+    seq: int
+    payload: bytes
+    body: dict[str, Any] | None  # None for heartbeats, which are not stored
+
+
+@dataclass(frozen=True)
 class Acceptance:
-    verdict: Literal["new", "duplicate", "replay"]
+    verdict: Literal["new", "duplicate", "replay", "unknown"]
     alert: Alert | None = None  # the stored alert for alert messages (new or duplicate)
 
 
@@ -107,49 +117,87 @@ class Store:
     def accept(
         self, device_id: str, seq: int, payload: bytes, body: dict[str, Any] | None, now: datetime
     ) -> Acceptance:
-        """Judge and, when new, commit a verified message. `body` is None for heartbeats."""
+        """Judge and, when new, commit one verified message. `body` is None for heartbeats."""
+        return self.accept_many([Candidate(device_id, seq, payload, body)], now)[0]
+
+    def accept_many(self, candidates: Sequence[Candidate], now: datetime) -> list[Acceptance]:
+        """Judge verified messages in order and commit the new ones in one transaction.
+
+        One transaction (one fsync) for a whole batch is what lets a single
+        gateway keep up with thousands of heartbeats a second. Each device's
+        window is written back with one compare-and-set; if any fails
+        (another instance got there first), the whole batch is judged again.
+        """
         for _ in range(CAS_ATTEMPTS):
-            with self.sessions() as session:
-                # Read the window before looking for a stored copy: if another
-                # instance commits this message in between, either our CAS fails
-                # (and we judge again) or we see its stored copy: never "replay"
-                # for what is really a duplicate.
-                high, bitmap = session.execute(
-                    select(Device.replay_high, Device.replay_bitmap).where(Device.id == device_id)
-                ).one()
-                if body is not None:
-                    stored = session.execute(
-                        select(Alert).where(Alert.device_id == device_id, Alert.seq == seq)
-                    ).scalar_one_or_none()
-                    if stored is not None:
-                        same = bytes(stored.payload) == payload
-                        return Acceptance("duplicate", stored) if same else Acceptance("replay")
-                decision = replay.decide(high, _from_db(bitmap), seq)
-                if decision.verdict == "replay":
-                    return Acceptance("replay")
-                swapped = session.execute(
-                    update(Device)
-                    .where(Device.id == device_id, Device.replay_high == high, Device.replay_bitmap == bitmap)
-                    .values(replay_high=decision.high, replay_bitmap=_to_db(decision.bitmap), last_seen_at=now)
-                ).rowcount  # type: ignore[attr-defined]
-                if swapped != 1:
-                    session.rollback()
-                    continue  # another instance moved the window first: judge again
-                alert = None
-                if body is not None:
-                    alert = Alert(
-                        id=f"{device_id}:{seq}", device_id=device_id, seq=seq, type=body["type"],
-                        state="new", rev=1, published_rev=0, payload=payload, body=body,
-                        received_at=now, updated_at=now,
-                    )
-                    session.add(alert)
-                try:
-                    session.commit()
-                except IntegrityError:
-                    session.rollback()
-                    continue
-                return Acceptance("new", alert)
-        raise RuntimeError(f"compare-and-set on {device_id} kept failing")
+            judged = self._try_accept(candidates, now)
+            if judged is not None:
+                return judged
+        raise RuntimeError("compare-and-set on the replay windows kept failing")
+
+    def _try_accept(self, candidates: Sequence[Candidate], now: datetime) -> list[Acceptance] | None:
+        device_ids = sorted({c.device_id for c in candidates})
+        with self.sessions() as session:
+            # Read the windows before looking for stored copies: if another
+            # instance commits one of these messages in between, either our CAS
+            # fails (and we judge again) or we see its stored copy: never
+            # "replay" for what is really a duplicate.
+            stored_windows = {
+                row.id: (row.replay_high, row.replay_bitmap)
+                for row in session.execute(
+                    select(Device.id, Device.replay_high, Device.replay_bitmap).where(Device.id.in_(device_ids))
+                )
+            }
+            alert_ids = [f"{c.device_id}:{c.seq}" for c in candidates if c.body is not None]
+            stored: dict[str, Alert] = {}
+            if alert_ids:
+                stored = {a.id: a for a in session.execute(select(Alert).where(Alert.id.in_(alert_ids))).scalars()}
+            windows = {d: (high, _from_db(bitmap)) for d, (high, bitmap) in stored_windows.items()}
+            judged: list[Acceptance] = []
+            for c in candidates:
+                judged.append(self._judge(session, c, windows, stored, now))
+            try:
+                for device_id, (high, bitmap) in windows.items():
+                    old_high, old_bitmap = stored_windows[device_id]
+                    if (high, _to_db(bitmap)) == (old_high, old_bitmap):
+                        continue
+                    swapped = session.execute(
+                        update(Device)
+                        .where(Device.id == device_id, Device.replay_high == old_high,
+                               Device.replay_bitmap == old_bitmap)
+                        .values(replay_high=high, replay_bitmap=_to_db(bitmap), last_seen_at=now)
+                    ).rowcount  # type: ignore[attr-defined]
+                    if swapped != 1:
+                        session.rollback()
+                        return None  # another instance moved this window first
+                session.commit()
+            except IntegrityError:
+                session.rollback()  # another instance stored one of these alerts first
+                return None
+            return judged
+
+    @staticmethod
+    def _judge(session: Session, c: Candidate, windows: dict[str, tuple[int, int]], stored: dict[str, Alert],
+               now: datetime) -> Acceptance:
+        if c.device_id not in windows:
+            return Acceptance("unknown")  # removed since its key was looked up
+        alert_id = f"{c.device_id}:{c.seq}"
+        if c.body is not None and alert_id in stored:
+            same = bytes(stored[alert_id].payload) == c.payload
+            return Acceptance("duplicate", stored[alert_id]) if same else Acceptance("replay")
+        high, bitmap = windows[c.device_id]
+        decision = replay.decide(high, bitmap, c.seq)
+        if decision.verdict == "replay":
+            return Acceptance("replay")
+        windows[c.device_id] = (decision.high, decision.bitmap)
+        if c.body is None:
+            return Acceptance("new")
+        alert = Alert(
+            id=alert_id, device_id=c.device_id, seq=c.seq, type=c.body["type"], state="new", rev=1,
+            published_rev=0, payload=c.payload, body=c.body, received_at=now, updated_at=now,
+        )
+        session.add(alert)
+        stored[alert_id] = alert  # the same message twice in one batch is a duplicate
+        return Acceptance("new", alert)
 
     def context(self, alert_id: str) -> AlertContext:
         with self.sessions() as session:
