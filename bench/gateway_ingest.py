@@ -108,8 +108,8 @@ def main() -> None:
         print(f"baseline  HMAC verify only          {rate(len(heartbeats), baseline)}")
         print(f"ingest    verified heartbeats       {rate(len(heartbeats), hb_time)}")
         print(f"ingest    committed alerts          {rate(len(alerts), alert_time)}")
-        print(f"batched   verified heartbeats       {rate(len(batched_hb), batched_hb_time)}  (batches of {BATCH})")
-        print(f"batched   committed alerts          {rate(len(batched_alerts), batched_alert_time)}  (batches of {BATCH})")
+        print(f"batched   verified heartbeats       {rate(len(batched_hb), batched_hb_time)}  (by {BATCH})")
+        print(f"batched   committed alerts          {rate(len(batched_alerts), batched_alert_time)}  (by {BATCH})")
         p99 = latencies[int(len(latencies) * 0.99) - 1]
         print(f"alert commit latency: median {statistics.median(latencies) * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms")
 
