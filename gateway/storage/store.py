@@ -186,8 +186,10 @@ class Store:
             return Acceptance("duplicate", stored[alert_id]) if same else Acceptance("replay")
         high, bitmap = windows[c.device_id]
         decision = replay.decide(high, bitmap, c.seq)
-        if decision.verdict == "replay":
+        if decision.verdict == "replay" and not (c.body is not None and replay.below_window(high, c.seq)):
             return Acceptance("replay")
+        # New; an alert below the window (rule 4: stored alerts need no window,
+        # and a button that lost power twice may deliver one late) leaves it as it is.
         windows[c.device_id] = (decision.high, decision.bitmap)
         if c.body is None:
             return Acceptance("new")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import queue
+import time
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +169,26 @@ def test_status_changes_become_health_events(stack: Stack, dispatch: MqttListene
     offline = json.loads(dispatch.next(10, "/dispatch/events")[1])
     assert offline["event"] == "device_offline"
     assert stack.gateway.request("GET", f"/devices/{device.id}")["firmware"] == "0.1.0"
+
+
+def test_an_alert_delivered_late_below_the_window_is_still_dispatched(
+    stack: Stack, dispatch: MqttListener, device: ScriptedDevice
+) -> None:
+    """The button stored alert 2, lost power twice (each boot skips a seq block) and its
+    heartbeat 200 arrived first: the alert must not be mistaken for a replay."""
+    device.send(device.alert_body(seq=1, type="test"))
+    dispatched_alert(dispatch)
+    device.next_ack()
+    heartbeat = {k: v for k, v in device.alert_body(seq=200).items() if k not in ("type", "loc")}
+    device.send(heartbeat, leaf="hb")
+    deadline = time.monotonic() + 10
+    while "panic_heartbeats_total 1" not in stack.gateway.request("GET", "/metrics"):
+        assert time.monotonic() < deadline, "the heartbeat was not judged"
+        time.sleep(0.05)
+    late = device.alert_body(seq=2)
+    device.send(late)
+    assert dispatched_alert(dispatch)["alert_id"] == f"{device.id}:2"
+    assert device.next_ack()["ref"] == 2
+    # and it stays replay-proof: the same seq with other bytes is rejected
+    device.send({**late, "up": 1})
+    assert json.loads(dispatch.next(10, "/dispatch/events")[1])["reason"] == "replay"

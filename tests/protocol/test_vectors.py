@@ -171,9 +171,9 @@ class ReplayWindow:
         self.width = width
         self.high = 0  # H
         self.bits = 0  # bit i <=> seq H - i seen
-        self.stored: dict[int, str] = {}
+        self.stored: dict[int, str] = {}  # accepted alerts only
 
-    def offer(self, seq: int, tag: str) -> str:
+    def offer(self, seq: int, tag: str, kind: str = "alert") -> str:
         if self.stored.get(seq) == tag:
             return "duplicate"
         if seq > self.high:
@@ -182,9 +182,12 @@ class ReplayWindow:
             self.high = seq
         elif seq >= 1 and self.high - (self.width - 1) <= seq and not self.bits >> (self.high - seq) & 1:
             self.bits |= 1 << (self.high - seq)
+        elif kind == "alert" and 1 <= seq < self.high - (self.width - 1) and seq not in self.stored:
+            pass  # rule 4: an alert below the window that was never stored
         else:
             return "replay"
-        self.stored[seq] = tag
+        if kind == "alert":
+            self.stored[seq] = tag
         return "new"
 
 
@@ -479,8 +482,9 @@ def test_replay_window_expectations(vector: dict[str, Any]) -> None:
     window = ReplayWindow(vector["window"])
     for index, step in enumerate(vector["steps"]):
         assert step["expect"] in {"new", "duplicate", "replay"}
+        assert step["kind"] in {"alert", "hb"}
         assert isinstance(step["why"], str) and step["why"]
-        got = window.offer(step["seq"], step["bytes"])
+        got = window.offer(step["seq"], step["bytes"], step["kind"])
         assert got == step["expect"], f"step {index} (seq {step['seq']}, {step['bytes']}): {step['why']}"
 
 
@@ -489,7 +493,7 @@ def test_replay_window_covers_the_brief() -> None:
     for vector in REPLAY["vectors"]:
         window = ReplayWindow(vector["window"])
         for index, step in enumerate(vector["steps"]):
-            seq, tag, expect, high = step["seq"], step["bytes"], step["expect"], window.high
+            seq, tag, kind, expect, high = step["seq"], step["bytes"], step["kind"], step["expect"], window.high
             if index == 0 and expect == "new":
                 seen.add("first message")
             if expect == "new" and seq == high + 1:
@@ -510,19 +514,24 @@ def test_replay_window_covers_the_brief() -> None:
                 seen.add("big jump")
             if seq == 0 and expect == "replay":
                 seen.add("seq 0")
+            if kind == "alert" and expect == "new" and seq < high - 63:
+                seen.add("alert below the window never stored")
+            if kind == "hb" and expect == "replay" and seq < high - 63:
+                seen.add("heartbeat below the window")
             if expect == "new" and seq < high and any(s > seq for s in window.stored) and seq - 1 in window.stored:
                 seen.add("gap filled later")
-            window.offer(seq, tag)
+            window.offer(seq, tag, kind)
     assert seen == {
         "first message", "in order", "duplicate", "old stored duplicate outside the window",
         "same seq, other bytes", "out of order inside the window", "lower edge H-63", "one below H-64",
-        "big jump", "seq 0", "gap filled later",
+        "big jump", "seq 0", "gap filled later", "alert below the window never stored",
+        "heartbeat below the window",
     }
 
 
 @pytest.mark.parametrize(("steps", "expected"), [
     ([(1, "a"), (1, "a")], ["new", "duplicate"]),
-    ([(100, "a"), (36, "a")], ["new", "replay"]),
+    ([(100, "a"), (36, "a")], ["new", "new"]),  # an alert below the window, never stored (rule 4)
     ([(100, "a"), (37, "a")], ["new", "new"]),
     ([(1, "a"), (65, "a"), (2, "a")], ["new", "new", "new"]),
 ])
