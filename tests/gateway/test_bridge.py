@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import queue
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from simulator.stack import MqttListener, Stack
 from tests.contract import assert_valid
@@ -192,3 +195,51 @@ def test_an_alert_delivered_late_below_the_window_is_still_dispatched(
     # and it stays replay-proof: the same seq with other bytes is rejected
     device.send({**late, "up": 1})
     assert json.loads(dispatch.next(10, "/dispatch/events")[1])["reason"] == "replay"
+
+
+def persistent_dispatch(stack: Stack) -> mqtt.Client:
+    """A dispatch consumer as docs/protocol.md asks: fixed client id, clean_session=False, QoS 1."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="dispatch-desk-1", clean_session=False)
+    client.username_pw_set("dispatch", stack.broker_config.dispatch_password)
+    return client
+
+
+def test_dispatch_offline_then_back_gets_the_alert(stack: Stack, device: ScriptedDevice) -> None:
+    received: queue.Queue[bytes] = queue.Queue()
+    desk = persistent_dispatch(stack)
+    subscribed = threading.Event()
+    desk.on_subscribe = lambda *_a: subscribed.set()
+    desk.on_message = lambda _c, _u, m: received.put(bytes(m.payload))
+    desk.connect(stack.broker_config.host, stack.broker_config.port)
+    desk.subscribe("panic/v1/dispatch/alerts", qos=1)
+    desk.loop_start()
+    assert subscribed.wait(10)
+    desk.disconnect()
+    desk.loop_stop()
+    device.send(device.alert_body())  # while dispatch is away
+    assert device.next_ack()["state"] == "received"
+    desk = persistent_dispatch(stack)
+    desk.on_message = lambda _c, _u, m: received.put(bytes(m.payload))
+    desk.connect(stack.broker_config.host, stack.broker_config.port)
+    desk.loop_start()
+    try:
+        assert json.loads(received.get(timeout=10))["alert_id"] == f"{device.id}:1"
+    finally:
+        desk.disconnect()
+        desk.loop_stop()
+
+
+def test_alert_queued_for_a_stopped_gateway_survives_a_broker_restart(stack: Stack, dispatch: MqttListener,
+                                                                       device: ScriptedDevice) -> None:
+    stack.gateway.stop()
+    device.send(device.alert_body())  # PUBACKed by the broker, queued for the gateway's session
+    dispatch.close()
+    device.mqtt.close()
+    stack.broker.restart()  # persistence: the queued alert is written to disk and read back
+    listener = stack.dispatch()
+    stack.gateway.start()
+    try:
+        record = json.loads(listener.next(15, "/dispatch/alerts")[1])
+        assert record["alert_id"] == f"{device.id}:1"
+    finally:
+        listener.close()
