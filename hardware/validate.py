@@ -26,6 +26,7 @@ this is the full check, run before a file is copied to a device.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from collections.abc import Iterator
@@ -36,20 +37,18 @@ from typing import Any
 from hardware import esp32, modems
 from hardware.board import BOARD_PATH
 
-# Function name -> kind. The firmware's REQUIRED in panic/boarddef.py must match.
-REQUIRED = {
-    "sos_button": "digital",
-    "led_status": "digital",
-    "buzzer": "digital",
-    "modem_pwrkey": "digital",
-    "modem_reset": "digital",
-    "modem_status": "digital",
-    "mains_sense": "digital",
-    "tamper": "digital",
-    "gps": "uart",
-    "modem": "uart",
-    "battery": "adc",
-}
+
+def _firmware_required() -> dict[str, str]:
+    """Function name -> kind, read from the firmware's own loader: one list for both runtimes."""
+    path = Path(__file__).resolve().parents[1] / "firmware" / "panic" / "boarddef.py"
+    spec = importlib.util.spec_from_file_location("_firmware_boarddef", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # plain Python: it imports only json
+    return dict(module.REQUIRED)
+
+
+REQUIRED = _firmware_required()
 WAKE_BUTTON = "sos_button"
 STANDARD_BAUDS = frozenset([1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600])
 ESP32_LOGIC_MV = 3300

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import sys
 from pathlib import Path
+
+import vectorfile
+from vectorfile import sign, with_sig
 
 OUT = Path(__file__).resolve().with_name("malformed.json")
 
@@ -36,18 +38,10 @@ HB = f"panic/v1/dev/{DEV}/hb"
 MAX_PAYLOAD = 2048
 
 
-def sign(key: bytes, topic: str, signed: bytes) -> str:
-    return hmac.new(key, topic.encode("utf-8") + b"\n" + signed, hashlib.sha256).hexdigest()
-
-
-def envelope(signed: bytes, sig: str) -> bytes:
-    """Append the sig member exactly as the contract says."""
-    assert signed.endswith(b"}"), signed
-    return signed[:-1] + b',"sig":"' + sig.encode("ascii") + b'"}'
 
 
 def signed_payload(topic: str, signed: bytes, key: bytes = KEY) -> bytes:
-    return envelope(signed, sign(key, topic, signed))
+    return with_sig(signed, sign(key, topic, signed))
 
 
 def obj(members: list[tuple[str, str]]) -> bytes:
@@ -84,7 +78,7 @@ def drop(members: list[tuple[str, str]], name: str) -> list[tuple[str, str]]:
 def padded(seq: int, size: int) -> tuple[bytes, bytes]:
     """A valid alert whose payload is exactly `size` bytes (spaces after '{')."""
     base = obj(alert_members(seq))
-    pad = size - len(envelope(base, "0" * 64))
+    pad = size - len(with_sig(base, "0" * 64))
     assert pad > 0
     signed = b"{" + b" " * pad + base[1:]
     payload = signed_payload(ALERT, signed)
@@ -167,17 +161,17 @@ add("no_sig_not_last", ALERT, b'{"sig":"' + sig.encode() + b'",' + body[1:], "no
 s = next_seq()
 body = obj(alert_members(s))
 sig = sign(KEY, ALERT, body)
-add("no_sig_63_hex", ALERT, envelope(body, sig[:63]), "no_sig", "The sig has 63 hex digits.")
+add("no_sig_63_hex", ALERT, with_sig(body, sig[:63]), "no_sig", "The sig has 63 hex digits.")
 
 s = next_seq()
 body = obj(alert_members(s))
 sig = sign(KEY, ALERT, body)
-add("no_sig_65_hex", ALERT, envelope(body, sig + "0"), "no_sig", "The sig has 65 hex digits.")
+add("no_sig_65_hex", ALERT, with_sig(body, sig + "0"), "no_sig", "The sig has 65 hex digits.")
 
 s = next_seq()
 body = obj(alert_members(s))
 sig = sign(KEY, ALERT, body)
-add("no_sig_uppercase_hex", ALERT, envelope(body, sig.upper()), "no_sig",
+add("no_sig_uppercase_hex", ALERT, with_sig(body, sig.upper()), "no_sig",
     "The correct sig in uppercase hex: only lowercase is accepted.")
 
 s = next_seq()
@@ -214,33 +208,33 @@ s = next_seq()
 body = obj(alert_members(s))
 sig = sign(KEY, ALERT, body)
 flipped = sig[:20] + ("0" if sig[20] != "0" else "1") + sig[21:]
-add("bad_sig_flipped_digit", ALERT, envelope(body, flipped), "bad_sig",
+add("bad_sig_flipped_digit", ALERT, with_sig(body, flipped), "bad_sig",
     "The correct sig with one hex digit (index 20) changed.")
 
 s = next_seq()
 body = obj(alert_members(s))
-add("bad_sig_from_other_topic", ALERT, envelope(body, sign(KEY, HB, body)), "bad_sig",
+add("bad_sig_from_other_topic", ALERT, with_sig(body, sign(KEY, HB, body)), "bad_sig",
     "Signed with the device key over the device's hb topic, published on its alert topic.")
 
 s = next_seq()
 body = obj(alert_members(s))
 other_body = obj(replace(alert_members(s), "bat", "89"))
-add("bad_sig_over_other_bytes", ALERT, envelope(body, sign(KEY, ALERT, other_body)), "bad_sig",
+add("bad_sig_over_other_bytes", ALERT, with_sig(body, sign(KEY, ALERT, other_body)), "bad_sig",
     'A sig over the same body with "bat":89; the payload says "bat":90.')
 
 s = next_seq()
 body = obj(alert_members(s))
-add("bad_sig_other_key", ALERT, envelope(body, sign(OTHER_KEY, ALERT, body)), "bad_sig",
+add("bad_sig_other_key", ALERT, with_sig(body, sign(OTHER_KEY, ALERT, body)), "bad_sig",
     "Signed over the right bytes with another device's key.")
 
 s = next_seq()
 body = obj(alert_members(s))
 no_newline = hmac.new(KEY, ALERT.encode() + body, hashlib.sha256).hexdigest()
-add("bad_sig_without_newline", ALERT, envelope(body, no_newline), "bad_sig",
+add("bad_sig_without_newline", ALERT, with_sig(body, no_newline), "bad_sig",
     'HMAC over topic + signed without the "\\n" between them.')
 
 s = next_seq()
-add("bad_sig_before_json_check", ALERT, envelope(b'{"v":}', sign(OTHER_KEY, ALERT, b'{"v":}')),
+add("bad_sig_before_json_check", ALERT, with_sig(b'{"v":}', sign(OTHER_KEY, ALERT, b'{"v":}')),
     "bad_sig", "The HMAC (5) is checked before parsing (6): invalid JSON with a wrong sig is bad_sig.")
 
 # --- 6. bad_json (each correctly signed over exactly its bytes) -------------------------
@@ -370,23 +364,5 @@ def build() -> dict[str, object]:
     }
 
 
-def render() -> bytes:
-    return (json.dumps(build(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-def main(argv: list[str]) -> int:
-    data = render()
-    if "--stdout" in argv:
-        sys.stdout.buffer.write(data)
-        return 0
-    if "--check" in argv:
-        if OUT.read_bytes() != data:
-            print(f"{OUT} is stale: run {Path(__file__).name}", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_bytes(data)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(vectorfile.main(OUT, build(), sys.argv[1:]))

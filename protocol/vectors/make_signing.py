@@ -17,11 +17,11 @@ Signing (protocol/README.md):
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import sys
 from pathlib import Path
+
+import vectorfile
+from vectorfile import sign, with_sig
 
 OUT = Path(__file__).resolve().with_name("signing.json")
 
@@ -36,13 +36,6 @@ def topic(dev: str, suffix: str) -> str:
     return f"panic/v1/dev/{dev}/{suffix}"
 
 
-def sign(key: bytes, topic_: str, signed: bytes) -> str:
-    return hmac.new(key, topic_.encode("utf-8") + b"\n" + signed, hashlib.sha256).hexdigest()
-
-
-def with_sig(signed: bytes, sig: str) -> bytes:
-    assert signed.endswith(b"}"), signed
-    return signed[:-1] + b',"sig":"' + sig.encode("ascii") + b'"}'
 
 
 A = DEV_A
@@ -181,25 +174,5 @@ def build() -> dict[str, object]:
     return {"description": DESCRIPTION, "vectors": vectors}
 
 
-def render() -> bytes:
-    # ensure_ascii=False keeps non-ASCII text as raw UTF-8 in the file, which
-    # MicroPython's json reads as is (it may not join \\ud83d-style surrogates).
-    return (json.dumps(build(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-def main(argv: list[str]) -> int:
-    data = render()
-    if "--stdout" in argv:
-        sys.stdout.buffer.write(data)
-        return 0
-    if "--check" in argv:
-        if OUT.read_bytes() != data:
-            print(f"{OUT} is stale: run {Path(__file__).name}", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_bytes(data)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(vectorfile.main(OUT, build(), sys.argv[1:]))

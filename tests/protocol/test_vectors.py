@@ -222,9 +222,10 @@ def by_name(vectors: list[dict[str, Any]]) -> list[Any]:
     ("make_malformed.py", "malformed.json"),
 ])
 def test_generator_reproduces_committed_file(script: str, output: str) -> None:
-    # -I -S: no site-packages, no environment: the generators are stdlib only.
+    # -E -s -S: no environment, no site-packages (the script's own folder stays on
+    # sys.path for vectorfile.py): the generators are stdlib only.
     result = subprocess.run(
-        [sys.executable, "-I", "-S", str(VECTORS / script), "--stdout"],
+        [sys.executable, "-E", "-s", "-S", str(VECTORS / script), "--stdout"],
         capture_output=True, timeout=60, check=True,
     )
     assert result.stdout == (VECTORS / output).read_bytes(), f"{output} is stale: run protocol/vectors/{script}"
