@@ -19,6 +19,10 @@ DEVICE_ID = re.compile(r"pb-[0-9a-f]{12}")
 _DEVICE_TOPIC = re.compile(r"panic/v1/dev/(pb-[0-9a-f]{12})/(alert|hb)")
 _SIG_SUFFIX = re.compile(rb',"sig":"([0-9a-f]{64})"\}\Z')
 SIG_SUFFIX_LEN = 74  # len(',"sig":"') + 64 + len('"}')
+# Bounds that keep every number exact in any JSON parser and storable in a
+# BIGINT / time_t: a larger value would be a poison message for storage.
+MAX_SEQ = 2**53 - 1
+MAX_TS = 2**32 - 1
 
 # Alert types and their Ademco Contact ID event codes (DESIGN.md §4).
 CONTACT_ID = {
@@ -167,12 +171,12 @@ def _check_common(body: dict[str, Any], allowed: set[str]) -> str | None:
         return "v must be 1"
     if not isinstance(body["dev"], str) or not DEVICE_ID.fullmatch(body["dev"]):
         return "dev must match pb-<12 hex>"
-    if not _is_int(body["seq"]) or body["seq"] < 1:
-        return "seq must be an integer >= 1"
-    if not _int_or_none(body["ts"]) or (body["ts"] is not None and body["ts"] < 0):
-        return "ts must be an integer or null"
-    if not _is_int(body["up"]) or body["up"] < 0:
-        return "up must be a non-negative integer"
+    if not _is_int(body["seq"]) or not 1 <= body["seq"] <= MAX_SEQ:
+        return "seq must be an integer from 1 to 2^53-1"
+    if not _int_or_none(body["ts"]) or (body["ts"] is not None and not 0 <= body["ts"] <= MAX_TS):
+        return "ts must be an integer from 0 to 2^32-1, or null"
+    if not _is_int(body["up"]) or not 0 <= body["up"] <= MAX_SEQ:
+        return "up must be a non-negative integer below 2^53"
     if not _int_or_none(body["bat"]) or (body["bat"] is not None and not 0 <= body["bat"] <= 100):
         return "bat must be 0-100 or null"
     if body["pwr"] not in ("mains", "battery"):
@@ -200,7 +204,7 @@ def _check_alert(body: dict[str, Any]) -> str | None:
         return problem
     if body["type"] not in CONTACT_ID:
         return "unknown type"
-    if body["type"] == "cancel" and (not _is_int(body.get("ref")) or body["ref"] < 1):
+    if body["type"] == "cancel" and (not _is_int(body.get("ref")) or not 1 <= body["ref"] <= MAX_SEQ):
         return "cancel needs ref, the seq it cancels"
     return _check_location(body["loc"])
 

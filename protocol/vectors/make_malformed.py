@@ -307,6 +307,12 @@ bad_fields.append(("bad_field_extra_member", ALERT, [*alert_members(s), ("foo", 
 s = next_seq()
 bad_fields.append(("bad_field_bat_101", ALERT, replace(alert_members(s), "bat", "101"), "bat is 101 percent."))
 s = next_seq()
+bad_fields.append(("bad_field_ts_beyond_2106", ALERT, replace(alert_members(s), "ts", "4294967296"),
+                   "ts is 2^32: beyond what a device clock can hold (and than some platforms' time_t)."))
+s = next_seq()
+bad_fields.append(("bad_field_seq_beyond_2_53", ALERT, replace(alert_members(s), "seq", "9007199254740992"),
+                   "seq is 2^53: past the integers every JSON parser keeps exact."))
+s = next_seq()
 bad_fields.append(("bad_field_cancel_without_ref", ALERT, replace(alert_members(s), "type", '"cancel"'),
                    "A cancel must carry ref, the seq it cancels."))
 s = next_seq()
