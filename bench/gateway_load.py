@@ -142,11 +142,11 @@ def main() -> None:
         while time.perf_counter() < deadline:
             text = stack.gateway.request("GET", "/metrics")
             judged = sum(metric(text, m) for m in ("heartbeats_total", "alerts_total", "rejected_total"))
-            if judged >= total:
-                break
+            if judged >= total and metric(text, "dispatch_published_total") >= metric(text, "alerts_total"):
+                break  # every message judged, every alert published to dispatch
             time.sleep(0.02)
         elapsed = time.perf_counter() - start
-        print(f"gateway   verified, judged, committed {judged:>7} of {total} in {elapsed:6.2f} s "
+        print(f"gateway   judged, alerts dispatched   {judged:>7} of {total} in {elapsed:6.2f} s "
               f"= {judged / elapsed:>8,.0f} msg/s")
         print(f"          heartbeats {metric(text, 'heartbeats_total')}, alerts {metric(text, 'alerts_total')} "
               f"(enriched and dispatched: {metric(text, 'dispatch_published_total')}), "

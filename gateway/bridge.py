@@ -44,6 +44,7 @@ from gateway import enrich, protocol
 from gateway.ingest import Ingest, Outcome
 from gateway.metrics import Metrics
 from gateway.settings import Settings
+from gateway.storage.models import Alert
 from gateway.storage.store import Store, StoreError, utcnow
 
 log = logging.getLogger("gateway.bridge")
@@ -99,8 +100,9 @@ class Bridge:
         self.metrics = metrics
         self.ingest = Ingest(store, metrics, settings.max_payload_bytes)
         self.connected = threading.Event()
-        # ("device", message) for device alerts/heartbeats, judged in batches;
-        # ("job", (callable, args)) for everything else, run one by one.
+        # ("device", message): device alerts/heartbeats, judged in batches;
+        # ("published", (alert_id, rev)): dispatch PUBACKs, stored in batches;
+        # ("job", (callable, args)): everything else, run one by one.
         self._work: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._stopping = threading.Event()
         self._worker = threading.Thread(target=self._run_worker, name="gateway-worker", daemon=True)
@@ -186,29 +188,33 @@ class Bridge:
             else:
                 self._confirming.add(item[0])
         if item is not None:
-            self._work.put(("job", (self._mark_published, item)))
+            self._work.put(("published", item))
 
     # --- the worker thread ---------------------------------------------------------------
 
     def _run_worker(self) -> None:
+        batch_handlers: dict[str, Callable[[list[Any]], None]] = {
+            "device": self._device_messages,
+            "published": self._mark_published_many,
+        }
         held: tuple[str, Any] | None = None
         while not self._stopping.is_set():
             kind, item = held or self._work.get()
             held = None
-            if kind == "device":
-                # Whatever device messages are already queued are judged and
-                # committed together: one transaction, one fsync, for the lot.
+            if kind in batch_handlers:
+                # Whatever of the same kind is already queued is handled together:
+                # one transaction, one fsync, for the lot.
                 batch = [item]
                 while len(batch) < BATCH_MAX:
                     try:
-                        kind, item = self._work.get_nowait()
+                        next_kind, next_item = self._work.get_nowait()
                     except queue.Empty:
                         break
-                    if kind != "device":
-                        held = (kind, item)
+                    if next_kind != kind:
+                        held = (next_kind, next_item)
                         break
-                    batch.append(item)
-                self._retrying(self._device_messages, batch)
+                    batch.append(next_item)
+                self._retrying(batch_handlers[kind], batch)
             else:
                 job, args = item
                 self._retrying(job, *args)
@@ -255,18 +261,18 @@ class Bridge:
         alert = outcome.alert
         if outcome.verdict == "new" or alert.published_rev < alert.rev:
             # new, or committed earlier but its dispatch publication not confirmed
-            self.publish_alert(alert.id, skip_if_in_flight=outcome.verdict != "new")
+            self.publish_alert(alert.id, skip_if_in_flight=outcome.verdict != "new", alert=alert)
         self._ack_device(alert.device_id, alert.seq, "received")
         if outcome.verdict == "duplicate" and alert.state != "new":
             self._ack_device(alert.device_id, alert.seq, alert.state)
 
     # --- publishing --------------------------------------------------------------------
 
-    def publish_alert(self, alert_id: str, skip_if_in_flight: bool = False) -> None:
+    def publish_alert(self, alert_id: str, skip_if_in_flight: bool = False, alert: Alert | None = None) -> None:
         """Publish the alert's newest revision to dispatch (and its station's topic)."""
         if skip_if_in_flight and alert_id in self._in_flight():
             return
-        record = enrich.dispatch_alert(self.store.context(alert_id))
+        record = enrich.dispatch_alert(self.store.context(alert_id, alert))
         payload = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
         topics = [DISPATCH_ALERTS]
         if record["station"]:
@@ -296,9 +302,12 @@ class Bridge:
             self._mark_published(alert_id, rev)
 
     def _mark_published(self, alert_id: str, rev: int) -> None:
-        self.store.mark_published(alert_id, rev)
+        self._mark_published_many([(alert_id, rev)])
+
+    def _mark_published_many(self, items: list[tuple[str, int]]) -> None:
+        self.store.mark_published_many(items)
         with self._pending_lock:
-            self._confirming.discard(alert_id)
+            self._confirming.difference_update(alert_id for alert_id, _ in items)
 
     def _republish_pending(self) -> None:
         for alert_id in self.store.unpublished():
@@ -374,7 +383,7 @@ class Bridge:
             ack.alert_id, ack.state, ack.by, ack.note, ack.false_alarm, utcnow()
         )
         if changed:
-            self.publish_alert(alert.id)
+            self.publish_alert(alert.id, alert=alert)
         self._ack_device(alert.device_id, alert.seq, ack.state)
         log.info("alert %s %s by %s", alert.id, ack.state, ack.by)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,6 +24,7 @@ from gateway.storage.models import Alert, Device, Owner, Premises
 
 _SIGN_BIT = 1 << 63
 KEY_CACHE_SECONDS = 30.0  # how stale a key may be after a rotation on another instance
+REGISTRY_CACHE_SECONDS = 5.0  # how stale owner/premises data in an enriched alert may be
 CAS_ATTEMPTS = 8
 
 
@@ -97,6 +98,7 @@ class Store:
         self.sessions = sessions
         self.history_days = history_days
         self._keys: dict[str, tuple[float, bytes | None]] = {}
+        self._registry: dict[str, tuple[float, tuple[Device, Owner, Premises]]] = {}
 
     # --- the ingest path ---------------------------------------------------------
 
@@ -201,32 +203,47 @@ class Store:
         stored[alert_id] = alert  # the same message twice in one batch is a duplicate
         return Acceptance("new", alert)
 
-    def context(self, alert_id: str) -> AlertContext:
+    def context(self, alert_id: str, alert: Alert | None = None) -> AlertContext:
+        """The alert with its device, owner, premises and history.
+
+        Pass the alert when it is at hand (just committed): then only the
+        history is queried; the registry side comes from a short cache,
+        since owners and premises change rarely and alerts may come in bursts.
+        """
         with self.sessions() as session:
-            alert = session.get(Alert, alert_id)
             if alert is None:
-                raise StoreError("not_found", f"no alert {alert_id}")
-            device = session.get(Device, alert.device_id)
-            assert device is not None  # foreign key
-            owner = session.get(Owner, device.owner_id)
-            premises = session.get(Premises, device.premises_id)
-            assert owner is not None and premises is not None
+                alert = session.get(Alert, alert_id)
+                if alert is None:
+                    raise StoreError("not_found", f"no alert {alert_id}")
+            device, owner, premises = self._registry_of(session, alert.device_id)
             since = as_utc(alert.received_at) - timedelta(days=self.history_days)
-            previous = select(Alert).where(
-                Alert.device_id == device.id, Alert.id != alert.id, Alert.received_at >= since,
-                Alert.received_at <= alert.received_at, Alert.type != "test",
-            )
-            recent = session.execute(select(func.count()).select_from(previous.subquery())).scalar_one()
-            false_alarms = session.execute(
-                select(func.count()).where(Alert.device_id == device.id, Alert.false_alarm.is_(True))
-            ).scalar_one()
-            last = session.execute(
-                select(func.max(Alert.received_at)).where(
-                    Alert.device_id == device.id, Alert.id != alert.id, Alert.received_at <= alert.received_at
-                )
-            ).scalar_one()
-            return AlertContext(alert, device, owner, premises, recent, false_alarms,
+            # History: this device's alerts before this one.
+            recent, false_alarms, last = session.execute(
+                select(
+                    func.coalesce(func.sum(case((and_(Alert.received_at >= since, Alert.type != "test"), 1),
+                                                else_=0)), 0),
+                    func.coalesce(func.sum(case((Alert.false_alarm.is_(True), 1), else_=0)), 0),
+                    func.max(Alert.received_at),
+                ).where(Alert.device_id == device.id, Alert.id != alert.id,
+                        Alert.received_at <= alert.received_at)
+            ).one()
+            return AlertContext(alert, device, owner, premises, int(recent), int(false_alarms),
                                 as_utc(last) if last else None)
+
+    def _registry_of(self, session: Session, device_id: str) -> tuple[Device, Owner, Premises]:
+        cached = self._registry.get(device_id)
+        now = time.monotonic()
+        if cached and now - cached[0] < REGISTRY_CACHE_SECONDS:
+            return cached[1]
+        row = session.execute(
+            select(Device, Owner, Premises)
+            .join(Owner, Owner.id == Device.owner_id)
+            .join(Premises, Premises.id == Device.premises_id)
+            .where(Device.id == device_id)
+        ).one()
+        entry = (row[0], row[1], row[2])
+        self._registry[device_id] = (now, entry)
+        return entry
 
     def unpublished(self) -> list[str]:
         """Alerts whose newest revision has not reached the dispatch topics."""
@@ -237,10 +254,15 @@ class Store:
             return list(rows)
 
     def mark_published(self, alert_id: str, rev: int) -> None:
+        self.mark_published_many([(alert_id, rev)])
+
+    def mark_published_many(self, items: Sequence[tuple[str, int]]) -> None:
+        """Record that these revisions reached the dispatch topic (the broker PUBACKed them)."""
         with self.sessions() as session:
-            session.execute(
-                update(Alert).where(Alert.id == alert_id, Alert.published_rev < rev).values(published_rev=rev)
-            )
+            for alert_id, rev in items:
+                session.execute(
+                    update(Alert).where(Alert.id == alert_id, Alert.published_rev < rev).values(published_rev=rev)
+                )
             session.commit()
 
     def set_dispatch_state(
@@ -276,7 +298,8 @@ class Store:
                 device.firmware = firmware[:40]
             device.last_seen_at = now
             session.commit()
-            return changed
+        self._registry.pop(device_id, None)  # firmware and online state feed enrichment
+        return changed
 
     # --- the registry --------------------------------------------------------------
 
@@ -322,6 +345,7 @@ class Store:
             session.add(device)
             session.commit()
         self._keys.pop(device_id, None)
+        self._registry.pop(device_id, None)
         return device
 
     def get_device(self, device_id: str) -> Device:

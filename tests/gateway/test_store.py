@@ -136,3 +136,22 @@ def test_a_batch_is_judged_in_order_and_committed_together(database_url: str) ->
     # the windows were written back: the next batch sees them
     assert core.store.accept(DEVICE, 2, b"hb2", None, datetime.now(UTC)).verdict == "replay"
     assert core.store.accept(other, 3, b"3", {**body_for(3), "dev": other}, datetime.now(UTC)).verdict == "new"
+
+
+def test_context_counts_this_devices_earlier_alerts(database_url: str) -> None:
+    from datetime import timedelta
+
+    core = make_core(create_engine(database_url))
+    register(core.store, DEVICE, KEY)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    core.store.accept(DEVICE, 1, b"1", body_for(1), start - timedelta(days=40))  # too old for `recent`
+    core.store.accept(DEVICE, 2, b"2", {**body_for(2), "type": "test"}, start)  # tests do not count as recent
+    core.store.accept(DEVICE, 3, b"3", body_for(3), start + timedelta(hours=1))
+    core.store.set_dispatch_state(f"{DEVICE}:3", "resolved", "desk", None, True, start)
+    core.store.accept(DEVICE, 4, b"4", body_for(4), start + timedelta(hours=2))
+    ctx = core.store.context(f"{DEVICE}:4")
+    assert (ctx.recent_alerts, ctx.false_alarms) == (1, 1)
+    assert ctx.last_alert_at == start + timedelta(hours=1)
+    assert ctx.owner.name.startswith("Owner ") and ctx.premises.kind == "shop"
+    first = core.store.context(f"{DEVICE}:1")
+    assert (first.recent_alerts, first.false_alarms, first.last_alert_at) == (0, 0, None)
