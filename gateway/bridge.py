@@ -138,6 +138,7 @@ class Bridge:
 
     def start(self) -> None:
         self._worker.start()
+        threading.Thread(target=self._run_supervision_timer, name="gateway-supervision", daemon=True).start()
         self.client.connect_async(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30)
         self.client.loop_start()
 
@@ -357,12 +358,30 @@ class Bridge:
         firmware = body.get("fw") if isinstance(body.get("fw"), str) else None
         if not self.store.set_online(device_id, state == "online", firmware, utcnow()):
             return  # unchanged, or not a registered device
+        detail = "connected (birth message)" if state == "online" else "connection lost (MQTT will)"
+        self._health_event(device_id, state == "online", detail)
+
+    def _supervise(self) -> None:
+        """Heartbeat supervision: silent too long → offline; heard again → online."""
+        limit = self.settings.offline_after_s
+        silent, back = self.store.supervise(utcnow(), limit)
+        for device_id in silent:
+            self._health_event(device_id, False, f"nothing heard for {limit:g} s (missed heartbeats)")
+        for device_id in back:
+            self._health_event(device_id, True, "heard from again")
+
+    def _health_event(self, device_id: str, online: bool, detail: str) -> None:
         device = self.store.get_device(device_id)
         owner, places = self.store.get_owner(device.owner_id)
         place = next((p for p in places if p.id == device.premises_id), None)
-        self._event(f"device_{state}", device_id, owner=enrich.owner_record(owner),
-                    premises=enrich.premises_record(place) if place else None)
-        log.info("device %s is %s", device_id, state)
+        self._event("device_online" if online else "device_offline", device_id, owner=enrich.owner_record(owner),
+                    premises=enrich.premises_record(place) if place else None, detail=detail)
+        log.info("device %s is %s: %s", device_id, "online" if online else "offline", detail)
+
+    def _run_supervision_timer(self) -> None:
+        # Supervision runs on the worker like everything that touches storage.
+        while not self._stopping.wait(self.settings.supervision_interval_s):
+            self._work.put(("job", (self._supervise, ())))
 
     def _dispatch_ack(self, payload: bytes) -> None:
         try:

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     broker_password_file: str = ""
     broker_pid_file: str = ""
 
+    # Supervision: a device not heard from for this long is declared offline
+    # (3 missed heartbeats at the firmware's default 30 s); checked this often.
+    offline_after_s: float = 90.0
+    supervision_interval_s: float = 5.0
+
     # Dispatch enrichment: how far back `history` looks.
     history_days: int = 30
     # Rejection events to dispatch: at most one per device and reason per window.

@@ -64,8 +64,11 @@ class Device(Base):
     # bitmap, stored as a signed 64-bit integer. Updated by compare-and-set.
     replay_high: Mapped[int] = mapped_column(BigInteger, default=0)
     replay_bitmap: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Supervision: when the device was last heard (an accepted message or its
+    # birth), whether it is online (None: never known) and since when.
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     online: Mapped[bool | None] = mapped_column(nullable=True)
+    online_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

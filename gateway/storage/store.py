@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -287,19 +287,54 @@ class Store:
             return alert, True
 
     def set_online(self, device_id: str, online: bool, firmware: str | None, now: datetime) -> bool:
-        """Record a device's status message; True when the device's online state changed."""
+        """Record a device's status message; True when the device's online state changed.
+
+        A birth (online) is the device speaking, so it counts as being heard;
+        the will (offline) is the broker speaking for it, so it does not.
+        """
         with self.sessions() as session:
             device = session.get(Device, device_id)
             if device is None:
                 return False
             changed = device.online is not online
             device.online = online
+            if changed:
+                device.online_changed_at = now
             if firmware:
                 device.firmware = firmware[:40]
-            device.last_seen_at = now
+            if online:
+                device.last_seen_at = now
             session.commit()
         self._registry.pop(device_id, None)  # firmware and online state feed enrichment
         return changed
+
+    def supervise(self, now: datetime, offline_after_s: float) -> tuple[list[str], list[str]]:
+        """Flip devices silent for `offline_after_s` to offline, and devices heard since then back.
+
+        Returns (went silent, came back). Each flip is a conditional UPDATE, so
+        with several gateway instances exactly one reports it.
+        """
+        cutoff = now - timedelta(seconds=offline_after_s)
+        silent_rule = and_(Device.online.is_(True), Device.last_seen_at < cutoff)
+        back_rule = and_(
+            or_(Device.online.is_(False), Device.online.is_(None)),
+            Device.last_seen_at >= cutoff,
+            or_(Device.online_changed_at.is_(None), Device.last_seen_at > Device.online_changed_at),
+        )
+        flipped: tuple[list[str], list[str]] = ([], [])
+        with self.sessions() as session:
+            for rule, online, out in ((silent_rule, False, flipped[0]), (back_rule, True, flipped[1])):
+                for device_id in session.execute(select(Device.id).where(rule)).scalars().all():
+                    done = session.execute(
+                        update(Device).where(Device.id == device_id, rule)
+                        .values(online=online, online_changed_at=now)
+                    ).rowcount  # type: ignore[attr-defined]
+                    if done == 1:
+                        out.append(device_id)
+            session.commit()
+        for device_id in (*flipped[0], *flipped[1]):
+            self._registry.pop(device_id, None)
+        return flipped
 
     # --- the registry --------------------------------------------------------------
 

@@ -243,3 +243,26 @@ def test_alert_queued_for_a_stopped_gateway_survives_a_broker_restart(stack: Sta
         assert record["alert_id"] == f"{device.id}:1"
     finally:
         listener.close()
+
+
+def test_a_silent_device_is_declared_offline_and_online_when_heard_again(tmp_path: Path) -> None:
+    fast = {"PANIC_OFFLINE_AFTER_S": "1.5", "PANIC_SUPERVISION_INTERVAL_S": "0.2"}
+    with Stack(tmp_path, gateway_env=fast) as stack:
+        listener = stack.dispatch()
+        scripted = ScriptedDevice(stack, new_device_id())
+        try:
+            scripted.mqtt.publish(scripted.topic("status"), b'{"state":"online","fw":"0.1.0","up":5}')
+            online = json.loads(listener.next(10, "/dispatch/events")[1])
+            assert (online["event"], online["detail"]) == ("device_online", "connected (birth message)")
+            # no heartbeat follows: after 1.5 s of silence the device is offline
+            offline = json.loads(listener.next(10, "/dispatch/events")[1])
+            assert_valid("dispatch-event.json", offline)
+            assert offline["event"] == "device_offline" and "missed heartbeats" in offline["detail"]
+            assert stack.gateway.request("GET", f"/devices/{scripted.id}")["online"] is False
+            heartbeat = {k: v for k, v in scripted.alert_body().items() if k not in ("type", "loc")}
+            scripted.send(heartbeat, leaf="hb")
+            back = json.loads(listener.next(10, "/dispatch/events")[1])
+            assert (back["event"], back["detail"]) == ("device_online", "heard from again")
+        finally:
+            scripted.mqtt.close()
+            listener.close()

@@ -155,3 +155,22 @@ def test_context_counts_this_devices_earlier_alerts(database_url: str) -> None:
     assert ctx.owner.name.startswith("Owner ") and ctx.premises.kind == "shop"
     first = core.store.context(f"{DEVICE}:1")
     assert (first.recent_alerts, first.false_alarms, first.last_alert_at) == (0, 0, None)
+
+
+def test_supervision_flips_each_device_once_across_instances(database_url: str) -> None:
+    from datetime import timedelta
+
+    first, second = make_core(create_engine(database_url)), make_core(create_engine(database_url))
+    register(first.store, DEVICE, KEY)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    first.store.set_online(DEVICE, True, "0.1.0", start)  # birth: heard now
+    assert first.store.supervise(start + timedelta(seconds=60), 90) == ([], [])
+    later = start + timedelta(seconds=91)
+    assert first.store.supervise(later, 90) == ([DEVICE], [])
+    assert second.store.supervise(later, 90) == ([], [])  # already flipped by the other instance
+    first.store.accept(DEVICE, 1, b"hb", None, later + timedelta(seconds=1))  # a heartbeat again
+    assert second.store.supervise(later + timedelta(seconds=2), 90) == ([], [DEVICE])
+    assert first.store.supervise(later + timedelta(seconds=2), 90) == ([], [])
+    # the will says offline: being heard before it does not bring the device back
+    first.store.set_online(DEVICE, False, None, later + timedelta(seconds=3))
+    assert first.store.supervise(later + timedelta(seconds=4), 90) == ([], [])
