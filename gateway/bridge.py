@@ -18,8 +18,11 @@ Resilience, next to the code that provides it:
 - One worker thread does all storage work in arrival order; paho's network
   thread only queues. Device messages already waiting are judged and
   committed as one batch (one transaction) and acked together after it. If
-  storage fails, the worker retries the same messages with back-off and never
-  acks them meanwhile: nothing is lost, nothing skipped.
+  storage or the network fails, the worker retries the same messages with
+  back-off and never acks them meanwhile: nothing is lost, nothing skipped.
+- A message that keeps failing for any other reason (a bug) is parked after
+  a few tries: left unacked, so the broker redelivers it after a restart,
+  while the alerts behind it flow (`panic_parked_total`, a CRITICAL log line).
 """
 
 from __future__ import annotations
@@ -39,13 +42,14 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from gateway import enrich, protocol
 from gateway.ingest import Ingest, Outcome
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 from gateway.storage.models import Alert
-from gateway.storage.store import Store, StoreError, utcnow
+from gateway.storage.store import CasContention, Store, StoreError, utcnow
 
 log = logging.getLogger("gateway.bridge")
 
@@ -55,6 +59,16 @@ DISPATCH_ACK = "panic/v1/dispatch/ack"
 DISPATCH_ACK_STATES = ("acknowledged", "dispatched", "resolved", "cancelled")
 _RETRY_MAX_S = 5.0
 BATCH_MAX = 500  # device messages judged and committed in one transaction
+POISON_FAILURES = 3  # failures, for a reason other than storage or network trouble, before a message is parked
+
+
+class Backpressure(RuntimeError):
+    """A queue or a compare-and-set that will clear: retry."""
+
+
+def _transient(exc: Exception) -> bool:
+    """Trouble that goes away by itself: the database or the network. Worth retrying forever."""
+    return isinstance(exc, (OperationalError, InterfaceError, OSError, TimeoutError, Backpressure, CasContention))
 
 
 def station_topic(station_id: str) -> str:
@@ -222,17 +236,41 @@ class Bridge:
 
     def _retrying(self, job: Callable[..., None], *args: Any) -> None:
         delay = 0.1
+        failures = 0
         while not self._stopping.is_set():
             try:
                 job(*args)
                 return
-            except Exception:
+            except Exception as exc:
                 # Storage or broker trouble: keep the messages (no broker ack), retry.
                 # Judging again is safe: a committed message comes back as a duplicate.
+                failures += 1
                 self.metrics.inc("worker_errors_total")
+                if failures >= POISON_FAILURES and not _transient(exc):
+                    self._park(job, args, exc)
+                    return
                 log.exception("processing failed; retrying in %.1fs", delay)
                 time.sleep(delay)
                 delay = min(delay * 2, _RETRY_MAX_S)
+
+    def _park(self, job: Callable[..., None], args: tuple[Any, ...], exc: Exception) -> None:
+        """Step around a message that fails for a reason retrying will not cure.
+
+        One bad message must not stall every alert behind it. A batch is
+        retried message by message, so only the culprit is parked; a parked
+        device message is never acked, so the broker keeps it in the
+        gateway's session and delivers it again after a restart (with the
+        fix): it is set aside, not lost.
+        """
+        if job == self._device_messages and len(args[0]) > 1:
+            log.error("a batch of %d failed (%r); retrying its messages one by one", len(args[0]), exc)
+            for message in args[0]:
+                self._retrying(job, [message])
+            return
+        self.metrics.inc("parked_total")
+        what = args[0][0].topic if job == self._device_messages else getattr(job, "__name__", "job")
+        log.critical("parked %s after %d failures (%r): left unacknowledged for redelivery after a "
+                     "restart; the worker goes on", what, POISON_FAILURES, exc)
 
     def _handle(self, message: mqtt.MQTTMessage) -> None:
         topic, payload = message.topic, bytes(message.payload)
@@ -273,7 +311,10 @@ class Bridge:
         """Publish the alert's newest revision to dispatch (and its station's topic)."""
         if skip_if_in_flight and alert_id in self._in_flight():
             return
-        record = enrich.dispatch_alert(self.store.context(alert_id, alert))
+        context = self.store.context(alert_id, alert)
+        if self.settings.fault_point == "enrich_test_alerts" and context.alert.type == "test":
+            raise ValueError("fault point enrich_test_alerts")  # a stand-in for an enrichment bug
+        record = enrich.dispatch_alert(context)
         payload = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
         topics = [DISPATCH_ALERTS]
         if record["station"]:
@@ -281,7 +322,7 @@ class Bridge:
         for index, topic in enumerate(topics):
             info = self.client.publish(topic, payload, qos=1)
             if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
-                raise RuntimeError("paho's outgoing queue is full")
+                raise Backpressure("paho's outgoing queue is full")
             if index == 0:  # the common topic's PUBACK marks the revision published
                 self._track(info.mid, alert_id, record["rev"])
         self.metrics.inc("dispatch_published_total")

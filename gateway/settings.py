@@ -49,6 +49,7 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
-    # Fault injection for the crash-recovery tests only: the gateway kills
-    # itself with SIGKILL when it reaches this named point. Never set in production.
+    # Fault injection for the recovery tests only, never set in production:
+    # "after_commit" makes the gateway SIGKILL itself after committing an alert;
+    # "enrich_test_alerts" makes enrichment fail for alerts of type test.
     fault_point: str = ""

@@ -46,6 +46,10 @@ def as_utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+class CasContention(RuntimeError):
+    """Other instances kept moving the same windows; trying again later will do."""
+
+
 class StoreError(Exception):
     """A request the registry cannot satisfy; `code` maps to an HTTP status."""
 
@@ -134,7 +138,7 @@ class Store:
             judged = self._try_accept(candidates, now)
             if judged is not None:
                 return judged
-        raise RuntimeError("compare-and-set on the replay windows kept failing")
+        raise CasContention("compare-and-set on the replay windows kept failing")
 
     def _try_accept(self, candidates: Sequence[Candidate], now: datetime) -> list[Acceptance] | None:
         device_ids = sorted({c.device_id for c in candidates})

@@ -266,3 +266,27 @@ def test_a_silent_device_is_declared_offline_and_online_when_heard_again(tmp_pat
         finally:
             scripted.mqtt.close()
             listener.close()
+
+
+def test_a_message_that_keeps_failing_is_parked_and_the_rest_flows(tmp_path: Path) -> None:
+    """One bad message must not stall every alert behind it, and must not be lost either."""
+    with Stack(tmp_path, gateway_env={"PANIC_FAULT_POINT": "enrich_test_alerts"}) as stack:
+        listener = stack.dispatch()
+        scripted = ScriptedDevice(stack, new_device_id())
+        try:
+            scripted.send(scripted.alert_body(type="test"))  # enrichment will fail for this one
+            scripted.send(scripted.alert_body())  # an SOS right behind it
+            record = json.loads(listener.next(30, "/dispatch/alerts")[1])
+            assert (record["alert_id"], record["type"]) == (f"{scripted.id}:2", "sos")
+            assert "parked" in stack.gateway.log()
+            assert "panic_parked_total 1" in stack.gateway.request("GET", "/metrics")
+            # fixed and restarted, the gateway gets the parked alert again from its session
+            stack.gateway.stop()
+            stack.gateway.start(env={"PANIC_FAULT_POINT": ""})
+            record = json.loads(listener.next(15, "/dispatch/alerts")[1])
+            assert (record["alert_id"], record["type"]) == (f"{scripted.id}:1", "test")
+            assert [t for t, _ in listener.drain(1.5) if t.endswith("/alerts")] == [], "dispatched once"
+            assert scripted.next_ack()["ref"] == 2 and scripted.next_ack()["ref"] == 1
+        finally:
+            scripted.mqtt.close()
+            listener.close()
