@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
+from gateway.storage.db import migrate
 from simulator.stack import MqttListener, Stack
 from tests.gateway.scripted import ScriptedDevice, new_device_id
 
@@ -31,40 +36,40 @@ def device(stack: Stack) -> Iterator[ScriptedDevice]:
     scripted.mqtt.close()
 
 
-def _postgres_admin_url() -> str | None:
-    import os
+POSTGRES_ADMIN_URL = os.environ.get("PANIC_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
-    return os.environ.get("PANIC_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+def fresh_postgres() -> Iterator[str]:
+    """A new, empty PostgreSQL database (dropped afterwards); skips the test if none is reachable."""
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"panic_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {type(exc).__name__}")
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated database: SQLite always, PostgreSQL where one is reachable."""
-    import uuid
-
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.exc import OperationalError
-
-    from gateway.storage.db import migrate
-
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'gateway.db'}"
         migrate(url)
         yield url
         return
-    admin_url = _postgres_admin_url()
-    name = f"panic_test_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except (OperationalError, ModuleNotFoundError) as exc:
-        pytest.skip(f"PostgreSQL not reachable at {admin_url}: {type(exc).__name__}")
-    url = admin_url.rsplit("/", 1)[0] + "/" + name
-    try:
+    for url in fresh_postgres():
         migrate(url)
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database (the gateway migrates it itself)."""
+    yield from fresh_postgres()
