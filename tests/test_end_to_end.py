@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from simulator.button import SimulatedButton
+from simulator.linkproxy import LinkProxy
 from simulator.stack import MqttListener, Stack
 from tests.contract import assert_valid
 
@@ -23,12 +24,12 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         yield running
 
 
-def start_button(stack: Stack, tmp_path: Path) -> SimulatedButton:
+def start_button(stack: Stack, tmp_path: Path, via: LinkProxy | None = None, **config: int) -> SimulatedButton:
     issued = stack.register_button(DEVICE)
     flash = tmp_path / "flash"
     SimulatedButton.provision(flash, device_id=DEVICE, device_key_hex=issued["device_key"],
                               mqtt_password=issued["mqtt_password"], broker_host=stack.broker_config.host,
-                              broker_port=stack.broker_config.port, **FAST)
+                              broker_port=via.port if via else stack.broker_config.port, **(FAST | config))
     button = SimulatedButton(flash)
     button.start()
     button.wait_for_indicator("idle", timeout=30)
@@ -104,3 +105,32 @@ def test_a_bump_reaches_nobody(stack: Stack, tmp_path: Path) -> None:
     finally:
         button.stop()
         dispatch.close()
+
+
+@pytest.mark.parametrize("fault", ["reset", "blackhole"])
+def test_alert_pressed_while_the_link_is_cut_is_delivered_once_when_it_returns(
+    stack: Stack, tmp_path: Path, fault: str
+) -> None:
+    """A reset is noticed at once; a black hole (a dead cell) only by the MQTT keepalive."""
+    dispatch = stack.dispatch()
+    with LinkProxy(stack.broker_config.host, stack.broker_config.port) as link:
+        button = start_button(stack, tmp_path, via=link, keepalive_s=5, retry_min_ms=500, retry_max_ms=2000)
+        try:
+            link.cut(fault)  # type: ignore[arg-type]
+            if fault == "reset":
+                button.wait_for_indicator("fault", timeout=15)
+            button.press(2000)
+            seq = button.wait_for_log(r"outbox: stored seq=(\d+) .*persisted=1", timeout=15).group(1)
+            assert button.indicator == "sending"
+            with pytest.raises(queue.Empty):
+                dispatch.next(1.0, "/dispatch/alerts")
+            if fault == "blackhole":  # nothing comes back: the keepalive must notice (~1.5 x 5 s)
+                button.wait_for_log(r"link: (connection lost|disconnected)", timeout=30)
+            link.restore()
+            button.wait_for_indicator("received", timeout=45)
+            delivered = [a["alert_id"] for a in alerts(dispatch, 2.0)]
+            assert delivered == [f"{DEVICE}:{seq}"], "dispatched exactly once"
+            assert button.outbox() == []
+        finally:
+            button.stop()
+            dispatch.close()
