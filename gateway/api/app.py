@@ -4,8 +4,9 @@ gateway.bridge and gateway.storage."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Response, status
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from gateway import __version__
@@ -19,7 +20,23 @@ from gateway.settings import Settings
 from gateway.storage.models import Alert, Device, Owner, Premises
 from gateway.storage.store import Store, StoreError
 
-_HTTP_STATUS = {"not_found": 404, "conflict": 409, "invalid": 422}
+# Domain errors: 400 for a request that is well-formed but does not fit the
+# registry (422 stays FastAPI's, for bodies that fail their schema).
+_HTTP_STATUS = {"not_found": 404, "conflict": 409, "invalid": 400}
+_ERROR_TEXT = {
+    400: "does not fit the registry",
+    401: "missing or unknown bearer token",
+    403: "the token's role may not do this",
+    404: "no such record",
+    409: "conflicts with the registry",
+    503: "the database or the MQTT bridge is not available",
+}
+
+
+def _errors(*codes: int, auth: bool = True) -> dict[int | str, dict[str, Any]]:
+    """The error answers a route documents (every route but /health needs a token)."""
+    wanted = (401, 403, *codes) if auth else codes
+    return {code: {"model": schemas.ErrorOut, "description": _ERROR_TEXT[code]} for code in wanted}
 
 
 def _e7(value: Decimal | None) -> int | None:
@@ -62,7 +79,7 @@ def create_app(settings: Settings, store: Store, registry: Registry, bridge: Bri
     async def store_error(_request: Request, exc: StoreError) -> Response:
         return JSONResponse({"detail": str(exc)}, status_code=_HTTP_STATUS[exc.code])
 
-    @app.get("/health")
+    @app.get("/health", responses=_errors(503, auth=False))
     def health() -> dict[str, object]:
         try:
             store.ping()
@@ -72,14 +89,15 @@ def create_app(settings: Settings, store: Store, registry: Registry, bridge: Bri
         mqtt = bridge.connected.is_set() if bridge else None
         ok = database and mqtt is not False
         if not ok:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, {"database": database, "mqtt": mqtt})
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                                f"database {'up' if database else 'down'}, broker {'up' if mqtt else 'down'}")
         return {"status": "ok", "database": database, "mqtt": mqtt, "version": __version__}
 
-    @app.get("/metrics", response_class=PlainTextResponse)
+    @app.get("/metrics", response_class=PlainTextResponse, responses=_errors())
     def get_metrics(_role: str = Depends(require("operator"))) -> str:
         return metrics.render()
 
-    @app.post("/owners", status_code=201, response_model=schemas.OwnerOut)
+    @app.post("/owners", status_code=201, response_model=schemas.OwnerOut, responses=_errors())
     def create_owner(body: schemas.OwnerIn, _role: str = Depends(require("technician"))) -> schemas.OwnerOut:
         owner, places = store.create_owner(
             body.name, body.phone, [c.model_dump() for c in body.emergency_contacts],
@@ -88,40 +106,40 @@ def create_app(settings: Settings, store: Store, registry: Registry, bridge: Bri
         )
         return _owner_out(owner, places)
 
-    @app.get("/owners/{owner_id}", response_model=schemas.OwnerOut)
+    @app.get("/owners/{owner_id}", response_model=schemas.OwnerOut, responses=_errors(404))
     def get_owner(owner_id: str, _role: str = Depends(require("technician", "operator"))) -> schemas.OwnerOut:
         return _owner_out(*store.get_owner(owner_id))
 
-    @app.post("/owners/{owner_id}/premises", status_code=201, response_model=schemas.PremisesOut)
+    @app.post("/owners/{owner_id}/premises", status_code=201, response_model=schemas.PremisesOut,
+              responses=_errors(404))
     def add_premises(owner_id: str, body: schemas.PremisesIn,
                      _role: str = Depends(require("technician"))) -> schemas.PremisesOut:
         place = store.add_premises(owner_id, {"kind": body.kind, "address": body.address,
                                               "lat_e7": _e7(body.lat), "lon_e7": _e7(body.lon)})
         return _premises_out(place)
 
-    @app.post("/devices", status_code=201, response_model=schemas.DeviceIssued)
+    @app.post("/devices", status_code=201, response_model=schemas.DeviceIssued, responses=_errors(400, 409))
     def register_device(body: schemas.DeviceIn,
                         _role: str = Depends(require("technician"))) -> schemas.DeviceIssued:
         issued = registry.register_device(body.device_id, body.owner_id, body.premises_id)
         return schemas.DeviceIssued(**_device_out(issued.device), device_key=issued.device_key_hex,  # type: ignore[arg-type]
                                     mqtt_username=issued.mqtt_username, mqtt_password=issued.mqtt_password)
 
-    @app.get("/devices/{device_id}", response_model=schemas.DeviceOut)
+    @app.get("/devices/{device_id}", response_model=schemas.DeviceOut, responses=_errors(404))
     def get_device(device_id: str, _role: str = Depends(require("technician", "operator"))) -> schemas.DeviceOut:
         return schemas.DeviceOut(**_device_out(store.get_device(device_id)))  # type: ignore[arg-type]
 
-    @app.get("/alerts", response_model=list[schemas.AlertOut])
-    def list_alerts(device_id: str | None = None, state: str | None = None, limit: int = 100,
+    @app.get("/alerts", response_model=list[schemas.AlertOut], responses=_errors())
+    def list_alerts(device_id: str | None = None, state: str | None = None,
+                    limit: int = Query(100, ge=1, le=1000),
                     _role: str = Depends(require("operator"))) -> list[schemas.AlertOut]:
-        if not 1 <= limit <= 1000:
-            raise HTTPException(422, "limit must be between 1 and 1000")
         return [_alert_out(a) for a in store.list_alerts(device_id, state, limit)]
 
-    @app.get("/alerts/{alert_id}", response_model=schemas.AlertOut)
+    @app.get("/alerts/{alert_id}", response_model=schemas.AlertOut, responses=_errors(404))
     def get_alert(alert_id: str, _role: str = Depends(require("operator"))) -> schemas.AlertOut:
         return _alert_out(store.get_alert(alert_id))
 
-    @app.post("/alerts/{alert_id}/ack", response_model=schemas.AlertOut)
+    @app.post("/alerts/{alert_id}/ack", response_model=schemas.AlertOut, responses=_errors(404, 409, 503))
     def ack_alert(alert_id: str, body: schemas.AckIn,
                   _role: str = Depends(require("operator"))) -> schemas.AlertOut:
         if bridge is None:

@@ -91,3 +91,7 @@ class AckIn(BaseModel):
     by: str = Field(min_length=1, max_length=100)
     note: str | None = Field(default=None, max_length=1000)
     false_alarm: bool = False
+
+
+class ErrorOut(BaseModel):
+    detail: str
