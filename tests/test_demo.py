@@ -41,6 +41,13 @@ def test_demo_runs_the_whole_path_and_leaves_nothing_running(tmp_path: Path) -> 
     # then the button's view: received by the gateway, acknowledged by police
     assert out.index("indicator 'received'") < out.index("indicator 'acknowledged'")
     assert "demo complete" in out
+    # no secret in anything a person reads: the demo's output and every log it kept
+    secrets = json.loads((state / "button-flash" / "secrets.json").read_text())
+    assert len(secrets["device_key"]) == 64 and secrets["mqtt_password"]
+    logs = [out, result.stderr, *(p.read_text(errors="replace") for p in state.rglob("*.log"))]
+    assert len(logs) >= 5  # stdout, stderr, broker, gateway and button logs
+    for text in logs:
+        assert secrets["device_key"] not in text and secrets["mqtt_password"] not in text
     # nothing left running from this demo's directory
     leftovers = [cmd for cmd in command_lines() if str(state) in cmd]
     assert leftovers == [], leftovers
