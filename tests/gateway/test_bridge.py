@@ -290,3 +290,27 @@ def test_a_message_that_keeps_failing_is_parked_and_the_rest_flows(tmp_path: Pat
         finally:
             scripted.mqtt.close()
             listener.close()
+
+
+def test_operators_can_act_on_an_alert_over_http(stack: Stack, dispatch: MqttListener,
+                                                 device: ScriptedDevice) -> None:
+    device.send(device.alert_body())
+    alert_id = dispatched_alert(dispatch)["alert_id"]
+    assert device.next_ack()["state"] == "received"
+    done = stack.gateway.request("POST", f"/alerts/{alert_id}/ack",
+                                 {"state": "resolved", "by": "Polsek desk 2", "note": "false alarm: child",
+                                  "false_alarm": True})
+    assert (done["state"], done["rev"], done["false_alarm"]) == ("resolved", 2, True)
+    record = dispatched_alert(dispatch)
+    assert (record["rev"], record["state"]) == (2, "resolved")
+    assert device.next_ack()["state"] == "resolved"
+    # resolved is final: moving it back is refused and changes nothing
+    with pytest.raises(RuntimeError, match="409"):
+        stack.gateway.request("POST", f"/alerts/{alert_id}/ack", {"state": "acknowledged", "by": "desk 3"})
+    with pytest.raises(RuntimeError, match="404"):
+        stack.gateway.request("POST", "/alerts/pb-000000000000:1/ack", {"state": "acknowledged", "by": "x"})
+    assert stack.gateway.request("GET", f"/alerts/{alert_id}")["rev"] == 2
+    # the next alert of this device carries the false alarm in its history
+    device.send(device.alert_body())
+    assert dispatched_alert(dispatch)["history"] == {
+        "recent_alerts": 1, "false_alarms": 1, "last_alert_at": record["received_at"]}
