@@ -17,16 +17,21 @@ Prints numbers; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import multiprocessing
+import re
 import statistics
 import subprocess
 import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench.gateway_load import signed
 from simulator.button import SimulatedButton, micropython_binary
 from simulator.stack import Stack
 
@@ -88,6 +93,70 @@ def broker_baseline(stack: Stack, rounds: int) -> list[float]:
     return latencies
 
 
+class HeartbeatLoad:
+    """Signed heartbeats from `devices` registered devices at `rate` per second, in a process of
+    its own (so it competes for the CPU like a real fleet, not for this process's GIL)."""
+
+    def __init__(self, stack: Stack, rate: int, devices: int = 10) -> None:
+        accounts = []
+        for i in range(devices):
+            issued = stack.register_button(f"pb-0000000a{i:04x}")
+            accounts.append((issued["device_id"], issued["mqtt_password"], issued["device_key"]))
+        spawn = multiprocessing.get_context("spawn")
+        self.sent = spawn.Value("q", 0)
+        self.seconds = spawn.Value("d", 0.0)
+        self.stop_flag = spawn.Event()
+        self.process = spawn.Process(
+            target=_publish_heartbeats,
+            args=(stack.broker_config.host, stack.broker_config.port, accounts, rate, self.stop_flag, self.sent,
+                  self.seconds),
+            daemon=True,
+        )
+
+    def __enter__(self) -> HeartbeatLoad:
+        self.process.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_flag.set()
+        self.process.join(timeout=30)
+
+
+def _publish_heartbeats(host: str, port: int, accounts: list[tuple[str, str, str]], rate: int,
+                        stop_flag: Any, sent: Any, seconds: Any) -> None:
+    clients = []
+    for device_id, password, key_hex in accounts:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id)
+        client.username_pw_set(device_id, password)
+        client.connect(host, port)
+        client.loop_start()
+        clients.append((client, device_id, bytes.fromhex(key_hex)))
+    # Signed before the clock starts, so the load costs the CPU what a fleet's
+    # messages cost the gateway's host: only their delivery.
+    payloads = []
+    for seq in range(1, 120 * rate // len(clients) + 1):  # enough for two minutes
+        for client, device_id, key in clients:
+            topic = f"panic/v1/dev/{device_id}/hb"
+            body = {"v": 1, "dev": device_id, "seq": seq, "ts": None, "up": seq, "bat": 90, "pwr": "mains",
+                    "net": "wifi", "rssi": -60}
+            payloads.append((client, topic, signed(key, topic, body)))
+    start, count = time.monotonic(), 0
+    for client, topic, payload in payloads:
+        if stop_flag.is_set():
+            break
+        client.publish(topic, payload, qos=0)
+        count += 1
+        if count % 50 == 0:
+            sent.value, seconds.value = count, time.monotonic() - start
+            ahead = count / rate - (time.monotonic() - start)
+            if ahead > 0:
+                time.sleep(ahead)
+    sent.value, seconds.value = count, time.monotonic() - start
+    for client, _, _ in clients:
+        client.disconnect()
+        client.loop_stop()
+
+
 def bare_interpreter_heap() -> int:
     out = subprocess.run([micropython_binary(), "-X", "heapsize=110K", "-c",
                           "import gc, asyncio\ngc.collect()\nprint(gc.mem_alloc())"],
@@ -104,6 +173,8 @@ def summary(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--presses", type=int, default=5)
+    parser.add_argument("--heartbeats-per-s", type=int, default=0,
+                        help="background load of signed heartbeats during the presses (DESIGN: 5000)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, Stack(Path(tmp)) as stack:
         baseline = broker_baseline(stack, 50)
@@ -115,7 +186,8 @@ def main() -> None:
         arrivals = Arrivals(stack, "panic/v1/dispatch/alerts")
         on_broker = Arrivals(stack, "panic/v1/dev/+/alert", user="gateway")  # a second reader, not the gateway
         latencies, device_part, gateway_part, heaps = [], [], [], []
-        with SimulatedButton(flash) as button:
+        load = HeartbeatLoad(stack, args.heartbeats_per_s) if args.heartbeats_per_s else None
+        with SimulatedButton(flash) as button, load or contextlib.nullcontext():
             button.wait_for_indicator("idle", timeout=30)
             for i in range(args.presses):
                 mark = button.mark()
@@ -128,6 +200,12 @@ def main() -> None:
                 gateway_part.append(dispatched - published)
                 button.wait_for_log(r"mem: acked seq=", timeout=30, since=mark)
                 heaps.append(button.memory())
+        if load:
+            rate = load.sent.value / max(load.seconds.value, 1e-9)
+            metrics = stack.gateway.request("GET", "/metrics")
+            judged = re.search(r"^panic_heartbeats_total (\d+)$", metrics, re.M)
+            print(f"background: {load.sent.value} heartbeats at {rate:,.0f}/s; the gateway judged "
+                  f"{judged.group(1) if judged else 0}")
         print(f"press → dispatch, from hold complete   {summary(latencies)}")
         print(f"  device part: hold → alert on broker  {summary(device_part)}")
         print(f"  gateway part: broker → dispatch      {summary(gateway_part)}")

@@ -27,6 +27,7 @@ Resilience, next to the code that provides it:
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -58,7 +59,12 @@ DISPATCH_EVENTS = "panic/v1/dispatch/events"
 DISPATCH_ACK = "panic/v1/dispatch/ack"
 DISPATCH_ACK_STATES = ("acknowledged", "dispatched", "resolved", "cancelled")
 _RETRY_MAX_S = 5.0
-BATCH_MAX = 500  # device messages judged and committed in one transaction
+# Work kinds, most urgent first: an alert never waits behind a heap of
+# heartbeats. Each kind's queued items are handled together, at most so many
+# at once (one transaction each batch); heartbeat batches stay small so an
+# alert arriving meanwhile waits only a few milliseconds.
+PRIORITY = {"alert": 0, "job": 1, "published": 1, "hb": 2}
+BATCH_MAX = {"alert": 100, "published": 500, "hb": 200}
 POISON_FAILURES = 3  # failures, for a reason other than storage or network trouble, before a message is parked
 
 
@@ -114,10 +120,11 @@ class Bridge:
         self.metrics = metrics
         self.ingest = Ingest(store, metrics, settings.max_payload_bytes)
         self.connected = threading.Event()
-        # ("device", message): device alerts/heartbeats, judged in batches;
-        # ("published", (alert_id, rev)): dispatch PUBACKs, stored in batches;
-        # ("job", (callable, args)): everything else, run one by one.
-        self._work: queue.Queue[tuple[str, Any]] = queue.Queue()
+        # (priority, arrival, kind, item), kind being one of PRIORITY's:
+        # "alert"/"hb": a device message; "published": (alert_id, rev) of a
+        # dispatch PUBACK; "job": (callable, args), run one by one.
+        self._work: queue.PriorityQueue[tuple[int, int, str, Any]] = queue.PriorityQueue()
+        self._arrival = itertools.count()  # keeps FIFO order within a priority
         self._stopping = threading.Event()
         self._worker = threading.Thread(target=self._run_worker, name="gateway-worker", daemon=True)
         # mid -> (alert_id, rev) of dispatch publications awaiting the broker's PUBACK,
@@ -158,7 +165,7 @@ class Bridge:
 
     def stop(self) -> None:
         self._stopping.set()
-        self._work.put(("job", (lambda: None, ())))
+        self._put("job", (lambda: None, ()))
         self._worker.join(timeout=10)
         self.client.disconnect()
         self.client.loop_stop()
@@ -180,7 +187,7 @@ class Bridge:
         ])
         log.info("connected to broker %s:%s", self.settings.mqtt_host, self.settings.mqtt_port)
         self.connected.set()
-        self._work.put(("job", (self._republish_pending, ())))
+        self._put("job", (self._republish_pending, ()))
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Properties | None) -> None:
         self.connected.clear()
@@ -188,10 +195,12 @@ class Bridge:
             log.warning("lost the broker (%s); reconnecting", reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
-        if message.topic.endswith(("/alert", "/hb")):
-            self._work.put(("device", message))
+        if message.topic.endswith("/alert"):
+            self._put("alert", message)
+        elif message.topic.endswith("/hb"):
+            self._put("hb", message)
         else:
-            self._work.put(("job", (self._handle, (message,))))
+            self._put("job", (self._handle, (message,)))
 
     def _on_publish(
         self, _client: mqtt.Client, _userdata: Any, mid: int, _reason: ReasonCode, _props: Properties
@@ -203,32 +212,36 @@ class Bridge:
             else:
                 self._confirming.add(item[0])
         if item is not None:
-            self._work.put(("published", item))
+            self._put("published", item)
 
     # --- the worker thread ---------------------------------------------------------------
 
+    def _put(self, kind: str, item: Any) -> None:
+        self._work.put((PRIORITY[kind], next(self._arrival), kind, item))
+
     def _run_worker(self) -> None:
         batch_handlers: dict[str, Callable[[list[Any]], None]] = {
-            "device": self._device_messages,
+            "alert": self._device_messages,
+            "hb": self._device_messages,
             "published": self._mark_published_many,
         }
-        held: tuple[str, Any] | None = None
+        held: tuple[int, int, str, Any] | None = None
         while not self._stopping.is_set():
-            kind, item = held or self._work.get()
+            _, _, kind, item = held or self._work.get()
             held = None
             if kind in batch_handlers:
                 # Whatever of the same kind is already queued is handled together:
                 # one transaction, one fsync, for the lot.
                 batch = [item]
-                while len(batch) < BATCH_MAX:
+                while len(batch) < BATCH_MAX[kind]:
                     try:
-                        next_kind, next_item = self._work.get_nowait()
+                        queued = self._work.get_nowait()
                     except queue.Empty:
                         break
-                    if next_kind != kind:
-                        held = (next_kind, next_item)
+                    if queued[2] != kind:
+                        held = queued
                         break
-                    batch.append(next_item)
+                    batch.append(queued[3])
                 self._retrying(batch_handlers[kind], batch)
             else:
                 job, args = item
@@ -422,7 +435,7 @@ class Bridge:
     def _run_supervision_timer(self) -> None:
         # Supervision runs on the worker like everything that touches storage.
         while not self._stopping.wait(self.settings.supervision_interval_s):
-            self._work.put(("job", (self._supervise, ())))
+            self._put("job", (self._supervise, ()))
 
     def _dispatch_ack(self, payload: bytes) -> None:
         try:
