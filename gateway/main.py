@@ -10,6 +10,8 @@ import threading
 from types import FrameType
 
 import uvicorn
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from broker.credentials import PasswordFile
 from gateway.api.app import create_app
@@ -44,7 +46,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def load_settings(args: argparse.Namespace) -> Settings:
     overrides = {k: v for k, v in vars(args).items() if v is not None and k != "no_api"}
-    return Settings(**overrides)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        # Say which setting is wrong and stop, before touching the database.
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise SystemExit(f"panic-gateway: invalid settings: {problems}") from None
+    except SettingsError as exc:  # an environment variable that is not even parseable
+        raise SystemExit(f"panic-gateway: invalid settings: {exc}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
                  if settings.broker_password_file else None)
     if passwords is None:
         log.warning("no PANIC_BROKER_PASSWORD_FILE: registered devices get no broker account")
+    if not settings.api_tokens and not args.no_api:
+        log.warning("no PANIC_API_TOKENS: every API route but /health will answer 401")
+
     bridge = Bridge(settings, store, metrics)
     bridge.start()
     stop = threading.Event()

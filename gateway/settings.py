@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROLES = ("technician", "operator", "admin")
 
 
 class Settings(BaseSettings):
@@ -31,6 +33,14 @@ class Settings(BaseSettings):
     api_port: int = 8080
     # token -> role (technician, operator, admin), e.g. PANIC_API_TOKENS='{"s3cret":"admin"}'.
     api_tokens: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _known_roles(cls, tokens: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(tokens.values()) - set(ROLES))
+        if unknown:
+            raise ValueError(f"unknown roles {unknown}; roles are {', '.join(ROLES)}")
+        return tokens
 
     # Broker credential issuing: the Mosquitto password file the gateway adds
     # device accounts to, and the broker's pid file to make it reload (SIGHUP).

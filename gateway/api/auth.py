@@ -8,7 +8,6 @@ from collections.abc import Callable
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-ROLES = ("technician", "operator", "admin")
 _bearer = HTTPBearer(auto_error=False)
 
 
