@@ -45,6 +45,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def stop_process(process: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM,
+                 timeout: float = 10.0) -> None:
+    """Ask a child to end with `sig`; SIGKILL it if it has not within `timeout` s."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @dataclass(frozen=True)
 class BrokerConfig:
     state_dir: Path
@@ -128,13 +140,7 @@ class Mosquitto:
     def stop(self) -> None:
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         if self.process.stderr:
             self.process.stderr.close()
         self.process = None

@@ -36,18 +36,19 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from gateway import enrich, protocol
 from gateway.ingest import Ingest, Outcome
 from gateway.metrics import Metrics
+from gateway.protocol import DispatchAck
 from gateway.settings import Settings
 from gateway.storage.models import Alert
 from gateway.storage.store import CasContention, Store, StoreError, utcnow
@@ -57,7 +58,6 @@ log = logging.getLogger("gateway.bridge")
 DISPATCH_ALERTS = "panic/v1/dispatch/alerts"
 DISPATCH_EVENTS = "panic/v1/dispatch/events"
 DISPATCH_ACK = "panic/v1/dispatch/ack"
-DISPATCH_ACK_STATES = ("acknowledged", "dispatched", "resolved", "cancelled")
 _RETRY_MAX_S = 5.0
 # Work kinds, most urgent first: an alert never waits behind a heap of
 # heartbeats. Each kind's queued items are handled together, at most so many
@@ -79,38 +79,6 @@ def _transient(exc: Exception) -> bool:
 
 def station_topic(station_id: str) -> str:
     return f"panic/v1/dispatch/stations/{station_id}/alerts"
-
-
-@dataclass(frozen=True)
-class DispatchAck:
-    alert_id: str
-    state: str
-    by: str
-    note: str | None
-    false_alarm: bool
-
-
-def parse_dispatch_ack(payload: bytes) -> DispatchAck:
-    """Validate `{"alert_id","state","by","note"}` from dispatch; ValueError says why."""
-    try:
-        body = json.loads(payload)
-    except (UnicodeDecodeError, ValueError):
-        raise ValueError("not JSON") from None
-    if not isinstance(body, dict):
-        raise ValueError("not a JSON object")
-    alert_id, state, by = body.get("alert_id"), body.get("state"), body.get("by")
-    note, false_alarm = body.get("note"), body.get("false_alarm", False)
-    if not isinstance(alert_id, str) or not alert_id or len(alert_id) > 40:
-        raise ValueError("alert_id must be a string")
-    if state not in DISPATCH_ACK_STATES:
-        raise ValueError(f"state must be one of {', '.join(DISPATCH_ACK_STATES)}")
-    if not isinstance(by, str) or not by.strip() or len(by) > 100:
-        raise ValueError("by must name who acted (1-100 characters)")
-    if note is not None and (not isinstance(note, str) or len(note) > 1000):
-        raise ValueError("note must be a string of at most 1000 characters")
-    if not isinstance(false_alarm, bool):
-        raise ValueError("false_alarm must be true or false")
-    return DispatchAck(alert_id, state, by.strip(), note, false_alarm)
 
 
 class Bridge:
@@ -354,10 +322,7 @@ class Bridge:
             else:
                 self._pending[mid] = (alert_id, rev)
         if early:
-            self._mark_published(alert_id, rev)
-
-    def _mark_published(self, alert_id: str, rev: int) -> None:
-        self._mark_published_many([(alert_id, rev)])
+            self._mark_published_many([(alert_id, rev)])
 
     def _mark_published_many(self, items: list[tuple[str, int]]) -> None:
         self.store.mark_published_many(items)
@@ -439,10 +404,11 @@ class Bridge:
 
     def _dispatch_ack(self, payload: bytes) -> None:
         try:
-            ack = parse_dispatch_ack(payload)
-        except ValueError as exc:
+            ack = DispatchAck.model_validate_json(payload)
+        except ValidationError as exc:
             self.metrics.inc("dispatch_acks_rejected_total")
-            log.warning("rejected dispatch ack: %s", exc)
+            first = exc.errors()[0]
+            log.warning("rejected dispatch ack: %s: %s", ".".join(map(str, first["loc"])) or "body", first["msg"])
             return
         try:
             self.apply_dispatch_ack(ack)

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
 PREFIX = "panic/v1/"
 DEVICE_ID = re.compile(r"pb-[0-9a-f]{12}")
 _DEVICE_TOPIC = re.compile(r"panic/v1/dev/(pb-[0-9a-f]{12})/(alert|hb)")
@@ -34,7 +36,6 @@ CONTACT_ID = {
     "power_lost": "301",
     "battery_low": "302",
 }
-ACK_STATES = ("received", "acknowledged", "dispatched", "resolved", "cancelled")
 
 Reason = Literal[
     "too_large", "bad_topic", "no_sig", "unknown_device", "bad_sig",
@@ -52,6 +53,27 @@ class Rejected(Exception):
         self.device_id = device_id  # when the topic named one
 
 
+class Acknowledgement(BaseModel):
+    """What dispatch decides about an alert: over MQTT (with alert_id) or POST /alerts/{id}/ack.
+
+    One model for both doors, so the two can never validate differently.
+    Strict: JSON types only (`0` is not `false`); protocol/schemas/dispatch-ack.json.
+    """
+
+    model_config = ConfigDict(strict=True, str_strip_whitespace=True, extra="forbid")
+
+    state: Literal["acknowledged", "dispatched", "resolved", "cancelled"]
+    by: str = Field(min_length=1, max_length=100)
+    note: str | None = Field(default=None, max_length=1000)
+    false_alarm: bool = False
+
+
+class DispatchAck(Acknowledgement):
+    """`panic/v1/dispatch/ack`: an Acknowledgement naming its alert."""
+
+    alert_id: str = Field(pattern=r"^pb-[0-9a-f]{12}:[1-9][0-9]*$", max_length=40)
+
+
 @dataclass(frozen=True)
 class Envelope:
     """A device message split into what was signed and its signature."""
@@ -60,10 +82,6 @@ class Envelope:
     kind: Literal["alert", "hb"]
     signed: bytes
     sig: str
-
-
-def alert_topic(device_id: str) -> str:
-    return f"{PREFIX}dev/{device_id}/alert"
 
 
 def device_topic(device_id: str, leaf: str) -> str:

@@ -36,6 +36,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from broker.run import stop_process
 from simulator import logparse
 from simulator.channel import ControlServer
 
@@ -197,13 +198,7 @@ class SimulatedButton:
         self._stopping = True
         process = self._process
         if process is not None:
-            if process.poll() is None:
-                process.send_signal(sig)
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop_process(process, sig)
             self.exit_code = process.returncode
         if self._reader is not None:
             self._reader.join(timeout=10)

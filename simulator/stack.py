@@ -12,7 +12,6 @@ import json
 import os
 import queue
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from broker.run import BrokerConfig, Mosquitto, free_port, prepare
+from broker.run import BrokerConfig, Mosquitto, free_port, prepare, stop_process
 
 
 class GatewayProcess:
@@ -75,19 +74,8 @@ class GatewayProcess:
         raise TimeoutError(f"gateway not healthy in {timeout}s; see {self.log_file}")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-    def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        if self.process:
+            stop_process(self.process, timeout=15)
         self.process = None
 
     def log(self) -> str:

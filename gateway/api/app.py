@@ -12,9 +12,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from gateway import __version__
 from gateway.api import schemas
 from gateway.api.auth import require
-from gateway.bridge import Bridge, DispatchAck
+from gateway.bridge import Bridge
 from gateway.enrich import e7_to_degrees, rfc3339
 from gateway.metrics import Metrics
+from gateway.protocol import Acknowledgement, DispatchAck
 from gateway.registry import Registry, key_fingerprint
 from gateway.settings import Settings
 from gateway.storage.models import Alert, Device, Owner, Premises
@@ -56,10 +57,11 @@ def _owner_out(owner: Owner, places: list[Premises]) -> schemas.OwnerOut:
     )
 
 
-def _device_out(device: Device) -> dict[str, object]:
-    return {"device_id": device.id, "owner_id": device.owner_id, "premises_id": device.premises_id,
-            "status": device.status, "firmware": device.firmware, "online": device.online,
-            "key_fingerprint": key_fingerprint(device.key_hex)}
+def _device_out(device: Device) -> schemas.DeviceOut:
+    return schemas.DeviceOut(
+        device_id=device.id, owner_id=device.owner_id, premises_id=device.premises_id, status=device.status,
+        firmware=device.firmware, online=device.online, key_fingerprint=key_fingerprint(device.key_hex),
+    )
 
 
 def _alert_out(alert: Alert) -> schemas.AlertOut:
@@ -122,12 +124,12 @@ def create_app(settings: Settings, store: Store, registry: Registry, bridge: Bri
     def register_device(body: schemas.DeviceIn,
                         _role: str = Depends(require("technician"))) -> schemas.DeviceIssued:
         issued = registry.register_device(body.device_id, body.owner_id, body.premises_id)
-        return schemas.DeviceIssued(**_device_out(issued.device), device_key=issued.device_key_hex,  # type: ignore[arg-type]
+        return schemas.DeviceIssued(**_device_out(issued.device).model_dump(), device_key=issued.device_key_hex,
                                     mqtt_username=issued.mqtt_username, mqtt_password=issued.mqtt_password)
 
     @app.get("/devices/{device_id}", response_model=schemas.DeviceOut, responses=_errors(404))
     def get_device(device_id: str, _role: str = Depends(require("technician", "operator"))) -> schemas.DeviceOut:
-        return schemas.DeviceOut(**_device_out(store.get_device(device_id)))  # type: ignore[arg-type]
+        return _device_out(store.get_device(device_id))
 
     @app.get("/alerts", response_model=list[schemas.AlertOut], responses=_errors())
     def list_alerts(device_id: str | None = None, state: str | None = None,
@@ -140,11 +142,11 @@ def create_app(settings: Settings, store: Store, registry: Registry, bridge: Bri
         return _alert_out(store.get_alert(alert_id))
 
     @app.post("/alerts/{alert_id}/ack", response_model=schemas.AlertOut, responses=_errors(404, 409, 503))
-    def ack_alert(alert_id: str, body: schemas.AckIn,
+    def ack_alert(alert_id: str, body: Acknowledgement,
                   _role: str = Depends(require("operator"))) -> schemas.AlertOut:
         if bridge is None:
             raise HTTPException(503, "the MQTT bridge is not running")
-        bridge.apply_dispatch_ack(DispatchAck(alert_id, body.state, body.by, body.note, body.false_alarm))
+        bridge.apply_dispatch_ack(DispatchAck(alert_id=alert_id, **body.model_dump()))
         return _alert_out(store.get_alert(alert_id))
 
     return app

@@ -86,12 +86,5 @@ class AlertOut(BaseModel):
     note: str | None
 
 
-class AckIn(BaseModel):
-    state: Literal["acknowledged", "dispatched", "resolved", "cancelled"]
-    by: str = Field(min_length=1, max_length=100)
-    note: str | None = Field(default=None, max_length=1000)
-    false_alarm: bool = False
-
-
 class ErrorOut(BaseModel):
     detail: str

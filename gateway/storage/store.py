@@ -257,9 +257,6 @@ class Store:
             ).scalars()
             return list(rows)
 
-    def mark_published(self, alert_id: str, rev: int) -> None:
-        self.mark_published_many([(alert_id, rev)])
-
     def mark_published_many(self, items: Sequence[tuple[str, int]]) -> None:
         """Record that these revisions reached the dispatch topic (the broker PUBACKed them)."""
         with self.sessions() as session:

@@ -88,3 +88,30 @@ def test_field_checks_agree_with_the_json_schemas(vector: dict[str, Any]) -> Non
     assert gateway_ok == (vector["reason"] is None)
     if vector["name"] not in SCHEMA_BLIND:
         assert schema_ok == gateway_ok
+
+
+VALID_ACK = {"alert_id": "pb-0123456789ab:7", "state": "acknowledged", "by": "Polsek desk 2", "note": None}
+
+
+@pytest.mark.parametrize(
+    ("change", "schema_rejects"),
+    [
+        ({"state": "closed"}, True),
+        ({"false_alarm": 0}, True),  # JSON types only: 0 is not false
+        ({"alert_id": "pb-0123456789ab:0"}, True),
+        ({"extra": 1}, True),
+        ({"by": None}, True),
+        ({"by": "   "}, False),  # the schema's minLength counts spaces; the gateway strips them first
+    ],
+)
+def test_dispatch_acks_are_validated_once_for_mqtt_and_http(change: dict[str, Any], schema_rejects: bool) -> None:
+    from pydantic import ValidationError
+
+    from gateway.protocol import DispatchAck
+
+    assert DispatchAck.model_validate_json(json.dumps(VALID_ACK)).by == "Polsek desk 2"
+    _schema_validator("dispatch-ack.json").validate(VALID_ACK)
+    bad = {**VALID_ACK, **change}
+    with pytest.raises(ValidationError):
+        DispatchAck.model_validate_json(json.dumps(bad))
+    assert (not _schema_validator("dispatch-ack.json").is_valid(bad)) == schema_rejects

@@ -101,7 +101,7 @@ def test_unpublished_until_marked(database_url: str) -> None:
     register(core.store, DEVICE, KEY)
     core.store.accept(DEVICE, 1, b"1", body_for(1), datetime.now(UTC))
     assert core.store.unpublished() == [f"{DEVICE}:1"]
-    core.store.mark_published(f"{DEVICE}:1", 1)
+    core.store.mark_published_many([(f"{DEVICE}:1", 1)])
     assert core.store.unpublished() == []
 
 
