@@ -45,8 +45,9 @@ ensure_venv() {
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "run.sh: installing the project into .venv (first run takes a minute)" >&2
     .venv/bin/python -m pip install -q --upgrade pip
-    # compat mode puts the repository root on sys.path, so new packages need no reinstall
-    .venv/bin/python -m pip install -q -e '.[dev]' --config-settings editable_mode=compat
+    # hatchling's editable install puts the repository root on sys.path (one .pth
+    # line), so a new package or module needs no reinstall
+    .venv/bin/python -m pip install -q -e '.[dev]'
     echo "$want" > "$stamp"
   fi
 }
