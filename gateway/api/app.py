@@ -9,11 +9,13 @@ interactive /docs and /redoc pages are not served (docs/operations.md).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 
 from gateway import __version__
 from gateway.api.deps import AnyRole
@@ -26,6 +28,8 @@ from gateway.registry import Registry
 from gateway.settings import Settings
 from gateway.storage.common import StoreError
 from gateway.storage.store import Store
+
+log = logging.getLogger("gateway.api")
 
 
 def create_app(settings: Settings, store: Store, registry: Registry, metrics_: Metrics, *,
@@ -46,6 +50,13 @@ def create_app(settings: Settings, store: Store, registry: Registry, metrics_: M
     @app.exception_handler(StoreError)
     async def store_error(_request: Request, exc: StoreError) -> Response:
         return JSONResponse({"detail": str(exc)}, status_code=HTTP_STATUS[exc.code])
+
+    @app.exception_handler(OperationalError)
+    async def database_down(_request: Request, exc: OperationalError) -> Response:
+        # The database went away mid-request: a clear 503, not a bare 500.
+        log.warning("database unavailable: %s", type(exc.orig).__name__)
+        return JSONResponse({"detail": "the database is not available; retry"},
+                            status_code=503)
 
     for module in (health, metrics, owners, devices, alerts):
         app.include_router(module.router)

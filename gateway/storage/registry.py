@@ -50,6 +50,13 @@ def heard_from(device: Device) -> bool:
     return device.last_seen_at is not None or device.online is not None
 
 
+def _device(session: Session, device_id: str, *, lock: bool = False) -> Device:
+    device = session.get(Device, device_id, with_for_update=lock)
+    if device is None:
+        raise StoreError("not_found", f"no device {device_id}")
+    return device
+
+
 def _registration_problem(session: Session, device_id: str, owner_id: str, premises_id: str) -> Device | None:
     """Raise when `device_id` may not be (re-)registered to this owner and premises; return its row if any.
 
@@ -149,10 +156,7 @@ class RegistryStore:
 
     def get_device(self, device_id: str) -> Device:
         with self.sessions() as session:
-            device = session.get(Device, device_id)
-            if device is None:
-                raise StoreError("not_found", f"no device {device_id}")
-            return device
+            return _device(session, device_id)
 
     def check_registration(self, device_id: str, owner_id: str, premises_id: str) -> bool:
         """Raise if the registration cannot succeed; True when the device is new (not a retry)."""
@@ -188,9 +192,7 @@ class RegistryStore:
     def rotate_key(self, device_id: str, key_hex: str, previous_until: datetime) -> Device:
         """Make `key_hex` the device's key; the one it replaces verifies until `previous_until`."""
         with self.sessions() as session:
-            device = session.get(Device, device_id, with_for_update=True)
-            if device is None:
-                raise StoreError("not_found", f"no device {device_id}")
+            device = _device(session, device_id, lock=True)
             if device.status != "active":
                 raise StoreError("conflict", f"device {device_id} is {device.status}")
             device.previous_key_hex, device.previous_key_until = device.key_hex, previous_until
@@ -202,9 +204,7 @@ class RegistryStore:
     def revoke(self, device_id: str) -> Device:
         """Mark the device revoked: none of its keys verifies any more. Idempotent."""
         with self.sessions() as session:
-            device = session.get(Device, device_id, with_for_update=True)
-            if device is None:
-                raise StoreError("not_found", f"no device {device_id}")
+            device = _device(session, device_id, lock=True)
             device.status = "revoked"
             device.previous_key_hex = device.previous_key_until = None
             session.commit()

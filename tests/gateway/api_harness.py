@@ -12,15 +12,16 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 
-from broker.credentials import hash_password
+from broker.credentials import PasswordFile, hash_password
 from gateway.api.app import create_app
 from gateway.ingest import Ingest, Outcome
 from gateway.metrics import Metrics
 from gateway.protocol import DispatchAck
-from gateway.registry import BrokerAccounts, Registry
+from gateway.registry import Registry
 from gateway.settings import Settings
 from gateway.storage.db import migrate, session_factory
 from gateway.storage.store import Store, utcnow
+from tests.gateway.broken_parts import FailingAccounts
 from tests.gateway.scripted import sign
 
 TOKENS = {"tech-token": "technician", "ops-token": "operator", "admin-token": "admin"}
@@ -41,6 +42,8 @@ class Api:
     store: Store
     metrics: Metrics
     ingest: Ingest
+    accounts: FailingAccounts  # the broker accounts, in a password file; told to fail when a test wants
+    password_file: Path
 
     def create_owner(self) -> dict[str, Any]:
         response = self.client.post("/owners", json=OWNER, headers=auth("tech-token"))
@@ -56,8 +59,10 @@ class Api:
         return self.ingest.device_message(topic, sign(bytes.fromhex(key_hex), topic, body), now or utcnow())
 
 
-def make_api(tmp_path: Path, accounts: BrokerAccounts | None, **settings: Any) -> Api:
+def make_api(tmp_path: Path, **settings: Any) -> Api:
     url = f"sqlite:///{tmp_path / 'api.db'}"
+    password_file = tmp_path / "passwd"
+    accounts = FailingAccounts(PasswordFile(password_file))
     migrate(url)
     store = Store(session_factory(create_engine(url)))
     config = Settings(api_tokens=TOKENS, **settings)
@@ -69,12 +74,12 @@ def make_api(tmp_path: Path, accounts: BrokerAccounts | None, **settings: Any) -
     app = create_app(config, store, Registry(store.registry, accounts, config.key_grace_s), metrics,
                      acknowledge=acknowledge)
     return Api(TestClient(app, raise_server_exceptions=False), store, metrics,
-               Ingest(store, metrics, max_payload_bytes=2048))
+               Ingest(store, metrics, max_payload_bytes=2048), accounts, password_file)
 
 
-def broker_password_is(password_file: Path, user: str, password: str) -> bool:
+def broker_password_is(api: Api, user: str, password: str) -> bool:
     """Whether the Mosquitto password file's `$7$` entry for `user` is the hash of `password`."""
-    for line in password_file.read_text().splitlines():
+    for line in api.password_file.read_text().splitlines():
         name, _, stored = line.partition(":")
         if name == user:
             salt = base64.b64decode(stored.split("$")[3])

@@ -8,18 +8,17 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from broker.credentials import PasswordFile
 from tests.gateway.api_harness import OWNER, auth, make_api
 
 
 @pytest.fixture
 def passwd(tmp_path: Path) -> Path:
-    return tmp_path / "passwd"
+    return tmp_path / "passwd"  # where make_api keeps the broker's device accounts
 
 
 @pytest.fixture
-def client(tmp_path: Path, passwd: Path) -> TestClient:
-    return make_api(tmp_path, PasswordFile(passwd)).client
+def client(tmp_path: Path) -> TestClient:
+    return make_api(tmp_path).client
 
 
 def create_owner(client: TestClient) -> dict[str, Any]:
