@@ -22,6 +22,12 @@ def from_address(api: Api, host: str) -> TestClient:
     return TestClient(api.client.app, client=(host, 40000))
 
 
+def test_guessing_tokens_ends_in_429(api: Api) -> None:
+    answers = [api.client.get("/metrics", headers=auth(f"guess-{n}")) for n in range(LIMIT + 1)]
+    assert [a.status_code for a in answers] == [401] * LIMIT + [429]
+    assert 0 < int(answers[-1].headers["Retry-After"]) <= WINDOW_S
+
+
 def test_repeated_unknown_tokens_get_429_with_retry_after(api: Api) -> None:
     clock = [0.0]
     api.client.app.state.throttle = FailureThrottle(LIMIT, WINDOW_S, clock=lambda: clock[0])  # type: ignore[attr-defined]
