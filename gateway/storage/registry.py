@@ -88,6 +88,9 @@ class RegistryStore:
         self.clock = clock
         self._keys: OrderedDict[str, tuple[float, DeviceKeys | None]] = OrderedDict()
         self._keys_lock = threading.Lock()
+        # Bumped by every forget_keys: a lookup that read the database before a
+        # rotation or revocation must not put its stale answer into the cache after it.
+        self._generation = 0
 
     # --- keys, on every device message ---------------------------------------------
 
@@ -99,6 +102,7 @@ class RegistryStore:
             if cached and now - cached[0] < self.key_cache_s:
                 self._keys.move_to_end(device_id)
                 return cached[1]
+            generation = self._generation
         with self.sessions() as session:
             row = session.execute(
                 select(Device.status, Device.key_hex, Device.previous_key_hex, Device.previous_key_until)
@@ -110,15 +114,17 @@ class RegistryStore:
                               bytes.fromhex(row.previous_key_hex) if row.previous_key_hex else None,
                               as_utc(row.previous_key_until) if row.previous_key_until else None)
         with self._keys_lock:
-            self._keys[device_id] = (now, keys)
-            self._keys.move_to_end(device_id)
-            while len(self._keys) > KEY_CACHE_ENTRIES:
-                self._keys.popitem(last=False)
+            if generation == self._generation:
+                self._keys[device_id] = (now, keys)
+                self._keys.move_to_end(device_id)
+                while len(self._keys) > KEY_CACHE_ENTRIES:
+                    self._keys.popitem(last=False)
         return keys
 
     def forget_keys(self, device_id: str) -> None:
         with self._keys_lock:
             self._keys.pop(device_id, None)
+            self._generation += 1
 
     # --- owners and premises -------------------------------------------------------
 
