@@ -34,7 +34,9 @@ def test_health_needs_no_token(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    ("method", "path"), [("get", "/alerts"), ("get", "/metrics"), ("post", "/owners"), ("post", "/devices")]
+    ("method", "path"),
+    [("get", "/alerts"), ("get", "/metrics"), ("post", "/owners"), ("post", "/devices"),
+     ("post", "/devices/pb-000000000000/rotate"), ("delete", "/devices/pb-000000000000"), ("get", "/openapi.json")],
 )
 def test_every_other_route_needs_a_token(client: TestClient, method: str, path: str) -> None:
     assert getattr(client, method)(path).status_code == 401
