@@ -45,7 +45,7 @@ class Ingest:
         candidates: list[Candidate] = []
         for topic, payload in messages:
             try:
-                candidates.append(self._verify(topic, payload))
+                candidates.append(self._verify(topic, payload, now))
                 outcomes.append(None)  # judged by storage below
             except Rejected as rejected:
                 outcomes.append(self._rejected(topic, None, rejected))
@@ -58,19 +58,37 @@ class Ingest:
             result.append(outcome)
         return result
 
-    def _verify(self, topic: str, payload: bytes) -> Candidate:
+    def _verify(self, topic: str, payload: bytes, now: datetime) -> Candidate:
         """Checks 1-8 (protocol/README.md); storage does check 9, the replay window."""
         envelope = protocol.open_envelope(topic, payload, self.max_payload_bytes)
         try:
-            key = self.store.device_key(envelope.device_id)
-            if key is None:
-                raise Rejected("unknown_device", "not registered or disabled")
-            protocol.verify(envelope, topic, key)
+            self._check_signature(envelope, topic, now)
             body = protocol.parse_body(envelope)
         except Rejected as rejected:
             rejected.device_id = envelope.device_id  # the topic named the sender
             raise
         return Candidate(envelope.device_id, body["seq"], payload, body if envelope.kind == "alert" else None)
+
+    def _check_signature(self, envelope: protocol.Envelope, topic: str, now: datetime) -> None:
+        """Checks 4-5: a registered, unrevoked sender, signed with its current key or,
+        during the grace period after a rotation, its previous one."""
+        keys = self.store.device_keys(envelope.device_id)
+        if keys is None:
+            raise Rejected("unknown_device", "not registered")
+        if keys.status == "revoked":
+            raise Rejected("revoked", "the device was revoked")
+        if keys.status != "active":
+            raise Rejected("unknown_device", f"device is {keys.status}")
+        mismatch = Rejected("bad_sig", "signature does not match")
+        for name, key in keys.verifying(now):
+            try:
+                protocol.verify(envelope, topic, key)
+            except Rejected as rejected:
+                mismatch = rejected
+                continue
+            self.metrics.inc("verified_total", key=name)
+            return
+        raise mismatch
 
     def _outcome(self, topic: str, candidate: Candidate, acceptance: Acceptance) -> Outcome:
         if acceptance.verdict == "replay":

@@ -87,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, on_signal)
         stop.wait()
     else:
-        app = create_app(settings, store, Registry(store, passwords), bridge, metrics)
+        registry = Registry(store.registry, passwords, settings.key_grace_s)
+        app = create_app(settings, store, registry, metrics, acknowledge=bridge.apply_dispatch_ack,
+                         broker_connected=bridge.connected.is_set)
         server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port,
                                                log_level=settings.log_level.lower(), access_log=False))
         server.run()  # returns on SIGINT/SIGTERM

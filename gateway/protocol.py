@@ -39,7 +39,7 @@ CONTACT_ID = {
 
 Reason = Literal[
     "too_large", "bad_topic", "no_sig", "unknown_device", "bad_sig",
-    "bad_json", "bad_field", "dev_mismatch", "replay",
+    "bad_json", "bad_field", "dev_mismatch", "replay", "revoked",
 ]
 
 

@@ -1,19 +1,48 @@
-"""Registering a button to its owner and premises, and issuing its credentials.
+"""Registering a button to its owner and premises; issuing, rotating and revoking its credentials.
 
 The device key (HMAC) and the broker password are generated here and
 returned exactly once; afterwards only a fingerprint of the key is shown.
+
+Every step is safe to retry. The broker account is written first (an
+idempotent set) and the database last, so an answer that never reached
+the caller leaves at worst credentials nobody holds, which a retry
+replaces: registration retried for a device never heard from issues new
+ones; rotation retried rotates again. Revocation marks the device revoked
+first (its messages are refused at once) and then removes the broker
+account; retried, it removes the account again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
 
-from broker.credentials import PasswordFile, new_password
+from broker.credentials import new_password
 from gateway.protocol import DEVICE_ID
+from gateway.storage.common import StoreError, utcnow
 from gateway.storage.models import Device
-from gateway.storage.store import Store, StoreError
+from gateway.storage.registry import RegistryStore
+
+log = logging.getLogger("gateway.registry")
+
+
+class BrokerAccounts(Protocol):
+    """The broker's device accounts (broker.credentials.PasswordFile, or its dynamic security).
+
+    Both calls are idempotent; `remove` also disconnects the user's live
+    session where the broker can. An OSError means the broker could not be
+    reached and nothing may be assumed about the account.
+    """
+
+    def set(self, user: str, password: str) -> None:
+        """Create the account or change its password."""
+
+    def remove(self, user: str) -> None:
+        """Delete the account if it exists."""
 
 
 def key_fingerprint(key_hex: str) -> str:
@@ -27,19 +56,61 @@ class IssuedDevice:
     device_key_hex: str
     mqtt_username: str
     mqtt_password: str
+    created: bool  # False when a retry or a rotation replaced earlier credentials
 
 
 class Registry:
-    def __init__(self, store: Store, broker_passwords: PasswordFile | None) -> None:
+    def __init__(self, store: RegistryStore, accounts: BrokerAccounts | None, key_grace_s: float) -> None:
         self.store = store
-        self.broker_passwords = broker_passwords
+        self.accounts = accounts
+        self.key_grace = timedelta(seconds=key_grace_s)
 
     def register_device(self, device_id: str, owner_id: str, premises_id: str) -> IssuedDevice:
+        """Register a device, or complete a registration whose answer was lost (new credentials)."""
         if not DEVICE_ID.fullmatch(device_id):
             raise StoreError("invalid", "device_id must be pb- and 12 lowercase hex digits")
-        key_hex = secrets.token_bytes(32).hex()
+        # Refuse what cannot succeed before touching the broker: a conflicting
+        # request must not change the password of a device in use.
+        created = self.store.check_registration(device_id, owner_id, premises_id)
+        key_hex, password = secrets.token_bytes(32).hex(), new_password()
+        self._set_account(device_id, password)
         device = self.store.register_device(device_id, owner_id, premises_id, key_hex)
-        password = new_password()
-        if self.broker_passwords is not None:
-            self.broker_passwords.set(device_id, password)
-        return IssuedDevice(device, key_hex, device_id, password)
+        log.info("device %s %s (key %s)", device_id, "registered" if created else "re-issued",
+                 key_fingerprint(key_hex))
+        return IssuedDevice(device, key_hex, device_id, password, created)
+
+    def rotate_device(self, device_id: str) -> IssuedDevice:
+        """New key and broker password; the old key verifies for the grace period."""
+        self.store.check_active(device_id)
+        key_hex, password = secrets.token_bytes(32).hex(), new_password()
+        self._set_account(device_id, password)
+        device = self.store.rotate_key(device_id, key_hex, utcnow() + self.key_grace)
+        log.info("device %s rotated to key %s", device_id, key_fingerprint(key_hex))
+        return IssuedDevice(device, key_hex, device_id, password, created=False)
+
+    def revoke_device(self, device_id: str) -> Device:
+        """Refuse the device's messages from now on and remove its broker account (kicking it)."""
+        device = self.store.revoke(device_id)
+        if self.accounts is not None:
+            try:
+                self.accounts.remove(device_id)
+            except OSError as exc:
+                raise _broker_unreachable(exc, "the device is revoked but its broker account is not "
+                                               "removed yet; retry") from None
+        log.warning("device %s revoked", device_id)
+        return device
+
+    def _set_account(self, device_id: str, password: str) -> None:
+        if self.accounts is None:
+            return
+        try:
+            self.accounts.set(device_id, password)
+        except OSError as exc:
+            raise _broker_unreachable(exc, "nothing was issued; retry") from None
+
+
+def _broker_unreachable(exc: OSError, consequence: str) -> StoreError:
+    # The caller gets no broker detail; the log gets the error's type and
+    # text (an OSError never carries the password).
+    log.warning("broker account service failed: %s: %s", type(exc).__name__, exc)
+    return StoreError("unavailable", f"the broker's account service is not reachable: {consequence}")

@@ -42,6 +42,16 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown roles {unknown}; roles are {', '.join(ROLES)}")
         return tokens
 
+    # Failed API tokens: after this many from one client address within the
+    # window, that address is answered 429 until the window ends.
+    api_token_failures: int = Field(default=10, ge=1)
+    api_token_failure_window_s: float = Field(default=60.0, gt=0)
+
+    # Device credentials: after POST /devices/{id}/rotate the old device key
+    # keeps verifying this long, so what the button signed before it was
+    # re-provisioned (its outbox) is not lost.
+    key_grace_s: float = Field(default=86400.0, ge=0)
+
     # Broker credential issuing: the Mosquitto password file the gateway adds
     # device accounts to, and the broker's pid file to make it reload (SIGHUP).
     broker_password_file: str = ""

@@ -62,10 +62,12 @@ class DeviceOut(BaseModel):
     firmware: str | None
     online: bool | None
     key_fingerprint: str
+    # After a rotation: until when the previous key still verifies (RFC 3339), else null.
+    previous_key_until: str | None
 
 
 class DeviceIssued(DeviceOut):
-    """Returned once, at registration: store these on the device now."""
+    """Returned once, at registration or rotation: store these on the device now."""
 
     device_key: str
     mqtt_username: str

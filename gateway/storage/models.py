@@ -55,10 +55,14 @@ class Device(Base):
     id: Mapped[str] = mapped_column(String(15), primary_key=True)
     owner_id: Mapped[str] = mapped_column(ForeignKey("owners.id"), index=True)
     premises_id: Mapped[str] = mapped_column(ForeignKey("premises.id"))
-    # The 32-byte HMAC key, hex. Needed in clear to verify signatures; never
-    # returned by the API after registration (a fingerprint is).
+    # The current 32-byte HMAC key, hex. Needed in clear to verify signatures;
+    # never returned by the API after it is issued (a fingerprint is).
     key_hex: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(12), default="active")
+    # The key before the last rotation, still verifying until `previous_key_until`
+    # so messages the button signed before it was re-provisioned are not lost.
+    previous_key_hex: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    previous_key_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    status: Mapped[str] = mapped_column(String(12), default="active")  # active | revoked
     firmware: Mapped[str | None] = mapped_column(String(40), nullable=True)
     # Anti-replay window (gateway/replay.py): high-water seq and the 64-bit
     # bitmap, stored as a signed 64-bit integer. Updated by compare-and-set.

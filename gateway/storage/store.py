@@ -9,10 +9,9 @@ accept the same message.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import and_, case, func, or_, select, update
@@ -20,10 +19,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway import replay
+from gateway.storage.common import StoreError, as_utc, utcnow
 from gateway.storage.models import Alert, Device, Owner, Premises
+from gateway.storage.registry import DeviceKeys, RegistryStore
+
+__all__ = ["Acceptance", "AlertContext", "Candidate", "CasContention", "Store", "StoreError", "as_utc", "utcnow"]
 
 _SIGN_BIT = 1 << 63
-KEY_CACHE_SECONDS = 30.0  # how stale a key may be after a rotation on another instance
 REGISTRY_CACHE_SECONDS = 5.0  # how stale owner/premises data in an enriched alert may be
 CAS_ATTEMPTS = 8
 
@@ -37,25 +39,8 @@ def _from_db(value: int) -> int:
     return value & ((1 << 64) - 1)
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes; everything stored is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 class CasContention(RuntimeError):
     """Other instances kept moving the same windows; trying again later will do."""
-
-
-class StoreError(Exception):
-    """A request the registry cannot satisfy; `code` maps to an HTTP status."""
-
-    def __init__(self, code: Literal["not_found", "conflict", "invalid"], message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -101,24 +86,19 @@ class Store:
     def __init__(self, sessions: sessionmaker[Session], history_days: int = 30) -> None:
         self.sessions = sessions
         self.history_days = history_days
-        self._keys: dict[str, tuple[float, bytes | None]] = {}
+        self.registry = RegistryStore(sessions)
         self._registry: dict[str, tuple[float, tuple[Device, Owner, Premises]]] = {}
 
     # --- the ingest path ---------------------------------------------------------
 
+    def device_keys(self, device_id: str) -> DeviceKeys | None:
+        """The device's status and the keys that verify its messages (cached briefly)."""
+        return self.registry.device_keys(device_id)
+
     def device_key(self, device_id: str) -> bytes | None:
-        """The key of an active registered device, or None (cached briefly)."""
-        cached = self._keys.get(device_id)
-        now = time.monotonic()
-        if cached and now - cached[0] < KEY_CACHE_SECONDS:
-            return cached[1]
-        with self.sessions() as session:
-            row = session.execute(
-                select(Device.key_hex).where(Device.id == device_id, Device.status == "active")
-            ).scalar_one_or_none()
-        key = bytes.fromhex(row) if row else None
-        self._keys[device_id] = (now, key)
-        return key
+        """The current key of an active registered device, or None: what acks are signed with."""
+        keys = self.registry.device_keys(device_id)
+        return keys.current if keys is not None and keys.status == "active" else None
 
     def accept(
         self, device_id: str, seq: int, payload: bytes, body: dict[str, Any] | None, now: datetime
@@ -337,59 +317,26 @@ class Store:
             self._registry.pop(device_id, None)
         return flipped
 
-    # --- the registry --------------------------------------------------------------
+    # --- the registry (gateway/storage/registry.py) ----------------------------------
 
     def create_owner(
         self, name: str, phone: str, contacts: list[dict[str, Any]], premises: Sequence[dict[str, Any]]
     ) -> tuple[Owner, list[Premises]]:
-        now = utcnow()
-        with self.sessions() as session:
-            owner = Owner(id=str(uuid.uuid4()), name=name, phone=phone, emergency_contacts=contacts,
-                          created_at=now)
-            session.add(owner)
-            places = [Premises(id=str(uuid.uuid4()), owner_id=owner.id, created_at=now, **p) for p in premises]
-            session.add_all(places)
-            session.commit()
-            return owner, places
+        return self.registry.create_owner(name, phone, contacts, premises)
 
     def add_premises(self, owner_id: str, premises: dict[str, Any]) -> Premises:
-        with self.sessions() as session:
-            if session.get(Owner, owner_id) is None:
-                raise StoreError("not_found", f"no owner {owner_id}")
-            place = Premises(id=str(uuid.uuid4()), owner_id=owner_id, created_at=utcnow(), **premises)
-            session.add(place)
-            session.commit()
-            return place
+        return self.registry.add_premises(owner_id, premises)
 
     def get_owner(self, owner_id: str) -> tuple[Owner, list[Premises]]:
-        with self.sessions() as session:
-            owner = session.get(Owner, owner_id)
-            if owner is None:
-                raise StoreError("not_found", f"no owner {owner_id}")
-            places = session.execute(select(Premises).where(Premises.owner_id == owner_id)).scalars()
-            return owner, list(places)
+        return self.registry.get_owner(owner_id)
 
     def register_device(self, device_id: str, owner_id: str, premises_id: str, key_hex: str) -> Device:
-        with self.sessions() as session:
-            place = session.get(Premises, premises_id)
-            if place is None or place.owner_id != owner_id:
-                raise StoreError("invalid", f"premises {premises_id} does not belong to owner {owner_id}")
-            if session.get(Device, device_id) is not None:
-                raise StoreError("conflict", f"device {device_id} is already registered")
-            device = Device(id=device_id, owner_id=owner_id, premises_id=premises_id, key_hex=key_hex,
-                            status="active", replay_high=0, replay_bitmap=0, created_at=utcnow())
-            session.add(device)
-            session.commit()
-        self._keys.pop(device_id, None)
+        device = self.registry.register_device(device_id, owner_id, premises_id, key_hex)
         self._registry.pop(device_id, None)
         return device
 
     def get_device(self, device_id: str) -> Device:
-        with self.sessions() as session:
-            device = session.get(Device, device_id)
-            if device is None:
-                raise StoreError("not_found", f"no device {device_id}")
-            return device
+        return self.registry.get_device(device_id)
 
     def list_alerts(self, device_id: str | None, state: str | None, limit: int) -> list[Alert]:
         with self.sessions() as session:

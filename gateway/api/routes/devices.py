@@ -1,0 +1,55 @@
+"""Buttons: register (or complete a registration), read, rotate credentials, revoke."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from gateway.api import schemas
+from gateway.api.deps import Admin, RegistryDep, StoreDep, Technician, TechnicianOrOperator
+from gateway.api.responses import errors
+from gateway.enrich import rfc3339
+from gateway.registry import IssuedDevice, key_fingerprint
+from gateway.storage.models import Device
+
+router = APIRouter(prefix="/devices", tags=["devices"])
+
+
+def _device_out(device: Device) -> schemas.DeviceOut:
+    return schemas.DeviceOut(
+        device_id=device.id, owner_id=device.owner_id, premises_id=device.premises_id, status=device.status,
+        firmware=device.firmware, online=device.online, key_fingerprint=key_fingerprint(device.key_hex),
+        previous_key_until=rfc3339(device.previous_key_until) if device.previous_key_until else None,
+    )
+
+
+def _issued_out(issued: IssuedDevice) -> schemas.DeviceIssued:
+    return schemas.DeviceIssued(**_device_out(issued.device).model_dump(), device_key=issued.device_key_hex,
+                                mqtt_username=issued.mqtt_username, mqtt_password=issued.mqtt_password)
+
+
+@router.post("", status_code=201, response_model=schemas.DeviceIssued,
+             responses={200: {"model": schemas.DeviceIssued,
+                              "description": "a retried registration of a device never heard from: "
+                                             "new credentials, the earlier ones are void"},
+                        **errors(400, 409, 503)})
+def register_device(body: schemas.DeviceIn, registry: RegistryDep, response: Response,
+                    _role: Technician) -> schemas.DeviceIssued:
+    issued = registry.register_device(body.device_id, body.owner_id, body.premises_id)
+    if not issued.created:
+        response.status_code = 200
+    return _issued_out(issued)
+
+
+@router.get("/{device_id}", response_model=schemas.DeviceOut, responses=errors(404))
+def get_device(device_id: str, store: StoreDep, _role: TechnicianOrOperator) -> schemas.DeviceOut:
+    return _device_out(store.get_device(device_id))
+
+
+@router.post("/{device_id}/rotate", response_model=schemas.DeviceIssued, responses=errors(404, 409, 503))
+def rotate_device(device_id: str, registry: RegistryDep, _role: Technician) -> schemas.DeviceIssued:
+    return _issued_out(registry.rotate_device(device_id))
+
+
+@router.delete("/{device_id}", response_model=schemas.DeviceOut, responses=errors(404, 503))
+def revoke_device(device_id: str, registry: RegistryDep, _role: Admin) -> schemas.DeviceOut:
+    return _device_out(registry.revoke_device(device_id))

@@ -1,0 +1,152 @@
+"""Hole 6: rotating and revoking a device's credentials.
+
+Rotation issues a new key and broker password once; the old key keeps
+verifying for PANIC_KEY_GRACE_S so what the button signed before it was
+re-provisioned is not lost. Revocation refuses the device's messages with
+reason `revoked` at once on this instance and removes its broker account.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine
+
+from broker.credentials import PasswordFile
+from gateway.ingest import Ingest
+from gateway.metrics import Metrics
+from gateway.storage.db import session_factory
+from gateway.storage.registry import RegistryStore
+from gateway.storage.store import Store, utcnow
+from tests.gateway.api_harness import Api, auth, broker_password_is, make_api
+from tests.gateway.broken_parts import fail_once
+
+DEVICE = "pb-0a1b2c3d4e5f"
+GRACE_S = 3600.0
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Api:
+    return make_api(tmp_path, key_grace_s=GRACE_S)
+
+
+@pytest.fixture
+def issued(api: Api) -> dict[str, Any]:
+    owner = api.create_owner()
+    response = api.client.post("/devices", headers=auth("tech-token"), json={
+        "device_id": DEVICE, "owner_id": owner["id"], "premises_id": owner["premises"][0]["id"]})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def rotate(api: Api, token: str = "tech-token") -> Any:
+    return api.client.post(f"/devices/{DEVICE}/rotate", headers=auth(token))
+
+
+def revoke(api: Api, token: str = "admin-token") -> Any:
+    return api.client.delete(f"/devices/{DEVICE}", headers=auth(token))
+
+
+def test_rotation_issues_new_credentials_and_the_old_key_verifies_through_the_grace_period(
+        api: Api, issued: dict[str, Any]) -> None:
+    assert api.send_alert(DEVICE, issued["device_key"], 1).verdict == "new"  # cached as the current key
+    response = rotate(api)
+    assert response.status_code == 200, response.text
+    rotated = response.json()
+    assert rotated["device_key"] != issued["device_key"] and rotated["key_fingerprint"] != issued["key_fingerprint"]
+    assert broker_password_is(api, DEVICE, rotated["mqtt_password"])
+    assert not broker_password_is(api, DEVICE, issued["mqtt_password"])
+
+    # the new key verifies at once (this instance's key cache was cleared) ...
+    assert api.send_alert(DEVICE, rotated["device_key"], 2).verdict == "new"
+    # ... and what the button signed before it was re-provisioned still does
+    assert api.send_alert(DEVICE, issued["device_key"], 3).verdict == "new"
+    assert api.metrics.get("verified_total", key="previous") == 1
+    assert api.metrics.get("verified_total", key="current") == 2
+
+    read_back = api.client.get(f"/devices/{DEVICE}", headers=auth("ops-token")).json()
+    assert read_back["key_fingerprint"] == rotated["key_fingerprint"] and read_back["previous_key_until"]
+    assert rotated["device_key"] not in str(read_back) and rotated["mqtt_password"] not in str(read_back)
+
+    after_grace = utcnow() + timedelta(seconds=GRACE_S + 1)
+    assert api.send_alert(DEVICE, issued["device_key"], 4, after_grace).reason == "bad_sig"
+    assert api.send_alert(DEVICE, rotated["device_key"], 5, after_grace).verdict == "new"
+
+
+def test_rotation_needs_a_technician_and_a_device_that_is_active(api: Api, issued: dict[str, Any]) -> None:
+    assert rotate(api, "ops-token").status_code == 403
+    assert api.client.post("/devices/pb-ffffffffffff/rotate", headers=auth("tech-token")).status_code == 404
+    assert revoke(api).status_code == 200
+    refused = rotate(api)
+    assert refused.status_code == 409 and "revoked" in refused.json()["detail"]
+
+
+@pytest.mark.parametrize("step", ["broker_unreachable", "broker_answer_lost", "database"])
+def test_an_interrupted_rotation_completes_on_retry(api: Api,
+                                                    issued: dict[str, Any], step: str) -> None:
+    if step == "database":
+        fail_once(api.store.registry, "rotate_key")
+    else:
+        api.accounts.fail_next("set", "before" if step == "broker_unreachable" else "after")
+    failed = rotate(api)
+    assert failed.status_code == 503 and "retry" in failed.json()["detail"]
+    # nothing changed in the database: the issued key is still the current one
+    assert api.send_alert(DEVICE, issued["device_key"], 1).verdict == "new"
+    assert api.metrics.get("verified_total", key="current") == 1
+
+    rotated = rotate(api).json()
+    assert api.send_alert(DEVICE, rotated["device_key"], 2).verdict == "new"
+    assert broker_password_is(api, DEVICE, rotated["mqtt_password"])
+
+
+def test_revocation_refuses_the_device_at_once_and_removes_its_broker_account(
+        api: Api, issued: dict[str, Any]) -> None:
+    assert api.send_alert(DEVICE, issued["device_key"], 1).verdict == "new"  # its key is cached now
+    assert revoke(api, "tech-token").status_code == 403
+    response = revoke(api)
+    assert response.status_code == 200 and response.json()["status"] == "revoked"
+    assert DEVICE not in PasswordFile(api.password_file).users()
+    refused = api.send_alert(DEVICE, issued["device_key"], 2)
+    assert (refused.verdict, refused.reason) == ("rejected", "revoked")
+    assert api.metrics.get("rejected_total", reason="revoked") == 1
+    assert revoke(api).status_code == 200  # idempotent
+    assert api.client.delete("/devices/pb-ffffffffffff", headers=auth("admin-token")).status_code == 404
+
+
+def test_revocation_also_ends_the_grace_of_a_rotated_key(api: Api, issued: dict[str, Any]) -> None:
+    rotated = rotate(api).json()
+    revoke(api)
+    for key in (issued["device_key"], rotated["device_key"]):
+        assert api.send_alert(DEVICE, key, 1).reason == "revoked"
+
+
+def test_a_revocation_the_broker_missed_completes_on_retry(api: Api,
+                                                           issued: dict[str, Any]) -> None:
+    api.accounts.fail_next("remove", "before")
+    failed = revoke(api)
+    assert failed.status_code == 503 and "retry" in failed.json()["detail"]
+    assert api.send_alert(DEVICE, issued["device_key"], 1).reason == "revoked"  # refused already
+    assert DEVICE in PasswordFile(api.password_file).users()
+    assert revoke(api).status_code == 200
+    assert DEVICE not in PasswordFile(api.password_file).users()
+
+
+def test_another_instance_stops_verifying_within_the_key_cache_time(tmp_path: Path, api: Api,
+                                                                   issued: dict[str, Any]) -> None:
+    """Revoked through this instance; another gateway on the same database has the key cached."""
+    clock = [1000.0]
+    other = Store(session_factory(create_engine(f"sqlite:///{tmp_path / 'api.db'}")))
+    other.registry = RegistryStore(other.sessions, clock=lambda: clock[0])
+    metrics = Metrics()
+    other_api = replace(api, store=other, metrics=metrics, ingest=Ingest(other, metrics, max_payload_bytes=2048))
+    assert other_api.send_alert(DEVICE, issued["device_key"], 1).verdict == "new"
+    revoke(api)
+    clock[0] += other.registry.key_cache_s - 1
+    assert other_api.send_alert(DEVICE, issued["device_key"], 2).verdict == "new"  # still cached: the bound
+    clock[0] += 1
+    assert other_api.send_alert(DEVICE, issued["device_key"], 3).reason == "revoked"
