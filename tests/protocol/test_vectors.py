@@ -23,6 +23,7 @@ import re
 import subprocess
 import sys
 from datetime import datetime
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,9 @@ DOCS = ROOT / "docs" / "protocol.md"
 MAX_PAYLOAD = 2048
 REASONS = [
     "too_large", "bad_topic", "no_sig", "unknown_device", "bad_sig",
-    "bad_json", "bad_field", "dev_mismatch", "replay",
+    "bad_json", "bad_field", "out_of_range", "dev_mismatch", "replay",
 ]
+RANGE_KEYWORDS = {"minimum", "maximum"}
 
 # DESIGN.md §4's table: topic, from, to, QoS, retain. Checked against the
 # document itself below whenever shared/DESIGN.md is present.
@@ -94,7 +96,7 @@ def validator(schema_file: str) -> Any:
     return StrictValidator(load_json(SCHEMAS / schema_file), format_checker=FORMATS)
 
 
-def parse(payload: bytes) -> tuple[Any, list[str]]:
+def parse(payload: bytes, parse_float: Any = float) -> tuple[Any, list[str]]:
     """Strict JSON: UTF-8, no NaN/Infinity. Returns the value and repeated member names."""
     repeated: list[str] = []
 
@@ -109,16 +111,34 @@ def parse(payload: bytes) -> tuple[Any, list[str]]:
     def reject(constant: str) -> Any:
         raise ValueError(f"{constant} is not JSON")
 
-    value = json.loads(payload.decode("utf-8"), object_pairs_hook=pairs, parse_constant=reject)
+    value = json.loads(payload.decode("utf-8"), object_pairs_hook=pairs, parse_constant=reject,
+                       parse_float=parse_float)
     return value, repeated
 
 
-def field_errors(payload: bytes, schema_file: str) -> list[str]:
-    """Why a (parseable) payload fails the contract's field check, if it does."""
+def coarse_coordinates(payload: bytes) -> list[str]:
+    """loc.lat/lon that are not whole numbers of 1e-7 degrees, judged on the literal (schemas say it in words)."""
+    body, _ = parse(payload, parse_float=Fraction)  # exact, whatever the exponent
+    loc = body.get("loc") if isinstance(body, dict) else None
+    if not isinstance(loc, dict):
+        return []
+    return [f"loc.{name} {loc[name]} has more than 7 decimals" for name in ("lat", "lon")
+            if isinstance(loc.get(name), Fraction) and (loc[name] * 10**7).denominator != 1]
+
+
+def field_problems(payload: bytes, schema_file: str) -> tuple[list[str], list[str]]:
+    """Why a (parseable) payload fails the field checks: (bad_field problems, out_of_range problems)."""
     body, repeated = parse(payload)
-    errors = [f"member {name!r} appears more than once" for name in repeated]
-    errors += [error.message for error in validator(schema_file).iter_errors(body)]
-    return errors
+    shape = [f"member {name!r} appears more than once" for name in repeated] + coarse_coordinates(payload)
+    ranges = []
+    for error in validator(schema_file).iter_errors(body):
+        (ranges if error.validator in RANGE_KEYWORDS else shape).append(error.message)
+    return shape, ranges
+
+
+def field_errors(payload: bytes, schema_file: str) -> list[str]:
+    shape, ranges = field_problems(payload, schema_file)
+    return shape + ranges
 
 
 def hmac_hex(key: bytes, topic: str, signed: bytes) -> str:
@@ -137,7 +157,7 @@ SCHEMA_FOR_SUFFIX = {"alert": "device-alert.json", "hb": "device-heartbeat.json"
 
 
 def first_failing_check(topic: str, payload: bytes, device_id: str, key: bytes) -> str | None:
-    """Reference implementation of protocol/README.md's ordered checks 1-8."""
+    """Reference implementation of protocol/README.md's ordered checks 1-8 (7: types, then ranges)."""
     if len(payload) > MAX_PAYLOAD:
         return "too_large"
     match = DEVICE_TOPIC.fullmatch(topic)
@@ -157,8 +177,11 @@ def first_failing_check(topic: str, payload: bytes, device_id: str, key: bytes) 
         return "bad_json"
     if not isinstance(body, dict):
         return "bad_json"
-    if field_errors(payload, SCHEMA_FOR_SUFFIX[match[2]]):
+    shape, ranges = field_problems(payload, SCHEMA_FOR_SUFFIX[match[2]])
+    if shape:
         return "bad_field"
+    if ranges:
+        return "out_of_range"
     if body["dev"] != match[1]:
         return "dev_mismatch"
     return None
@@ -455,8 +478,9 @@ def test_malformed_reason_matches_the_ordered_checks(vector: dict[str, Any]) -> 
     assert first_failing_check(vector["topic"], payload, DEVICE_ID, DEVICE_KEY) == vector["reason"]
 
 
-@pytest.mark.parametrize("vector", by_name([v for v in MALFORMED["vectors"] if v["reason"] == "bad_field"]))
-def test_bad_field_vector_has_valid_envelope_but_fails_schema(vector: dict[str, Any]) -> None:
+@pytest.mark.parametrize("vector", by_name([v for v in MALFORMED["vectors"]
+                                           if v["reason"] in ("bad_field", "out_of_range")]))
+def test_field_vector_has_valid_envelope_but_fails_schema(vector: dict[str, Any]) -> None:
     payload = payload_bytes(vector)
     match = DEVICE_TOPIC.fullmatch(vector["topic"])
     assert match and match[1] == DEVICE_ID
