@@ -230,6 +230,7 @@ def design_table() -> list[tuple[str, str, str, int, bool]]:
 SIGNING = load_json(VECTORS / "signing.json")
 MALFORMED = load_json(VECTORS / "malformed.json")
 REPLAY = load_json(VECTORS / "replay_window.json")
+BOUNDS = load_json(VECTORS / "bounds.json")
 SCHEMA_FILES = sorted(SCHEMAS.glob("*.json"))
 
 
@@ -243,6 +244,7 @@ def by_name(vectors: list[dict[str, Any]]) -> list[Any]:
 @pytest.mark.parametrize(("script", "output"), [
     ("make_signing.py", "signing.json"),
     ("make_malformed.py", "malformed.json"),
+    ("make_bounds.py", "bounds.json"),
 ])
 def test_generator_reproduces_committed_file(script: str, output: str) -> None:
     # -E -s -S: no environment, no site-packages (the script's own folder stays on
@@ -254,7 +256,7 @@ def test_generator_reproduces_committed_file(script: str, output: str) -> None:
     assert result.stdout == (VECTORS / output).read_bytes(), f"{output} is stale: run protocol/vectors/{script}"
 
 
-@pytest.mark.parametrize("name", ["signing.json", "malformed.json", "replay_window.json"])
+@pytest.mark.parametrize("name", ["signing.json", "malformed.json", "replay_window.json", "bounds.json"])
 def test_vector_files_have_the_common_shape(name: str) -> None:
     data = load_json(VECTORS / name)
     assert isinstance(data["description"], str) and data["description"]
@@ -309,6 +311,58 @@ def test_closed_schemas_forbid_unknown_members(path: Path) -> None:
     assert objects
     for where, node in objects:
         assert node.get("additionalProperties") is False, f"{path.name} {where} is not closed"
+
+
+def _numbers(node: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
+    """Every subschema that admits a JSON number, with where it is."""
+    found = []
+    if isinstance(node, dict):
+        types = node.get("type", [])
+        if {"integer", "number"} & set([types] if isinstance(types, str) else types):
+            found.append((where, node))
+        for key in ("properties", "$defs"):
+            for name, sub in node.get(key, {}).items():
+                found += _numbers(sub, f"{where}/{key}/{name}")
+        for key in ("oneOf", "anyOf", "allOf"):
+            for index, sub in enumerate(node.get(key, [])):
+                found += _numbers(sub, f"{where}/{key}/{index}")
+        if "items" in node:
+            found += _numbers(node["items"], f"{where}/items")
+    return found
+
+
+@pytest.mark.parametrize("path", SCHEMA_FILES, ids=lambda path: path.name)
+def test_every_number_has_a_range(path: Path) -> None:
+    """No number without both ends: an unbounded one reached dispatch with 301 digits (issue 6, hole 2)."""
+    for where, node in _numbers(load_json(path), "#"):
+        assert "minimum" in node and "maximum" in node, f"{path.name} {where} has no range"
+
+
+def device_numbers() -> set[str]:
+    """The numeric members of the messages a device writes: seq, ts, ..., loc.lat, ..."""
+    names = set()
+    for schema_file in ("device-alert.json", "device-heartbeat.json", "device-status.json"):
+        for where, _node in _numbers(load_json(SCHEMAS / schema_file), ""):
+            names.add(where.replace("/properties/", ".").lstrip("."))
+    return names
+
+
+def test_bounds_vectors_cover_every_device_number() -> None:
+    members = [vector["member"] for vector in BOUNDS["vectors"]]
+    assert device_numbers() == {"seq", "ts", "up", "bat", "rssi", "ref", "loc.lat", "loc.lon", "loc.acc", "loc.age"}
+    assert device_numbers() <= set(members)
+    assert {"fw", "loc.src"} <= set(members)
+    for vector in BOUNDS["vectors"]:
+        assert (vector["body"] is None) == (vector["error"] is not None), vector["name"]
+        assert vector["error"] in (None, "ValueError"), vector["name"]
+
+
+@pytest.mark.parametrize("vector", by_name([v for v in BOUNDS["vectors"] if v["body"] is not None]))
+def test_bounds_body_validates_against_its_schema(vector: dict[str, Any]) -> None:
+    body = vector["body"].encode("utf-8")
+    if vector["message"] != "online":  # signed: the schema wants the sig member
+        body = body[:-1] + b',"sig":"' + b"0" * 64 + b'"}'
+    assert field_errors(body, vector["schema"]) == []
 
 
 def test_signed_schemas_require_sig_and_device_fields() -> None:
