@@ -47,7 +47,7 @@ MAX_STATUS_BYTES = 256
 # A firmware version as the unsigned status message may carry it.
 FIRMWARE_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}")
 
-# Alert types and their Ademco Contact ID event codes (DESIGN.md §4).
+# Alert types and their Ademco Contact ID event codes (schemas/device-alert.json, docs/protocol.md).
 CONTACT_ID = {
     "sos": "120",
     "silent_sos": "122",

@@ -3,7 +3,7 @@
 These run under CPython. The vectors themselves are meant for both sides: the
 gateway tests and the firmware tests (under MicroPython) replay the same files.
 Here we check that the files are internally consistent and agree with the
-contract (shared/DESIGN.md §4, protocol/README.md):
+contract (protocol/README.md):
 
 - the generators reproduce the committed vector files byte for byte;
 - every signing vector's sig is HMAC-SHA256 over topic + "\\n" + signed;
@@ -11,7 +11,7 @@ contract (shared/DESIGN.md §4, protocol/README.md):
 - a small reference implementation of the gateway's ordered checks and of the
   anti-replay window agrees with every hand-stated reason and expectation;
 - the AsyncAPI document is 3.0, its $refs resolve, and its channels, QoS,
-  retain flags and directions match DESIGN.md's table.
+  retain flags and directions match the topic table below.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PROTOCOL = ROOT / "protocol"
 SCHEMAS = PROTOCOL / "schemas"
 VECTORS = PROTOCOL / "vectors"
-DESIGN = ROOT.parent / "shared" / "DESIGN.md"
 DOCS = ROOT / "docs" / "protocol.md"
 
 MAX_PAYLOAD = 2048
@@ -45,8 +44,7 @@ REASONS = [
 ]
 RANGE_KEYWORDS = {"minimum", "maximum"}
 
-# DESIGN.md §4's table: topic, from, to, QoS, retain. Checked against the
-# document itself below whenever shared/DESIGN.md is present.
+# The contract's topics: topic, from, to, QoS, retain.
 TOPICS = [
     ("panic/v1/dev/{id}/alert", "device", "gateway", 1, False),
     ("panic/v1/dev/{id}/hb", "device", "gateway", 0, False),
@@ -212,19 +210,6 @@ class ReplayWindow:
         if kind == "alert":
             self.stored[seq] = tag
         return "new"
-
-
-def design_table() -> list[tuple[str, str, str, int, bool]]:
-    """Parse the topic table of DESIGN.md §4."""
-    text = DESIGN.read_text(encoding="utf-8")
-    section = text.split("## 4.", 1)[1].split("\n## ", 1)[0]
-    rows = []
-    for line in section.splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) == 5 and cells[0].startswith("`panic/"):
-            sender, receiver = (part.strip() for part in cells[1].split("→"))
-            rows.append((cells[0].strip("`"), sender, receiver, int(cells[2]), cells[3] == "yes"))
-    return rows
 
 
 SIGNING = load_json(VECTORS / "signing.json")
@@ -671,12 +656,6 @@ def test_asyncapi_refs_resolve() -> None:
 def test_every_schema_is_used_by_asyncapi() -> None:
     used = {Path(ref.partition("#")[0]).name for ref in _refs(ASYNCAPI) if not ref.startswith("#")}
     assert used == {path.name for path in SCHEMA_FILES}
-
-
-def test_design_table_matches() -> None:
-    if not DESIGN.is_file():
-        pytest.skip(f"{DESIGN} not present; using the copy of its table in this file")
-    assert design_table() == TOPICS
 
 
 def test_every_design_topic_is_a_channel() -> None:
