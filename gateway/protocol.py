@@ -189,7 +189,7 @@ def parse_status(payload: bytes) -> Status:
     if "up" in body:
         if not _is_int(body["up"]):
             raise Rejected("bad_field", "up must be an integer")
-        problem = _range_problem("up", body["up"], RANGES["up"])
+        problem = _range_problem("up", body["up"])
         if problem:
             raise Rejected("out_of_range", problem)
     return Status("online" if state == "online" else "offline", fw)
@@ -245,9 +245,10 @@ def _is_coordinate(value: object) -> bool:
         return False
     _sign, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)  # finite
-    trailing_zeros = len(digits) - len(bytes(digits).rstrip(b"\0"))
-    # The value is digits x 10^exponent; its last non-zero digit must sit at 1e-7 or above.
-    return exponent + trailing_zeros >= -7 or trailing_zeros == len(digits)
+    # The value is digits x 10^exponent: without its trailing zeros, the last digit must be 1e-7 or coarser.
+    while len(digits) > 1 and digits[-1] == 0:
+        digits, exponent = digits[:-1], exponent + 1
+    return exponent >= -7 or digits == (0,)
 
 
 _COMMON = ("v", "dev", "seq", "ts", "up", "bat", "pwr", "net", "rssi")
@@ -327,17 +328,18 @@ def _check_ranges(body: dict[str, Any]) -> str | None:
     """After the type checks: every number within RANGES (absent or null members have none)."""
     for name in _BODY_NUMBERS:
         value = body.get(name)
-        if value is not None and (problem := _range_problem(name, value, RANGES[name])):
+        if value is not None and (problem := _range_problem(name, value)):
             return problem
-    loc: dict[str, Any] = body.get("loc") or {}
-    for name in _LOC_NUMBERS if loc else ():
-        if problem := _range_problem(f"loc.{name}", loc[name], RANGES[f"loc.{name}"]):
-            return problem
+    loc = body.get("loc")
+    if loc:
+        for name in _LOC_NUMBERS:
+            if problem := _range_problem(f"loc.{name}", loc[name]):
+                return problem
     return None
 
 
-def _range_problem(name: str, value: int | Decimal, bounds: tuple[int, int]) -> str | None:
-    low, high = bounds
+def _range_problem(name: str, value: int | Decimal) -> str | None:
+    low, high = RANGES[name]
     if low <= value <= high:
         return None
     return f"{name} {printable(value, 24)} is outside {low} to {high}"
