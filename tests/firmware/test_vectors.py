@@ -48,14 +48,18 @@ with open("vectors.txt") as f:
 
 
 # One vector per line as JSON: {"name", "message", "args"}; prints the body in hex or the error's type.
+# A fix goes through panic.fix.location first, as the GPS task will pass it.
 BOUNDS_SCRIPT = """
 import binascii, json
-from panic import messages
+from panic import fix, messages
 with open("vectors.txt") as f:
     for line in f:
         v = json.loads(line)
+        args = v["args"]
+        if "loc" in args:
+            args["loc"] = "null" if args["loc"] is None else fix.location(args["loc"])
         try:
-            body = getattr(messages, v["message"])(**v["args"])
+            body = getattr(messages, v["message"])(**args)
             print(v["name"], "body", binascii.hexlify(body).decode())
         except ValueError:
             print(v["name"], "error", "ValueError")
