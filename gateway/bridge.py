@@ -47,6 +47,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from gateway import enrich, protocol
 from gateway.ingest import Ingest, Outcome
+from gateway.logsafe import printable
 from gateway.metrics import Metrics
 from gateway.protocol import DispatchAck
 from gateway.settings import Settings
@@ -367,18 +368,16 @@ class Bridge:
     def _device_status(self, topic: str, payload: bytes) -> None:
         device_id = topic.split("/")[3]
         try:
-            body = json.loads(payload) if payload else {}
-            state = body.get("state")
-        except (ValueError, AttributeError):
-            state = None
-        if state not in ("online", "offline"):
-            log.warning("ignored malformed status from %r", device_id[:20])
+            status = protocol.parse_status(payload)
+        except protocol.Rejected as rejected:
+            # Unsigned and anyone's to write: its text is never logged or stored raw.
+            log.warning("ignored status from %s: %s", printable(device_id, 20), rejected)
             return
-        firmware = body.get("fw") if isinstance(body.get("fw"), str) else None
-        if not self.store.set_online(device_id, state == "online", firmware, utcnow()):
+        online = status.state == "online"
+        if not self.store.set_online(device_id, online, status.fw, utcnow()):
             return  # unchanged, or not a registered device
-        detail = "connected (birth message)" if state == "online" else "connection lost (MQTT will)"
-        self._health_event(device_id, state == "online", detail)
+        detail = "connected (birth message)" if online else "connection lost (MQTT will)"
+        self._health_event(device_id, online, detail)
 
     def _supervise(self) -> None:
         """Heartbeat supervision: silent too long → offline; heard again → online."""

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Literal
 
 from gateway import protocol
+from gateway.logsafe import printable
 from gateway.metrics import Metrics
 from gateway.protocol import Reason, Rejected
 from gateway.storage.models import Alert
@@ -105,5 +106,5 @@ class Ingest:
         device_id = device_id or rejected.device_id
         self.metrics.inc("rejected_total", reason=rejected.reason)
         log.warning("rejected %s message from %s: %s", rejected.reason,
-                    device_id or repr(topic[:80]), rejected.detail or "-")
+                    device_id or f"topic '{printable(topic, 80)}'", printable(rejected.detail or "-", 200))
         return Outcome("rejected", device_id, reason=rejected.reason, detail=rejected.detail)

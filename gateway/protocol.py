@@ -12,9 +12,12 @@ import hmac
 import json
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.logsafe import printable
 
 PREFIX = "panic/v1/"
 DEVICE_ID = re.compile(r"pb-[0-9a-f]{12}")
@@ -25,8 +28,26 @@ SIG_SUFFIX_LEN = 74  # len(',"sig":"') + 64 + len('"}')
 # BIGINT / time_t: a larger value would be a poison message for storage.
 MAX_SEQ = 2**53 - 1
 MAX_TS = 2**32 - 1
+# The range of every number in a device message, (lowest, highest), with the
+# reasons in protocol/README.md ("Numbers and their ranges"); the JSON Schemas
+# carry the same bounds and the vectors hold the two together.
+RANGES: dict[str, tuple[int, int]] = {
+    "seq": (1, MAX_SEQ),            # the device's message counter
+    "ref": (1, MAX_SEQ),            # a cancel's target: a seq
+    "ts": (0, MAX_TS),              # UTC seconds: an unsigned 32-bit clock, to 2106
+    "up": (0, MAX_SEQ),             # uptime in ms
+    "bat": (0, 100),                # percent
+    "rssi": (-150, 0),              # dBm: Wi-Fi, GSM (-113) and LTE RSRP (-140) fit
+    "loc.lat": (-90, 90),           # degrees, a multiple of 1e-7
+    "loc.lon": (-180, 180),         # degrees, a multiple of 1e-7
+    "loc.acc": (0, 100_000),        # metres: a worse fix does not even name the town
+    "loc.age": (0, 365 * 86_400),   # seconds: an older fix says less than the premises
+}
+MAX_STATUS_BYTES = 256
+# A firmware version as the unsigned status message may carry it.
+FIRMWARE_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}")
 
-# Alert types and their Ademco Contact ID event codes (DESIGN.md §4).
+# Alert types and their Ademco Contact ID event codes (schemas/device-alert.json, docs/protocol.md).
 CONTACT_ID = {
     "sos": "120",
     "silent_sos": "122",
@@ -39,7 +60,7 @@ CONTACT_ID = {
 
 Reason = Literal[
     "too_large", "bad_topic", "no_sig", "unknown_device", "bad_sig",
-    "bad_json", "bad_field", "dev_mismatch", "replay", "revoked",
+    "bad_json", "bad_field", "out_of_range", "dev_mismatch", "replay", "revoked",
 ]
 
 
@@ -84,6 +105,14 @@ class Envelope:
     sig: str
 
 
+@dataclass(frozen=True)
+class Status:
+    """The retained, unsigned `panic/v1/dev/{id}/status` message, once checked."""
+
+    state: Literal["online", "offline"]
+    fw: str | None
+
+
 def device_topic(device_id: str, leaf: str) -> str:
     return f"{PREFIX}dev/{device_id}/{leaf}"
 
@@ -104,7 +133,7 @@ def open_envelope(topic: str, payload: bytes, max_bytes: int) -> Envelope:
         raise Rejected("too_large", f"{len(payload)} bytes > {max_bytes}")
     match = _DEVICE_TOPIC.fullmatch(topic)
     if not match:
-        raise Rejected("bad_topic", f"topic {topic[:120]!r}")
+        raise Rejected("bad_topic", f"topic '{printable(topic)}'")
     sig = _SIG_SUFFIX.search(payload)
     if not sig:
         raise Rejected("no_sig", 'payload must end with ,"sig":"<64 lowercase hex>"}')
@@ -120,22 +149,61 @@ def verify(envelope: Envelope, topic: str, key: bytes) -> None:
 
 
 def parse_body(envelope: Envelope) -> dict[str, Any]:
-    """Checks 6-8: JSON object, members and types, dev matches the topic."""
-    try:
-        body = json.loads(envelope.signed.decode("utf-8"), object_pairs_hook=_no_duplicate_members,
-                          parse_constant=_no_constants)
-    except _DuplicateMember as exc:
-        raise Rejected("bad_field", f"member {exc} appears twice") from None
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise Rejected("bad_json", str(exc)[:120]) from None
+    """Checks 6-8: JSON object, members and types, ranges, dev matches the topic.
+
+    Types are checked for every member before any range, so a body with both
+    kinds of fault is `bad_field`. Coordinates come back as floats.
+    """
+    body = _load_json(envelope.signed)
     if not isinstance(body, dict):
         raise Rejected("bad_json", "not a JSON object")
     problem = (_check_alert if envelope.kind == "alert" else _check_heartbeat)(body)
     if problem:
         raise Rejected("bad_field", problem)
+    problem = _check_ranges(body)
+    if problem:
+        raise Rejected("out_of_range", problem)
     if body["dev"] != envelope.device_id:
         raise Rejected("dev_mismatch", "body dev differs from the topic's device id")
+    if body.get("loc"):
+        body["loc"] = {**body["loc"], "lat": float(body["loc"]["lat"]), "lon": float(body["loc"]["lon"])}
     return body
+
+
+def parse_status(payload: bytes) -> Status:
+    """The unsigned status message: a hint, so anything but the pinned shape is refused."""
+    if len(payload) > MAX_STATUS_BYTES:
+        raise Rejected("too_large", f"{len(payload)} bytes > {MAX_STATUS_BYTES}")
+    body = _load_json(payload)
+    if not isinstance(body, dict):
+        raise Rejected("bad_json", "not a JSON object")
+    extra = set(body) - {"state", "fw", "up"}
+    if extra:
+        raise Rejected("bad_field", f"unexpected member '{printable(min(extra))}'")
+    state = body.get("state")
+    if state not in ("online", "offline"):
+        raise Rejected("bad_field", "state must be online or offline")
+    fw = body.get("fw")
+    if "fw" in body and not (isinstance(fw, str) and FIRMWARE_VERSION.fullmatch(fw)):
+        raise Rejected("bad_field", f"fw '{printable(fw, 40)}' is not a version ({FIRMWARE_VERSION.pattern})")
+    if "up" in body:
+        if not _is_int(body["up"]):
+            raise Rejected("bad_field", "up must be an integer")
+        problem = _range_problem("up", body["up"])
+        if problem:
+            raise Rejected("out_of_range", problem)
+    return Status("online" if state == "online" else "offline", fw)
+
+
+def _load_json(data: bytes) -> Any:
+    """Strict JSON: UTF-8, no repeated member, no NaN; fractions as Decimal, exact."""
+    try:
+        return json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicate_members,
+                          parse_constant=_no_constants, parse_float=Decimal)
+    except _DuplicateMember as exc:
+        raise Rejected("bad_field", f"member '{printable(exc)}' appears twice") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Rejected("bad_json", printable(exc)) from None
 
 
 class _DuplicateMember(Exception):
@@ -165,17 +233,29 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _int_or_none(value: object) -> bool:
     return value is None or _is_int(value)
+
+
+def _is_coordinate(value: object) -> bool:
+    """An integer, or a fraction that is a whole number of 1e-7 degrees (checked on its digits)."""
+    if _is_int(value):
+        return True
+    if not isinstance(value, Decimal) or not value.is_finite():
+        return False
+    _sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    # The value is digits x 10^exponent: without its trailing zeros, the last digit must be 1e-7 or coarser.
+    while len(digits) > 1 and digits[-1] == 0:
+        digits, exponent = digits[:-1], exponent + 1
+    return exponent >= -7 or digits == (0,)
 
 
 _COMMON = ("v", "dev", "seq", "ts", "up", "bat", "pwr", "net", "rssi")
 _ALERT_ONLY = ("type", "loc")
 _LOC_KEYS = {"lat", "lon", "acc", "src", "age"}
+_BODY_NUMBERS = ("seq", "ts", "up", "bat", "rssi", "ref")
+_LOC_NUMBERS = ("lat", "lon", "acc", "age")
 
 
 def _check_common(body: dict[str, Any], allowed: set[str]) -> str | None:
@@ -184,19 +264,19 @@ def _check_common(body: dict[str, Any], allowed: set[str]) -> str | None:
         return f"missing {', '.join(missing)}"
     extra = set(body) - allowed
     if extra:
-        return f"unexpected member {sorted(extra)[0]}"
+        return f"unexpected member '{printable(min(extra))}'"
     if body["v"] != 1 or not _is_int(body["v"]):
         return "v must be 1"
     if not isinstance(body["dev"], str) or not DEVICE_ID.fullmatch(body["dev"]):
         return "dev must match pb-<12 hex>"
-    if not _is_int(body["seq"]) or not 1 <= body["seq"] <= MAX_SEQ:
-        return "seq must be an integer from 1 to 2^53-1"
-    if not _int_or_none(body["ts"]) or (body["ts"] is not None and not 0 <= body["ts"] <= MAX_TS):
-        return "ts must be an integer from 0 to 2^32-1, or null"
-    if not _is_int(body["up"]) or not 0 <= body["up"] <= MAX_SEQ:
-        return "up must be a non-negative integer below 2^53"
-    if not _int_or_none(body["bat"]) or (body["bat"] is not None and not 0 <= body["bat"] <= 100):
-        return "bat must be 0-100 or null"
+    if not _is_int(body["seq"]):
+        return "seq must be an integer"
+    if not _int_or_none(body["ts"]):
+        return "ts must be an integer or null"
+    if not _is_int(body["up"]):
+        return "up must be an integer"
+    if not _int_or_none(body["bat"]):
+        return "bat must be an integer or null"
     if body["pwr"] not in ("mains", "battery"):
         return "pwr must be mains or battery"
     if body["net"] not in ("wifi", "cell", "sms"):
@@ -222,7 +302,7 @@ def _check_alert(body: dict[str, Any]) -> str | None:
         return problem
     if body["type"] not in CONTACT_ID:
         return "unknown type"
-    if body["type"] == "cancel" and (not _is_int(body.get("ref")) or not 1 <= body["ref"] <= MAX_SEQ):
+    if body["type"] == "cancel" and not _is_int(body.get("ref")):
         return "cancel needs ref, the seq it cancels"
     return _check_location(body["loc"])
 
@@ -232,14 +312,34 @@ def _check_location(loc: object) -> str | None:
         return None
     if not isinstance(loc, dict) or set(loc) != _LOC_KEYS:
         return "loc must be null or {lat, lon, acc, src, age}"
-    if not _is_number(loc["lat"]) or not -90 <= loc["lat"] <= 90:
-        return "loc.lat out of range"
-    if not _is_number(loc["lon"]) or not -180 <= loc["lon"] <= 180:
-        return "loc.lon out of range"
-    if not _is_int(loc["acc"]) or loc["acc"] < 0:
-        return "loc.acc must be a non-negative integer"
+    for name in ("lat", "lon"):
+        if not _is_coordinate(loc[name]):
+            return f"loc.{name} must be a number with at most 7 decimals"
+    if not _is_int(loc["acc"]):
+        return "loc.acc must be an integer"
     if loc["src"] not in ("gps", "last_gps"):
-        return "loc.src must be gps or last_gps"
-    if not _is_int(loc["age"]) or loc["age"] < 0:
-        return "loc.age must be a non-negative integer"
+        return "loc.src must be gps or last_gps (no fix: loc is null)"
+    if not _is_int(loc["age"]):
+        return "loc.age must be an integer"
     return None
+
+
+def _check_ranges(body: dict[str, Any]) -> str | None:
+    """After the type checks: every number within RANGES (absent or null members have none)."""
+    for name in _BODY_NUMBERS:
+        value = body.get(name)
+        if value is not None and (problem := _range_problem(name, value)):
+            return problem
+    loc = body.get("loc")
+    if loc:
+        for name in _LOC_NUMBERS:
+            if problem := _range_problem(f"loc.{name}", loc[name]):
+                return problem
+    return None
+
+
+def _range_problem(name: str, value: int | Decimal) -> str | None:
+    low, high = RANGES[name]
+    if low <= value <= high:
+        return None
+    return f"{name} {printable(value, 24)} is outside {low} to {high}"

@@ -65,6 +65,14 @@ def hb_members(seq: int, dev: str = DEV) -> list[tuple[str, str]]:
     ]
 
 
+def loc(**changes: str) -> str:
+    """A valid GPS fix in Bandar Lampung as raw JSON, with some members' raw text changed."""
+    members = {"lat": "-5.4291234", "lon": "105.2612345", "acc": "6", "src": '"gps"', "age": "1"}
+    assert set(changes) <= set(members), changes
+    members.update(changes)
+    return "{" + ",".join(f'"{name}":{raw}' for name, raw in members.items()) + "}"
+
+
 def replace(members: list[tuple[str, str]], name: str, raw: str) -> list[tuple[str, str]]:
     assert any(n == name for n, _ in members), name
     return [(n, raw if n == name else r) for n, r in members]
@@ -271,8 +279,6 @@ bad_fields: list[tuple[str, str, list[tuple[str, str]], str]] = []
 s = next_seq()
 bad_fields.append(("bad_field_v2", ALERT, replace(alert_members(s), "v", "2"), "v is 2."))
 s = next_seq()
-bad_fields.append(("bad_field_seq_zero", ALERT, replace(alert_members(s), "seq", "0"), "seq is 0 (seqs start at 1)."))
-s = next_seq()
 bad_fields.append(("bad_field_seq_string", ALERT, replace(alert_members(s), "seq", f'"{s}"'),
                    "seq is a string."))
 s = next_seq()
@@ -288,10 +294,6 @@ s = next_seq()
 bad_fields.append(("bad_field_missing_ts", ALERT, drop(alert_members(s), "ts"),
                    "ts is missing (it must be present, null when the clock is unknown)."))
 s = next_seq()
-bad_fields.append(("bad_field_lat_91", ALERT,
-                   replace(alert_members(s), "loc", '{"lat":91,"lon":105.2612345,"acc":6,"src":"gps","age":1}'),
-                   "loc.lat is 91."))
-s = next_seq()
 inner = obj(alert_members(s))
 bad_fields.append(("bad_field_sig_inside_signed", ALERT,
                    [*alert_members(s), ("sig", f'"{sign(KEY, ALERT, inner)}"')],
@@ -305,14 +307,6 @@ s = next_seq()
 bad_fields.append(("bad_field_extra_member", ALERT, [*alert_members(s), ("foo", "1")],
                    "An unknown member: the alert body is closed."))
 s = next_seq()
-bad_fields.append(("bad_field_bat_101", ALERT, replace(alert_members(s), "bat", "101"), "bat is 101 percent."))
-s = next_seq()
-bad_fields.append(("bad_field_ts_beyond_2106", ALERT, replace(alert_members(s), "ts", "4294967296"),
-                   "ts is 2^32: beyond what a device clock can hold (and than some platforms' time_t)."))
-s = next_seq()
-bad_fields.append(("bad_field_seq_beyond_2_53", ALERT, replace(alert_members(s), "seq", "9007199254740992"),
-                   "seq is 2^53: past the integers every JSON parser keeps exact."))
-s = next_seq()
 bad_fields.append(("bad_field_cancel_without_ref", ALERT, replace(alert_members(s), "type", '"cancel"'),
                    "A cancel must carry ref, the seq it cancels."))
 s = next_seq()
@@ -323,8 +317,97 @@ bad_fields.append(("bad_field_before_dev_mismatch", ALERT,
                    replace(alert_members(s), "dev", '"pb-0123456789AB"'),
                    "Body dev is not a valid id (uppercase): a field error (7) is reported before the "
                    "topic comparison (8)."))
+s = next_seq()
+bad_fields.append(("bad_field_rssi_float", ALERT, replace(alert_members(s), "rssi", "-55.0"),
+                   "rssi written as a float: -55.0 is not an integer, though it is in range."))
+s = next_seq()
+bad_fields.append(("bad_field_bat_bool", ALERT, replace(alert_members(s), "bat", "true"),
+                   "bat is a boolean (Python's True == 1 must not pass as 1 percent)."))
+s = next_seq()
+bad_fields.append(("bad_field_up_exponent", HB, replace(hb_members(s), "up", "6E5"),
+                   "up written with an exponent: 6E5 is not an integer literal."))
+s = next_seq()
+bad_fields.append(("bad_field_acc_float", ALERT, replace(alert_members(s), "loc", loc(acc="6.0")),
+                   "loc.acc written as a float."))
+s = next_seq()
+bad_fields.append(("bad_field_age_string", ALERT, replace(alert_members(s), "loc", loc(age='"1"')),
+                   "loc.age is a string."))
+s = next_seq()
+bad_fields.append(("bad_field_lat_8_decimals", ALERT, replace(alert_members(s), "loc", loc(lat="-5.42912345")),
+                   "loc.lat has 8 decimals: coordinates are whole numbers of 1e-7 degrees (checked on the "
+                   "literal's digits; JSON Schema's multipleOf is unreliable on binary floats)."))
+s = next_seq()
+bad_fields.append(("bad_field_lat_1e-300", ALERT, replace(alert_members(s), "loc", loc(lat="1e-300")),
+                   "loc.lat is 1e-300: inside -90 to 90, but not a whole number of 1e-7 degrees."))
+s = next_seq()
+bad_fields.append(("bad_field_loc_src_none", ALERT, replace(alert_members(s), "loc", loc(src='"none"')),
+                   'loc.src is "none": there is no such source; no fix is written as loc null.'))
+s = next_seq()
+bad_fields.append(("bad_field_loc_src_none_all_null", ALERT,
+                   replace(alert_members(s), "loc", '{"lat":null,"lon":null,"acc":null,"src":"none","age":null}'),
+                   'A loc object saying "no fix" with nulls: no fix is written as loc null.'))
+s = next_seq()
+bad_fields.append(("bad_field_before_out_of_range", ALERT,
+                   replace(replace(alert_members(s), "rssi", "-151"), "pwr", '"solar"'),
+                   "rssi is out of range and pwr is not a power source: types and values are checked on every "
+                   "member before any range, so this is bad_field, not out_of_range."))
 for name, topic, members, note in bad_fields:
     add(name, topic, signed_payload(topic, obj(members)), "bad_field",
+        note + " Correctly signed over these bytes.")
+
+# --- 7. out_of_range (every member has the right type; one number is outside its range) ----
+
+TEN_TO_300 = "1" + "0" * 300
+out_of_range: list[tuple[str, str, list[tuple[str, str]], str]] = []
+for name, member, raw, note in [
+    ("seq_zero", "seq", "0", "seq is 0 (seqs start at 1)."),
+    ("seq_beyond_2_53", "seq", "9007199254740992", "seq is 2^53: past the integers every JSON parser keeps exact."),
+    ("ts_negative", "ts", "-1", "ts is -1: before 1970."),
+    ("ts_beyond_2106", "ts", "4294967296",
+     "ts is 2^32: beyond what a device clock can hold (and than some platforms' time_t)."),
+    ("up_negative", "up", "-1", "up is -1 ms."),
+    ("up_beyond_2_53", "up", "9007199254740992", "up is 2^53 ms."),
+    ("bat_negative", "bat", "-1", "bat is -1 percent."),
+    ("bat_101", "bat", "101", "bat is 101 percent."),
+    ("rssi_positive", "rssi", "1", "rssi is +1 dBm: no receiver that works hears more than 0 dBm."),
+    ("rssi_below_minus_150", "rssi", "-151", "rssi is -151 dBm: below any Wi-Fi, GSM or LTE reading."),
+    ("rssi_minus_10_to_300", "rssi", "-" + TEN_TO_300,
+     "rssi is -10^300 written out as a 301-digit integer (an outside audit had it published to dispatch)."),
+]:
+    s = next_seq()
+    out_of_range.append((f"out_of_range_{name}", ALERT, replace(alert_members(s), member, raw), note))
+for name, changes, note in [
+    ("lat_91", {"lat": "91"}, "loc.lat is 91."),
+    ("lat_below_minus_90", {"lat": "-90.0000001"}, "loc.lat is 1e-7 degrees south of the pole."),
+    ("lon_beyond_180", {"lon": "180.0000001"}, "loc.lon is 1e-7 degrees past 180."),
+    ("lat_huge_exponent", {"lat": "1E+400"},
+     "loc.lat is 1E+400 (a float parser makes it infinity; it is a whole number of 1e-7 degrees, out of range)."),
+    ("acc_negative", {"acc": "-1"}, "loc.acc is -1 m."),
+    ("acc_beyond_100_km", {"acc": "100001"}, "loc.acc is 100001 m."),
+    ("acc_10_to_300", {"acc": TEN_TO_300}, "loc.acc is 10^300 m (from the outside audit)."),
+    ("age_negative", {"age": "-1"}, "loc.age is -1 s."),
+    ("age_beyond_a_year", {"age": "31536001"}, "loc.age is a year and a second."),
+    ("age_10_to_300", {"age": TEN_TO_300}, "loc.age is 10^300 s (from the outside audit)."),
+]:
+    s = next_seq()
+    out_of_range.append((f"out_of_range_{name}", ALERT, replace(alert_members(s), "loc", loc(**changes)), note))
+s = next_seq()
+out_of_range.append(("out_of_range_cancel_ref_zero", ALERT,
+                     [*replace(alert_members(s), "type", '"cancel"'), ("ref", "0")],
+                     "A cancel of seq 0, which no alert has."))
+s = next_seq()
+out_of_range.append(("out_of_range_heartbeat_rssi", HB, replace(hb_members(s), "rssi", "-151"),
+                     "The same ranges hold in a heartbeat: rssi -151."))
+s = next_seq()
+out_of_range.append(("out_of_range_heartbeat_bat", HB, replace(hb_members(s), "bat", "101"),
+                     "The same ranges hold in a heartbeat: bat 101."))
+s = next_seq()
+out_of_range.append(("out_of_range_before_dev_mismatch", ALERT,
+                     replace(alert_members(s, "pb-0123456789ac"), "bat", "101"),
+                     "Body dev is another valid id and bat is 101: ranges (7) come before the topic "
+                     "comparison (8)."))
+for name, topic, members, note in out_of_range:
+    add(name, topic, signed_payload(topic, obj(members)), "out_of_range",
         note + " Correctly signed over these bytes.")
 
 # --- 8. dev_mismatch ------------------------------------------------------------------
@@ -351,6 +434,28 @@ s = next_seq()
 shuffled = sorted(alert_members(s), key=lambda member: member[0])
 add("valid_member_order_shuffled", ALERT, signed_payload(ALERT, obj(shuffled)), None,
     "Control: members in another order (MicroPython dicts are unordered).")
+s = next_seq()
+add("valid_every_number_at_its_lowest", ALERT,
+    signed_payload(ALERT, obj(replace(replace(replace(replace(replace(alert_members(s), "ts", "0"), "up", "0"),
+                                                  "bat", "0"), "rssi", "-150"),
+                                      "loc", '{"lat":-90,"lon":-180,"acc":0,"src":"gps","age":0}'))), None,
+    "Control: ts, up, bat, rssi and every loc number at the lowest value of its range.")
+s = next_seq()
+add("valid_every_number_at_its_highest", ALERT,
+    signed_payload(ALERT, obj(replace(replace(replace(replace(replace(alert_members(s), "ts", "4294967295"),
+                                                          "up", "9007199254740991"), "bat", "100"), "rssi", "0"),
+                                      "loc", '{"lat":90,"lon":180.0000000,"acc":100000,"src":"last_gps",'
+                                             '"age":31536000}'))), None,
+    "Control: ts, up, bat, rssi and every loc number at the highest value of its range (seq's highest "
+    "would end the file's increasing seqs: the gateway tests cover it).")
+s = next_seq()
+add("valid_heartbeat_unknowns_null", HB,
+    signed_payload(HB, obj(replace(replace(replace(hb_members(s), "ts", "null"), "bat", "null"), "rssi", "null"))),
+    None, "Control: clock, battery gauge and signal unknown.")
+s = next_seq()
+add("valid_coordinates_integer_and_trailing_zeros", ALERT,
+    signed_payload(ALERT, obj(replace(alert_members(s), "loc", loc(lat="-5", lon="105.26123450000")))), None,
+    "Control: an integer latitude and a longitude with trailing zeros are still whole numbers of 1e-7 degrees.")
 
 DESCRIPTION = (
     "Gateway rejection vectors (protocol/README.md, Gateway checks). `device` is the one registered, "

@@ -1,4 +1,4 @@
-"""The firmware's signing (panic/sign.py) against the shared vectors in protocol/vectors/.
+"""The firmware's signing (panic/sign.py) and message bodies (panic/messages.py) against protocol/vectors/.
 
 Runs under MicroPython with the ESP32-sized heap. The vector files are read
 here on the CPython side and streamed to MicroPython one vector per line (hex
@@ -8,6 +8,7 @@ fields), so the 110 KB heap never has to hold a whole vector file.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from tests.conftest import PROTOCOL
 
 SIGNING = PROTOCOL / "vectors" / "signing.json"
 MALFORMED = PROTOCOL / "vectors" / "malformed.json"
+BOUNDS = PROTOCOL / "vectors" / "bounds.json"
 
 SIGN_SCRIPT = """
 import binascii
@@ -42,6 +44,25 @@ with open("vectors.txt") as f:
             print(name, "ok", binascii.hexlify(signed).decode())
         except SigError as e:
             print(name, "rejected", e.args[0])
+"""
+
+
+# One vector per line as JSON: {"name", "message", "args"}; prints the body in hex or the error's type.
+# A fix goes through panic.fix.location first, as the GPS task will pass it.
+BOUNDS_SCRIPT = """
+import binascii, json
+from panic import fix, messages
+with open("vectors.txt") as f:
+    for line in f:
+        v = json.loads(line)
+        args = v["args"]
+        if "loc" in args:
+            args["loc"] = "null" if args["loc"] is None else fix.location(args["loc"])
+        try:
+            body = getattr(messages, v["message"])(**args)
+            print(v["name"], "body", binascii.hexlify(body).decode())
+        except ValueError:
+            print(v["name"], "error", "ValueError")
 """
 
 
@@ -107,3 +128,27 @@ def test_verification_rejects_malformed_envelopes(run_micropython: Callable[...,
             assert got[0] == "ok", (v["name"], got)
         else:
             assert got == ["rejected", v["reason"]], (v["name"], got)
+
+
+def test_message_bodies_keep_every_number_in_range(run_micropython: Callable[..., Any], tmp_path: Path) -> None:
+    """panic/messages.py writes exactly the body of every bounds vector (clamped, nulled) or raises its error."""
+    vectors = load(BOUNDS)["vectors"]
+    (tmp_path / "vectors.txt").write_text("".join(
+        json.dumps({"name": v["name"], "message": v["message"], "args": v["args"]}) + "\n" for v in vectors
+    ))
+    out = run_micropython(BOUNDS_SCRIPT, cwd=tmp_path).stdout
+    results = {name: (kind, value) for name, kind, value in (line.split() for line in out.splitlines())}
+    assert set(results) == {v["name"] for v in vectors}
+    for v in vectors:
+        if v["error"]:
+            assert results[v["name"]] == ("error", v["error"]), v["name"]
+        else:
+            kind, value = results[v["name"]]
+            assert (kind, bytes.fromhex(value).decode()) == ("body", v["body"]), v["name"]
+
+
+def test_firmware_version_is_one_the_gateway_accepts(run_micropython: Callable[..., Any]) -> None:
+    """The birth message's fw is VERSION: it must match device-status.json's pattern or it would be left out."""
+    schema = json.loads((PROTOCOL / "schemas" / "device-status.json").read_text())
+    version = run_micropython("from panic import VERSION\nprint(VERSION)").stdout.strip()
+    assert re.search(schema["properties"]["fw"]["pattern"], version), version

@@ -3,7 +3,7 @@
 These run under CPython. The vectors themselves are meant for both sides: the
 gateway tests and the firmware tests (under MicroPython) replay the same files.
 Here we check that the files are internally consistent and agree with the
-contract (shared/DESIGN.md §4, protocol/README.md):
+contract (protocol/README.md):
 
 - the generators reproduce the committed vector files byte for byte;
 - every signing vector's sig is HMAC-SHA256 over topic + "\\n" + signed;
@@ -11,7 +11,7 @@ contract (shared/DESIGN.md §4, protocol/README.md):
 - a small reference implementation of the gateway's ordered checks and of the
   anti-replay window agrees with every hand-stated reason and expectation;
 - the AsyncAPI document is 3.0, its $refs resolve, and its channels, QoS,
-  retain flags and directions match DESIGN.md's table.
+  retain flags and directions match the topic table below.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import re
 import subprocess
 import sys
 from datetime import datetime
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +35,16 @@ ROOT = Path(__file__).resolve().parents[2]
 PROTOCOL = ROOT / "protocol"
 SCHEMAS = PROTOCOL / "schemas"
 VECTORS = PROTOCOL / "vectors"
-DESIGN = ROOT.parent / "shared" / "DESIGN.md"
 DOCS = ROOT / "docs" / "protocol.md"
 
 MAX_PAYLOAD = 2048
 REASONS = [
     "too_large", "bad_topic", "no_sig", "unknown_device", "bad_sig",
-    "bad_json", "bad_field", "dev_mismatch", "replay",
+    "bad_json", "bad_field", "out_of_range", "dev_mismatch", "replay",
 ]
+RANGE_KEYWORDS = {"minimum", "maximum"}
 
-# DESIGN.md §4's table: topic, from, to, QoS, retain. Checked against the
-# document itself below whenever shared/DESIGN.md is present.
+# The contract's topics: topic, from, to, QoS, retain.
 TOPICS = [
     ("panic/v1/dev/{id}/alert", "device", "gateway", 1, False),
     ("panic/v1/dev/{id}/hb", "device", "gateway", 0, False),
@@ -94,7 +94,7 @@ def validator(schema_file: str) -> Any:
     return StrictValidator(load_json(SCHEMAS / schema_file), format_checker=FORMATS)
 
 
-def parse(payload: bytes) -> tuple[Any, list[str]]:
+def parse(payload: bytes, parse_float: Any = float) -> tuple[Any, list[str]]:
     """Strict JSON: UTF-8, no NaN/Infinity. Returns the value and repeated member names."""
     repeated: list[str] = []
 
@@ -109,16 +109,34 @@ def parse(payload: bytes) -> tuple[Any, list[str]]:
     def reject(constant: str) -> Any:
         raise ValueError(f"{constant} is not JSON")
 
-    value = json.loads(payload.decode("utf-8"), object_pairs_hook=pairs, parse_constant=reject)
+    value = json.loads(payload.decode("utf-8"), object_pairs_hook=pairs, parse_constant=reject,
+                       parse_float=parse_float)
     return value, repeated
 
 
-def field_errors(payload: bytes, schema_file: str) -> list[str]:
-    """Why a (parseable) payload fails the contract's field check, if it does."""
+def coarse_coordinates(payload: bytes) -> list[str]:
+    """loc.lat/lon that are not whole numbers of 1e-7 degrees, judged on the literal (schemas say it in words)."""
+    body, _ = parse(payload, parse_float=Fraction)  # exact, whatever the exponent
+    loc = body.get("loc") if isinstance(body, dict) else None
+    if not isinstance(loc, dict):
+        return []
+    return [f"loc.{name} {loc[name]} has more than 7 decimals" for name in ("lat", "lon")
+            if isinstance(loc.get(name), Fraction) and (loc[name] * 10**7).denominator != 1]
+
+
+def field_problems(payload: bytes, schema_file: str) -> tuple[list[str], list[str]]:
+    """Why a (parseable) payload fails the field checks: (bad_field problems, out_of_range problems)."""
     body, repeated = parse(payload)
-    errors = [f"member {name!r} appears more than once" for name in repeated]
-    errors += [error.message for error in validator(schema_file).iter_errors(body)]
-    return errors
+    shape = [f"member {name!r} appears more than once" for name in repeated] + coarse_coordinates(payload)
+    ranges = []
+    for error in validator(schema_file).iter_errors(body):
+        (ranges if error.validator in RANGE_KEYWORDS else shape).append(error.message)
+    return shape, ranges
+
+
+def field_errors(payload: bytes, schema_file: str) -> list[str]:
+    shape, ranges = field_problems(payload, schema_file)
+    return shape + ranges
 
 
 def hmac_hex(key: bytes, topic: str, signed: bytes) -> str:
@@ -137,7 +155,7 @@ SCHEMA_FOR_SUFFIX = {"alert": "device-alert.json", "hb": "device-heartbeat.json"
 
 
 def first_failing_check(topic: str, payload: bytes, device_id: str, key: bytes) -> str | None:
-    """Reference implementation of protocol/README.md's ordered checks 1-8."""
+    """Reference implementation of protocol/README.md's ordered checks 1-8 (7: types, then ranges)."""
     if len(payload) > MAX_PAYLOAD:
         return "too_large"
     match = DEVICE_TOPIC.fullmatch(topic)
@@ -157,8 +175,11 @@ def first_failing_check(topic: str, payload: bytes, device_id: str, key: bytes) 
         return "bad_json"
     if not isinstance(body, dict):
         return "bad_json"
-    if field_errors(payload, SCHEMA_FOR_SUFFIX[match[2]]):
+    shape, ranges = field_problems(payload, SCHEMA_FOR_SUFFIX[match[2]])
+    if shape:
         return "bad_field"
+    if ranges:
+        return "out_of_range"
     if body["dev"] != match[1]:
         return "dev_mismatch"
     return None
@@ -191,22 +212,10 @@ class ReplayWindow:
         return "new"
 
 
-def design_table() -> list[tuple[str, str, str, int, bool]]:
-    """Parse the topic table of DESIGN.md §4."""
-    text = DESIGN.read_text(encoding="utf-8")
-    section = text.split("## 4.", 1)[1].split("\n## ", 1)[0]
-    rows = []
-    for line in section.splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) == 5 and cells[0].startswith("`panic/"):
-            sender, receiver = (part.strip() for part in cells[1].split("→"))
-            rows.append((cells[0].strip("`"), sender, receiver, int(cells[2]), cells[3] == "yes"))
-    return rows
-
-
 SIGNING = load_json(VECTORS / "signing.json")
 MALFORMED = load_json(VECTORS / "malformed.json")
 REPLAY = load_json(VECTORS / "replay_window.json")
+BOUNDS = load_json(VECTORS / "bounds.json")
 SCHEMA_FILES = sorted(SCHEMAS.glob("*.json"))
 
 
@@ -220,6 +229,7 @@ def by_name(vectors: list[dict[str, Any]]) -> list[Any]:
 @pytest.mark.parametrize(("script", "output"), [
     ("make_signing.py", "signing.json"),
     ("make_malformed.py", "malformed.json"),
+    ("make_bounds.py", "bounds.json"),
 ])
 def test_generator_reproduces_committed_file(script: str, output: str) -> None:
     # -E -s -S: no environment, no site-packages (the script's own folder stays on
@@ -231,7 +241,7 @@ def test_generator_reproduces_committed_file(script: str, output: str) -> None:
     assert result.stdout == (VECTORS / output).read_bytes(), f"{output} is stale: run protocol/vectors/{script}"
 
 
-@pytest.mark.parametrize("name", ["signing.json", "malformed.json", "replay_window.json"])
+@pytest.mark.parametrize("name", ["signing.json", "malformed.json", "replay_window.json", "bounds.json"])
 def test_vector_files_have_the_common_shape(name: str) -> None:
     data = load_json(VECTORS / name)
     assert isinstance(data["description"], str) and data["description"]
@@ -286,6 +296,58 @@ def test_closed_schemas_forbid_unknown_members(path: Path) -> None:
     assert objects
     for where, node in objects:
         assert node.get("additionalProperties") is False, f"{path.name} {where} is not closed"
+
+
+def _numbers(node: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
+    """Every subschema that admits a JSON number, with where it is."""
+    found = []
+    if isinstance(node, dict):
+        types = node.get("type", [])
+        if {"integer", "number"} & set([types] if isinstance(types, str) else types):
+            found.append((where, node))
+        for key in ("properties", "$defs"):
+            for name, sub in node.get(key, {}).items():
+                found += _numbers(sub, f"{where}/{key}/{name}")
+        for key in ("oneOf", "anyOf", "allOf"):
+            for index, sub in enumerate(node.get(key, [])):
+                found += _numbers(sub, f"{where}/{key}/{index}")
+        if "items" in node:
+            found += _numbers(node["items"], f"{where}/items")
+    return found
+
+
+@pytest.mark.parametrize("path", SCHEMA_FILES, ids=lambda path: path.name)
+def test_every_number_has_a_range(path: Path) -> None:
+    """No number without both ends: an unbounded one reached dispatch with 301 digits (issue 6, hole 2)."""
+    for where, node in _numbers(load_json(path), "#"):
+        assert "minimum" in node and "maximum" in node, f"{path.name} {where} has no range"
+
+
+def device_numbers() -> set[str]:
+    """The numeric members of the messages a device writes: seq, ts, ..., loc.lat, ..."""
+    names = set()
+    for schema_file in ("device-alert.json", "device-heartbeat.json", "device-status.json"):
+        for where, _node in _numbers(load_json(SCHEMAS / schema_file), ""):
+            names.add(where.replace("/properties/", ".").lstrip("."))
+    return names
+
+
+def test_bounds_vectors_cover_every_device_number() -> None:
+    members = [vector["member"] for vector in BOUNDS["vectors"]]
+    assert device_numbers() == {"seq", "ts", "up", "bat", "rssi", "ref", "loc.lat", "loc.lon", "loc.acc", "loc.age"}
+    assert device_numbers() <= set(members)
+    assert {"fw", "loc.src"} <= set(members)
+    for vector in BOUNDS["vectors"]:
+        assert (vector["body"] is None) == (vector["error"] is not None), vector["name"]
+        assert vector["error"] in (None, "ValueError"), vector["name"]
+
+
+@pytest.mark.parametrize("vector", by_name([v for v in BOUNDS["vectors"] if v["body"] is not None]))
+def test_bounds_body_validates_against_its_schema(vector: dict[str, Any]) -> None:
+    body = vector["body"].encode("utf-8")
+    if vector["message"] != "online":  # signed: the schema wants the sig member
+        body = body[:-1] + b',"sig":"' + b"0" * 64 + b'"}'
+    assert field_errors(body, vector["schema"]) == []
 
 
 def test_signed_schemas_require_sig_and_device_fields() -> None:
@@ -455,8 +517,9 @@ def test_malformed_reason_matches_the_ordered_checks(vector: dict[str, Any]) -> 
     assert first_failing_check(vector["topic"], payload, DEVICE_ID, DEVICE_KEY) == vector["reason"]
 
 
-@pytest.mark.parametrize("vector", by_name([v for v in MALFORMED["vectors"] if v["reason"] == "bad_field"]))
-def test_bad_field_vector_has_valid_envelope_but_fails_schema(vector: dict[str, Any]) -> None:
+@pytest.mark.parametrize("vector", by_name([v for v in MALFORMED["vectors"]
+                                           if v["reason"] in ("bad_field", "out_of_range")]))
+def test_field_vector_has_valid_envelope_but_fails_schema(vector: dict[str, Any]) -> None:
     payload = payload_bytes(vector)
     match = DEVICE_TOPIC.fullmatch(vector["topic"])
     assert match and match[1] == DEVICE_ID
@@ -593,12 +656,6 @@ def test_asyncapi_refs_resolve() -> None:
 def test_every_schema_is_used_by_asyncapi() -> None:
     used = {Path(ref.partition("#")[0]).name for ref in _refs(ASYNCAPI) if not ref.startswith("#")}
     assert used == {path.name for path in SCHEMA_FILES}
-
-
-def test_design_table_matches() -> None:
-    if not DESIGN.is_file():
-        pytest.skip(f"{DESIGN} not present; using the copy of its table in this file")
-    assert design_table() == TOPICS
 
 
 def test_every_design_topic_is_a_channel() -> None:
