@@ -10,7 +10,8 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from broker.credentials import PasswordFile, new_password
+from broker.accounts import BrokerAccounts
+from broker.credentials import new_password
 from gateway.protocol import DEVICE_ID
 from gateway.storage.models import Device
 from gateway.storage.store import Store, StoreError
@@ -30,7 +31,7 @@ class IssuedDevice:
 
 
 class Registry:
-    def __init__(self, store: Store, broker_passwords: PasswordFile | None) -> None:
+    def __init__(self, store: Store, broker_passwords: BrokerAccounts | None) -> None:
         self.store = store
         self.broker_passwords = broker_passwords
 

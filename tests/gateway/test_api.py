@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -9,13 +10,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 
-from broker.credentials import PasswordFile
+from broker.credentials import verifies
 from gateway.api.app import create_app
 from gateway.metrics import Metrics
 from gateway.registry import Registry
 from gateway.settings import Settings
 from gateway.storage.db import migrate, session_factory
 from gateway.storage.store import Store
+from tests.conftest import BrokerUnderTest
 
 TOKENS = {"tech-token": "technician", "ops-token": "operator", "admin-token": "admin"}
 OWNER = {
@@ -30,17 +32,12 @@ def auth(token: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def passwd(tmp_path: Path) -> Path:
-    return tmp_path / "passwd"
-
-
-@pytest.fixture
-def client(tmp_path: Path, passwd: Path) -> TestClient:
+def client(tmp_path: Path, broker: BrokerUnderTest) -> TestClient:
     url = f"sqlite:///{tmp_path / 'api.db'}"
     migrate(url)
     store = Store(session_factory(create_engine(url)))
     settings = Settings(api_tokens=TOKENS)
-    app = create_app(settings, store, Registry(store, PasswordFile(passwd)), None, Metrics())
+    app = create_app(settings, store, Registry(store, broker.config.accounts()), None, Metrics())
     return TestClient(app)
 
 
@@ -70,7 +67,7 @@ def test_roles_are_enforced(client: TestClient) -> None:
     assert client.get("/alerts", headers=auth("admin-token")).status_code == 200
 
 
-def test_register_device_returns_secrets_once(client: TestClient, passwd: Path) -> None:
+def test_register_device_returns_secrets_once(client: TestClient, broker: BrokerUnderTest) -> None:
     owner = create_owner(client)
     assert owner["premises"][0]["lat"] == -5.4178901  # exact through integer storage
     response = client.post("/devices", headers=auth("tech-token"), json={
@@ -79,8 +76,9 @@ def test_register_device_returns_secrets_once(client: TestClient, passwd: Path) 
     issued = response.json()
     assert len(issued["device_key"]) == 64 and issued["mqtt_username"] == "pb-a1b2c3d4e5f6"
     # the broker account exists, hashed; the plain password is nowhere on disk
-    line = passwd.read_text().strip()
-    assert line.startswith("pb-a1b2c3d4e5f6:$7$101$") and issued["mqtt_password"] not in line
+    accounts = {c["username"]: c for c in json.loads(broker.config.dynsec_file.read_text())["clients"]}
+    assert verifies(issued["mqtt_password"], accounts["pb-a1b2c3d4e5f6"])
+    assert issued["mqtt_password"] not in broker.config.dynsec_file.read_text()
     read_back = client.get("/devices/pb-a1b2c3d4e5f6", headers=auth("tech-token")).json()
     assert issued["device_key"] not in str(read_back) and issued["mqtt_password"] not in str(read_back)
     assert read_back["key_fingerprint"] == issued["key_fingerprint"] and len(read_back["key_fingerprint"]) == 8
