@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -140,10 +141,8 @@ def silent_server() -> Iterator[int]:
     def accept() -> None:
         server.settimeout(0.1)
         while not stop.is_set():
-            try:
+            with contextlib.suppress(TimeoutError):
                 held.append(server.accept()[0])
-            except TimeoutError:
-                pass
 
     thread = threading.Thread(target=accept)
     thread.start()

@@ -1,7 +1,7 @@
 """firmware/panic/mqtt.py under the MicroPython unix port (110 KB heap) against a real Mosquitto.
 
 The client runs in a `micropython` process; the other side is the project's
-broker (broker/mosquitto.conf.in, broker/acl) with paho-mqtt as the gateway or
+broker (broker/mosquitto.conf.in, broker/policy.py) with paho-mqtt as the gateway or
 as an observer, except where a raw TCP peer has to misbehave in ways Mosquitto
 never does (no CONNACK, a refused SUBACK, a stray packet). Results come back as output lines, usually
 `NAME json`. Timing is never asserted beyond generous "happens at all" bounds.
