@@ -148,6 +148,6 @@ class _ControlExchange:
             return
         for response in responses if isinstance(responses, list) else []:
             key = response.get("correlationData") if isinstance(response, dict) else None
-            if key in self.waiting:
+            if isinstance(key, str) and key in self.waiting:
                 self.waiting.discard(key)
                 self.answers[key] = response
