@@ -34,10 +34,13 @@ def test_password_hashes_have_the_plugins_format() -> None:
 
 
 def test_the_plugin_file_holds_hashes_only_and_is_private(broker: BrokerUnderTest) -> None:
+    broker.add_device(DEV, "device-secret")  # the broker rewrites the file: still private
     path = broker.config.dynsec_file
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     text = path.read_text()
-    for secret in (broker.config.admin_password, broker.config.gateway_password, broker.config.dispatch_password):
+    assert DEV in text
+    for secret in (broker.config.admin_password, broker.config.gateway_password, broker.config.dispatch_password,
+                   "device-secret"):
         assert secret not in text
     assert stat.S_IMODE((path.parent / "accounts.json").stat().st_mode) == 0o600
 
