@@ -85,7 +85,7 @@ def baseline(state_dir: Path, accounts: list[tuple[str, str]], loads: list[list[
     """The same load through a second broker with the same config to a subscriber that only counts."""
     config = prepare(state_dir, free_port())
     for device_id, password in accounts:
-        config.passwords().set(device_id, password)
+        config.accounts().set(device_id, password)
     total = sum(len(load) for load in loads)
     received = 0
     done, subscribed = threading.Event(), threading.Event()

@@ -1,34 +1,22 @@
-"""Broker credentials: Mosquitto 2 password-file entries, written atomically.
+"""Broker passwords: random generation and the hashed form Mosquitto stores.
 
-Mosquitto's `password_file` holds `user:$7$<iterations>$<salt b64>$<hash b64>`
-(PBKDF2-HMAC-SHA512, the format `mosquitto_passwd` writes). The gateway issues
-a device's credentials at registration by adding such a line and sending the
-broker SIGHUP, which makes Mosquitto re-read the password and ACL files.
-Plain passwords are never written anywhere; callers hand them out once.
+Mosquitto 2.0 hashes passwords with PBKDF2-HMAC-SHA512, 101 iterations, a
+12-byte salt and a 64-byte digest, both for `mosquitto_passwd` files
+(`user:$7$<iterations>$<salt b64>$<hash b64>`) and for the dynamic-security
+plugin's config (`"password"`, `"salt"`, `"iterations"` of a client). Only
+the hash is written anywhere; callers hand the plain password out once.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import os
+import hmac
 import secrets
-import signal
-import tempfile
-import threading
-from pathlib import Path
+from typing import Any
 
-PBKDF2_ITERATIONS = 101  # what mosquitto_passwd 2.0 uses
-SALT_BYTES = 12
-
-_file_lock = threading.Lock()
-
-
-def hash_password(password: str, *, salt: bytes | None = None) -> str:
-    """Return the `$7$` password-file hash of `password`."""
-    salt = salt if salt is not None else secrets.token_bytes(SALT_BYTES)
-    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, PBKDF2_ITERATIONS, 64)
-    return f"$7${PBKDF2_ITERATIONS}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+PBKDF2_ITERATIONS = 101  # what mosquitto_passwd and the dynamic-security plugin use
+SALT_BYTES = 12  # the plugin refuses any other salt length
 
 
 def new_password() -> str:
@@ -36,64 +24,44 @@ def new_password() -> str:
     return secrets.token_urlsafe(24)
 
 
-class PasswordFile:
-    """A Mosquitto password file that can be updated while the broker runs."""
+def hashed_password(password: str, *, salt: bytes | None = None) -> dict[str, Any]:
+    """The `password`, `salt` and `iterations` fields of a dynamic-security client."""
+    salt = salt if salt is not None else secrets.token_bytes(SALT_BYTES)
+    return {
+        "password": base64.b64encode(_digest(password, salt, PBKDF2_ITERATIONS)).decode(),
+        "salt": base64.b64encode(salt).decode(),
+        "iterations": PBKDF2_ITERATIONS,
+    }
 
-    def __init__(self, path: Path | str, pid_file: Path | str | None = None) -> None:
-        self.path = Path(path)
-        self.pid_file = Path(pid_file) if pid_file else None
 
-    def users(self) -> list[str]:
-        return list(self._read())
+def verifies(password: str, hashed: dict[str, Any]) -> bool:
+    """Whether `hashed` (fields as from `hashed_password`) is the hash of `password`."""
+    try:
+        salt, stored = base64.b64decode(hashed["salt"]), base64.b64decode(hashed["password"])
+        return hmac.compare_digest(_digest(password, salt, int(hashed["iterations"])), stored)
+    except (KeyError, ValueError, TypeError):
+        return False
 
-    def set(self, user: str, password: str) -> None:
-        """Add or replace `user`, then ask the broker to reload."""
-        if ":" in user or not user or "\n" in user:
-            raise ValueError("a broker username must be non-empty without ':' or newlines")
-        with _file_lock:
-            entries = self._read()
-            entries[user] = hash_password(password)
-            self._write(entries)
-        self.reload_broker()
 
-    def remove(self, user: str) -> None:
-        with _file_lock:
-            entries = self._read()
-            if entries.pop(user, None) is None:
-                return
-            self._write(entries)
-        self.reload_broker()
+def _digest(password: str, salt: bytes, iterations: int) -> bytes:
+    return hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations, 64)
 
-    def reload_broker(self) -> bool:
-        """SIGHUP the broker named by the pid file; False if none is running."""
-        if self.pid_file is None or not self.pid_file.exists():
-            return False
-        try:
-            pid = int(self.pid_file.read_text().strip())
-            os.kill(pid, signal.SIGHUP)
-        except (ValueError, ProcessLookupError, PermissionError):
-            return False
-        return True
 
-    def _read(self) -> dict[str, str]:
-        entries: dict[str, str] = {}
-        if self.path.exists():
-            for line in self.path.read_text().splitlines():
-                if line and not line.startswith("#") and ":" in line:
-                    user, hashed = line.split(":", 1)
-                    entries[user] = hashed
-        return entries
+def password_file_entry(line: str) -> tuple[str, dict[str, Any]] | None:
+    """A `mosquitto_passwd` line as (user, dynamic-security password fields); None if not `$7$`.
 
-    def _write(self, entries: dict[str, str]) -> None:
-        # Write a temporary file in the same directory and rename it over the
-        # old one, so the broker never reads a half-written file.
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".passwd.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.writelines(f"{user}:{hashed}\n" for user, hashed in entries.items())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    Both formats hold the same PBKDF2-SHA512 hash, so accounts of the old
+    password file move to the plugin without their passwords changing.
+    """
+    user, _, hashed = line.strip().partition(":")
+    parts = hashed.split("$")
+    if not user or len(parts) != 5 or parts[:2] != ["", "7"]:
+        return None
+    try:
+        iterations, salt = int(parts[2]), base64.b64decode(parts[3], validate=True)
+        base64.b64decode(parts[4], validate=True)
+    except ValueError:
+        return None
+    if len(salt) != SALT_BYTES:
+        return None
+    return user, {"password": parts[4], "salt": parts[3], "iterations": iterations}

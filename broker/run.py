@@ -1,8 +1,8 @@
 """Render the project's Mosquitto configuration and run the broker.
 
-`prepare()` lays out a state directory (config, ACL, password file with the
-gateway and dispatch accounts, persistence, pid file); `Mosquitto` starts and
-stops a broker on it. Tests, the demo and `panic-broker` all go through here,
+`prepare()` lays out a state directory (config, the dynamic-security file with
+the admin, gateway and dispatch accounts, persistence, pid file); `Mosquitto`
+starts and stops a broker on it. Tests, the demo and `panic-broker` all go through here,
 so the broker under test is configured exactly as the one in production.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import glob
 import json
 import os
 import shutil
@@ -21,10 +22,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from broker.credentials import PasswordFile, new_password
+from broker import dynsec_config, policy
+from broker.accounts import DynsecAccounts
+from broker.credentials import new_password
 
 HERE = Path(__file__).resolve().parent
 ACCOUNTS_FILE = "accounts.json"
+DYNSEC_FILE = "dynamic-security.json"
+DYNSEC_PLUGIN = "mosquitto_dynamic_security.so"
 
 
 def find_mosquitto() -> str:
@@ -35,6 +40,20 @@ def find_mosquitto() -> str:
     if not found:
         raise FileNotFoundError(
             "mosquitto is not installed: on Debian/Ubuntu run `sudo apt-get install mosquitto`"
+        )
+    return found
+
+
+def find_dynsec_plugin() -> str:
+    """Path of Mosquitto's dynamic-security plugin (Debian: /usr/lib/<arch>/)."""
+    candidates = [os.environ.get("PANIC_MOSQUITTO_DYNSEC_PLUGIN", ""),
+                  *sorted(glob.glob(f"/usr/lib/*/{DYNSEC_PLUGIN}")),
+                  *(f"{lib}/{DYNSEC_PLUGIN}" for lib in ("/usr/lib", "/usr/local/lib", "/usr/lib64"))]
+    found = next((p for p in candidates if p and os.path.exists(p)), None)
+    if not found:
+        raise FileNotFoundError(
+            f"Mosquitto's {DYNSEC_PLUGIN} was not found (it ships with the mosquitto package, 2.0 or "
+            "later); set PANIC_MOSQUITTO_DYNSEC_PLUGIN to its path"
         )
     return found
 
@@ -64,14 +83,15 @@ class BrokerConfig:
     port: int
     gateway_password: str
     dispatch_password: str
+    admin_password: str
 
     @property
     def config_file(self) -> Path:
         return self.state_dir / "mosquitto.conf"
 
     @property
-    def password_file(self) -> Path:
-        return self.state_dir / "passwd"
+    def dynsec_file(self) -> Path:
+        return self.state_dir / DYNSEC_FILE
 
     @property
     def pid_file(self) -> Path:
@@ -81,35 +101,37 @@ class BrokerConfig:
     def log_file(self) -> Path:
         return self.state_dir / "mosquitto.log"
 
-    def passwords(self) -> PasswordFile:
-        return PasswordFile(self.password_file, self.pid_file)
+    def accounts(self) -> DynsecAccounts:
+        """Device accounts of this broker, managed with its admin account (the broker must run)."""
+        return DynsecAccounts(self.host, self.port, policy.ADMIN, self.admin_password)
 
 
 def prepare(state_dir: Path | str, port: int, bind: str = "127.0.0.1") -> BrokerConfig:
-    """Create or refresh the broker's state directory; keeps existing accounts."""
+    """Create or refresh the broker's state directory (broker stopped); keeps existing accounts."""
     state = Path(state_dir).resolve()
     state.mkdir(parents=True, exist_ok=True)
     template = (HERE / "mosquitto.conf.in").read_text()
     (state / "mosquitto.conf").write_text(
         template.format(
-            state_dir=state, port=port, bind=bind, user=getpass.getuser(),
+            state_dir=state, port=port, bind=bind, user=getpass.getuser(), dynsec_plugin=find_dynsec_plugin(),
             log_dest=f"file {state / 'mosquitto.log'}",
         )
     )
-    shutil.copyfile(HERE / "acl", state / "acl")
-    accounts_path = state / ACCOUNTS_FILE
-    if accounts_path.exists():
-        accounts = json.loads(accounts_path.read_text())
-    else:
-        accounts = {"gateway": new_password(), "dispatch": new_password()}
-        accounts_path.touch(mode=0o600)
-        accounts_path.write_text(json.dumps(accounts))
-    config = BrokerConfig(state, bind, port, accounts["gateway"], accounts["dispatch"])
-    passwords = config.passwords()
-    if not {"gateway", "dispatch"} <= set(passwords.users()):
-        passwords.set("gateway", accounts["gateway"])
-        passwords.set("dispatch", accounts["dispatch"])
-    return config
+    passwords = service_passwords(state / ACCOUNTS_FILE)
+    dynsec_config.refresh(state / DYNSEC_FILE, passwords)
+    return BrokerConfig(state, bind, port, passwords[policy.GATEWAY], passwords[policy.DISPATCH],
+                        passwords[policy.ADMIN])
+
+
+def service_passwords(path: Path) -> dict[str, str]:
+    """The service accounts' passwords, kept in `path` (mode 0600); missing ones are created."""
+    passwords: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    missing = [name for name in policy.SERVICE_ACCOUNTS if not passwords.get(name)]
+    if missing:
+        passwords.update({name: new_password() for name in missing})
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(passwords))
+    return passwords
 
 
 class Mosquitto:
@@ -167,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prepare-only", action="store_true", help="write the state directory and exit")
     args = parser.parse_args(argv)
     config = prepare(args.dir, args.port, args.bind)
-    print(f"broker state in {config.state_dir}; gateway and dispatch passwords in "
+    print(f"broker state in {config.state_dir}; admin, gateway and dispatch passwords in "
           f"{config.state_dir / ACCOUNTS_FILE}; log in {config.log_file}", file=sys.stderr)
     if args.prepare_only:
         return 0

@@ -13,7 +13,7 @@ import uvicorn
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from broker.credentials import PasswordFile
+from broker.accounts import DynsecAccounts
 from gateway.api.app import create_app
 from gateway.bridge import Bridge
 from gateway.metrics import Metrics
@@ -37,8 +37,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--mqtt-client-id", help="persistent-session client id (PANIC_MQTT_CLIENT_ID)")
     parser.add_argument("--api-host", help="API listen address (PANIC_API_HOST)")
     parser.add_argument("--api-port", type=int, help="API port (PANIC_API_PORT)")
-    parser.add_argument("--broker-password-file", help="Mosquitto password file (PANIC_BROKER_PASSWORD_FILE)")
-    parser.add_argument("--broker-pid-file", help="Mosquitto pid file (PANIC_BROKER_PID_FILE)")
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING (PANIC_LOG_LEVEL)")
     parser.add_argument("--no-api", action="store_true", help="run only the MQTT bridge")
     return parser.parse_args(argv)
@@ -67,10 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     migrate(settings.database_url)
     store = Store(session_factory(make_engine(settings.database_url)), settings.history_days)
     metrics = Metrics()
-    passwords = (PasswordFile(settings.broker_password_file, settings.broker_pid_file or None)
-                 if settings.broker_password_file else None)
-    if passwords is None:
-        log.warning("no PANIC_BROKER_PASSWORD_FILE: registered devices get no broker account")
+    admin_password = settings.broker_admin_password.get_secret_value()
+    accounts = (DynsecAccounts(settings.mqtt_host, settings.mqtt_port, settings.broker_admin_username, admin_password)
+                if admin_password else None)
+    if accounts is None:
+        log.warning("no PANIC_BROKER_ADMIN_PASSWORD: registered devices get no broker account")
     if not settings.api_tokens and not args.no_api:
         log.warning("no PANIC_API_TOKENS: every API route but /health will answer 401")
 
@@ -87,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, on_signal)
         stop.wait()
     else:
-        registry = Registry(store.registry, passwords, settings.key_grace_s)
+        registry = Registry(store.registry, accounts, settings.key_grace_s)
         app = create_app(settings, store, registry, metrics, acknowledge=bridge.apply_dispatch_ack,
                          broker_connected=bridge.connected.is_set)
         server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port,

@@ -19,8 +19,8 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
 
+from broker.accounts import BrokerAccounts
 from broker.credentials import new_password
 from gateway.protocol import DEVICE_ID
 from gateway.storage.common import StoreError, utcnow
@@ -28,21 +28,6 @@ from gateway.storage.models import Device
 from gateway.storage.registry import RegistryStore
 
 log = logging.getLogger("gateway.registry")
-
-
-class BrokerAccounts(Protocol):
-    """The broker's device accounts (broker.credentials.PasswordFile, or its dynamic security).
-
-    Both calls are idempotent; `remove` also disconnects the user's live
-    session where the broker can. An OSError means the broker could not be
-    reached and nothing may be assumed about the account.
-    """
-
-    def set(self, user: str, password: str) -> None:
-        """Create the account or change its password."""
-
-    def remove(self, user: str) -> None:
-        """Delete the account if it exists."""
 
 
 def key_fingerprint(key_hex: str) -> str:

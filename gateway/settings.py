@@ -52,10 +52,12 @@ class Settings(BaseSettings):
     # re-provisioned (its outbox) is not lost.
     key_grace_s: float = Field(default=86400.0, ge=0)
 
-    # Broker credential issuing: the Mosquitto password file the gateway adds
-    # device accounts to, and the broker's pid file to make it reload (SIGHUP).
-    broker_password_file: str = ""
-    broker_pid_file: str = ""
+    # Broker credential issuing: the broker's admin account, with which the
+    # gateway creates, rotates and removes device accounts over MQTT (Mosquitto
+    # dynamic security on $CONTROL, the broker at mqtt_host:mqtt_port). Empty
+    # password: registered devices get no broker account.
+    broker_admin_username: str = "admin"
+    broker_admin_password: SecretStr = SecretStr("")
 
     # Supervision: a device not heard from for this long is declared offline
     # (3 missed heartbeats at the firmware's default 30 s); checked this often.

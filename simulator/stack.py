@@ -43,8 +43,7 @@ class GatewayProcess:
             PANIC_MQTT_PASSWORD=broker.gateway_password,
             PANIC_API_PORT=str(self.api_port),
             PANIC_API_TOKENS=json.dumps({self.token: "admin"}),
-            PANIC_BROKER_PASSWORD_FILE=str(broker.password_file),
-            PANIC_BROKER_PID_FILE=str(broker.pid_file),
+            PANIC_BROKER_ADMIN_PASSWORD=broker.admin_password,
             **(extra_env or {}),
         )
         self.process: subprocess.Popen[bytes] | None = None

@@ -44,7 +44,7 @@ class BrokerUnderTest:
         return self.config.port
 
     def add_device(self, device_id: str, password: str) -> None:
-        self.config.passwords().set(device_id, password)
+        self.config.accounts().set(device_id, password)
 
     def stop(self) -> None:
         self.process.stop()

@@ -1,9 +1,10 @@
-"""The registry API in-process (FastAPI TestClient) on a real SQLite database, with the
-gateway's own ingest beside it to check that issued keys verify messages."""
+"""The registry API in-process (FastAPI TestClient) on a real SQLite database and a real
+broker (its dynamic-security accounts), with the gateway's own ingest beside it to check
+that issued keys verify messages."""
 
 from __future__ import annotations
 
-import base64
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 
-from broker.credentials import PasswordFile, hash_password
+from broker.credentials import verifies
 from gateway.api.app import create_app
 from gateway.ingest import Ingest, Outcome
 from gateway.metrics import Metrics
@@ -21,6 +22,7 @@ from gateway.registry import Registry
 from gateway.settings import Settings
 from gateway.storage.db import migrate, session_factory
 from gateway.storage.store import Store, utcnow
+from tests.conftest import BrokerUnderTest
 from tests.gateway.broken_parts import FailingAccounts
 from tests.gateway.scripted import sign
 
@@ -42,8 +44,8 @@ class Api:
     store: Store
     metrics: Metrics
     ingest: Ingest
-    accounts: FailingAccounts  # the broker accounts, in a password file; told to fail when a test wants
-    password_file: Path
+    accounts: FailingAccounts  # the broker's accounts (dynamic security); told to fail when a test wants
+    broker: BrokerUnderTest
 
     def create_owner(self) -> dict[str, Any]:
         response = self.client.post("/owners", json=OWNER, headers=auth("tech-token"))
@@ -59,10 +61,9 @@ class Api:
         return self.ingest.device_message(topic, sign(bytes.fromhex(key_hex), topic, body), now or utcnow())
 
 
-def make_api(tmp_path: Path, **settings: Any) -> Api:
+def make_api(tmp_path: Path, broker: BrokerUnderTest, **settings: Any) -> Api:
     url = f"sqlite:///{tmp_path / 'api.db'}"
-    password_file = tmp_path / "passwd"
-    accounts = FailingAccounts(PasswordFile(password_file))
+    accounts = FailingAccounts(broker.config.accounts())
     migrate(url)
     store = Store(session_factory(create_engine(url)))
     config = Settings(api_tokens=TOKENS, **settings)
@@ -74,14 +75,16 @@ def make_api(tmp_path: Path, **settings: Any) -> Api:
     app = create_app(config, store, Registry(store.registry, accounts, config.key_grace_s), metrics,
                      acknowledge=acknowledge)
     return Api(TestClient(app, raise_server_exceptions=False), store, metrics,
-               Ingest(store, metrics, max_payload_bytes=2048), accounts, password_file)
+               Ingest(store, metrics, max_payload_bytes=2048), accounts, broker)
+
+
+def broker_clients(api: Api) -> dict[str, dict[str, Any]]:
+    """The broker's client accounts as its dynamic-security plugin stores them."""
+    config = json.loads(api.broker.config.dynsec_file.read_text())
+    return {client["username"]: client for client in config.get("clients", [])}
 
 
 def broker_password_is(api: Api, user: str, password: str) -> bool:
-    """Whether the Mosquitto password file's `$7$` entry for `user` is the hash of `password`."""
-    for line in api.password_file.read_text().splitlines():
-        name, _, stored = line.partition(":")
-        if name == user:
-            salt = base64.b64decode(stored.split("$")[3])
-            return hash_password(password, salt=salt) == stored
-    return False
+    """Whether the broker's stored hash for `user` is the hash of `password`."""
+    client = broker_clients(api).get(user)
+    return client is not None and verifies(password, client)

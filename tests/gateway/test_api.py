@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from broker.credentials import verifies
+from tests.conftest import BrokerUnderTest
 from tests.gateway.api_harness import OWNER, auth, make_api
 
 
 @pytest.fixture
-def passwd(tmp_path: Path) -> Path:
-    return tmp_path / "passwd"  # where make_api keeps the broker's device accounts
-
-
-@pytest.fixture
-def client(tmp_path: Path) -> TestClient:
-    return make_api(tmp_path).client
+def client(tmp_path: Path, broker: BrokerUnderTest) -> TestClient:
+    return make_api(tmp_path, broker).client
 
 
 def create_owner(client: TestClient) -> dict[str, Any]:
@@ -49,7 +47,7 @@ def test_roles_are_enforced(client: TestClient) -> None:
     assert client.get("/alerts", headers=auth("admin-token")).status_code == 200
 
 
-def test_register_device_returns_secrets_once(client: TestClient, passwd: Path) -> None:
+def test_register_device_returns_secrets_once(client: TestClient, broker: BrokerUnderTest) -> None:
     owner = create_owner(client)
     assert owner["premises"][0]["lat"] == -5.4178901  # exact through integer storage
     response = client.post("/devices", headers=auth("tech-token"), json={
@@ -58,8 +56,9 @@ def test_register_device_returns_secrets_once(client: TestClient, passwd: Path) 
     issued = response.json()
     assert len(issued["device_key"]) == 64 and issued["mqtt_username"] == "pb-a1b2c3d4e5f6"
     # the broker account exists, hashed; the plain password is nowhere on disk
-    line = passwd.read_text().strip()
-    assert line.startswith("pb-a1b2c3d4e5f6:$7$101$") and issued["mqtt_password"] not in line
+    accounts = {c["username"]: c for c in json.loads(broker.config.dynsec_file.read_text())["clients"]}
+    assert verifies(issued["mqtt_password"], accounts["pb-a1b2c3d4e5f6"])
+    assert issued["mqtt_password"] not in broker.config.dynsec_file.read_text()
     read_back = client.get("/devices/pb-a1b2c3d4e5f6", headers=auth("tech-token")).json()
     assert issued["device_key"] not in str(read_back) and issued["mqtt_password"] not in str(read_back)
     assert read_back["key_fingerprint"] == issued["key_fingerprint"] and len(read_back["key_fingerprint"]) == 8

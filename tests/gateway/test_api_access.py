@@ -8,14 +8,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gateway.api.throttle import FailureThrottle
+from tests.conftest import BrokerUnderTest
 from tests.gateway.api_harness import Api, auth, make_api
 
 LIMIT, WINDOW_S = 5, 60.0
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Api:
-    return make_api(tmp_path, api_token_failures=LIMIT, api_token_failure_window_s=WINDOW_S)
+def api(tmp_path: Path, broker: BrokerUnderTest) -> Api:
+    return make_api(tmp_path, broker, api_token_failures=LIMIT, api_token_failure_window_s=WINDOW_S)
 
 
 def from_address(api: Api, host: str) -> TestClient:

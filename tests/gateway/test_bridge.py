@@ -86,7 +86,7 @@ def test_bad_input_is_rejected_and_the_next_alert_still_flows(
         device.mqtt.publish(device.topic(), sign(b"\x00" * 32, device.topic(), device.alert_body()))
     elif case == "unregistered":
         stranger = new_device_id()
-        stack.broker_config.passwords().set(stranger, "pw-of-a-stranger")
+        stack.broker_config.accounts().set(stranger, "pw-of-a-stranger")
         peer = MqttListener(stack.broker_config, stranger, "pw-of-a-stranger", [])
         topic = f"panic/v1/dev/{stranger}/alert"
         peer.publish(topic, sign(device.key, topic, {**device.alert_body(), "dev": stranger}))

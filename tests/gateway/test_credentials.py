@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine
 
-from broker.credentials import PasswordFile
 from gateway.ingest import Ingest
 from gateway.metrics import Metrics
 from gateway.storage.db import session_factory
 from gateway.storage.registry import RegistryStore
 from gateway.storage.store import Store, utcnow
-from tests.gateway.api_harness import Api, auth, broker_password_is, make_api
+from tests.conftest import BrokerUnderTest
+from tests.gateway.api_harness import Api, auth, broker_clients, broker_password_is, make_api
 from tests.gateway.broken_parts import fail_once
 
 DEVICE = "pb-0a1b2c3d4e5f"
@@ -30,8 +30,8 @@ GRACE_S = 3600.0
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Api:
-    return make_api(tmp_path, key_grace_s=GRACE_S)
+def api(tmp_path: Path, broker: BrokerUnderTest) -> Api:
+    return make_api(tmp_path, broker, key_grace_s=GRACE_S)
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_revocation_refuses_the_device_at_once_and_removes_its_broker_account(
     assert revoke(api, "tech-token").status_code == 403
     response = revoke(api)
     assert response.status_code == 200 and response.json()["status"] == "revoked"
-    assert DEVICE not in PasswordFile(api.password_file).users()
+    assert DEVICE not in broker_clients(api)
     refused = api.send_alert(DEVICE, issued["device_key"], 2)
     assert (refused.verdict, refused.reason) == ("rejected", "revoked")
     assert api.metrics.get("rejected_total", reason="revoked") == 1
@@ -131,9 +131,9 @@ def test_a_revocation_the_broker_missed_completes_on_retry(api: Api,
     failed = revoke(api)
     assert failed.status_code == 503 and "retry" in failed.json()["detail"]
     assert api.send_alert(DEVICE, issued["device_key"], 1).reason == "revoked"  # refused already
-    assert DEVICE in PasswordFile(api.password_file).users()
+    assert DEVICE in broker_clients(api)
     assert revoke(api).status_code == 200
-    assert DEVICE not in PasswordFile(api.password_file).users()
+    assert DEVICE not in broker_clients(api)
 
 
 def test_another_instance_stops_verifying_within_the_key_cache_time(tmp_path: Path, api: Api,

@@ -55,13 +55,13 @@ def dispatched(dispatch: MqttListener, kind: str) -> dict[str, Any]:
 
 
 def test_rotate_then_revoke_a_button(stack: Stack, dispatch: MqttListener, device: ScriptedDevice) -> None:
-    old_password = stack.broker_config.password_file.read_text()  # only to prove it changes
+    old_password = stack.broker_config.dynsec_file.read_text()  # only to prove it changes
     device.send(device.alert_body())
     assert device.next_ack()["state"] == "received"
     assert dispatched(dispatch, "alerts")["alert_id"] == f"{device.id}:1"
 
     rotated = stack.gateway.request("POST", f"/devices/{device.id}/rotate")
-    assert stack.broker_config.password_file.read_text() != old_password
+    assert stack.broker_config.dynsec_file.read_text() != old_password
     assert connack_becomes(stack, device.id, rotated["mqtt_password"], ACCEPTED) == ACCEPTED
     previous_password = device.mqtt.client.password  # what the button was provisioned with
     assert previous_password is not None and previous_password != rotated["mqtt_password"]

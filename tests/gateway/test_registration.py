@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import BrokerUnderTest
 from tests.gateway.api_harness import Api, auth, broker_password_is, make_api
 from tests.gateway.broken_parts import fail_once
 
@@ -20,8 +21,8 @@ DEVICE = "pb-a1b2c3d4e5f6"
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Api:
-    return make_api(tmp_path)
+def api(tmp_path: Path, broker: BrokerUnderTest) -> Api:
+    return make_api(tmp_path, broker)
 
 
 def registration(api: Api, owner: dict[str, Any], premises_index: int = 0) -> dict[str, str]:

@@ -1,0 +1,113 @@
+"""What each broker account may publish and subscribe to (wire contract v1).
+
+The single source of the broker's access rules, as Mosquitto dynamic-security
+roles. `broker/run.py` writes them into the plugin's config at every start,
+and `broker/accounts.py` gives each device its own role when it is issued.
+
+Rules that shape these roles (Mosquitto 2.0.11's dynamic-security plugin):
+- Defaults deny everything but unsubscribing: an account gets only what its
+  role lists.
+- Subscriptions are checked when made, so a SUBSCRIBE outside the role gets
+  SUBACK 0x80 instead of being granted and then filtered at delivery. That
+  is what stops a device joining `$share/<group>/...` and silently taking its
+  turn of other devices' alerts (a granted-but-unreadable shared
+  subscription swallows the messages handed to it).
+- The subscribe check sees the full filter, `$share/<group>/` included, so
+  the gateway's role lists its shared forms explicitly; no other role has any.
+- Role ACLs do not expand `%u` (2.0.11), so each device has its own role
+  naming its own topics.
+- Deliveries are checked too (`publishClientReceive`), so a subscription that
+  predates these rules (kept in a persistent session) still reads nothing
+  outside the role.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PREFIX = "panic/v1"
+ADMIN, GATEWAY, DISPATCH = "admin", "gateway", "dispatch"
+SERVICE_ACCOUNTS = (ADMIN, GATEWAY, DISPATCH)
+CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
+CONTROL_RESPONSE_TOPIC = f"{CONTROL_TOPIC}/response"
+
+# A device publishes under its own id and reads only its own acks and commands.
+DEVICE_WRITES = ("alert", "hb", "status")
+DEVICE_READS = ("ack", "cmd")
+
+GATEWAY_READS = (
+    f"{PREFIX}/dev/+/alert",
+    f"{PREFIX}/dev/+/hb",
+    f"{PREFIX}/dev/+/status",
+    f"{PREFIX}/dispatch/ack",
+    f"{PREFIX}/dispatch/receipt",
+)
+GATEWAY_WRITES = (
+    f"{PREFIX}/dev/+/ack",
+    f"{PREFIX}/dev/+/cmd",
+    f"{PREFIX}/dispatch/alerts",
+    f"{PREFIX}/dispatch/stations/+/alerts",
+    f"{PREFIX}/dispatch/events",
+)
+DISPATCH_READS = (
+    f"{PREFIX}/dispatch/alerts",
+    f"{PREFIX}/dispatch/stations/+/alerts",
+    f"{PREFIX}/dispatch/events",
+)
+DISPATCH_WRITES = (
+    f"{PREFIX}/dispatch/ack",
+    f"{PREFIX}/dispatch/receipt",
+)
+
+# Everything not granted by a role is refused.
+DEFAULT_ACL_ACCESS = {
+    "publishClientSend": False,
+    "publishClientReceive": False,
+    "subscribe": False,
+    "unsubscribe": True,
+}
+
+Acl = dict[str, Any]
+
+
+def _acl(acltype: str, topic: str) -> Acl:
+    return {"acltype": acltype, "topic": topic, "priority": 0, "allow": True}
+
+
+def writes(*topics: str) -> list[Acl]:
+    return [_acl("publishClientSend", t) for t in topics]
+
+
+def reads(*topics: str, shared: bool = False) -> list[Acl]:
+    """Subscribe to and receive `topics`; with `shared`, also as `$share/<any group>/topic`."""
+    filters = [*topics, *(f"$share/+/{t}" for t in topics)] if shared else list(topics)
+    return [_acl("subscribePattern", f) for f in filters] + [_acl("publishClientReceive", t) for t in topics]
+
+
+def service_roles() -> dict[str, list[Acl]]:
+    """Role name -> ACLs of the three service accounts (each has the role of its own name)."""
+    return {
+        # Manages accounts through the plugin's control topic, and nothing else.
+        ADMIN: writes(CONTROL_TOPIC) + reads(CONTROL_RESPONSE_TOPIC),
+        # Several gateways share the device and dispatch-ack topics through
+        # $share/<PANIC_MQTT_SHARED_GROUP>/...; any group name is allowed.
+        GATEWAY: writes(*GATEWAY_WRITES) + reads(*GATEWAY_READS, shared=True),
+        DISPATCH: writes(*DISPATCH_WRITES) + reads(*DISPATCH_READS),
+    }
+
+
+def device_role_name(device: str) -> str:
+    return f"device-{device}"
+
+
+def device_acls(device: str) -> list[Acl]:
+    own = f"{PREFIX}/dev/{device}"
+    return writes(*(f"{own}/{leaf}" for leaf in DEVICE_WRITES)) + reads(*(f"{own}/{leaf}" for leaf in DEVICE_READS))
+
+
+def check_device_username(user: str) -> None:
+    """Refuse a name that would widen the device's ACLs or take a service account."""
+    if not user or any(c in user for c in "/+#") or not user.isprintable():
+        raise ValueError("a device's broker username must be non-empty, printable, without '/', '+' or '#'")
+    if user in SERVICE_ACCOUNTS:
+        raise ValueError(f"{user!r} is a service account, not a device")
