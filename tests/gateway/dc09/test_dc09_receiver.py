@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
 
 from gateway.dc09 import Dc09Event, Dc09Forwarder, contact_id_for
 from gateway.dc09.account import AccountScheme
-from tests.gateway.dc09.harness import KEY_HEX, PYSIA_KEY, PysiaReceiver, receiver_config
+from tests.gateway.dc09.harness import KEY_HEX, PYSIA_KEY, PysiaReceiver, receiver_config, wait_until
 
 DEVICE = "pb-3c71bf4a9e10"
 ACCOUNT = AccountScheme().account_for(DEVICE)
@@ -54,3 +55,107 @@ def test_every_type_arrives_with_its_code_and_account(
         (ACCOUNT, "01", encrypted, "R1", "L1")
     }
     assert [int(e["sequence"]) for e in got] == list(range(1, len(EVENTS) + 1))
+
+
+@pytest.mark.parametrize("protocol", ["tcp", "udp"])
+def test_receiver_down_then_back_gets_everything_in_order_once(
+    receivers: Callable[..., PysiaReceiver], forwarders: Callable[..., Dc09Forwarder], protocol: str
+) -> None:
+    receiver = receivers([ACCOUNT], protocol=protocol)
+    forwarder = forwarders([receiver_config(receiver)])
+    forwarder.submit(event(1))
+    assert [e["sequence"] for e in receiver.take(1)] == ["0001"]
+
+    receiver.kill()
+    for n in range(2, 8):
+        forwarder.submit(event(n, "silent_sos" if n % 2 else "sos"))
+    wait_until(lambda: forwarder.metrics.get("dc09_retry_total", receiver="arc") >= 3)
+    assert forwarder.queue.counts("arc")["pending"] == 6
+    receiver.start()  # same port
+
+    got = receiver.take(6)
+    assert [e["event_type"] for e in got] == ["122" if n % 2 else "120" for n in range(2, 8)]
+    assert [e["sequence"] for e in got] == [f"{n:04d}" for n in range(2, 8)]
+    assert receiver.quiet(1.0) == []
+    assert forwarder.queue.counts("arc") == {"pending": 0, "delivered": 7, "parked": 0}  # settled during quiet()
+
+
+def test_nothing_lost_across_a_gateway_restart_while_the_receiver_is_down(
+    receivers: Callable[..., PysiaReceiver], forwarders: Callable[..., Dc09Forwarder]
+) -> None:
+    receiver = receivers([ACCOUNT])
+    receiver.kill()
+    config = receiver_config(receiver)
+    first = forwarders([config])
+    for n in range(1, 5):
+        first.submit(event(n))
+    wait_until(lambda: first.metrics.get("dc09_retry_total", receiver="arc") >= 1)
+    first.stop()
+
+    receiver.start()
+    second = forwarders([config])  # same queue file: the gateway restarted
+    assert second.submit(event(2)) == 0  # the same event submitted again is not queued twice
+    got = receiver.take(4)
+    assert [e["sequence"] for e in got] == ["0001", "0002", "0003", "0004"]
+    assert receiver.quiet(1.0) == []
+
+
+@pytest.mark.parametrize("skew_s", [-600, 600])
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "aes"])
+def test_nak_for_time_resyncs_the_clock_and_delivers(
+    receivers: Callable[..., PysiaReceiver], forwarders: Callable[..., Dc09Forwarder], skew_s: int, encrypted: bool
+) -> None:
+    receiver = receivers([ACCOUNT], key=PYSIA_KEY if encrypted else None)
+    forwarder = forwarders(
+        [receiver_config(receiver, key=KEY_HEX if encrypted else None)], clock=lambda: time.time() + skew_s
+    )
+    forwarder.submit(event(1, "silent_sos"))
+
+    got = receiver.take(1)
+    assert (got[0]["event_type"], got[0]["account"]) == ("122", ACCOUNT)
+    wait_until(lambda: forwarder.queue.counts("arc")["delivered"] == 1)  # pysiaalarm reports after its ACK
+    status, _ = forwarder.status()["arc"]
+    assert abs(status.clock_offset_s + skew_s) <= 2
+    assert forwarder.metrics.get("dc09_nak_total", receiver="arc") == 1
+    assert forwarder.metrics.get("dc09_resync_total", receiver="arc") == 1
+    # later messages carry the corrected time at once
+    forwarder.submit(event(2))
+    assert [e["event_type"] for e in receiver.take(1)] == ["120"]
+    assert forwarder.metrics.get("dc09_nak_total", receiver="arc") == 1
+
+
+def test_wrong_key_is_a_clear_error_and_the_queue_is_kept(
+    receivers: Callable[..., PysiaReceiver],
+    forwarders: Callable[..., Dc09Forwarder],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    receiver = receivers([ACCOUNT], key=PYSIA_KEY)
+    wrong = "A5" * 16
+    forwarder = forwarders([receiver_config(receiver, key=wrong)])
+    forwarder.submit(event(1))
+    forwarder.submit(event(2, "tamper"))
+
+    wait_until(lambda: forwarder.metrics.get("dc09_nak_total", receiver="arc") >= 2)
+    status, counts = forwarder.status()["arc"]
+    assert status.last_error is not None and "AES key" in status.last_error
+    assert counts == {"pending": 2, "delivered": 0, "parked": 0}
+    assert receiver.quiet(0.5) == []
+    assert "AES key" in caplog.text
+    assert wrong not in caplog.text and wrong.lower() not in caplog.text
+    forwarder.stop()
+
+    fixed = forwarders([receiver_config(receiver, key=KEY_HEX)])
+    assert [e["event_type"] for e in receiver.take(2)] == ["120", "137"]
+    wait_until(lambda: fixed.queue.counts("arc")["delivered"] == 2)
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "aes"])
+def test_link_test_null_messages_from_the_gateway_account(
+    receivers: Callable[..., PysiaReceiver], forwarders: Callable[..., Dc09Forwarder], encrypted: bool
+) -> None:
+    receiver = receivers([GATEWAY_ACCOUNT], key=PYSIA_KEY if encrypted else None)
+    forwarder = forwarders([receiver_config(receiver, link_test_s=0.2, key=KEY_HEX if encrypted else None)])
+    tests = receiver.take(2, kind="NULL")
+    assert {(e["account"], e["encrypted"], e["code"]) for e in tests} == {(GATEWAY_ACCOUNT, encrypted, "RP")}
+    wait_until(lambda: forwarder.metrics.get("dc09_link_test_total", receiver="arc") >= 2)
+    assert forwarder.status()["arc"][0].link_up is True
