@@ -15,7 +15,8 @@ the other, 4 MACs apart, so consecutive buttons never collide within
 10^digits / 4 chips (250,000 with 6 digits); buttons from different batches or
 vendors collide at random, with probability about n²/(2·10^digits) for n
 buttons (about 5 % for 300 buttons at 6 digits, 0.05 % at 8).
-Account <prefix>000…0 is reserved for the gateway itself (link tests).
+Account <prefix>000…0 is reserved for the gateway itself (link tests); one
+button in 10^digits maps onto it and needs an override.
 
 What the registry must do: check `collisions()` (or `account_for` against
 the accounts already in use) when it registers a button, and refuse the
