@@ -5,7 +5,7 @@
 
 `--account ACCT[:KEY]` (KEY as pysiaalarm takes it: 16, 24 or 32 characters,
 used as the AES key bytes). Prints `READY <port>` once listening, then one
-JSON line per event pysiaalarm accepted (and ACKed). Kill it to take the
+JSON line per event pysiaalarm accepted (and ACKed), unless `--quiet`. Kill it to take the
 receiver down.
 """
 
@@ -45,15 +45,20 @@ def _report(event: SIAEvent) -> None:
     sys.stdout.flush()
 
 
+def _ignore(event: SIAEvent) -> None:
+    pass
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--protocol", choices=["tcp", "udp"], default="tcp")
     parser.add_argument("--account", action="append", type=_account, required=True)
+    parser.add_argument("--quiet", action="store_true", help="do not print events (bench)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     protocol = CommunicationsProtocol.TCP if args.protocol == "tcp" else CommunicationsProtocol.UDP
-    client = SIAClient("127.0.0.1", args.port, args.account, _report, protocol=protocol)
+    client = SIAClient("127.0.0.1", args.port, args.account, _ignore if args.quiet else _report, protocol=protocol)
     client.start()
     port = client.sia_server.server_address[1]
     sys.stdout.write(f"READY {port}\n")
