@@ -40,6 +40,8 @@ class TcpLink:
         self._buffer = b""
 
     async def send(self, data: bytes) -> None:
+        if self._reader is not None and self._reader.at_eof():
+            await self.close()  # the receiver hung up while we were idle (some close after every answer)
         if self._writer is None:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(*self._address), self._connect_timeout)
             self._reader, self._writer, self._buffer = reader, writer, b""
