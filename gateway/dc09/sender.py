@@ -200,6 +200,16 @@ class ReceiverSender:
         return True
 
     async def _exchange(self, message: Message) -> Answer:
+        reused = self._link.reused
+        try:
+            return await self._exchange_once(message)
+        except ConnectionError:
+            if not reused:
+                raise
+            # A kept-alive connection the receiver had closed (some close after every answer): once more, fresh.
+            return await self._exchange_once(message)
+
+    async def _exchange_once(self, message: Message) -> Answer:
         await self._link.send(message.encode(self._key, self._rng))
         deadline = asyncio.get_running_loop().time() + self.config.ack_timeout_s
         while True:

@@ -18,6 +18,11 @@ READ_SIZE = 4096
 
 
 class Link(Protocol):
+    @property
+    def reused(self) -> bool:
+        """An open connection that has carried an exchange already (the receiver may have dropped it since)."""
+        ...
+
     async def send(self, data: bytes) -> None: ...
 
     async def receive(self, deadline: float) -> list[str]:
@@ -38,13 +43,18 @@ class TcpLink:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._buffer = b""
+        self._answered = False
+
+    @property
+    def reused(self) -> bool:
+        return self._writer is not None and self._answered
 
     async def send(self, data: bytes) -> None:
         if self._reader is not None and self._reader.at_eof():
             await self.close()  # the receiver hung up while we were idle (some close after every answer)
         if self._writer is None:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(*self._address), self._connect_timeout)
-            self._reader, self._writer, self._buffer = reader, writer, b""
+            self._reader, self._writer, self._buffer, self._answered = reader, writer, b"", False
         else:
             writer = self._writer
         try:
@@ -60,6 +70,7 @@ class TcpLink:
         while True:
             frames, self._buffer = split_frames(self._buffer)
             if frames:
+                self._answered = True
                 return frames
             try:
                 chunk = await asyncio.wait_for(self._reader.read(READ_SIZE), _remaining(deadline))
@@ -95,6 +106,10 @@ class UdpLink:
         self._address = (host, port)
         self._transport: asyncio.DatagramTransport | None = None
         self._protocol: _Datagrams | None = None
+
+    @property
+    def reused(self) -> bool:
+        return False  # datagrams: nothing to go stale
 
     async def send(self, data: bytes) -> None:
         if self._transport is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import queue
 import signal
+import socketserver
 import subprocess
 import sys
 import threading
@@ -15,6 +16,8 @@ from typing import Any
 
 from broker.run import stop_process
 from gateway.dc09 import ReceiverConfig
+from gateway.dc09.frame import frame, split_frames
+from gateway.dc09.message import Message, decode_message
 
 ROOT = Path(__file__).resolve().parents[3]
 PYSIA_KEY = "0123456789ABCDEF"  # pysiaalarm's form: the characters are the AES key bytes
@@ -100,3 +103,34 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.02)
+
+
+class ScriptedReceiver:
+    """A scripted TCP receiver built on our codec, for what pysiaalarm never does: answer DUH to ADM-CID
+    (it maps unknown codes to 'YN' and ACKs), or hang up after every answer (as some receivers do)."""
+
+    def __init__(self, kind_for: Callable[[Message], str], hang_up: bool = False) -> None:
+        self.seen: list[Message] = []
+        owner = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                buffer = b""
+                while chunk := self.request.recv(4096):
+                    frames, buffer = split_frames(buffer + chunk)
+                    for text in frames:
+                        message = decode_message(text, None).message
+                        owner.seen.append(message)
+                        answer = f'"{kind_for(message)}"{message.sequence:04d}R1L1#{message.account}[]'
+                        self.request.sendall(frame(answer))
+                        if hang_up:
+                            return
+
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = int(self._server.server_address[1])
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

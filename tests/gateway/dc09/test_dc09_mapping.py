@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
-import socketserver
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from gateway.dc09 import ConfigError, ContactId, Dc09Event, Dc09Forwarder, contact_id_for, load_receivers
+from gateway.dc09 import (
+    ConfigError,
+    ContactId,
+    Dc09Event,
+    Dc09Forwarder,
+    ReceiverConfig,
+    contact_id_for,
+    load_receivers,
+)
 from gateway.dc09.account import AccountError, AccountScheme
-from gateway.dc09.frame import frame, split_frames
-from gateway.dc09.message import decode_message
-from tests.gateway.dc09.harness import KEY_HEX, wait_until
+from gateway.dc09.message import Message
+from tests.gateway.dc09.harness import KEY_HEX, ScriptedReceiver, wait_until
 
 DEVICE = "pb-3c71bf4a9e10"
 
@@ -113,41 +118,32 @@ def test_a_bad_device_id_queues_nothing(tmp_path: Path) -> None:
     forwarder.stop()
 
 
-class _DuhForCode999(socketserver.StreamRequestHandler):
-    """A scripted receiver: pysiaalarm maps unknown ADM codes to 'YN' and ACKs them, so it never says DUH."""
-
-    def handle(self) -> None:
-        buffer = b""
-        while chunk := self.request.recv(4096):
-            frames, buffer = split_frames(buffer + chunk)
-            for text in frames:
-                message = decode_message(text, None).message
-                kind = "DUH" if "|1999 " in message.data else "ACK"
-                self.server.seen.append(message.data)  # type: ignore[attr-defined]
-                self.request.sendall(frame(f'"{kind}"{message.sequence:04d}R1L1#{message.account}[]'))
-
-
 @pytest.fixture
-def duh_receiver() -> Iterator[socketserver.ThreadingTCPServer]:
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _DuhForCode999)
-    server.daemon_threads = True
-    server.seen = []  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
+def scripted() -> Iterator[Callable[..., ScriptedReceiver]]:
+    started: list[ScriptedReceiver] = []
+
+    def start(kind_for: Callable[[Message], str], hang_up: bool = False) -> ScriptedReceiver:
+        started.append(ScriptedReceiver(kind_for, hang_up))
+        return started[-1]
+
+    yield start
+    for receiver in started:
+        receiver.stop()
+
+
+def scripted_config(receiver: ScriptedReceiver) -> ReceiverConfig:
+    return ReceiverConfig(
+        name="arc", host="127.0.0.1", port=receiver.port, link_test_s=0, retry_initial_s=0.1, retry_max_s=0.5
+    )
 
 
 def test_duh_parks_the_message_and_the_line_moves_on(
-    duh_receiver: socketserver.ThreadingTCPServer,
+    scripted: Callable[..., ScriptedReceiver],
     forwarders: Callable[..., Dc09Forwarder],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    port = duh_receiver.server_address[1]
-    (config,) = load_receivers(
-        json.dumps([{"name": "arc", "host": "127.0.0.1", "port": port, "link_test_s": 0, "retry_initial_s": 0.1}])
-    )
-    forwarder = forwarders([config])
+    receiver = scripted(lambda message: "DUH" if "|1999 " in message.data else "ACK")
+    forwarder = forwarders([scripted_config(receiver)])
     forwarder.submit(Dc09Event("odd", DEVICE, ContactId(1, 999, 1, 1)))
     forwarder.submit(Dc09Event("alert:1", DEVICE, contact_id_for("sos")))
     wait_until(lambda: forwarder.queue.counts("arc") == {"pending": 0, "delivered": 1, "parked": 1})
@@ -157,5 +153,16 @@ def test_duh_parks_the_message_and_the_line_moves_on(
     assert forwarder.queue.requeue_parked("arc") == 1
     forwarder.submit(Dc09Event("alert:2", DEVICE, contact_id_for("sos")))  # wakes the sender
     wait_until(lambda: forwarder.queue.counts("arc") == {"pending": 0, "delivered": 2, "parked": 1})
-    seen = duh_receiver.seen  # type: ignore[attr-defined]
-    assert [data.split("|")[1][:4] for data in seen] == ["1999", "1120", "1999", "1120"]
+    assert [m.data.split("|")[1][:4] for m in receiver.seen] == ["1999", "1120", "1999", "1120"]
+
+
+def test_a_receiver_that_hangs_up_after_every_answer_costs_no_retries(
+    scripted: Callable[..., ScriptedReceiver], forwarders: Callable[..., Dc09Forwarder]
+) -> None:
+    receiver = scripted(lambda message: "ACK", hang_up=True)
+    forwarder = forwarders([scripted_config(receiver)])
+    for n in range(1, 6):
+        forwarder.submit(Dc09Event(f"alert:{n}", DEVICE, contact_id_for("sos")))
+    wait_until(lambda: forwarder.queue.counts("arc")["delivered"] == 5)
+    assert forwarder.metrics.get("dc09_retry_total", receiver="arc") == 0
+    assert [m.sequence for m in receiver.seen] == [1, 2, 3, 4, 5]
