@@ -98,7 +98,12 @@ class ReceiverSender:
     async def run(self, stopping: asyncio.Event) -> None:
         try:
             while not stopping.is_set():
-                await self._step(stopping)
+                try:
+                    await self._step(stopping)
+                except Exception as error:  # e.g. the queue's database locked or full: keep the sender alive
+                    log.exception("dc09 %s: sender step failed; retrying", self.config.name)
+                    self.status.last_error = f"internal error: {type(error).__name__}: {error}"
+                    await _wait(stopping, self.config.retry_max_s)
         finally:
             await self._link.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -232,3 +233,19 @@ def test_gateway_killed_mid_stream_resumes_in_order(
     # in order; the one message in flight at the kill may come twice, with the same sequence number
     assert sorted(set(seen)) == list(range(1, count + 1)) and seen == sorted(seen)
     assert len(seen) - len(set(seen)) <= 1
+
+
+def test_a_locked_queue_database_does_not_kill_the_sender(
+    receivers: Callable[..., PysiaReceiver], forwarders: Callable[..., Dc09Forwarder], tmp_path: Path
+) -> None:
+    receiver = receivers([ACCOUNT, GATEWAY_ACCOUNT])
+    forwarder = forwarders([receiver_config(receiver, link_test_s=0.1, retry_max_s=0.2)])
+    receiver.take(1, kind="NULL")
+    other = sqlite3.connect(tmp_path / "dc09.sqlite3", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the lock: the next link test's sequence number fails
+    wait_until(lambda: (forwarder.status()["arc"][0].last_error or "").startswith("internal error"), timeout_s=30)
+    other.execute("ROLLBACK")
+    other.close()
+
+    forwarder.submit(event(1))
+    assert [e["event_type"] for e in receiver.take(1)] == ["120"]
