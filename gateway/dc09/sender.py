@@ -10,6 +10,10 @@
   `NAK_RESENDS` times. A NAK while the clocks agree is a refusal (wrong key,
   unknown account, wrong receiver/line numbers): logged as an error that says
   so, counted, and retried with back-off; the message stays first in line.
+  From its second refusal on, a link test tells whose fault it is: if the
+  receiver takes the gateway's NULL message, it has our key and numbers and
+  refuses this message's account, which is parked so the alarms of other
+  buttons go through; if not, the fault is the link's and nothing is parked.
 - DUH (the receiver cannot process it): parked, logged, counted; the line
   moves on so one message the receiver will never take cannot block alarms
   behind it. Parked messages stay in the queue for an operator.
@@ -40,6 +44,7 @@ from gateway.metrics import Metrics
 log = logging.getLogger("gateway.dc09")
 RESYNC_S = 2.0  # a NAK timestamp this far from our clock means our clock is off for this receiver
 NAK_RESENDS = 3
+REFUSALS_BEFORE_PROBE = 2  # refusals of one message before a link test tells whose fault it is
 REFUSED = (
     "receiver refused the message (NAK) although our clocks agree: check the AES key, the account and the "
     "receiver/line numbers configured on both sides"
@@ -144,12 +149,28 @@ class ReceiverSender:
         answer = await self._transmit("ADM-CID", sequence, queued.account, queued.data, queued.extended)
         if isinstance(answer, str):
             self._queue.failed(queued.id, answer)
+            if answer == REFUSED and queued.attempts + 1 >= REFUSALS_BEFORE_PROBE:
+                return await self._probe_refusal(queued)
             return Outcome.RETRY
         if answer.kind == "ACK":
             self._queue.delivered(queued.id, self._clock())
             self._count("delivered")
             return Outcome.DELIVERED
         reason = "receiver answered DUH: it cannot process this message; parked for an operator"
+        log.error("dc09 %s: message %s (%s) %s", self.config.name, queued.id, queued.source_key, reason)
+        self._queue.park(queued.id, reason, self._clock())
+        self._count("parked")
+        return Outcome.PARKED
+
+    async def _probe_refusal(self, queued: QueuedMessage) -> Outcome:
+        """Refused again: if the receiver takes a link test (our key, the gateway's account), the fault is this
+        message's account, and it must not hold back every other button's alarms; else it is ours, keep trying."""
+        if await self._link_test() is not Outcome.DELIVERED:
+            return Outcome.RETRY
+        reason = (
+            f"receiver refuses account {queued.account} (NAK) but accepts the gateway's link test: register the "
+            "account at the centre or pin another in account_overrides; parked for an operator"
+        )
         log.error("dc09 %s: message %s (%s) %s", self.config.name, queued.id, queued.source_key, reason)
         self._queue.park(queued.id, reason, self._clock())
         self._count("parked")

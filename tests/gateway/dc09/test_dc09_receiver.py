@@ -136,13 +136,13 @@ def test_wrong_key_is_a_clear_error_and_the_queue_is_kept(
     forwarders: Callable[..., Dc09Forwarder],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    receiver = receivers([ACCOUNT], key=PYSIA_KEY)
+    receiver = receivers([ACCOUNT, GATEWAY_ACCOUNT], key=PYSIA_KEY)
     wrong = "A5" * 16
     forwarder = forwarders([receiver_config(receiver, key=wrong)])
     forwarder.submit(event(1))
     forwarder.submit(event(2, "tamper"))
 
-    wait_until(lambda: forwarder.metrics.get("dc09_nak_total", receiver="arc") >= 2)
+    wait_until(lambda: forwarder.metrics.get("dc09_nak_total", receiver="arc") >= 6)  # link-test probes included
     status, counts = forwarder.status()["arc"]
     assert status.last_error is not None and "AES key" in status.last_error
     assert counts == {"pending": 2, "delivered": 0, "parked": 0}
@@ -249,3 +249,21 @@ def test_a_locked_queue_database_does_not_kill_the_sender(
 
     forwarder.submit(event(1))
     assert [e["event_type"] for e in receiver.take(1)] == ["120"]
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "aes"])
+def test_an_account_the_receiver_does_not_know_is_parked_and_the_others_go_through(
+    receivers: Callable[..., PysiaReceiver],
+    forwarders: Callable[..., Dc09Forwarder],
+    caplog: pytest.LogCaptureFixture,
+    encrypted: bool,
+) -> None:
+    stranger = "pb-0000000000ff"
+    receiver = receivers([ACCOUNT, GATEWAY_ACCOUNT], key=PYSIA_KEY if encrypted else None)
+    forwarder = forwarders([receiver_config(receiver, key=KEY_HEX if encrypted else None)])
+    forwarder.submit(event(1, device=stranger))
+    forwarder.submit(event(2, "silent_sos"))
+
+    assert [(e["account"], e["event_type"]) for e in receiver.take(1)] == [(ACCOUNT, "122")]
+    wait_until(lambda: forwarder.queue.counts("arc") == {"pending": 0, "delivered": 1, "parked": 1})
+    assert f"refuses account {AccountScheme().account_for(stranger)}" in caplog.text
