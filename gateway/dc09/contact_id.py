@@ -17,19 +17,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.protocol import CONTACT_ID
+
 NEW_EVENT, RESTORE = 1, 3
 PARTITION = 1
 BUTTON_ZONE, PANEL_ZONE, OWNER_USER = 1, 0, 1
 
-# type: (event code, zone or user); the codes are the `cid` of docs/protocol.md
-CODES: dict[str, tuple[int, int]] = {
-    "sos": (120, BUTTON_ZONE),
-    "silent_sos": (122, BUTTON_ZONE),
-    "cancel": (406, OWNER_USER),
-    "test": (601, PANEL_ZONE),
-    "tamper": (137, BUTTON_ZONE),
-    "power_lost": (301, PANEL_ZONE),
-    "battery_low": (302, PANEL_ZONE),
+# The zone (or user) of each type; the codes themselves are gateway.protocol.CONTACT_ID (the dispatch `cid`).
+ZONES: dict[str, int] = {
+    "sos": BUTTON_ZONE,
+    "silent_sos": BUTTON_ZONE,
+    "cancel": OWNER_USER,
+    "test": PANEL_ZONE,
+    "tamper": BUTTON_ZONE,
+    "power_lost": PANEL_ZONE,
+    "battery_low": PANEL_ZONE,
 }
 RESTORABLE: frozenset[str] = frozenset({"tamper", "power_lost", "battery_low"})
 
@@ -53,9 +55,8 @@ class ContactId:
 
 def contact_id_for(alert_type: str, restore: bool = False) -> ContactId:
     """The Contact ID event for one of our types; `restore` for the end of a condition."""
-    if alert_type not in CODES:
+    if alert_type not in CONTACT_ID:
         raise ValueError(f"no Contact ID code for type {alert_type!r}")
     if restore and alert_type not in RESTORABLE:
         raise ValueError(f"type {alert_type!r} has no restore")
-    code, zone = CODES[alert_type]
-    return ContactId(RESTORE if restore else NEW_EVENT, code, PARTITION, zone)
+    return ContactId(RESTORE if restore else NEW_EVENT, int(CONTACT_ID[alert_type]), PARTITION, ZONES[alert_type])

@@ -18,7 +18,9 @@ from gateway.dc09 import (
     load_receivers,
 )
 from gateway.dc09.account import AccountError, AccountScheme
+from gateway.dc09.contact_id import ZONES
 from gateway.dc09.message import Message
+from gateway.protocol import CONTACT_ID
 from tests.gateway.dc09.harness import KEY_HEX, ScriptedReceiver, wait_until
 
 DEVICE = "pb-3c71bf4a9e10"
@@ -43,6 +45,7 @@ def test_contact_id_codes_follow_docs_protocol() -> None:
         "3301 01 000",
         "3302 01 000",
     ]
+    assert set(ZONES) == set(CONTACT_ID)  # every type of the wire contract has its zone
     for bad in ("sos", "cancel", "test"):
         with pytest.raises(ValueError, match="no restore"):
             contact_id_for(bad, restore=True)
