@@ -1,0 +1,147 @@
+"""DC-09 forwarding against a pysiaalarm receiver on loopback, beside a TCP echo baseline.
+
+    .venv/bin/python bench/dc09.py [--count N]
+
+All in the same run, each server in a process of its own:
+- baseline: round trips of a message of the same size to a plain TCP echo
+  server (the floor for any request/answer over loopback);
+- latency added by DC-09: one message out, its ACK back (our encoding, AES for
+  the encrypted line, pysiaalarm's parsing and answer, our answer check),
+  one at a time over one connection;
+- forwarded messages per second: N events submitted to the forwarder, until
+  the last is ACKed (persistent queue, sequence numbers, one message in
+  flight at a time as DC-09 requires).
+Prints numbers; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from gateway.dc09 import Dc09Event, Dc09Forwarder, contact_id_for, load_receivers
+from gateway.dc09.account import AccountScheme
+from gateway.dc09.answer import parse_answer
+from gateway.dc09.crypto import Dc09Key
+from gateway.dc09.message import Message, Route
+from gateway.dc09.transport import TcpLink
+
+ROOT = Path(__file__).resolve().parents[1]
+DEVICE = "pb-3c71bf4a9e10"
+ACCOUNT = AccountScheme().account_for(DEVICE)
+PYSIA_KEY = "0123456789ABCDEF"  # pysiaalarm takes these characters as the key bytes
+KEY_HEX = PYSIA_KEY.encode().hex()
+
+
+def echo_server(
+    ready: multiprocessing.synchronize.Event, port_box: multiprocessing.sharedctypes.Synchronized[int]
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port_box.value = server.getsockname()[1]
+        ready.set()
+        connection, _ = server.accept()
+        with connection:
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            while data := connection.recv(4096):
+                connection.sendall(data)
+
+
+def start_pysiaalarm(key: str | None) -> tuple[subprocess.Popen[str], int]:
+    account = f"{ACCOUNT}:{key}" if key else ACCOUNT
+    command = [sys.executable, "-m", "tests.gateway.dc09.pysia_receiver", "--account", account, "--quiet"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert process.stdout is not None
+    return process, int(process.stdout.readline().split()[1])
+
+
+def summary(latencies: list[float]) -> str:
+    ordered = sorted(latencies)
+    p99 = ordered[int(len(ordered) * 0.99) - 1]
+    rate = len(latencies) / sum(latencies)
+    return f"median {statistics.median(latencies) * 1e3:6.3f} ms   p99 {p99 * 1e3:6.3f} ms   {rate:7.0f} /s"
+
+
+async def echo_round_trips(port: int, size: int, count: int) -> list[float]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    payload, latencies = b"x" * size, []
+    for _ in range(count):
+        start = time.perf_counter()
+        writer.write(payload)
+        await writer.drain()
+        received = 0
+        while received < size:
+            received += len(await reader.read(4096))
+        latencies.append(time.perf_counter() - start)
+    writer.close()
+    return latencies
+
+
+async def dc09_round_trips(port: int, key: Dc09Key | None, count: int) -> list[float]:
+    link, rng, latencies = TcpLink("127.0.0.1", port, connect_timeout_s=5), random.Random(1), []
+    data = f"#{ACCOUNT}|{contact_id_for('sos').text()}"
+    loop = asyncio.get_running_loop()
+    for n in range(count):
+        start = time.perf_counter()
+        message = Message("ADM-CID", n % 9999 + 1, Route("1", "1"), ACCOUNT, time.time(), data)
+        await link.send(message.encode(key, rng))
+        (answer,) = [parse_answer(text, key) for text in await link.receive(loop.time() + 5)]
+        assert answer.kind == "ACK" and answer.sequence == message.sequence
+        latencies.append(time.perf_counter() - start)
+    await link.close()
+    return latencies
+
+
+def forwarded_per_second(port: int, key_hex: str | None, count: int, folder: Path) -> float:
+    receiver = {"name": "bench", "host": "127.0.0.1", "port": port, "link_test_s": 0, "key": key_hex}
+    forwarder = Dc09Forwarder(load_receivers(json.dumps([receiver])), folder / f"{key_hex}.sqlite3")
+    forwarder.start()
+    start = time.perf_counter()
+    for n in range(count):
+        forwarder.submit(Dc09Event(f"bench:{n}", DEVICE, contact_id_for("sos")))
+    while forwarder.queue.counts("bench")["delivered"] < count:
+        time.sleep(0.005)
+    elapsed = time.perf_counter() - start
+    forwarder.stop()
+    return count / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--count", type=int, default=500)
+    count = parser.parse_args().count
+    ready, port_box = multiprocessing.Event(), multiprocessing.Value("i", 0)
+    echo = multiprocessing.Process(target=echo_server, args=(ready, port_box), daemon=True)
+    echo.start()
+    ready.wait()
+    sample = Message("ADM-CID", 1, Route("1", "1"), ACCOUNT, time.time(), f"#{ACCOUNT}|1120 01 001")
+    size = len(sample.encode(None, random.Random(1)))
+    print(f"messages: {count}   ADM-CID frame: {size} bytes plain")
+    echo_trips = asyncio.run(echo_round_trips(port_box.value, size, count))
+    print(f"baseline  TCP echo round trip ({size} B)      {summary(echo_trips)}")
+    echo.terminate()
+    with tempfile.TemporaryDirectory() as folder:
+        for label, pysia_key, key_hex in (("plain", None, None), ("AES-128", PYSIA_KEY, KEY_HEX)):
+            receiver, port = start_pysiaalarm(pysia_key)
+            try:
+                key = Dc09Key.from_hex(key_hex) if key_hex else None
+                trips = asyncio.run(dc09_round_trips(port, key, count))
+                print(f"dc09      send -> ACK, {label:7}              {summary(trips)}")
+                rate = forwarded_per_second(port, key_hex, count, Path(folder))
+                print(f"forwarder submit -> all ACKed, {label:7}      {rate:7.0f} messages/s")
+            finally:
+                receiver.kill()
+                receiver.wait()
+
+
+if __name__ == "__main__":
+    main()
