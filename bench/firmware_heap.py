@@ -38,6 +38,7 @@ import argparse
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,7 +46,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from simulator.button import DEVICE_DIR, FIRMWARE_DIR, SimulatedButton, micropython_binary
+from simulator.button import DEVICE_DIR, FIRMWARE_DIR, SimulatedButton, SimulatorError, micropython_binary
 from simulator.channel import ControlServer
 from simulator.stack import Stack
 
@@ -54,44 +55,32 @@ HOLD_MS = 2000
 POINTS = ("boot", "alert", "heartbeats")
 NOT_MODULES = {"main.py", "boot.py", "manifest.py"}  # entry points and the build manifest
 
-# The measuring code, heapbench.mpy. The entry imports it before anything
-# else, so its bytecode sits at the bottom of the heap like the entry's own:
-# with the .py firmware loaded only a few KB of the heap are contiguous, and
-# loading even this after the firmware would not fit. It imports no firmware
-# module itself (that would change the firmware's import order); start()
-# wraps panic.app.App so that the App that panic.app.main() creates is
-# recorded, and schedules the measuring task to start with the firmware's loop.
+# The measuring code, appended to a copy of the simulator's vhal.py. The
+# device entry, simmain.py, runs unchanged (compiled from source at start, as
+# in every simulator run) and imports vhal after the firmware; this copy,
+# precompiled by mpy-cross, then also wraps panic.app.App so that the App that
+# panic.app.main() creates is recorded, and schedules the measuring task to
+# start with the firmware's loop. With the .py firmware loaded only a few KB
+# of the heap are contiguous: any harness loaded or compiled earlier, or
+# larger, changes whether the .py firmware boots at all (docs/benchmarks.md).
 MEASURE = """
-import asyncio
-import gc
-import micropython
-import sys
 
-BLOCK = 32 if sys.maxsize > (1 << 32) else 16  # a GC block is four machine words
-apps = []
+import gc as _hb_gc
+import micropython as _hb_micropython
 
-
-def start(app_module):
-    real = app_module.App
-
-    def recorded(hw):
-        a = real(hw)
-        apps.append(a)
-        return a
-
-    app_module.App = recorded
-    asyncio.create_task(run())
+_HB_BLOCK = 32 if sys.maxsize > (1 << 32) else 16  # a GC block is four machine words
+_hb_apps = []
 
 
-def measure(point):
+def _hb_measure(point):
     mem = sys.modules["panic.mem"]
     mem.sample()
     print("heapbench: point=%s alloc=%d free=%d peak=%d code=%d block=%d"
-          % (point, gc.mem_alloc(), gc.mem_free(), mem.peak, mem.code, BLOCK))
-    micropython.mem_info()
+          % (point, _hb_gc.mem_alloc(), _hb_gc.mem_free(), mem.peak, mem.code, _HB_BLOCK))
+    _hb_micropython.mem_info()
 
 
-async def wait(what, ready, timeout_ms):
+async def _hb_wait(what, ready, timeout_ms):
     while not ready():
         if timeout_ms <= 0:
             print("heapbench: gave up waiting for " + what)
@@ -100,25 +89,41 @@ async def wait(what, ready, timeout_ms):
         timeout_ms -= 20
 
 
-async def run():
-    await wait("app", lambda: apps, 30000)
-    a = apps[0]
-    await wait("link", lambda: a.link is not None and a.link.connected, 30000)
+async def _hb_run():
+    await _hb_wait("app", lambda: _hb_apps, 30000)
+    a = _hb_apps[0]
+    await _hb_wait("link", lambda: a.link is not None and a.link.connected, 30000)
     print("heapbench: loaded=" + sys.modules["panic.mqtt"].__file__)
     await asyncio.sleep_ms(2000)
-    measure("boot")
+    _hb_measure("boot")
     a.hw.button.play([@HOLD_MS@ + 300])
-    await wait("ack", lambda: a.alerts.latest_state is not None and not a.outbox.entries, 30000)
+    await _hb_wait("ack", lambda: a.alerts.latest_state is not None and not a.outbox.entries, 30000)
     await asyncio.sleep_ms(1000)
-    measure("alert")
+    _hb_measure("alert")
     beat = sys.modules["panic.heartbeat"].Heartbeat(
         a.cfg.device_id, a.hw, a.seq, a.alerts._signer, a.link, a.cfg.heartbeat_s, None)
     for _ in range(@HEARTBEATS@):
         await beat._send()
         sys.modules["panic.mem"].sample()
     await asyncio.sleep_ms(1000)
-    measure("heartbeats")
+    _hb_measure("heartbeats")
     sys.exit(0)
+
+
+def _hb_start(app_module):
+    real = app_module.App
+
+    def recorded(hw):
+        a = real(hw)
+        _hb_apps.append(a)
+        return a
+
+    app_module.App = recorded
+    asyncio.create_task(_hb_run())
+
+
+if "panic.app" in sys.modules:  # imported by simmain (not by the bench's own size check)
+    _hb_start(sys.modules["panic.app"])
 """
 
 _POINT = re.compile(r"^heapbench: point=(\w+) alloc=(\d+) free=(\d+) peak=(\d+) code=(\d+) block=(\d+)$")
@@ -141,8 +146,7 @@ class Run:
     binary: str
     search: list[Path]  # MICROPYPATH ahead of the simulator's device dir and .frozen
     points: dict[str, Point] = field(default_factory=dict)
-    vhal: int = 0
-    measuring: int = 0  # heapbench.mpy's own heap
+    harness: int = 0  # heap of the simulator's vhal with the measuring code (vhal.mpy)
     heartbeats_sent: int = 0  # "heartbeat: sent" lines after the alert point
     failure: str = ""  # why the run did not complete
     warnings: list[str] = field(default_factory=list)  # the device's W and E log lines
@@ -167,30 +171,18 @@ def compile_mpy(out: Path) -> Path:
 
 
 def write_driver(directory: Path, heartbeats: int) -> Path:
-    """The device entry and the harness, precompiled into `directory`.
+    """The device entry and the harness, in `directory`: simmain.py as it is, vhal.mpy with MEASURE appended.
 
-    heapbench_main.mpy is simulator/device/simmain.py, unchanged but for
-    ``import heapbench`` first and ``heapbench.start(app)`` before its last
-    line, main(); heapbench.mpy is MEASURE; vhal.mpy the simulator's virtual
-    hardware. Precompiled, the harness costs the heap its bytecode only and
-    the firmware is the only code compiled on the measured heap, as with
-    firmware/main.py on a device (compiling vhal.py after the .py firmware
-    does not always fit: see docs/benchmarks.md).
+    simmain.py is copied so that its own directory, first on sys.path, holds
+    the measuring vhal.mpy and no vhal.py.
     """
-    entry = (DEVICE_DIR / "simmain.py").read_text()
-    if not entry.endswith("\nmain()\n"):
-        raise RuntimeError("simulator/device/simmain.py no longer ends with main(): update write_driver")
     directory.mkdir(exist_ok=True)
-    sources = {
-        "heapbench_main": "import heapbench\n" + entry.removesuffix("main()\n") + "heapbench.start(app)\nmain()\n",
-        "heapbench": MEASURE.replace("@HOLD_MS@", str(HOLD_MS)).replace("@HEARTBEATS@", str(heartbeats)),
-        "vhal": (DEVICE_DIR / "vhal.py").read_text(),
-    }
-    for name, text in sources.items():
-        source = directory / f"{name}.py"
-        source.write_text(text)
-        subprocess.run([str(mpy_cross()), source.name], cwd=directory, check=True)
-        source.unlink()  # a .py beside the .mpy would be imported instead
+    shutil.copyfile(DEVICE_DIR / "simmain.py", directory / "simmain.py")
+    source = directory / "vhal.py"
+    source.write_text((DEVICE_DIR / "vhal.py").read_text()
+                      + MEASURE.replace("@HOLD_MS@", str(HOLD_MS)).replace("@HEARTBEATS@", str(heartbeats)))
+    subprocess.run([str(mpy_cross()), source.name], cwd=directory, check=True)
+    source.unlink()  # a .py beside the .mpy would be imported instead
     return directory
 
 
@@ -212,13 +204,82 @@ def bare_heap(binary: str) -> int:
     return heap_delta(binary, [], "", "import asyncio")
 
 
-def run_device(stack: Stack, run: Run, work: Path, heartbeats: int) -> None:
+def provision(stack: Stack, work: Path, heartbeat_s: int = 30) -> Path:
+    """A flash directory for a newly registered button."""
     device_id = "pb-" + secrets.token_hex(6)
     issued = stack.register_button(device_id)
     flash = work / f"flash-{device_id}"
     SimulatedButton.provision(flash, device_id=device_id, device_key_hex=issued["device_key"],
                               mqtt_password=issued["mqtt_password"], broker_host=stack.broker_config.host,
-                              broker_port=stack.broker_config.port, hold_ms=HOLD_MS)
+                              broker_port=stack.broker_config.port, hold_ms=HOLD_MS, heartbeat_s=heartbeat_s)
+    return flash
+
+
+def run_py(stack: Stack, binary: str, work: Path, heartbeats: int, tries: int) -> list[Run]:
+    """The .py firmware: with the measuring code if it fits, else in the unmodified simulator.
+
+    Whether the .py firmware boots at all depends on the length of strings as
+    unrelated as its directory's path (each module's __file__ lives on the
+    heap): compiling falls differently into a heap with only a few KB
+    contiguous. So the firmware is copied to directories whose paths are 0 ..
+    `tries` - 1 characters longer, and each is tried: first with the measuring
+    code; if none boots, in the simulator exactly as the tests run it, read
+    from the firmware's own ``mem:`` lines (no largest free block; "after
+    boot" is its ``started`` line, before the link is up; "after alert" its
+    ``acked`` line). The label says how many lengths booted.
+    """
+    copies = []
+    for pad in range(tries):
+        copies.append(work / ("py" + "_" * pad))
+        shutil.copytree(FIRMWARE_DIR, copies[-1])
+    runs = []
+    for copy in copies:
+        run = Run("py", binary, [copy])
+        run_device(stack, run, work, heartbeats)
+        runs.append(run)
+    booted = [r for r in runs if not r.failure]
+    if booted:
+        booted[0].label = f"py (booted at {len(booted)} of {tries} path lengths; figures at the first)"
+        return [booted[0]]
+    failed = Run(f"py with the measuring code (at {tries} path lengths)", binary, [], failure=runs[0].failure)
+    if binary != micropython_binary():
+        return [failed]  # the simulator runs this venv's micropython only
+    plain: list[Run] = []
+    for copy in copies:
+        run = Run("py", binary, [copy])
+        flash = provision(stack, work)
+        button = SimulatedButton(flash, firmware_dir=copy, log_file=flash / "console.log")
+        try:
+            button.start()
+        except SimulatorError as e:
+            run.failure = str(e).splitlines()[-1]
+            plain.append(run)
+            continue
+        try:
+            button.wait_for_log(r"mem: started", timeout=60)
+            run.points["boot"] = Point(**button.memory())
+            button.wait_for_indicator("idle", timeout=60)
+            mark = button.mark()
+            button.press(HOLD_MS + 300)
+            button.wait_for_log(r"mem: acked seq=", timeout=60, since=mark)
+            run.points["alert"] = Point(**button.memory())
+            run.warnings = [line for line in button.lines if line.startswith(("W ", "E "))]
+        finally:
+            button.stop()
+        plain.append(run)
+    booted = [r for r in plain if not r.failure]
+    if not booted:
+        return [failed, Run(f"py, unmodified simulator (at {tries} path lengths)", binary, [],
+                            failure=plain[0].failure)]
+    first = booted[0]
+    first.label = (f"py, unmodified simulator (booted at {len(booted)} of {tries} path lengths; figures at the "
+                   f"first; failures: {next((r.failure for r in plain if r.failure), 'none')})")
+    first.loaded = str(first.search[0])
+    return [failed, first]
+
+
+def run_device(stack: Stack, run: Run, work: Path, heartbeats: int) -> None:
+    flash = provision(stack, work)
     driver = write_driver(work / "driver", heartbeats)
     channel = ControlServer(lambda _event: None)  # simmain's virtual hardware connects here
     log = flash / "console.log"
@@ -227,7 +288,7 @@ def run_device(stack: Stack, run: Run, work: Path, heartbeats: int) -> None:
     try:
         with open(log, "w", encoding="utf-8") as out:
             returncode = subprocess.run(
-                [run.binary, "-X", f"heapsize={HEAPSIZE}", "-m", "heapbench_main", channel.host,
+                [run.binary, "-X", f"heapsize={HEAPSIZE}", str(driver / "simmain.py"), channel.host,
                  str(channel.port), "bench"],
                 cwd=flash, env=environment([driver, *run.search]), stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, timeout=120 + heartbeats,
@@ -263,9 +324,8 @@ def run_device(stack: Stack, run: Run, work: Path, heartbeats: int) -> None:
         run.failure = f"device exited {returncode} after {sorted(run.points) or 'no'} points: " + (
             errors[-1] if errors else (lines[-1] if lines else "no output"))
         return
-    search = [driver, *run.search]
-    run.vhal = heap_delta(run.binary, search, "import asyncio, socket, sys, time\nfrom panic import log", "import vhal")
-    run.measuring = heap_delta(run.binary, search, "import asyncio, gc, micropython, sys", "import heapbench")
+    before = "import asyncio, socket, sys, time\nfrom panic import log"
+    run.harness = heap_delta(run.binary, [driver, *run.search], before, "import vhal")
 
 
 def report(runs: list[Run], heartbeats: int) -> None:
@@ -277,16 +337,19 @@ def report(runs: list[Run], heartbeats: int) -> None:
             if run.failure:
                 print(f"  {run.label}: {run.failure}")
                 continue
+            harness = f"the harness (simulator's vhal + measuring code) is {run.harness:,} B" if run.harness else (
+                "the harness is the simulator's vhal.py")
             print(f"  {run.label}: panic.mqtt loaded from {run.loaded}; code (live heap once imported) "
-                  f"{run.points['boot'].code:,} B; of all figures the harness is {run.vhal + run.measuring:,} B "
-                  f"(simulator's vhal.mpy {run.vhal:,}, measuring code {run.measuring:,}); "
+                  f"{run.points['boot'].code:,} B; of all figures {harness}; "
                   f"{run.heartbeats_sent:,} heartbeats sent; {run.seconds:.0f} s")
             if run.warnings:
                 print(f"    device warnings: {len(run.warnings)}, first: {run.warnings[0]}")
             print(f"    {'':24} {'heap peak':>10} {'largest free':>13} {'live':>10} {'free':>10}")
-            for point in POINTS:
-                p = run.points[point]
-                print(f"    {names[point]:24} {p.peak:>10,} {p.largest_free:>13,} {p.alloc:>10,} {p.free:>10,}")
+            if run.heartbeats_sent == 0 and "heartbeats" not in run.points:
+                print("    (no heartbeat phase: the firmware sends its own every 30 s)")
+            for point, p in run.points.items():
+                largest = f"{p.largest_free:,}" if p.largest_free else "n/a"
+                print(f"    {names[point]:24} {p.peak:>10,} {largest:>13} {p.alloc:>10,} {p.free:>10,}")
 
 
 def version(binary: str) -> str:
@@ -300,6 +363,8 @@ def main() -> None:
     parser.add_argument("--binary", default=None,
                         help="micropython for .py and .mpy (default: this venv's); for a like-for-like comparison, "
                              "one built from the same source as the frozen binary, without the firmware frozen in")
+    parser.add_argument("--py-paths", type=int, default=16,
+                        help="how many firmware path lengths to try the .py firmware at (see run_py)")
     parser.add_argument("--frozen-binary", type=Path, default=None,
                         help="a unix-port micropython built with FROZEN_MANIFEST including firmware/manifest.py")
     args = parser.parse_args()
@@ -307,11 +372,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, Stack(Path(tmp)) as stack:
         work = Path(tmp)
         mpy = compile_mpy(work / "mpy")
-        runs = [Run("py", binary, [FIRMWARE_DIR]), Run("mpy", binary, [mpy])]
+        runs = [Run("mpy", binary, [mpy])]
         if args.frozen_binary is not None:
             runs.append(Run("frozen", str(args.frozen_binary.resolve()), []))
         for run in runs:
             run_device(stack, run, work, args.heartbeats)
+        runs[:0] = run_py(stack, binary, work, args.heartbeats, args.py_paths)
         report(runs, args.heartbeats)
 
 
