@@ -201,17 +201,19 @@ def heap_delta(binary: str, search: list[Path], before: str, after: str) -> int:
 
 def bare_heap(binary: str) -> int:
     """Live heap of a bare interpreter with asyncio imported."""
-    return heap_delta(binary, [], "", "import asyncio")
+    code = "import gc, asyncio\ngc.collect()\nprint(gc.mem_alloc())"
+    return int(subprocess.run([binary, "-X", f"heapsize={HEAPSIZE}", "-c", code], env=environment([]),
+                              capture_output=True, text=True, check=True).stdout)
 
 
-def provision(stack: Stack, work: Path, heartbeat_s: int = 30) -> Path:
+def provision(stack: Stack, work: Path) -> Path:
     """A flash directory for a newly registered button."""
     device_id = "pb-" + secrets.token_hex(6)
     issued = stack.register_button(device_id)
     flash = work / f"flash-{device_id}"
     SimulatedButton.provision(flash, device_id=device_id, device_key_hex=issued["device_key"],
                               mqtt_password=issued["mqtt_password"], broker_host=stack.broker_config.host,
-                              broker_port=stack.broker_config.port, hold_ms=HOLD_MS, heartbeat_s=heartbeat_s)
+                              broker_port=stack.broker_config.port, hold_ms=HOLD_MS)
     return flash
 
 
@@ -244,16 +246,22 @@ def run_py(stack: Stack, binary: str, work: Path, heartbeats: int, tries: int) -
     failed = Run(f"py with the measuring code (at {tries} path lengths)", binary, [], failure=runs[0].failure)
     if binary != micropython_binary():
         return [failed]  # the simulator runs this venv's micropython only
-    plain: list[Run] = []
+    return [failed, run_unmodified(stack, binary, work, copies)]
+
+
+def run_unmodified(stack: Stack, binary: str, work: Path, copies: list[Path]) -> Run:
+    """The .py firmware in the simulator exactly as the tests run it, at each of `copies`; from its mem: lines."""
+    runs: list[Run] = []
     for copy in copies:
         run = Run("py", binary, [copy])
+        runs.append(run)
         flash = provision(stack, work)
         button = SimulatedButton(flash, firmware_dir=copy, log_file=flash / "console.log")
+        started = time.monotonic()
         try:
             button.start()
         except SimulatorError as e:
             run.failure = str(e).splitlines()[-1]
-            plain.append(run)
             continue
         try:
             button.wait_for_log(r"mem: started", timeout=60)
@@ -266,16 +274,15 @@ def run_py(stack: Stack, binary: str, work: Path, heartbeats: int, tries: int) -
             run.warnings = [line for line in button.lines if line.startswith(("W ", "E "))]
         finally:
             button.stop()
-        plain.append(run)
-    booted = [r for r in plain if not r.failure]
+        run.seconds = time.monotonic() - started
+    booted = [r for r in runs if not r.failure]
     if not booted:
-        return [failed, Run(f"py, unmodified simulator (at {tries} path lengths)", binary, [],
-                            failure=plain[0].failure)]
+        return Run(f"py, unmodified simulator (at {len(copies)} path lengths)", binary, [], failure=runs[0].failure)
     first = booted[0]
-    first.label = (f"py, unmodified simulator (booted at {len(booted)} of {tries} path lengths; figures at the "
-                   f"first; failures: {next((r.failure for r in plain if r.failure), 'none')})")
+    first.label = (f"py, unmodified simulator (booted at {len(booted)} of {len(copies)} path lengths; figures at "
+                   f"the first; failures: {next((r.failure for r in runs if r.failure), 'none')})")
     first.loaded = str(first.search[0])
-    return [failed, first]
+    return first
 
 
 def run_device(stack: Stack, run: Run, work: Path, heartbeats: int) -> None:
