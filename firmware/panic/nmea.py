@@ -308,7 +308,10 @@ class Nmea:
         if lat_d == 0 and lat_f == 0 and self._deg == 0 and self._frac == 0:
             self._veto = True
             return True
-        self._lat_d, self._lat_f, self._lon_d, self._lon_f = lat_d, lat_f, self._deg, self._frac
+        self._lat_d = lat_d  # one by one: a 4-way tuple assignment would allocate a tuple
+        self._lat_f = lat_f
+        self._lon_d = self._deg
+        self._lon_f = self._frac
         self._has = True
         return True
 
