@@ -137,7 +137,9 @@ def test_bad_input_does_not_hide_the_good_sentences_around_it(tmp_path: Path) ->
     text = bytes((i * 37 + 11) % 256 for i in range(2000)) + b"\n" + GOOD + b"$GPRMC,1200" + b"\n" + GOOD.replace(
         b"120000.00", b"120001.00").replace(GOOD[-4:-2], b"00")
     result, fixes = replay(write(tmp_path, text))
+    # The noise, the truncated RMC and the copy with a wrong checksum are dropped; the good GGA is read.
     assert [(f["lat"], f["lon"], f["utc"]) for f in fixes] == [(-5.4239521, 105.2581564, "120000.00")]
+    assert "rejected=0" not in result.stderr
 
 
 def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
