@@ -23,7 +23,7 @@ def replay(capture: Path, *, heapsize: str = "110K", out: TextIO = sys.stdout, e
     if not capture.is_file():
         print(f"# gps-replay: no such file: {capture}", file=err)
         return 2
-    env = dict(os.environ, MICROPYPATH=f"{FIRMWARE_DIR}:.frozen")
+    env = dict(os.environ, MICROPYPATH=f"{FIRMWARE_DIR}:{DEVICE_DIR}:.frozen")
     with subprocess.Popen(
         [micropython_binary(), "-X", f"heapsize={heapsize}", str(DEVICE_DIR / "gpsreplay.py"), str(capture)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,

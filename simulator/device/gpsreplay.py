@@ -2,8 +2,8 @@
 
     micropython -X heapsize=110K gpsreplay.py FILE
 
-with firmware/ on MICROPYPATH. Each line of FILE (``#`` comments and blank
-lines skipped) is written, with CR LF, into a virtual UART; panic.gps.Gps
+with firmware/ and this directory on MICROPYPATH. Each line of FILE (``#`` comments and blank
+lines skipped) is written, with CR LF, into a virtual UART (vuart.py); panic.gps.Gps
 reads it in its own chunks, as fast as it goes. The clock is virtual: it
 stands still while the capture flows (a burst), and at the end it moves
 past panic.gps.QUIET_MS with the UART empty, as a receiver that stopped
@@ -19,26 +19,7 @@ starts with ``#``.
 import sys
 
 from panic import fix, gps
-
-
-class VirtualUart:
-    """The receiver's side of the UART: whatever was written waits to be read."""
-
-    def __init__(self) -> None:
-        self._data = b""
-        self._pos = 0
-
-    def write(self, data: bytes) -> None:
-        self._data = self._data[self._pos:] + data
-        self._pos = 0
-
-    def readinto(self, buf: bytearray) -> int | None:
-        n = min(len(buf), len(self._data) - self._pos)
-        if n <= 0:
-            return None
-        buf[:n] = self._data[self._pos:self._pos + n]
-        self._pos += n
-        return n
+from vuart import VirtualUart
 
 
 def _fixed2(v: int) -> str:

@@ -181,3 +181,43 @@ print("allocated", measure(10000), "fixes", reader.nmea.fixes)
 """ % (EPOCH,)
     out = run_micropython(script).stdout.split()
     assert out == ["allocated", "0", "fixes", "20"], out
+
+
+def test_the_task_loop_allocates_nothing(run_micropython: Run) -> None:
+    script = """
+import asyncio, gc
+from panic import gps
+from panic.gpspower import GpsPower
+class Uart:
+    def readinto(self, buf):
+        return None
+class Power:
+    def set(self, on):
+        pass
+class Sup:
+    def register(self, name, ms):
+        return 0
+    def alive(self, slot):
+        pass
+reader = gps.Gps(Uart(), Power(), GpsPower(search_s=1, on_s=0))
+async def main():
+    asyncio.create_task(reader.run(Sup()))
+    await asyncio.sleep_ms(1300)  # past the search: the power was switched off (and logged) once
+    gc.collect()
+    gc.disable()
+    before = gc.mem_alloc()
+    await asyncio.sleep_ms(1000)  # ten polls with the receiver silent and off
+    print("allocated", gc.mem_alloc() - before)
+asyncio.run(main())
+"""
+    out = run_micropython(script).stdout.splitlines()
+    assert "allocated 0" in out, out
+    assert any(" gps: power=off why=policy" in line for line in out), out
+
+
+def test_accuracy_is_hdop_times_19_m_rounded_up(run_micropython: Run) -> None:
+    out = run_micropython(
+        "from panic.gps import accuracy_m\nprint([accuracy_m(h) for h in (-1, 0, 50, 91, 100, 126, 9999)])"
+    ).stdout.strip()
+    # Unknown (or an impossible 0) HDOP is 100 m; 0.91 x 19 = 17.29 -> 18; 99.99 x 19 = 1899.81 -> 1900.
+    assert out == "[100, 100, 10, 18, 19, 24, 1900]"
