@@ -47,6 +47,27 @@ EPOCH = (
 )
 LOC = '{"lat":-5.4239521,"lon":105.2581564,"acc":24,"src":"%s","age":%d}'
 
+# Stand-ins for the task's surroundings: a receiver that says nothing, a recording power switch,
+# a supervisor that accepts everything.
+TASK_FAKES = """
+import asyncio, gc
+from panic import gps, log
+from panic.gpspower import GpsPower
+class Uart:
+    def readinto(self, buf):
+        return None
+class Power:
+    def __init__(self):
+        self.calls = []
+    def set(self, on):
+        self.calls.append(on)
+class Sup:
+    def register(self, name, ms):
+        return 0
+    def alive(self, slot):
+        pass
+"""
+
 
 def drive(run: Run, steps: list[tuple[int, bytes]]) -> list[dict[str, Any]]:
     out = run(DRIVER % steps).stdout.splitlines()
@@ -111,23 +132,7 @@ print(out)
 
 
 def test_the_gps_task_switches_power_and_an_alert_switches_it_on_at_once(run_micropython: Run) -> None:
-    script = """
-import asyncio
-from panic import gps, log
-from panic.gpspower import GpsPower
-class Uart:
-    def readinto(self, buf):
-        return None
-class Power:
-    def __init__(self):
-        self.calls = []
-    def set(self, on):
-        self.calls.append(on)
-class Sup:
-    def register(self, name, ms):
-        return 0
-    def alive(self, slot):
-        pass
+    script = TASK_FAKES + """
 power = Power()
 reader = gps.Gps(Uart(), power, GpsPower(search_s=0, on_s=0, period_s=1))
 async def main():
@@ -184,21 +189,7 @@ print("allocated", measure(10000), "fixes", reader.nmea.fixes)
 
 
 def test_the_task_loop_allocates_nothing(run_micropython: Run) -> None:
-    script = """
-import asyncio, gc
-from panic import gps
-from panic.gpspower import GpsPower
-class Uart:
-    def readinto(self, buf):
-        return None
-class Power:
-    def set(self, on):
-        pass
-class Sup:
-    def register(self, name, ms):
-        return 0
-    def alive(self, slot):
-        pass
+    script = TASK_FAKES + """
 reader = gps.Gps(Uart(), Power(), GpsPower(search_s=1, on_s=0))
 async def main():
     asyncio.create_task(reader.run(Sup()))
