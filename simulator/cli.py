@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.button import SimulatedButton, SimulatorError
+from simulator.gpsreplay import replay
 
 HELP = "commands: press [ms] | pattern <ms>,<ms>,... | status | help | quit"
 
@@ -109,8 +110,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "gps-replay":
-        from simulator.gpsreplay import replay
-
         return replay(args.file, heapsize=args.heapsize)
     provisioned = _provision(args, parser)
     if args.command == "provision":
