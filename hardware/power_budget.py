@@ -88,7 +88,10 @@ def loads(data: dict[str, Any], board: boardfile.Board, scenario: dict[str, Any]
             f"{data_ua['source']}; {data_ms['source']}",
         ))
     gps_duty = Fraction(1) if scenario["gps"] == "on" else _value(duty["gps_on_s"]) / _value(duty["gps_period_s"])
-    found.append(load("gps", "GPS (switched by gps_power)", gps_duty))
+    gps_name = "GPS kept on" if scenario["gps"] == "on" else (
+        f"GPS duty cycle ({duty['gps_on_s']['value']} s every {_fmt(_value(duty['gps_period_s']) / 60, 0)} min, "
+        "firmware/panic/gpspower.py)")
+    found.append(load("gps", gps_name, gps_duty))
     found.append(load("led", "status LED flashes", _value(duty["led_per_mille"]) / 1000))
     found.append(load("ldo_quiescent", "3.3 V regulator U3"))
     found += _resistor_loads(board)

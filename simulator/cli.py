@@ -3,6 +3,7 @@
     panic-sim run --flash var/button1 --device-id pb-0123456789ab --key-hex <64 hex> \\
         --mqtt-password <pw> --broker 127.0.0.1:18830 [--set heartbeat_s=10 ...]
     panic-sim run --flash var/button1          # already provisioned
+    panic-sim gps-replay capture.nmea          # positions the firmware reads from a GPS capture
 
 The firmware's console log is printed as it comes. Commands on stdin, one
 per line: ``press [ms]`` (hold, default 2500), ``pattern <ms>,<ms>,...``
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.button import SimulatedButton, SimulatorError
+from simulator.gpsreplay import replay
 
 HELP = "commands: press [ms] | pattern <ms>,<ms>,... | status | help | quit"
 
@@ -54,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
         if name == "run":
             p.add_argument("--heapsize", default="110K", help="MicroPython heap (default 110K, as on the ESP32)")
             p.add_argument("--log", type=Path, help="also append the console log to this file")
+    p = sub.add_parser("gps-replay", help="replay a GPS receiver capture (NMEA lines) through the firmware's GPS code")
+    p.add_argument("file", type=Path, help="NMEA sentences, one a line; # comments ignored")
+    p.add_argument("--heapsize", default="110K", help="MicroPython heap (default 110K, as on the ESP32)")
     return parser
 
 
@@ -104,6 +109,8 @@ def _command(button: SimulatedButton, line: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "gps-replay":
+        return replay(args.file, heapsize=args.heapsize)
     provisioned = _provision(args, parser)
     if args.command == "provision":
         if not provisioned:

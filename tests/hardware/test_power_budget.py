@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import copy
 import subprocess
 import sys
@@ -113,3 +114,14 @@ def test_the_headline_states_hours_and_peak() -> None:
     headline = next(line for line in budget.splitlines() if line.startswith("**Headline:**"))
     assert " h** on its battery" in headline
     assert " A** peaks" in headline
+
+
+def test_the_gps_duty_cycle_is_the_firmwares_policy(data: dict[str, Any]) -> None:
+    # The budget's GPS window and period are the constants firmware/panic/gpspower.py runs with.
+    tree = ast.parse((ROOT / "firmware" / "panic" / "gpspower.py").read_text())
+    policy = {node.targets[0].id: ast.literal_eval(node.value) for node in tree.body
+              if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)}
+    assert data["duty"]["gps_on_s"]["value"] == policy["ON_S"]
+    assert data["duty"]["gps_period_s"]["value"] == policy["PERIOD_S"]
+    gps = next(load for load in pb.loads(data, boardfile.load(), data["scenarios"][0]) if load.name.startswith("GPS"))
+    assert gps.duty == Fraction(policy["ON_S"], policy["PERIOD_S"])

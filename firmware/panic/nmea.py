@@ -1,0 +1,398 @@
+"""NMEA 0183 from the GPS receiver to an exact fix, allocating nothing per byte or sentence.
+
+Bytes go in through ``feed``; a sentence is taken only if it starts with
+``$``, holds printable ASCII only, fits in ``_LINE_MAX`` bytes, ends in
+``*hh`` and that checksum (XOR of everything between ``$`` and ``*``)
+matches. Anything else — garbage, a truncated sentence (a new ``$`` before
+the line ended), binary noise from a receiver at the wrong baud — is
+counted in ``rejected`` and dropped whole. Talkers GP GN GL GA BD GB GI GQ
+are read alike; others and proprietary sentences are ignored.
+
+**Cycles.** A receiver reports each epoch as a burst of sentences sharing
+one UTC time. They are gathered into a cycle that ends when a sentence with
+another time arrives, when a kind repeats (a receiver whose clock is stuck),
+or when the caller says the receiver went quiet (``end_cycle``). A cycle
+gives a fix only if some sentence in it carries a valid position and none
+says there is no fix:
+
+- RMC status ``A`` (and, NMEA 2.3+, mode not ``N``);
+- GGA quality 1-6 (7 manual input and 8 simulation are not measurements,
+  0 is no fix) with a satellite count that is not 0;
+- GNS with a mode letter other than ``N`` (``M`` manual and ``S`` simulator
+  do not count either) and a satellite count that is not 0;
+- GLL status ``A`` (and mode, when present, not ``N``).
+
+A position of exactly 0, 0 is no fix (the "null island" some receivers
+print with a valid status while still searching).
+
+**Exact coordinates.** ``ddmm.mmmm…`` is converted to integer 1e-7 degrees
+by long division of the minutes by 60, digit by digit, in small integers:
+no float anywhere (the ESP32's are single precision, ~1 m at these
+magnitudes). Minutes digits past the 7th decimal cannot change the result
+except through rounding, which is to nearest, halves away from zero
+(applied to the magnitude; the sign comes from N/S, E/W).
+
+**What a fix holds** (after ``end_cycle`` committed it): ``lat``, ``lon``
+(1e-7 degrees), ``dim`` (2 or 3: from GSA's mode, else 3 when GGA/GNS gave
+an altitude, else 2), ``sats`` (GGA/GNS, else the PRNs listed in the
+cycle's GSAs; -1 unknown) and ``hdop`` (hundredths, from GGA/GNS, else GSA;
+-1 unknown), ``utc`` (the cycle's time of day as hhmmss and hundredths). ``fixes`` counts committed fixes and ``valid`` tells whether
+the latest closed cycle had one. The previous fix stays readable after a
+cycle without one.
+"""
+
+_LINE_MAX = 120  # NMEA allows 82; receivers with 8-decimal minutes send ~100
+_FIELDS_MAX = 24
+
+# Sentence kinds carrying a time, as bits: a cycle remembers which it has seen.
+_RMC = 1
+_GGA = 2
+_GLL = 4
+_GNS = 8
+
+
+def _code(name: bytes) -> int:
+    code = 0
+    for b in name:
+        code = code << 8 | b
+    return code
+
+
+_TALKERS = tuple(_code(t) for t in (b"GP", b"GN", b"GL", b"GA", b"BD", b"GB", b"GI", b"GQ"))
+_K_RMC = _code(b"RMC")
+_K_GGA = _code(b"GGA")
+_K_GLL = _code(b"GLL")
+_K_GNS = _code(b"GNS")
+_K_GSA = _code(b"GSA")
+
+
+def _hex(b: int) -> int:
+    if 48 <= b <= 57:
+        return b - 48
+    if 65 <= b <= 70:
+        return b - 55
+    if 97 <= b <= 102:
+        return b - 87
+    return -1
+
+
+class Nmea:
+    def __init__(self) -> None:
+        self._line = bytearray(_LINE_MAX)
+        self._len = -1  # bytes of the sentence so far; -1 while waiting for '$'
+        self._at = bytearray(_FIELDS_MAX + 1)  # where each field starts; the last entry ends the last field
+        self._nf = 0
+        self.sentences = 0  # checksum-verified sentences from a known talker
+        self.rejected = 0  # lines dropped: bad or missing checksum, truncated, too long, binary, bad field
+        # The last fix (see the module docstring).
+        self.fixes = 0
+        self.valid = False
+        self.lat = 0
+        self.lon = 0
+        self.dim = 0
+        self.sats = -1
+        self.hdop = -1
+        self.utc = -1  # the fix's UTC time of day, hhmmssxx (hundredths), -1 unknown
+        # _coord's result (attributes, not a tuple: nothing allocated).
+        self._deg = 0
+        self._frac = 0
+        self._reset_cycle()
+
+    def _reset_cycle(self) -> None:
+        self._time = -1
+        self._kinds = 0
+        self._has = False  # a valid position was seen
+        self._veto = False  # a sentence said there is no fix
+        self._lat_d = self._lat_f = self._lon_d = self._lon_f = 0
+        self._sats = -1
+        self._hdop = -1
+        self._alt = False
+        self._gsa_dim = 0
+        self._gsa_sats = 0
+        self._gsa_hdop = -1
+
+    # -- bytes to sentences -------------------------------------------------
+
+    def feed(self, data: bytes | bytearray | memoryview, n: int) -> None:
+        """Take the first n bytes of data, as they came from the UART."""
+        line = self._line
+        for i in range(n):
+            b = data[i]
+            if b == 36:  # '$' starts a sentence; an unfinished one before it was truncated
+                if self._len > 0:
+                    self.rejected += 1
+                line[0] = b
+                self._len = 1
+            elif self._len < 0:
+                continue  # between sentences: noise, or a line we already dropped
+            elif b == 13 or b == 10:
+                self._sentence(self._len)
+                self._len = -1
+            elif b < 32 or b > 126 or self._len >= _LINE_MAX:
+                self.rejected += 1  # binary noise (wrong baud) or a line that never ends
+                self._len = -1
+            else:
+                line[self._len] = b
+                self._len += 1
+
+    def _sentence(self, n: int) -> None:
+        line = self._line
+        star = n - 3
+        if n < 10 or line[star] != 42:
+            self.rejected += 1
+            return
+        hi = _hex(line[n - 2])
+        lo = _hex(line[n - 1])
+        x = 0
+        for i in range(1, star):
+            x ^= line[i]
+        if hi < 0 or lo < 0 or x != hi << 4 | lo:
+            self.rejected += 1
+            return
+        at = self._at
+        at[0] = 1
+        nf = 0
+        for i in range(1, star):
+            if line[i] == 44:  # ','
+                nf += 1
+                if nf >= _FIELDS_MAX:
+                    self.rejected += 1
+                    return
+                at[nf] = i + 1
+        nf += 1
+        at[nf] = star + 1
+        self._nf = nf
+        if at[1] != 7 or (line[1] << 8 | line[2]) not in _TALKERS:
+            return  # proprietary ($PUBX...) or another talker: not ours
+        self.sentences += 1
+        kind = line[3] << 16 | line[4] << 8 | line[5]
+        ok = True
+        if kind == _K_RMC:
+            ok = self._rmc()
+        elif kind == _K_GGA:
+            ok = self._gga()
+        elif kind == _K_GLL:
+            ok = self._gll()
+        elif kind == _K_GNS:
+            ok = self._gns()
+        elif kind == _K_GSA:
+            self._gsa()
+        if not ok:
+            self.rejected += 1
+
+    # -- fields (each reads self._line between self._at marks) -------------
+
+    def _empty(self, i: int) -> bool:
+        return i >= self._nf or self._at[i + 1] - 1 == self._at[i]
+
+    def _char(self, i: int) -> int:
+        """The field's only byte; 0 when it is empty or absent, -1 when longer."""
+        if self._empty(i):
+            return 0
+        a = self._at[i]
+        return self._line[a] if self._at[i + 1] - 1 == a + 1 else -1
+
+    def _dec(self, i: int, places: int) -> int:
+        """A non-negative decimal number times 10**places, rounded half up; -1 if empty or malformed."""
+        if self._empty(i):
+            return -1
+        line = self._line
+        k = self._at[i]
+        end = self._at[i + 1] - 1
+        value = 0
+        digits = 0
+        frac = -1  # fraction digits taken; -1 before the point
+        up = False
+        while k < end:
+            c = line[k] - 48
+            k += 1
+            if c == -2 and frac < 0:  # '.'
+                frac = 0
+                continue
+            if c < 0 or c > 9:
+                return -1
+            digits += 1
+            if frac < 0:
+                if digits > 7:
+                    return -1  # no field read here is that big; refuse rather than overflow a small int
+                value = value * 10 + c
+            elif frac < places:
+                value = value * 10 + c
+                frac += 1
+            elif frac == places:
+                up = c >= 5
+                frac += 1
+        if digits == 0:
+            return -1
+        if frac < 0:
+            frac = 0
+        while frac < places:
+            value *= 10
+            frac += 1
+        return value + 1 if up else value
+
+    def _int(self, i: int) -> int:
+        return self._dec(i, 0)
+
+    def _coord(self, i: int, limit: int, pos: int, neg: int) -> bool:
+        """Field i (d..dmm.m..) and i+1 (hemisphere) to self._deg, self._frac (same sign, 1e-7 deg)."""
+        if self._empty(i):
+            return False
+        line = self._line
+        k = self._at[i]
+        end = self._at[i + 1] - 1
+        whole = 0
+        start = k
+        while k < end and line[k] != 46:  # up to '.'
+            c = line[k] - 48
+            if c < 0 or c > 9 or k - start > 4:
+                return False
+            whole = whole * 10 + c
+            k += 1
+        if k - start < 3:
+            return False  # at least one degree digit and two of minutes
+        deg = whole // 100
+        rem = whole % 100  # whole minutes; the long division of minutes by 60 starts here
+        if rem >= 60:
+            return False
+        k += 1  # past '.'
+        q = 0
+        for _ in range(7):
+            c = 0
+            if k < end:
+                c = line[k] - 48
+                if c < 0 or c > 9:
+                    return False
+                k += 1
+            rem = rem * 10 + c
+            q = q * 10 + rem // 60
+            rem %= 60
+        while k < end:  # digits past the 7th decimal of minutes cannot reach 1e-7 degrees
+            c = line[k] - 48
+            if c < 0 or c > 9:
+                return False
+            k += 1
+        if rem >= 30:  # what is left is rem/60 of the last unit: a half or more rounds up
+            q += 1
+            if q == 10000000:
+                deg += 1
+                q = 0
+        if deg > limit or deg == limit and q:
+            return False
+        h = self._char(i + 1)
+        if h == neg:
+            deg = -deg
+            q = -q
+        elif h != pos:
+            return False
+        self._deg = deg
+        self._frac = q
+        return True
+
+    # -- sentences ----------------------------------------------------------
+
+    def _begin(self, time_field: int, kind: int) -> None:
+        t = self._dec(time_field, 2)
+        if self._kinds and (t != self._time or self._kinds & kind):
+            self.end_cycle()
+        self._time = t
+        self._kinds |= kind
+
+    def _position(self, i: int) -> bool:
+        """A sentence says field i.. holds a valid position: keep it for the cycle."""
+        if not self._coord(i, 90, 78, 83):  # N, S
+            return False
+        lat_d, lat_f = self._deg, self._frac
+        if not self._coord(i + 2, 180, 69, 87):  # E, W
+            return False
+        if lat_d == 0 and lat_f == 0 and self._deg == 0 and self._frac == 0:
+            self._veto = True
+            return True
+        self._lat_d = lat_d  # one by one: a 4-way tuple assignment would allocate a tuple
+        self._lat_f = lat_f
+        self._lon_d = self._deg
+        self._lon_f = self._frac
+        self._has = True
+        return True
+
+    def _rmc(self) -> bool:
+        # $--RMC,time,status,lat,N,lon,E,speed,course,date,magvar,E[,mode[,navstatus]]
+        self._begin(1, _RMC)
+        if self._char(2) == 65 and self._char(12) != 78:  # status A, mode not N
+            return self._position(3)
+        self._veto = True
+        return True
+
+    def _counts(self, q_ok: bool, sats_field: int) -> bool:
+        """GGA/GNS: satellites, HDOP and altitude; False when the sentence says there is no fix."""
+        sats = self._int(sats_field)
+        hdop = self._dec(sats_field + 1, 2)
+        if not q_ok or sats == 0:
+            self._veto = True
+            return False
+        if sats > 0:
+            self._sats = sats
+        if hdop > 0:
+            self._hdop = hdop
+        if not self._empty(sats_field + 2):
+            self._alt = True
+        return True
+
+    def _gga(self) -> bool:
+        # $--GGA,time,lat,N,lon,E,quality,sats,hdop,alt,M,sep,M,age,station
+        self._begin(1, _GGA)
+        quality = self._int(6)
+        if self._counts(1 <= quality <= 6, 7):
+            return self._position(2)
+        return True
+
+    def _gns(self) -> bool:
+        # $--GNS,time,lat,N,lon,E,mode(one letter per system),sats,hdop,alt,sep,age,station[,navstatus]
+        self._begin(1, _GNS)
+        valid = False
+        if not self._empty(6):
+            line = self._line
+            for k in range(self._at[6], self._at[7] - 1):
+                if line[k] in b"ADPRFE":  # autonomous, differential, precise, RTK, float RTK, estimated
+                    valid = True
+        if self._counts(valid, 7):
+            return self._position(2)
+        return True
+
+    def _gll(self) -> bool:
+        # $--GLL,lat,N,lon,E,time,status[,mode]
+        self._begin(5, _GLL)
+        if self._char(6) == 65 and self._char(7) != 78:
+            return self._position(1)
+        self._veto = True
+        return True
+
+    def _gsa(self) -> None:
+        # $--GSA,selection,mode(1 none, 2 2D, 3 3D),12 x PRN,pdop,hdop,vdop[,system]
+        mode = self._int(2)
+        if mode == 2 or mode == 3:
+            self._gsa_dim = mode
+        for i in range(3, 15):
+            if not self._empty(i):
+                self._gsa_sats += 1
+        hdop = self._dec(16, 2)
+        if hdop > 0:
+            self._gsa_hdop = hdop
+
+    # -- cycles -------------------------------------------------------------
+
+    def end_cycle(self) -> None:
+        """The receiver's epoch is over (another time arrived, or it went quiet): commit or lose the fix."""
+        if self._kinds:
+            if self._has and not self._veto:
+                self.lat = self._lat_d * 10000000 + self._lat_f
+                self.lon = self._lon_d * 10000000 + self._lon_f
+                self.dim = self._gsa_dim or (3 if self._alt else 2)
+                self.sats = self._sats if self._sats > 0 else self._gsa_sats or -1
+                self.hdop = self._hdop if self._hdop > 0 else self._gsa_hdop
+                self.utc = self._time
+                self.fixes += 1
+                self.valid = True
+            else:
+                self.valid = False
+        self._reset_cycle()
