@@ -105,6 +105,8 @@ from time import ticks_add, ticks_diff, ticks_ms
 
 from micropython import const
 
+from panic import log
+
 _CONNECT = const(0x10)
 _CONNACK = const(0x20)
 _PUBLISH = const(0x30)
@@ -118,6 +120,11 @@ _DISCONNECT = b"\xe0\x00"
 _MAX_LENGTH = const(268435455)  # largest remaining length, 4 varint bytes
 _WAITING = const(-1)
 _LOST = const(-2)
+# Receive buffer: topic + payload of one incoming PUBLISH. The largest
+# message the firmware acts on, a signed ack, is about 210 bytes with its
+# topic (protocol/schemas/device-ack.json bounds every field); 512 leaves
+# room for the provisional cmd body. A bigger message is skipped.
+RX_SIZE = const(512)
 
 _CONNACK_TEXT = (
     "accepted",
@@ -203,6 +210,7 @@ class MQTTClient:
         user: str | None = None,
         password: str | None = None,
         keepalive_s: int = 60,
+        rx_size: int = RX_SIZE,
     ) -> None:
         if password is not None and user is None:
             raise ValueError("MQTT 3.1.1 needs a user name with a password")
@@ -214,9 +222,8 @@ class MQTTClient:
         self.user = user
         self.password = password
         self.keepalive_s = keepalive_s
-        self.max_payload = 4096  # larger incoming payloads are discarded
         self.session_present = False  # from the last CONNACK
-        self.stats = {"sent": 0, "received": 0, "pings": 0, "timeouts": 0, "drops": 0}
+        self.stats = {"sent": 0, "received": 0, "pings": 0, "timeouts": 0, "drops": 0, "discarded": 0}
         self._will: tuple[bytes, bytes, bool, int] | None = None
         self._sock: socket.socket | None = None
         self._rd: asyncio.StreamReader | None = None
@@ -247,6 +254,15 @@ class MQTTClient:
         self._s2 = scratch[0:2]
         self._s3 = scratch[0:3]
         self._puback = bytearray(b"\x40\x02\x00\x00")  # used by the reader only
+        # The receive buffer: every incoming packet body is read into it (or
+        # through it, when skipped), so receiving never allocates more than
+        # the copy of a payload handed to next_message().
+        self._rx = memoryview(bytearray(rx_size))
+        # Topics subscribed to, as (bytes, str): an incoming topic is matched
+        # against them byte for byte. Kept across reconnects, as a persistent
+        # session keeps them at the broker (which delivers queued messages
+        # before the new SUBSCRIBE).
+        self._subs: list[tuple[bytes, str]] = []
 
     # -- public API -------------------------------------------------------
 
@@ -285,12 +301,18 @@ class MQTTClient:
         self._stask = asyncio.create_task(self._supervisor(gen))
 
     async def subscribe(self, topic: str, qos: int = 1, timeout_ms: int = 5000) -> int:
-        """Subscribe to one topic filter; return the granted QoS (MQTTError(0x80) if refused)."""
+        """Subscribe to one topic (no wildcards); return the granted QoS (MQTTError(0x80) if refused)."""
         if qos not in (0, 1):
             raise ValueError("qos")
+        t = topic.encode()
+        if b"+" in t or b"#" in t or not t or len(t) > len(self._rx):
+            raise ValueError("topic")  # incoming topics are matched byte for byte
         self._check()
         t0 = ticks_ms()
-        t = topic.encode()
+        sub = (t, topic)
+        if sub not in self._subs:
+            # Before the SUBSCRIBE: a retained message may follow the SUBACK at once.
+            self._subs.append(sub)
         pid = self._new_pid()
         rl = 2 + 2 + len(t) + 1
         pkt = bytearray(1 + length_size(rl) + rl)
@@ -307,6 +329,7 @@ class MQTTClient:
         finally:
             self._pend.pop(pid, None)
         if code == 0x80:
+            self._subs.remove(sub)
             raise MQTTError(0x80, "subscription to %s refused" % topic)
         return code
 
@@ -520,17 +543,15 @@ class MQTTClient:
                 raise OSError(errno.ECONNRESET)
             n += r
 
-    async def _readn(self, n: int) -> bytes:
-        # Read exactly n bytes as a new bytes object (usually one read).
-        rd = self._rd
-        assert rd is not None
-        data = await rd.read(n)
-        while len(data) < n:
-            more = await rd.read(n - len(data))
-            if not more:
-                raise OSError(errno.ECONNRESET)
-            data += more
-        return data
+    async def _skip(self, n: int) -> None:
+        # Read n bytes off the wire through the receive buffer, and forget them.
+        rx = self._rx
+        size = len(rx)
+        while n > size:
+            await self._fill(rx)
+            n -= size
+        if n:
+            await self._fill(rx[:n])
 
     async def _reader(self, gen: int) -> None:
         try:
@@ -550,7 +571,7 @@ class MQTTClient:
         await self._fill(v[0])
         i = 1
         while h[i] & 0x80:
-            if i == 4:
+            if i == 4:  # framing lost: nothing after this can be trusted
                 raise ValueError("bad remaining length")
             await self._fill(v[i])
             i += 1
@@ -559,45 +580,72 @@ class MQTTClient:
         s = self._sbuf
         if kind == _PUBLISH:
             await self._read_publish(h[0], rl)
-        elif kind == _PUBACK or kind == _UNSUBACK:
-            if rl != 2:
-                raise ValueError("bad PUBACK")
+        elif (kind == _PUBACK or kind == _UNSUBACK) and rl == 2:
             await self._fill(self._s2)
             self._acked((s[0] << 8) | s[1], 0)
-        elif kind == _SUBACK:
-            if rl != 3:
-                raise ValueError("bad SUBACK")
+        elif kind == _SUBACK and rl == 3:
             await self._fill(self._s3)
             self._acked((s[0] << 8) | s[1], s[2])
         elif kind != _PINGRESP or rl:
-            raise ValueError("unexpected packet")
+            # Well framed but not for us (PUBREL, a second CONNACK, a bad
+            # length): its length is known, so step over it.
+            await self._skip(rl)
+            log.warn("mqtt", "skipped packet type=0x%02x bytes=%d" % (h[0], rl))
 
     async def _read_publish(self, first: int, rl: int) -> None:
+        # Topic and payload go into the receive buffer; whatever does not fit
+        # or is not wanted is skipped, so no message can cost an allocation
+        # or end the session. QoS 1 is PUBACKed either way: the broker must
+        # not send again what this client will never take.
         qos = (first >> 1) & 3
-        if qos > 1:
-            raise ValueError("QoS 2 not supported")
+        if qos > 1:  # never granted (we subscribe with QoS <= 1); no PUBREC
+            await self._skip(rl)
+            return self._discard("qos%d" % qos, rl)
+        head = 4 if qos else 2  # topic length + packet id
+        if rl < head:
+            await self._skip(rl)
+            return self._discard("malformed", rl)
         s = self._sbuf
+        rx = self._rx
         await self._fill(self._s2)
         tlen = (s[0] << 8) | s[1]
-        plen = rl - 2 - tlen - (2 if qos else 0)
+        plen = rl - head - tlen
         if plen < 0:
-            raise ValueError("bad PUBLISH")
-        topic = await self._readn(tlen)
-        pid = 0
+            await self._skip(rl - 2)
+            return self._discard("malformed", rl)
+        fits = tlen + plen <= len(rx)
+        if fits:
+            await self._fill(rx[:tlen])
+        else:
+            await self._skip(tlen)
         if qos:
             await self._fill(self._s2)
             pid = (s[0] << 8) | s[1]
-        if plen > self.max_payload:
-            while plen:  # discard, in pieces that fit the heap
-                plen -= len(await self._readn(min(plen, 256)))
-            self.stats["drops"] += 1
+        topic = self._subscribed(tlen) if fits else None
+        if topic is None:
+            await self._skip(plen)
+            self._discard("too_big" if not fits else "topic", rl)
         else:
-            self._put(topic.decode(), await self._readn(plen) if plen else b"")
+            if plen:
+                await self._fill(rx[tlen : tlen + plen])
+            self._put(topic, bytes(rx[tlen : tlen + plen]))
         if qos:
             pa = self._puback
             pa[2] = pid >> 8
             pa[3] = pid & 0xFF
             await self._send(pa, None, 5000)
+
+    def _subscribed(self, tlen: int) -> str | None:
+        # The subscribed topic equal to rx[:tlen], or None. Byte comparison:
+        # nothing is decoded, so a non-UTF-8 topic simply matches nothing.
+        for t, name in self._subs:
+            if len(t) == tlen and self._rx[:tlen] == t:
+                return name
+        return None
+
+    def _discard(self, reason: str, rl: int) -> None:
+        self.stats["discarded"] += 1
+        log.warn("mqtt", "discarded reason=%s bytes=%d" % (reason, rl))
 
     def _put(self, topic: str, payload: bytes) -> None:
         self.stats["received"] += 1
