@@ -132,6 +132,10 @@ class Link:
             password=cfg.mqtt_password, keepalive_s=cfg.keepalive_s,
         )
         client.set_will(self.status_topic, messages.OFFLINE, retain=True, qos=1)
+        # Acks queued by the broker while the device was off (or rebooting)
+        # arrive right after the CONNACK, before this session subscribes.
+        for leaf in ("ack", "cmd"):
+            client.accept(messages.topic(cfg.device_id, leaf))
         return client
 
     async def _session(self, slot: int, attempt: int) -> bool:
@@ -145,8 +149,8 @@ class Link:
                 self.status_topic, messages.online(VERSION, log.uptime_ms()), qos=1, retain=True,
                 timeout_ms=self.publish_timeout_ms,
             )
-            await client.subscribe(messages.topic(cfg.device_id, "ack"), qos=1, timeout_ms=self.publish_timeout_ms)
-            await client.subscribe(messages.topic(cfg.device_id, "cmd"), qos=1, timeout_ms=self.publish_timeout_ms)
+            for leaf in ("ack", "cmd"):
+                await client.subscribe(messages.topic(cfg.device_id, leaf), qos=1, timeout_ms=self.publish_timeout_ms)
         except MQTTError as e:
             # Bad credentials or ACL: worth retrying, the server side can be fixed meanwhile.
             log.error("link", "refused code=%d err=%s" % (e.code, log.q(e)))

@@ -3,7 +3,7 @@
 In the spirit of Peter Hinch's ``mqtt_as`` and micropython-lib's ``umqtt``,
 but with no Wi-Fi code in it: it speaks MQTT over one TCP stream, so Wi-Fi
 and cellular PPP (both lwIP sockets on the ESP32) look the same to it.
-QoS 0 and 1 only; one topic per SUBSCRIBE; no QoS 2.
+QoS 0 and 1 only; one exact topic (no wildcards) per SUBSCRIBE; no QoS 2.
 
     c = MQTTClient("pb-0123456789ab", "10.0.0.2", user="pb-0123456789ab", password=pw)
     c.set_will("panic/v1/dev/pb-0123456789ab/status", b'{"state":"offline"}', retain=True, qos=1)
@@ -56,11 +56,10 @@ failure ends in one of two exceptions: ``MQTTError`` (the broker said no) or
 * Inbox full (``INBOX`` messages not yet taken by ``next_message()``): the
   reader keeps reading so PUBACKs and PINGRESPs are never held up; the oldest
   queued message is dropped and ``stats["drops"]`` += 1.
-* Incoming message larger than ``max_payload``: the payload is read and thrown
-  away (still PUBACKed, so the broker does not resend it forever) and
-  ``stats["drops"]`` += 1.
-* Broker breaks the protocol (unknown packet, QoS 2 PUBLISH, bad length):
-  the link is dropped with ``OSError(ECONNABORTED)``.
+* A message the client cannot or will not take, a packet it does not expect:
+  read off the wire and discarded, never a reason to drop the link (see
+  "Receiving" below). Only a remaining length that runs past 4 bytes loses
+  the framing: then the link is dropped with ``OSError(ECONNABORTED)``.
 * ``close()``: abrupt close without DISCONNECT - the broker publishes the
   will. Waiters raise ``OSError(ENOTCONN)``. ``disconnect()`` sends
   DISCONNECT first, so the broker discards the will.
@@ -74,6 +73,50 @@ failure ends in one of two exceptions: ``MQTTError`` (the broker said no) or
   the inbox survive a drop and a reconnect of the same instance:
   ``next_message()`` returns them before it raises.
 
+Receiving: what the client takes and what it discards
+-----------------------------------------------------
+Every incoming packet is read with ``readinto`` into buffers the client
+allocated when it was made (the app makes its client at boot, while the
+heap is whole): a 5-byte fixed header, a 4-byte scratch area and the
+receive buffer, ``rx_size`` (512) bytes by default. Receiving therefore
+needs no large contiguous block at run time, however fragmented the heap
+is; the only allocation a message costs is the copy of its payload handed
+to ``next_message()`` (at most ``rx_size`` bytes) and the small objects
+asyncio needs anyway.
+
+A PUBLISH is taken when its topic is one this client accepts (byte for
+byte, see ``accept()``) and topic + payload fit the receive buffer.
+Anything else is read off the wire through the receive buffer (in
+``rx_size`` chunks), PUBACKed if it is QoS 1 (so the broker never sends it
+again), counted in ``stats["drops"]`` and logged, once, as
+``W <up> mqtt: discarded reason=<why> bytes=<remaining length>``:
+
+* ``too_big``: topic + payload larger than the buffer (a 4 KB cmd, 1 MB,
+  a 64 KB topic);
+* ``topic``: a topic it did not subscribe to, including any non-UTF-8
+  topic (nothing is decoded: such a topic simply matches nothing);
+* ``qos2``, ``qos3``: QoS 2 is never granted (it subscribes with QoS <= 1),
+  QoS 3 does not exist; skipped without PUBREC;
+* ``malformed``: lengths that contradict each other (a topic longer than
+  the packet); the rest of the packet is skipped by its remaining length.
+
+Any other well-framed packet it does not expect (PUBREL, a second CONNACK,
+a PUBACK of the wrong length) is stepped over the same way and logged as
+``mqtt: skipped packet type=0x.. bytes=..``. Only a remaining length that
+runs past 4 bytes loses the framing; then nothing after it can be trusted
+and the link is dropped (``OSError(ECONNABORTED)``), as it is when the
+broker closes or resets the connection mid-packet. So no message, however
+large or strange, can end a session, and none can come back after a
+reconnect to end the next one: the device cannot be wedged by what it is
+sent. A packet that arrives slowly (byte by byte) is simply read slowly;
+if one takes longer than the keepalive, the link is declared dead.
+
+Heap: the receive buffer is ``rx_size`` bytes for the client's lifetime;
+the inbox holds at most ``INBOX`` payload copies. The largest message the
+firmware acts on, a signed ack, is about 210 bytes with its topic
+(protocol/schemas/device-ack.json bounds every field); 512 leaves room for
+the provisional cmd body.
+
 Reconnecting. After any drop, ``connect()`` may be called again on the same
 instance (or a new one may be made): it resets the connection state (tasks,
 lock, pending acks, timers) and keeps the will, the counters and the inbox.
@@ -86,15 +129,16 @@ with ``asyncio.open_connection`` (which it mirrors) so that a connect
 timeout can close it: a socket abandoned by a cancelled ``open_connection``
 stays open until the garbage collector runs, and never on the unix port.
 
-Memory. Fixed headers, packet ids and outgoing PUBACKs use buffers
-allocated once per client, so a PINGRESP or PUBACK costs only the small
-coroutine frames and poller entries asyncio needs anyway. A PUBLISH
-allocates its header and, for QoS 1, one pending-ack record with an Event;
-an incoming one, its topic and payload. Measured on the unix port (see
-tests/firmware/test_mqtt.py::test_memory_use): about 3.4 KB per client,
-7.5 KB once connected (socket, streams, two tasks), under 10 KB at the
-peak of a burst of QoS 1 publishes; the module's bytecode is about 12 KB
-unless frozen into the firmware.
+Memory. Fixed headers, packet ids, outgoing PUBACKs and everything
+received use buffers allocated once per client, so a PINGRESP or PUBACK
+costs only the small coroutine frames and poller entries asyncio needs
+anyway. A PUBLISH allocates its header and, for QoS 1, one pending-ack
+record with an Event; an incoming one, the copy of its payload. Measured
+on the unix port (see tests/firmware/test_mqtt.py::test_memory_use): about
+4 KB per client (3.4 KB before the 512-byte receive buffer), 8.3 KB once
+connected (socket, streams, two tasks), about 10 KB at the peak of a burst
+of QoS 1 publishes; the module's bytecode is about 14 KB unless frozen into
+the firmware.
 """
 
 import asyncio
@@ -120,11 +164,6 @@ _DISCONNECT = b"\xe0\x00"
 _MAX_LENGTH = const(268435455)  # largest remaining length, 4 varint bytes
 _WAITING = const(-1)
 _LOST = const(-2)
-# Receive buffer: topic + payload of one incoming PUBLISH. The largest
-# message the firmware acts on, a signed ack, is about 210 bytes with its
-# topic (protocol/schemas/device-ack.json bounds every field); 512 leaves
-# room for the provisional cmd body. A bigger message is skipped.
-RX_SIZE = const(512)
 
 _CONNACK_TEXT = (
     "accepted",
@@ -210,7 +249,7 @@ class MQTTClient:
         user: str | None = None,
         password: str | None = None,
         keepalive_s: int = 60,
-        rx_size: int = RX_SIZE,
+        rx_size: int = 512,  # see "Receiving" above
     ) -> None:
         if password is not None and user is None:
             raise ValueError("MQTT 3.1.1 needs a user name with a password")
@@ -223,7 +262,7 @@ class MQTTClient:
         self.password = password
         self.keepalive_s = keepalive_s
         self.session_present = False  # from the last CONNACK
-        self.stats = {"sent": 0, "received": 0, "pings": 0, "timeouts": 0, "drops": 0, "discarded": 0}
+        self.stats = {"sent": 0, "received": 0, "pings": 0, "timeouts": 0, "drops": 0}
         self._will: tuple[bytes, bytes, bool, int] | None = None
         self._sock: socket.socket | None = None
         self._rd: asyncio.StreamReader | None = None
@@ -272,6 +311,21 @@ class MQTTClient:
             raise ValueError("qos")
         self._will = (topic.encode(), bytes(payload), retain, qos)
 
+    def accept(self, topic: str) -> None:
+        """Take incoming messages on ``topic`` (one exact topic, no wildcards).
+
+        ``subscribe()`` calls this itself. With a persistent session call it
+        before ``connect()`` too: the broker delivers what it queued for the
+        device right after the CONNACK, before this session's SUBSCRIBE.
+        """
+        t = topic.encode()
+        if not t or b"+" in t or b"#" in t or len(t) > len(self._rx):
+            raise ValueError("topic")  # incoming topics are matched byte for byte
+        for sub in self._subs:
+            if sub[0] == t:
+                return
+        self._subs.append((t, topic))
+
     def is_connected(self) -> bool:
         return self._connected
 
@@ -304,15 +358,10 @@ class MQTTClient:
         """Subscribe to one topic (no wildcards); return the granted QoS (MQTTError(0x80) if refused)."""
         if qos not in (0, 1):
             raise ValueError("qos")
+        self.accept(topic)  # before the SUBSCRIBE: a retained message may follow the SUBACK at once
         t = topic.encode()
-        if b"+" in t or b"#" in t or not t or len(t) > len(self._rx):
-            raise ValueError("topic")  # incoming topics are matched byte for byte
         self._check()
         t0 = ticks_ms()
-        sub = (t, topic)
-        if sub not in self._subs:
-            # Before the SUBSCRIBE: a retained message may follow the SUBACK at once.
-            self._subs.append(sub)
         pid = self._new_pid()
         rl = 2 + 2 + len(t) + 1
         pkt = bytearray(1 + length_size(rl) + rl)
@@ -329,7 +378,6 @@ class MQTTClient:
         finally:
             self._pend.pop(pid, None)
         if code == 0x80:
-            self._subs.remove(sub)
             raise MQTTError(0x80, "subscription to %s refused" % topic)
         return code
 
@@ -596,35 +644,40 @@ class MQTTClient:
         # Topic and payload go into the receive buffer; whatever does not fit
         # or is not wanted is skipped, so no message can cost an allocation
         # or end the session. QoS 1 is PUBACKed either way: the broker must
-        # not send again what this client will never take.
+        # not send again what this client will never take. (The reasons are
+        # long strings on purpose: short ones become interned qstrs, and the
+        # simulator's heap is one qstr pool away from failing to boot.)
         qos = (first >> 1) & 3
-        if qos > 1:  # never granted (we subscribe with QoS <= 1); no PUBREC
+        head = 4 if qos else 2  # topic length (+ packet id)
+        if qos > 1 or rl < head:  # QoS 2 is never granted, QoS 3 does not exist: no PUBREC
             await self._skip(rl)
-            return self._discard("qos%d" % qos, rl)
-        head = 4 if qos else 2  # topic length + packet id
-        if rl < head:
-            await self._skip(rl)
-            return self._discard("malformed", rl)
+            self._discard("discarded reason=qos%d" % qos if qos > 1 else "discarded reason=malformed", rl)
+            return
         s = self._sbuf
         rx = self._rx
         await self._fill(self._s2)
         tlen = (s[0] << 8) | s[1]
         plen = rl - head - tlen
-        if plen < 0:
+        if plen < 0:  # the topic runs past the packet
             await self._skip(rl - 2)
-            return self._discard("malformed", rl)
-        fits = tlen + plen <= len(rx)
-        if fits:
+            self._discard("discarded reason=malformed", rl)
+            return
+        ok = tlen + plen <= len(rx)
+        if ok:
             await self._fill(rx[:tlen])
         else:
             await self._skip(tlen)
         if qos:
             await self._fill(self._s2)
             pid = (s[0] << 8) | s[1]
-        topic = self._subscribed(tlen) if fits else None
+        topic = None
+        if ok:  # bytes compared, nothing decoded: a non-UTF-8 topic matches nothing
+            for t in self._subs:
+                if len(t[0]) == tlen and rx[:tlen] == t[0]:
+                    topic = t[1]
         if topic is None:
             await self._skip(plen)
-            self._discard("too_big" if not fits else "topic", rl)
+            self._discard("discarded reason=topic" if ok else "discarded reason=too_big", rl)
         else:
             if plen:
                 await self._fill(rx[tlen : tlen + plen])
@@ -635,17 +688,9 @@ class MQTTClient:
             pa[3] = pid & 0xFF
             await self._send(pa, None, 5000)
 
-    def _subscribed(self, tlen: int) -> str | None:
-        # The subscribed topic equal to rx[:tlen], or None. Byte comparison:
-        # nothing is decoded, so a non-UTF-8 topic simply matches nothing.
-        for t, name in self._subs:
-            if len(t) == tlen and self._rx[:tlen] == t:
-                return name
-        return None
-
-    def _discard(self, reason: str, rl: int) -> None:
-        self.stats["discarded"] += 1
-        log.warn("mqtt", "discarded reason=%s bytes=%d" % (reason, rl))
+    def _discard(self, why: str, rl: int) -> None:
+        self.stats["drops"] += 1
+        log.warn("mqtt", "%s bytes=%d" % (why, rl))
 
     def _put(self, topic: str, payload: bytes) -> None:
         self.stats["received"] += 1
