@@ -317,6 +317,11 @@ class HostileBroker:
             if m.leaf == leaf and (where is None or where(m)):
                 return m
 
+    @property
+    def connected(self) -> bool:
+        """Whether a device connection is open now."""
+        return self._current is not None
+
     def wait(self, condition: Callable[[], bool], what: str, timeout: float = 15) -> None:
         with self._cond:
             if not self._cond.wait_for(condition, timeout):

@@ -253,6 +253,21 @@ def test_forged_unknown_and_replayed_acks_leave_the_alert_in_the_outbox(healthy:
     healthy.confirm(seq, mark)
 
 
+def test_ack_queued_while_the_device_was_off_is_taken_after_a_reboot(healthy: Device) -> None:
+    """Power cut with an alert pending; the gateway's ack waits in the device's session. At the
+    next boot the broker delivers it right after the CONNACK, before the new session's SUBSCRIBE:
+    the client must take it then (not discard it as a topic it has not subscribed to yet)."""
+    seq, _ = healthy.press()
+    healthy.expect_alert(seq)
+    healthy.button.kill()
+    healthy.broker.wait(lambda: not healthy.broker.connected, "the device's connection closed")
+    healthy.broker.send("ack", healthy.ack(seq))  # nobody connected: kept for the session
+    healthy.button.start()
+    healthy.button.wait_for_log(rf"ack: delivered seq={seq} ", timeout=20)
+    assert healthy.button.outbox() == []
+    assert "mqtt: discarded" not in "\n".join(healthy.button.lines)
+
+
 # --------------------------------------------------------------------------
 # Fuzz
 
