@@ -163,6 +163,25 @@ def test_not_connected_raises_at_once(run_micropython: RunMP) -> None:
     assert result(out, "CONNECTED") is False
 
 
+def test_only_exact_topics_are_accepted(run_micropython: RunMP) -> None:
+    """Incoming topics are matched byte for byte, so a filter with wildcards (or an empty one,
+    or one longer than the receive buffer) is refused up front rather than never matching."""
+    out = run_micropython(script("""
+        async def main():
+            c = MQTTClient("pb-0123456789ab", "127.0.0.1", 1, rx_size=64)
+            for t in ("a/+", "a/#", "", "x" * 65, "a/b", "a/b"):
+                try:
+                    c.accept(t)
+                    print("TOPIC", json.dumps([t, "accepted"]))
+                except ValueError:
+                    print("TOPIC", json.dumps([t[:8], "refused"]))
+            print("SUBS", json.dumps([name for _, name in c._subs]))
+    """)).stdout
+    assert results(out, "TOPIC") == [["a/+", "refused"], ["a/#", "refused"], ["", "refused"],
+                                     ["x" * 8, "refused"], ["a/b", "accepted"], ["a/b", "accepted"]]
+    assert result(out, "SUBS") == ["a/b"]
+
+
 # --------------------------------------------------------------------------
 # Against the project's Mosquitto
 
