@@ -80,8 +80,8 @@ allocated when it was made (the app makes its client at boot, while the
 heap is whole): a 5-byte fixed header, a 4-byte scratch area and the
 receive buffer, ``rx_size`` (512) bytes by default. Receiving therefore
 needs no large contiguous block at run time, however fragmented the heap
-is; the only allocation a message costs is the copy of its payload handed
-to ``next_message()`` (at most ``rx_size`` bytes) and the small objects
+is: a message costs the copy of its payload handed to ``next_message()``
+(at most ``rx_size`` bytes), a few memoryview slices and the small objects
 asyncio needs anyway.
 
 A PUBLISH is taken when its topic is one this client accepts (byte for
@@ -294,8 +294,8 @@ class MQTTClient:
         self._s3 = scratch[0:3]
         self._puback = bytearray(b"\x40\x02\x00\x00")  # used by the reader only
         # The receive buffer: every incoming packet body is read into it (or
-        # through it, when skipped), so receiving never allocates more than
-        # the copy of a payload handed to next_message().
+        # through it, when skipped), so the largest thing receiving allocates
+        # is the copy of a payload handed to next_message().
         self._rx = memoryview(bytearray(rx_size))
         # Topics subscribed to, as (bytes, str): an incoming topic is matched
         # against them byte for byte. Kept across reconnects, as a persistent
