@@ -44,8 +44,10 @@ from tests.firmware.hostile_broker import (
 from tests.simulator.gateway import sign, verify
 
 # Quick back-off and retransmission, so a case takes a second or two.
-CONFIG: dict[str, Any] = {"hold_ms": 100, "reconnect_min_ms": 50, "reconnect_max_ms": 300, "retry_min_ms": 300,
-          "retry_max_ms": 1000, "heartbeat_s": 30}
+CONFIG: dict[str, Any] = {
+    "hold_ms": 100, "reconnect_min_ms": 50, "reconnect_max_ms": 300, "retry_min_ms": 300, "retry_max_ms": 1000,
+    "heartbeat_s": 30,
+}
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,7 @@ def device(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Device]:
 def healthy(device: Device) -> Iterator[Device]:
     """Each case starts on a live session with an empty outbox, and ends without a crash or reboot."""
     device.broker.wait_subscribed()
+    assert device.button.outbox() == []
     mark = device.button.mark()
     reboots = device.button.reboots
     yield device
