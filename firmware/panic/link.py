@@ -19,6 +19,7 @@ timeout``/``wifi lost``, ``clock synced``.
 """
 
 import asyncio
+import errno
 import random
 import time
 
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from panic.hal import Hardware
     from panic.supervisor import Supervisor
 
-ENOTCONN = 107
 _WIFI_TIMEOUT_MS = 20000
 _POLL_MS = 100
 _CLOCK_RETRY_MS = 60000
@@ -53,17 +53,18 @@ class Link:
         self.connected = False
         self.generation = 0  # counts sessions, so other tasks can spot a new one
         self.publish_timeout_ms = 5000
-        self._client: MQTTClient | None = None
+        # Made now, at boot, with its receive buffer, while the heap is still
+        # whole; every session reuses it (see panic.mqtt, "Receiving").
+        self._client = self._new_client()
         self._reading = False
         self._clock_task: object = None
         self._clock_next = time.ticks_ms()
 
     async def publish(self, topic: str, payload: bytes, qos: int) -> None:
         """Publish on the current session; OSError when there is none (or it drops)."""
-        client = self._client
-        if not self.connected or client is None:
-            raise OSError(ENOTCONN)
-        await client.publish(topic, payload, qos=qos, timeout_ms=self.publish_timeout_ms)
+        if not self.connected:
+            raise OSError(errno.ENOTCONN)
+        await self._client.publish(topic, payload, qos=qos, timeout_ms=self.publish_timeout_ms)
 
     async def run(self) -> None:
         cfg = self._cfg
@@ -131,13 +132,15 @@ class Link:
             password=cfg.mqtt_password, keepalive_s=cfg.keepalive_s,
         )
         client.set_will(self.status_topic, messages.OFFLINE, retain=True, qos=1)
+        # Acks queued by the broker while the device was off (or rebooting)
+        # arrive right after the CONNACK, before this session subscribes.
+        for leaf in ("ack", "cmd"):
+            client.accept(messages.topic(cfg.device_id, leaf))
         return client
 
     async def _session(self, slot: int, attempt: int) -> bool:
         """One MQTT session; returns when it ends. True if it was established."""
         cfg = self._cfg
-        if self._client is None:
-            self._client = self._new_client()
         client = self._client
         log.info("link", "connecting host=%s port=%d attempt=%d" % (cfg.broker_host, cfg.broker_port, attempt))
         try:
@@ -146,8 +149,8 @@ class Link:
                 self.status_topic, messages.online(VERSION, log.uptime_ms()), qos=1, retain=True,
                 timeout_ms=self.publish_timeout_ms,
             )
-            await client.subscribe(messages.topic(cfg.device_id, "ack"), qos=1, timeout_ms=self.publish_timeout_ms)
-            await client.subscribe(messages.topic(cfg.device_id, "cmd"), qos=1, timeout_ms=self.publish_timeout_ms)
+            for leaf in ("ack", "cmd"):
+                await client.subscribe(messages.topic(cfg.device_id, leaf), qos=1, timeout_ms=self.publish_timeout_ms)
         except MQTTError as e:
             # Bad credentials or ACL: worth retrying, the server side can be fixed meanwhile.
             log.error("link", "refused code=%d err=%s" % (e.code, log.q(e)))

@@ -3,7 +3,7 @@
 In the spirit of Peter Hinch's ``mqtt_as`` and micropython-lib's ``umqtt``,
 but with no Wi-Fi code in it: it speaks MQTT over one TCP stream, so Wi-Fi
 and cellular PPP (both lwIP sockets on the ESP32) look the same to it.
-QoS 0 and 1 only; one topic per SUBSCRIBE; no QoS 2.
+QoS 0 and 1 only; one exact topic (no wildcards) per SUBSCRIBE; no QoS 2.
 
     c = MQTTClient("pb-0123456789ab", "10.0.0.2", user="pb-0123456789ab", password=pw)
     c.set_will("panic/v1/dev/pb-0123456789ab/status", b'{"state":"offline"}', retain=True, qos=1)
@@ -56,11 +56,10 @@ failure ends in one of two exceptions: ``MQTTError`` (the broker said no) or
 * Inbox full (``INBOX`` messages not yet taken by ``next_message()``): the
   reader keeps reading so PUBACKs and PINGRESPs are never held up; the oldest
   queued message is dropped and ``stats["drops"]`` += 1.
-* Incoming message larger than ``max_payload``: the payload is read and thrown
-  away (still PUBACKed, so the broker does not resend it forever) and
-  ``stats["drops"]`` += 1.
-* Broker breaks the protocol (unknown packet, QoS 2 PUBLISH, bad length):
-  the link is dropped with ``OSError(ECONNABORTED)``.
+* A message the client cannot or will not take, a packet it does not expect:
+  read off the wire and discarded, never a reason to drop the link (see
+  "Receiving" below). Only a remaining length that runs past 4 bytes loses
+  the framing: then the link is dropped with ``OSError(ECONNABORTED)``.
 * ``close()``: abrupt close without DISCONNECT - the broker publishes the
   will. Waiters raise ``OSError(ENOTCONN)``. ``disconnect()`` sends
   DISCONNECT first, so the broker discards the will.
@@ -74,6 +73,50 @@ failure ends in one of two exceptions: ``MQTTError`` (the broker said no) or
   the inbox survive a drop and a reconnect of the same instance:
   ``next_message()`` returns them before it raises.
 
+Receiving: what the client takes and what it discards
+-----------------------------------------------------
+Every incoming packet is read with ``readinto`` into buffers the client
+allocated when it was made (the app makes its client at boot, while the
+heap is whole): a 5-byte fixed header, a 4-byte scratch area and the
+receive buffer, ``rx_size`` (512) bytes by default. Receiving therefore
+needs no large contiguous block at run time, however fragmented the heap
+is: a message costs the copy of its payload handed to ``next_message()``
+(at most ``rx_size`` bytes), a few memoryview slices and the small objects
+asyncio needs anyway.
+
+A PUBLISH is taken when its topic is one this client accepts (byte for
+byte, see ``accept()``) and topic + payload fit the receive buffer.
+Anything else is read off the wire through the receive buffer (in
+``rx_size`` chunks), PUBACKed if it is QoS 1 (so the broker never sends it
+again), counted in ``stats["drops"]`` and logged, once, as
+``W <up> mqtt: discarded reason=<why> bytes=<remaining length>``:
+
+* ``too_big``: topic + payload larger than the buffer (a 4 KB cmd, 1 MB,
+  a 64 KB topic);
+* ``topic``: a topic it did not subscribe to, including any non-UTF-8
+  topic (nothing is decoded: such a topic simply matches nothing);
+* ``qos2``, ``qos3``: QoS 2 is never granted (it subscribes with QoS <= 1),
+  QoS 3 does not exist; skipped without PUBREC;
+* ``malformed``: lengths that contradict each other (a topic longer than
+  the packet); the rest of the packet is skipped by its remaining length.
+
+Any other well-framed packet it does not expect (PUBREL, a second CONNACK,
+a PUBACK of the wrong length) is stepped over the same way and logged as
+``mqtt: skipped packet type=0x.. bytes=..``. Only a remaining length that
+runs past 4 bytes loses the framing; then nothing after it can be trusted
+and the link is dropped (``OSError(ECONNABORTED)``), as it is when the
+broker closes or resets the connection mid-packet. So no message, however
+large or strange, can end a session, and none can come back after a
+reconnect to end the next one: the device cannot be wedged by what it is
+sent. A packet that arrives slowly (byte by byte) is simply read slowly;
+if one takes longer than the keepalive, the link is declared dead.
+
+Heap: the receive buffer is ``rx_size`` bytes for the client's lifetime;
+the inbox holds at most ``INBOX`` payload copies. The largest message the
+firmware acts on, a signed ack, is about 210 bytes with its topic
+(protocol/schemas/device-ack.json bounds every field); 512 leaves room for
+the provisional cmd body.
+
 Reconnecting. After any drop, ``connect()`` may be called again on the same
 instance (or a new one may be made): it resets the connection state (tasks,
 lock, pending acks, timers) and keeps the will, the counters and the inbox.
@@ -86,15 +129,16 @@ with ``asyncio.open_connection`` (which it mirrors) so that a connect
 timeout can close it: a socket abandoned by a cancelled ``open_connection``
 stays open until the garbage collector runs, and never on the unix port.
 
-Memory. Fixed headers, packet ids and outgoing PUBACKs use buffers
-allocated once per client, so a PINGRESP or PUBACK costs only the small
-coroutine frames and poller entries asyncio needs anyway. A PUBLISH
-allocates its header and, for QoS 1, one pending-ack record with an Event;
-an incoming one, its topic and payload. Measured on the unix port (see
-tests/firmware/test_mqtt.py::test_memory_use): about 3.4 KB per client,
-7.5 KB once connected (socket, streams, two tasks), under 10 KB at the
-peak of a burst of QoS 1 publishes; the module's bytecode is about 12 KB
-unless frozen into the firmware.
+Memory. Fixed headers, packet ids, outgoing PUBACKs and everything
+received use buffers allocated once per client, so a PINGRESP or PUBACK
+costs only the small coroutine frames and poller entries asyncio needs
+anyway. A PUBLISH allocates its header and, for QoS 1, one pending-ack
+record with an Event; an incoming one, the copy of its payload. Measured
+on the unix port (see tests/firmware/test_mqtt.py::test_memory_use): about
+4 KB per client (3.4 KB before the 512-byte receive buffer), 8.3 KB once
+connected (socket, streams, two tasks), about 10 KB at the peak of a burst
+of QoS 1 publishes; the module's bytecode is about 14 KB unless frozen into
+the firmware.
 """
 
 import asyncio
@@ -104,6 +148,8 @@ import socket
 from time import ticks_add, ticks_diff, ticks_ms
 
 from micropython import const
+
+from panic import log
 
 _CONNECT = const(0x10)
 _CONNACK = const(0x20)
@@ -203,6 +249,7 @@ class MQTTClient:
         user: str | None = None,
         password: str | None = None,
         keepalive_s: int = 60,
+        rx_size: int = 512,  # see "Receiving" above
     ) -> None:
         if password is not None and user is None:
             raise ValueError("MQTT 3.1.1 needs a user name with a password")
@@ -214,7 +261,6 @@ class MQTTClient:
         self.user = user
         self.password = password
         self.keepalive_s = keepalive_s
-        self.max_payload = 4096  # larger incoming payloads are discarded
         self.session_present = False  # from the last CONNACK
         self.stats = {"sent": 0, "received": 0, "pings": 0, "timeouts": 0, "drops": 0}
         self._will: tuple[bytes, bytes, bool, int] | None = None
@@ -247,6 +293,15 @@ class MQTTClient:
         self._s2 = scratch[0:2]
         self._s3 = scratch[0:3]
         self._puback = bytearray(b"\x40\x02\x00\x00")  # used by the reader only
+        # The receive buffer: every incoming packet body is read into it (or
+        # through it, when skipped), so the largest thing receiving allocates
+        # is the copy of a payload handed to next_message().
+        self._rx = memoryview(bytearray(rx_size))
+        # Topics subscribed to, as (bytes, str): an incoming topic is matched
+        # against them byte for byte. Kept across reconnects, as a persistent
+        # session keeps them at the broker (which delivers queued messages
+        # before the new SUBSCRIBE).
+        self._subs: list[tuple[bytes, str]] = []
 
     # -- public API -------------------------------------------------------
 
@@ -255,6 +310,21 @@ class MQTTClient:
         if qos not in (0, 1):
             raise ValueError("qos")
         self._will = (topic.encode(), bytes(payload), retain, qos)
+
+    def accept(self, topic: str) -> None:
+        """Take incoming messages on ``topic`` (one exact topic, no wildcards).
+
+        ``subscribe()`` calls this itself. With a persistent session call it
+        before ``connect()`` too: the broker delivers what it queued for the
+        device right after the CONNACK, before this session's SUBSCRIBE.
+        """
+        t = topic.encode()
+        if not t or b"+" in t or b"#" in t or len(t) > len(self._rx):
+            raise ValueError("topic")  # incoming topics are matched byte for byte
+        for sub in self._subs:
+            if sub[0] == t:
+                return
+        self._subs.append((t, topic))
 
     def is_connected(self) -> bool:
         return self._connected
@@ -285,12 +355,13 @@ class MQTTClient:
         self._stask = asyncio.create_task(self._supervisor(gen))
 
     async def subscribe(self, topic: str, qos: int = 1, timeout_ms: int = 5000) -> int:
-        """Subscribe to one topic filter; return the granted QoS (MQTTError(0x80) if refused)."""
+        """Subscribe to one topic (no wildcards); return the granted QoS (MQTTError(0x80) if refused)."""
         if qos not in (0, 1):
             raise ValueError("qos")
+        self.accept(topic)  # before the SUBSCRIBE: a retained message may follow the SUBACK at once
+        t = topic.encode()
         self._check()
         t0 = ticks_ms()
-        t = topic.encode()
         pid = self._new_pid()
         rl = 2 + 2 + len(t) + 1
         pkt = bytearray(1 + length_size(rl) + rl)
@@ -520,17 +591,15 @@ class MQTTClient:
                 raise OSError(errno.ECONNRESET)
             n += r
 
-    async def _readn(self, n: int) -> bytes:
-        # Read exactly n bytes as a new bytes object (usually one read).
-        rd = self._rd
-        assert rd is not None
-        data = await rd.read(n)
-        while len(data) < n:
-            more = await rd.read(n - len(data))
-            if not more:
-                raise OSError(errno.ECONNRESET)
-            data += more
-        return data
+    async def _skip(self, n: int) -> None:
+        # Read n bytes off the wire through the receive buffer, and forget them.
+        rx = self._rx
+        size = len(rx)
+        while n > size:
+            await self._fill(rx)
+            n -= size
+        if n:
+            await self._fill(rx[:n])
 
     async def _reader(self, gen: int) -> None:
         try:
@@ -550,7 +619,7 @@ class MQTTClient:
         await self._fill(v[0])
         i = 1
         while h[i] & 0x80:
-            if i == 4:
+            if i == 4:  # framing lost: nothing after this can be trusted
                 raise ValueError("bad remaining length")
             await self._fill(v[i])
             i += 1
@@ -559,45 +628,69 @@ class MQTTClient:
         s = self._sbuf
         if kind == _PUBLISH:
             await self._read_publish(h[0], rl)
-        elif kind == _PUBACK or kind == _UNSUBACK:
-            if rl != 2:
-                raise ValueError("bad PUBACK")
+        elif (kind == _PUBACK or kind == _UNSUBACK) and rl == 2:
             await self._fill(self._s2)
             self._acked((s[0] << 8) | s[1], 0)
-        elif kind == _SUBACK:
-            if rl != 3:
-                raise ValueError("bad SUBACK")
+        elif kind == _SUBACK and rl == 3:
             await self._fill(self._s3)
             self._acked((s[0] << 8) | s[1], s[2])
         elif kind != _PINGRESP or rl:
-            raise ValueError("unexpected packet")
+            # Well framed but not for us (PUBREL, a second CONNACK, a bad
+            # length): its length is known, so step over it.
+            await self._skip(rl)
+            log.warn("mqtt", "skipped packet type=0x%02x bytes=%d" % (h[0], rl))
 
     async def _read_publish(self, first: int, rl: int) -> None:
+        # Topic and payload go into the receive buffer; whatever does not fit
+        # or is not wanted is skipped, so no message can cost an allocation
+        # or end the session. QoS 1 is PUBACKed either way: the broker must
+        # not send again what this client will never take. (The reasons are
+        # long strings on purpose: short ones become interned qstrs, and the
+        # simulator's heap is one qstr pool away from failing to boot.)
         qos = (first >> 1) & 3
-        if qos > 1:
-            raise ValueError("QoS 2 not supported")
+        head = 4 if qos else 2  # topic length (+ packet id)
+        if qos > 1 or rl < head:  # QoS 2 is never granted, QoS 3 does not exist: no PUBREC
+            await self._skip(rl)
+            self._discard("discarded reason=qos%d" % qos if qos > 1 else "discarded reason=malformed", rl)
+            return
         s = self._sbuf
+        rx = self._rx
         await self._fill(self._s2)
         tlen = (s[0] << 8) | s[1]
-        plen = rl - 2 - tlen - (2 if qos else 0)
-        if plen < 0:
-            raise ValueError("bad PUBLISH")
-        topic = await self._readn(tlen)
-        pid = 0
+        plen = rl - head - tlen
+        if plen < 0:  # the topic runs past the packet
+            await self._skip(rl - 2)
+            self._discard("discarded reason=malformed", rl)
+            return
+        ok = tlen + plen <= len(rx)
+        if ok:
+            await self._fill(rx[:tlen])
+        else:
+            await self._skip(tlen)
         if qos:
             await self._fill(self._s2)
             pid = (s[0] << 8) | s[1]
-        if plen > self.max_payload:
-            while plen:  # discard, in pieces that fit the heap
-                plen -= len(await self._readn(min(plen, 256)))
-            self.stats["drops"] += 1
+        topic = None
+        if ok:  # bytes compared, nothing decoded: a non-UTF-8 topic matches nothing
+            for t in self._subs:
+                if len(t[0]) == tlen and rx[:tlen] == t[0]:
+                    topic = t[1]
+        if topic is None:
+            await self._skip(plen)
+            self._discard("discarded reason=topic" if ok else "discarded reason=too_big", rl)
         else:
-            self._put(topic.decode(), await self._readn(plen) if plen else b"")
+            if plen:
+                await self._fill(rx[tlen : tlen + plen])
+            self._put(topic, bytes(rx[tlen : tlen + plen]))
         if qos:
             pa = self._puback
             pa[2] = pid >> 8
             pa[3] = pid & 0xFF
             await self._send(pa, None, 5000)
+
+    def _discard(self, why: str, rl: int) -> None:
+        self.stats["drops"] += 1
+        log.warn("mqtt", "%s bytes=%d" % (why, rl))
 
     def _put(self, topic: str, payload: bytes) -> None:
         self.stats["received"] += 1

@@ -163,6 +163,25 @@ def test_not_connected_raises_at_once(run_micropython: RunMP) -> None:
     assert result(out, "CONNECTED") is False
 
 
+def test_only_exact_topics_are_accepted(run_micropython: RunMP) -> None:
+    """Incoming topics are matched byte for byte, so a filter with wildcards (or an empty one,
+    or one longer than the receive buffer) is refused up front rather than never matching."""
+    out = run_micropython(script("""
+        async def main():
+            c = MQTTClient("pb-0123456789ab", "127.0.0.1", 1, rx_size=64)
+            for t in ("a/+", "a/#", "", "x" * 65, "a/b", "a/b"):
+                try:
+                    c.accept(t)
+                    print("TOPIC", json.dumps([t, "accepted"]))
+                except ValueError:
+                    print("TOPIC", json.dumps([t[:8], "refused"]))
+            print("SUBS", json.dumps([name for _, name in c._subs]))
+    """)).stdout
+    assert results(out, "TOPIC") == [["a/+", "refused"], ["a/#", "refused"], ["", "refused"],
+                                     ["x" * 8, "refused"], ["a/b", "accepted"], ["a/b", "accepted"]]
+    assert result(out, "SUBS") == ["a/b"]
+
+
 # --------------------------------------------------------------------------
 # Against the project's Mosquitto
 
@@ -577,13 +596,13 @@ def test_same_client_reconnects_after_broker_restart(
 def test_large_payloads_both_ways(
     micropython: SpawnMP, broker: BrokerUnderTest, device: Device, gateway: Peer
 ) -> None:
-    """2000-byte messages (remaining length > 127, two varint bytes) in both directions;
-    one larger than max_payload is discarded, PUBACKed and counted."""
+    """2000-byte messages (remaining length > 127, two varint bytes) in both directions,
+    with a receive buffer made big enough; one larger than the buffer is discarded,
+    PUBACKed and counted."""
     gateway.subscribe(topic(device, "alert"), qos=1)
     mp = micropython(script("""
         async def main():
-            c = client()
-            c.max_payload = 4096
+            c = client(rx_size=2100)
             await c.connect()
             await c.subscribe(ACK)
             big = bytes(i % 251 for i in range(2000))
@@ -599,13 +618,89 @@ def test_large_payloads_both_ways(
     mp.expect("READY")
     assert gateway.get().payload == big
     gateway.publish(topic(device, "ack"), big)
-    gateway.publish(topic(device, "ack"), b"x" * 5000)  # over max_payload
+    gateway.publish(topic(device, "ack"), b"x" * 5000)  # over the receive buffer
     gateway.publish(topic(device, "ack"), b"small")
     assert json.loads(mp.expect("MESSAGE")) == [2000, True]
     assert json.loads(mp.expect("MESSAGE")) == [5, False]
     stats = json.loads(mp.expect("STATS"))
     assert (stats["received"], stats["drops"]) == (2, 1)
     mp.finish()
+    assert f"mqtt: discarded reason=too_big bytes={2 + len(topic(device, 'ack')) + 2 + 5000}" in mp.text()
+
+
+FRAGMENT = """\
+def fragment(hole):
+    # Fill the heap with `hole`-byte blocks, then free every other one: plenty
+    # of free heap, but no contiguous run much longer than `hole`.
+    blocks = [None] * 256  # sized up front: growing it would need a big block
+    try:
+        for i in range(256):
+            blocks[i] = bytearray(hole)
+    except MemoryError:
+        pass
+    for i in range(0, 256, 2):
+        blocks[i] = None
+    gc.collect()
+    try:
+        bytearray(4096)
+        whole = True
+    except MemoryError:
+        whole = False
+    print("FRAGMENTED", json.dumps([gc.mem_free(), whole]))
+    return blocks
+"""
+
+
+def test_4k_message_in_a_fragmented_heap_keeps_the_session(
+    micropython: SpawnMP, broker: BrokerUnderTest, device: Device, gateway: Peer
+) -> None:
+    """Finding 1 of issue 7: a legal 4 KB cmd, with ~tens of KB free but no 4 KB block.
+
+    The receive path reads into the buffer the client allocated up front, so
+    the message costs no allocation: it is read off the wire, PUBACKed and
+    discarded (too big for the buffer), and the session carries on: the next
+    cmd arrives, an alert goes out. A later session does not get the 4 KB
+    message again (it was PUBACKed). Before, reading it raised MemoryError,
+    the link dropped with ECONNABORTED and the broker redelivered it forever.
+    """
+    cmd = topic(device, "cmd")
+    gateway.subscribe(topic(device, "alert"), qos=1)
+    mp = micropython(script(FRAGMENT + textwrap.dedent("""
+        async def main():
+            c = client()
+            await c.connect(clean_session=False)
+            await c.subscribe(CMD, qos=1)
+            pins = fragment(1024)
+            print("READY")
+            try:
+                t, p = await c.next_message()
+                print("MESSAGE", json.dumps([t, p.decode()]))
+                await c.publish(ALERT, b"sos", qos=1)
+                print("STATS", json.dumps(c.stats))
+                await c.disconnect()
+                await c.connect(clean_session=False)
+                print("SESSION", json.dumps(c.session_present))
+                t, p = await c.next_message()
+                print("MESSAGE", json.dumps([t, p.decode()]))
+                await c.disconnect()
+            except OSError as e:
+                print("LOST", json.dumps(e.errno))
+            pins = None
+    """), device, broker, CMD=cmd, ALERT=topic(device, "alert")))
+    free, whole = json.loads(mp.expect("FRAGMENTED"))
+    assert free > 20000 and not whole, "the heap should have room, but no 4 KB block"
+    mp.expect("READY")
+    gateway.publish(cmd, bytes(range(256)) * 16)  # 4,096 bytes
+    gateway.publish(cmd, b"after the big one")
+    assert json.loads(mp.expect("MESSAGE")) == [cmd, "after the big one"]
+    assert gateway.get().payload == b"sos"
+    stats = json.loads(mp.expect("STATS"))
+    assert (stats["received"], stats["drops"]) == (1, 1)
+    assert json.loads(mp.expect("SESSION")) is True
+    gateway.publish(cmd, b"next session")
+    assert json.loads(mp.expect("MESSAGE")) == [cmd, "next session"]
+    assert "LOST" not in mp.finish()
+    assert "mqtt: discarded reason=too_big" in mp.text()
 
 
 def test_burst_of_qos1_publishes_arrives_in_order(
@@ -772,7 +867,12 @@ def read_packet(conn: socket.socket) -> tuple[int, bytes]:
     return first, exactly(length)
 
 
-def test_refused_subscription_and_protocol_violation(run_micropython: RunMP) -> None:
+def test_refused_subscription_stray_packet_and_lost_framing(run_micropython: RunMP) -> None:
+    """A refused SUBACK raises MQTTError; a well-framed packet the client never expects
+    (PUBREL: it does no QoS 2) is stepped over and the session carries on; a remaining
+    length that runs past 4 bytes loses the framing, so that one drops the link."""
+    acks: list[bytes] = []
+
     def peer(conn: socket.socket) -> None:
         first, _ = read_packet(conn)
         assert first == 0x10
@@ -783,6 +883,10 @@ def test_refused_subscription_and_protocol_violation(run_micropython: RunMP) -> 
         first, body = read_packet(conn)
         conn.sendall(bytes([0x90, 3]) + body[:2] + bytes([0x01]))
         conn.sendall(bytes([0x62, 2, 0, 1]))  # PUBREL: we never did QoS 2
+        conn.sendall(bytes([0x32, 10, 0, 3]) + b"a/c" + bytes([0, 7]) + b"hi!")  # QoS 1, id 7
+        first, body = read_packet(conn)
+        acks.append(bytes([first]) + body)
+        conn.sendall(bytes([0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]))  # a fifth length byte
         with contextlib.suppress(ConnectionResetError):
             conn.recv(100)  # until the client hangs up
 
@@ -797,6 +901,8 @@ def test_refused_subscription_and_protocol_violation(run_micropython: RunMP) -> 
             except MQTTError as e:
                 print("SUB", json.dumps([e.code, str(e)]))
             print("SUB", json.dumps(await c.subscribe("a/c")))
+            t, p = await c.next_message()
+            print("MESSAGE", json.dumps([t, p.decode()]))
             try:
                 await c.next_message()
             except OSError as e:
@@ -806,4 +912,7 @@ def test_refused_subscription_and_protocol_violation(run_micropython: RunMP) -> 
     refused, granted = results(out, "SUB")
     assert refused[0] == 0x80 and "refused" in refused[1]
     assert granted == 1
+    assert result(out, "MESSAGE") == ["a/c", "hi!"]
+    assert acks == [bytes([0x40, 0, 7])]  # PUBACK for packet id 7 (read_packet drops the length)
+    assert "mqtt: skipped packet type=0x62 bytes=2" in out
     assert result(out, "DROPPED") == [errno.ECONNABORTED, False]
