@@ -1,11 +1,11 @@
 """Great-circle distance, through unit vectors on a sphere (float64, on the CPython side).
 
-Stations are ranked by the squared chord between unit vectors: it grows
-with the great-circle angle, so the order is the great-circle order, and it
-is cheap and has no trouble at the antimeridian or the poles. Both the
-index (kdtree.py) and the brute-force reference compute it with the same
-expression, so they rank alike to the last bit. Metres come from the chord
-only for the answer.
+Distances come from the chord between unit vectors: no trouble at the
+antimeridian or the poles. Stations are ranked by whole millimetres
+(`distance_mm`), so places the same distance away up to float rounding
+(every longitude at a pole) tie and are ranked by id. Every step from
+coordinates to millimetres is monotonic, which lets the index (kdtree.py)
+bound a box with the same functions and still rank exactly as brute force.
 """
 
 from __future__ import annotations
@@ -32,3 +32,8 @@ def chord2(a: Vector, b: Vector) -> float:
 def metres(chord_squared: float) -> float:
     """The great-circle distance in metres for a squared chord."""
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(chord_squared) / 2))
+
+
+def distance_mm(a: Vector, b: Vector) -> int:
+    """The great-circle distance in whole millimetres: the ranking key."""
+    return round(metres(chord2(a, b)) * 1000)

@@ -3,9 +3,10 @@
 Built once (O(n log n)), queried best-first: a subtree is skipped only when
 even its bounding box is farther than the k-th best found so far. The box
 bound is computed with the same float operations as a point's key
-(distance.chord2), and float subtraction, squaring and addition are
-monotonic, so the bound never exceeds the key of any point inside: the
-result is exactly the brute-force result, ties broken by station id alike.
+(distance.distance_mm), and float subtraction, squaring, addition, sqrt,
+asin and rounding are all monotonic, so the bound never exceeds the key of
+any point inside: the result is exactly the brute-force result, ties broken
+by station id alike.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gateway.stations.distance import Vector, chord2
+from gateway.stations.distance import Vector, distance_mm, metres
 
 LEAF_SIZE = 16
 
@@ -43,38 +44,38 @@ def _build(points: list[int], vectors: Sequence[Vector]) -> _Node:
     return _Node(low, high, children=(_build(points[:middle], vectors), _build(points[middle:], vectors)))
 
 
-def _box_key(node: _Node, q: Vector) -> float:
-    """The smallest key any point in the node's box can have (same expression as chord2)."""
+def _box_key(node: _Node, q: Vector) -> int:
+    """The smallest key any point in the node's box can have (the same expressions as distance_mm)."""
     d = [0.0, 0.0, 0.0]
     for axis in range(3):
         if q[axis] < node.low[axis]:
             d[axis] = node.low[axis] - q[axis]
         elif q[axis] > node.high[axis]:
             d[axis] = q[axis] - node.high[axis]
-    return d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
+    return round(metres(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]) * 1000)
 
 
 class KdTree:
-    """The nearest points to a query, as (key, name) with key = chord2, name = the point's name."""
+    """The nearest points to a query, as (millimetres, name)."""
 
     def __init__(self, vectors: Sequence[Vector], names: Sequence[str]) -> None:
         self.vectors = list(vectors)
         self.names = list(names)
         self.root = _build(list(range(len(self.vectors))), self.vectors) if self.vectors else None
 
-    def nearest(self, q: Vector, k: int) -> list[tuple[float, str]]:
+    def nearest(self, q: Vector, k: int) -> list[tuple[int, str]]:
         """The k nearest, nearest first; equal keys in name order (as sorting all would give)."""
         if self.root is None or k <= 0:
             return []
-        best: list[tuple[float, str]] = []  # sorted, at most k (k is small: a handful of candidates)
-        frontier: list[tuple[float, int, _Node]] = [(0.0, 0, self.root)]
+        best: list[tuple[int, str]] = []  # sorted, at most k (k is small: a handful of candidates)
+        frontier: list[tuple[int, int, _Node]] = [(0, 0, self.root)]
         pushed = 1  # tie-break for the heap, so nodes are never compared
         while frontier:
             bound, _, node = heapq.heappop(frontier)
             if len(best) == k and bound > best[-1][0]:
                 break  # every box left is farther than the k-th best
             for p in node.points:
-                entry = (chord2(self.vectors[p], q), self.names[p])
+                entry = (distance_mm(self.vectors[p], q), self.names[p])
                 if len(best) < k or entry < best[-1]:
                     bisect.insort(best, entry)
                     del best[k:]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gateway.stations.coverage import Coverage, parse_coverage_text
-from gateway.stations.distance import Vector, chord2, metres, unit_vector
+from gateway.stations.distance import Vector, distance_mm, unit_vector
 from gateway.stations.kdtree import KdTree
 from gateway.stations.model import KIND_LEVEL, Station
 
@@ -89,16 +89,17 @@ def _in_box(area: _Area, lat_e7: int, lon_e7: int) -> bool:
 
 
 def _decide(prepared: _Prepared, q: Vector, containing: Iterable[_Area],
-            nearest: Sequence[tuple[float, str]], n: int) -> Routing:
-    """The answer from the areas containing the point and the n + 1 nearest stations (by key, id)."""
+            nearest: Sequence[tuple[int, str]], n: int) -> Routing:
+    """The answer from the areas containing the point and the n + 1 nearest (millimetres, id)."""
     chosen = min(containing, default=None, key=lambda a: (a.twice_area, KIND_LEVEL[a.station.kind],
-                                                          chord2(prepared.vectors[a.station.id], q), a.station.id))
+                                                          distance_mm(prepared.vectors[a.station.id], q),
+                                                          a.station.id))
 
-    def routed(station_id: str, key: float) -> RoutedStation:
-        return RoutedStation(prepared.stations[station_id], metres(key))
+    def routed(station_id: str, mm: int) -> RoutedStation:
+        return RoutedStation(prepared.stations[station_id], mm / 1000)
 
     if chosen is not None:
-        station = routed(chosen.station.id, chord2(prepared.vectors[chosen.station.id], q))
+        station = routed(chosen.station.id, distance_mm(prepared.vectors[chosen.station.id], q))
         others = [routed(sid, key) for key, sid in nearest if sid != chosen.station.id][:n]
         return Routing(station, "coverage", tuple(others))
     if not nearest:
@@ -111,7 +112,7 @@ def brute_force(stations: Iterable[Station], lat_e7: int, lon_e7: int, n: int = 
     """The reference answer: every station's distance, every coverage area tested."""
     prepared = _prepare(stations)
     q = unit_vector(lat_e7, lon_e7)
-    ranked = sorted((chord2(v, q), sid) for sid, v in prepared.vectors.items())
+    ranked = sorted((distance_mm(v, q), sid) for sid, v in prepared.vectors.items())
     containing = [a for a in prepared.areas if a.coverage.contains(lat_e7, lon_e7)]
     return _decide(prepared, q, containing, ranked[:n + 1], n)
 
