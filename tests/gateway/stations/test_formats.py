@@ -11,8 +11,17 @@ from gateway.stations.coords import degrees_e7, location_e7
 from gateway.stations.formats.osm import osm_kind
 from gateway.stations.importer import parse_file
 from gateway.stations.model import ImportRefused
-from tests.gateway.stations.files import CSV, GEOJSON_FEATURES, OVERPASS, SAMPLE, TURBO, feature, geojson_text, \
-    point, square
+from tests.gateway.stations.files import (
+    CSV,
+    GEOJSON_FEATURES,
+    OVERPASS,
+    SAMPLE,
+    TURBO,
+    feature,
+    geojson_text,
+    point,
+    square,
+)
 
 
 def refused(text: str, fmt: str = "auto") -> list[str]:
