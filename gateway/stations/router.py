@@ -108,13 +108,21 @@ def _decide(prepared: _Prepared, q: Vector, containing: Iterable[_Area],
                    tuple(routed(sid, key) for key, sid in nearest[1:n + 1]))
 
 
+class BruteForceRouter:
+    """The reference: every station's distance and every coverage area, for each location."""
+
+    def __init__(self, stations: Iterable[Station]) -> None:
+        self._prepared = _prepare(stations)
+
+    def route(self, lat_e7: int, lon_e7: int, n: int = DEFAULT_CANDIDATES) -> Routing:
+        q = unit_vector(lat_e7, lon_e7)
+        ranked = sorted((distance_mm(v, q), sid) for sid, v in self._prepared.vectors.items())
+        containing = [a for a in self._prepared.areas if a.coverage.contains(lat_e7, lon_e7)]
+        return _decide(self._prepared, q, containing, ranked[:n + 1], n)
+
+
 def brute_force(stations: Iterable[Station], lat_e7: int, lon_e7: int, n: int = DEFAULT_CANDIDATES) -> Routing:
-    """The reference answer: every station's distance, every coverage area tested."""
-    prepared = _prepare(stations)
-    q = unit_vector(lat_e7, lon_e7)
-    ranked = sorted((distance_mm(v, q), sid) for sid, v in prepared.vectors.items())
-    containing = [a for a in prepared.areas if a.coverage.contains(lat_e7, lon_e7)]
-    return _decide(prepared, q, containing, ranked[:n + 1], n)
+    return BruteForceRouter(stations).route(lat_e7, lon_e7, n)
 
 
 class Router:
