@@ -43,3 +43,12 @@ def decimal_text(e7: int) -> str:
     """Integer 1e-7 degrees as the shortest exact decimal text, e.g. -54178901 -> "-5.4178901"."""
     text = format(Decimal(e7).scaleb(-7), "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def float_degrees_e7(value: float, axis: str) -> int:
+    """Integer 1e-7 degrees of a float that came from a decimal with at most 7 places.
+
+    Only for coordinates another part already turned into floats (a device's
+    `loc`, which gateway.protocol checks has at most 7 decimals): a double's
+    shortest repr gives back that decimal exactly."""
+    return degrees_e7(repr(float(value)), axis)
