@@ -94,8 +94,12 @@ def _order(stations: Mapping[str, Station], where: Mapping[str, str]) -> list[St
     return ordered
 
 
-def plan_import(parsed: Parsed, stored: Mapping[str, Station], mode: Mode = "merge") -> ImportPlan:
-    """Check the file against the stored stations; ImportRefused lists every problem."""
+def plan_import(parsed: Parsed, stored: Mapping[str, Station], mode: Mode = "merge", *,
+                keep_coverage: bool = True) -> ImportPlan:
+    """Check the file against the stored stations; ImportRefused lists every problem.
+
+    `keep_coverage`: in merge mode a station given without an area keeps its stored one
+    (a file); False for a station given in full (PUT), where no area means none."""
     problems: list[Problem] = []
     incoming: dict[str, Station] = {}
     where: dict[str, str] = {}
@@ -106,7 +110,7 @@ def plan_import(parsed: Parsed, stored: Mapping[str, Station], mode: Mode = "mer
         incoming[station.id] = station
         where[station.id] = place
     kept = {} if mode == "replace" else {i: s for i, s in stored.items() if i not in incoming}
-    if mode == "merge":  # a station re-imported without an area keeps its stored one
+    if mode == "merge" and keep_coverage:  # a station re-imported without an area keeps its stored one
         incoming = {i: s if s.coverage or i not in stored else replace(s, coverage=stored[i].coverage)
                     for i, s in incoming.items()}
     covered: dict[str, str] = {}

@@ -106,7 +106,7 @@ class StationStore:
     def put(self, station: Station) -> bool:
         """Create or replace one station (checked as an import of it alone); True when created."""
         def work(session: Session, stored: dict[str, Station], moment: datetime) -> bool:
-            plan = plan_import(Parsed(stations=[(f"station {station.id}", station)]), stored)
+            plan = plan_import(Parsed(stations=[(f"station {station.id}", station)]), stored, keep_coverage=False)
             _apply(session, plan, stored, moment)
             return plan.created == 1
 

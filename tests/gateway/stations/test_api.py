@@ -89,6 +89,10 @@ def test_put_create_update_and_exact_coordinates(api: Api) -> None:
     assert updated.status_code == 200 and updated.json()["lat"] == -5.4178902
     read = api.client.get("/stations/polsek-d", headers=OPS).json()
     assert read["coverage"]["type"] == "Polygon" and read["phones"] == ["110"]
+    # PUT replaces the whole station: no coverage given, none kept
+    without_area = api.client.put("/stations/polsek-d", json={**body, "coverage": None}, headers=ADMIN)
+    assert without_area.status_code == 200 and without_area.json()["coverage"] is None
+    assert api.client.get("/stations/polsek-d", headers=OPS).json()["coverage"] is None
 
 
 @pytest.mark.parametrize(("station_id", "change", "where", "reason"), [
