@@ -3,8 +3,10 @@
 Enrichment calls `StationDirectory.route(lat_e7, lon_e7)` for every alert.
 The stored stations' signature is read at most every `check_s` seconds (a
 cheap count/max query); when it differs, the router is rebuilt from the
-table (10,000 stations: tens of milliseconds, bench/routing.py). A change made
-through this instance's `StationStore` is seen at the next check.
+table (10,000 stations: tens to hundreds of milliseconds, bench/routing.py).
+The API calls `refresh()` after each change it makes, so the request that
+changed the stations pays for the rebuild on this instance; other instances
+rebuild at their next check.
 """
 
 from __future__ import annotations
@@ -42,10 +44,12 @@ class StationDirectory:
                 self._checked_at = now
             return self._router
 
-    def refresh(self) -> None:
-        """Check the stored stations at the next call (after a change made here)."""
+    def refresh(self) -> Router:
+        """Rebuild now if the stored stations changed (after a change made here: the one who
+        changed them waits for the rebuild, not the next alert)."""
         with self._lock:
             self._checked_at = None
+        return self.router()
 
     def route(self, lat_e7: int, lon_e7: int, n: int = DEFAULT_CANDIDATES) -> Routing:
         return self.router().route(lat_e7, lon_e7, n)

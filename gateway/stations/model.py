@@ -16,6 +16,7 @@ KIND_LEVEL: dict[str, int] = {"post": 0, "security": 0, "polsek": 1, "polres": 2
 # A station id is also a level of the topic panic/v1/dispatch/stations/{station}/alerts
 # (protocol/schemas/dispatch-alert.json), hence this pattern.
 STATION_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+RESERVED_IDS = ("import", "route")  # paths of the API beside /stations/{id}
 MAX_NAME = 200
 MAX_PHONE = 40
 MAX_PHONES = 10
@@ -63,6 +64,8 @@ def check_id(value: object) -> str:
     if not isinstance(value, str) or not STATION_ID.fullmatch(value):
         raise ValueError(f"station id {value!r} must be 1-64 of a-z, 0-9, '_' or '-', starting with a letter or "
                          "digit (it is an MQTT topic level)")
+    if value in RESERVED_IDS:
+        raise ValueError(f"station id {value!r} is reserved (an API path: /stations/{value})")
     return value
 
 

@@ -89,7 +89,7 @@ async def import_stations(request: Request, store: StationStoreDep, _role: Admin
         plan = await run_in_threadpool(lambda: store.import_parsed(parse_file(text, format), mode))
     except ImportRefused as exc:
         return refused(exc.problems)
-    get_directory(request).refresh()
+    await run_in_threadpool(get_directory(request).refresh)
     return ImportOut(**plan.summary())
 
 
@@ -142,7 +142,7 @@ async def put_station(station_id: str, request: Request, response: Response, sto
         created = await run_in_threadpool(store.put, station)
     except ImportRefused as exc:
         return refused(exc.problems)
-    get_directory(request).refresh()
+    await run_in_threadpool(get_directory(request).refresh)
     response.status_code = 201 if created else 200
     return StationOut.of(station)
 

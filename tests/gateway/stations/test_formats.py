@@ -83,6 +83,7 @@ def test_the_sample_is_labelled_and_imports() -> None:
     ("polsek-x,Polsek X,polsek,,-5.1,105°12',", "line 5: lon \"105°12'\" is not a decimal number"),
     ("polsek-x,Polsek X,polsek,,,105.2,", "line 5: lat '' is not a decimal number"),
     ("Polsek X,Polsek X,polsek,,-5.1,105.2,", "line 5: station id 'Polsek X' must be"),
+    ("route,Polsek X,polsek,,-5.1,105.2,", "line 5: station id 'route' is reserved"),
     ("polsek-x,Polsek X,kapolsek,,-5.1,105.2,", "line 5: kind 'kapolsek' is not one of"),
     ("polsek-x,,polsek,,-5.1,105.2,", "line 5: name must be"),
     ("polsek-x,Polsek X,polsek,,-5.1,105.2,call me", "line 5: phone 'call me' is not a phone number"),
