@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from dataclasses import replace
 
 import pytest
@@ -11,6 +13,7 @@ from sqlalchemy import create_engine
 from gateway.stations.directory import StationDirectory
 from gateway.stations.importer import parse_file
 from gateway.stations.model import ImportRefused, Station
+from gateway.storage import stations as storage
 from gateway.storage.common import StoreError
 from gateway.storage.db import session_factory
 from gateway.storage.stations import StationStore
@@ -132,3 +135,38 @@ def test_geojson_point_station(store: StationStore) -> None:
     text = geojson_text([feature(point("105.25", "-5.41"), id="post-1", name="Pos 1", kind="post")])
     store.import_parsed(parse_file(text))
     assert (store.get("post-1").lat_e7, store.get("post-1").lon_e7) == (-54100000, 1052500000)
+
+
+def test_concurrent_imports_are_checked_one_after_the_other(store: StationStore, database_url: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two imports each fine alone, a parent cycle together (instances sharing a database):
+    the second is checked against what the first stored, and refused."""
+    store.import_parsed(parse_file(HEADER + "x,X,polres,,-5.1,105.1,\ny,Y,polres,,-5.2,105.2,\n"))
+    planned = threading.Event()
+    real_plan = storage.plan_import
+
+    def slow_plan(*args: object, **kwargs: object) -> object:
+        plan = real_plan(*args, **kwargs)  # type: ignore[arg-type]
+        if not planned.is_set():
+            planned.set()
+            time.sleep(0.5)  # the other import starts while this one has not committed
+        return plan
+
+    monkeypatch.setattr(storage, "plan_import", slow_plan)
+    other = StationStore(session_factory(create_engine(database_url)))  # as another instance
+    outcomes: dict[str, str] = {}
+
+    def run(name: str, target: StationStore, text: str) -> None:
+        try:
+            target.import_parsed(parse_file(text))
+            outcomes[name] = "stored"
+        except ImportRefused as exc:
+            outcomes[name] = str(exc)
+
+    first = threading.Thread(target=run, args=("first", store, HEADER + "y,Y,polres,x,-5.2,105.2,\n"))
+    first.start()
+    assert planned.wait(10)
+    run("second", other, HEADER + "x,X,polres,y,-5.1,105.1,\n")
+    first.join()
+    assert outcomes == {"first": "stored", "second": "line 2: parent cycle: x -> y -> x"}
+    assert store.get("x").parent is None and store.get("y").parent == "x"
