@@ -47,11 +47,21 @@ class Problem:
         return f"{self.where}: {self.reason}"
 
 
+MAX_PROBLEMS = 100  # a file wrong everywhere is reported by its first problems, not megabytes of them
+
+
 @dataclass
 class ImportRefused(Exception):
-    """A file (or a change) that was refused as a whole; nothing of it was stored."""
+    """A file (or a change) that was refused as a whole; nothing of it was stored.
+
+    At most MAX_PROBLEMS problems are kept, the last saying how many more there were."""
 
     problems: list[Problem] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if len(self.problems) > MAX_PROBLEMS:
+            more = len(self.problems) - MAX_PROBLEMS + 1
+            self.problems = [*self.problems[:MAX_PROBLEMS - 1], Problem("file", f"{more} more problems not shown")]
 
     def __str__(self) -> str:
         shown = "; ".join(map(str, self.problems[:10]))

@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from gateway.stations.coverage import Coverage
 from gateway.stations.model import Problem, Station
 
-MAX_PROBLEMS = 100  # a file wrong everywhere is reported by its first problems, not megabytes of them
-
 
 @dataclass
 class Parsed:
@@ -20,5 +18,4 @@ class Parsed:
     problems: list[Problem] = field(default_factory=list)
 
     def problem(self, where: str, reason: str) -> None:
-        if len(self.problems) < MAX_PROBLEMS:
-            self.problems.append(Problem(where, reason))
+        self.problems.append(Problem(where, reason))

@@ -204,3 +204,11 @@ def test_explicit_format_wins() -> None:
 ])
 def test_osm_kind_from_tags(tags: dict[str, str], kind: str) -> None:
     assert osm_kind(tags) == kind
+
+
+def test_a_file_wrong_everywhere_reports_its_first_problems() -> None:
+    text = CSV + "".join(f"polsek-{n},X,polsek,,-95,105,\n" for n in range(250))
+    problems = refused(text)
+    assert len(problems) == 100
+    assert problems[0] == "line 5: lat -95 is outside ±90"
+    assert problems[-1] == "file: 151 more problems not shown"
