@@ -19,6 +19,7 @@ from gateway.bridge import Bridge
 from gateway.metrics import Metrics
 from gateway.registry import Registry
 from gateway.settings import Settings
+from gateway.stations import cli as stations_cli
 from gateway.storage.db import make_engine, migrate, session_factory
 from gateway.storage.store import Store
 
@@ -55,6 +56,9 @@ def load_settings(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["stations"]:  # `panic-gateway stations ...` (docs/stations.md)
+        return stations_cli.main(argv[1:])
     args = parse_args(argv)
     settings = load_settings(args)
     logging.basicConfig(

@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from gateway import __version__
 from gateway.api.deps import AnyRole
 from gateway.api.responses import HTTP_STATUS
-from gateway.api.routes import alerts, devices, health, metrics, owners
+from gateway.api.routes import alerts, devices, health, metrics, owners, stations
 from gateway.api.throttle import FailureThrottle
 from gateway.metrics import Metrics
 from gateway.protocol import DispatchAck
@@ -58,7 +58,7 @@ def create_app(settings: Settings, store: Store, registry: Registry, metrics_: M
         return JSONResponse({"detail": "the database is not available; retry"},
                             status_code=503)
 
-    for module in (health, metrics, owners, devices, alerts):
+    for module in (health, metrics, owners, devices, alerts, stations):
         app.include_router(module.router)
 
     @app.get("/openapi.json", include_in_schema=False)

@@ -97,3 +97,19 @@ class Alert(Base):
     false_alarm: Mapped[bool] = mapped_column(default=False)
     acted_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class StationRow(Base):
+    """A police station or post (gateway/stations/model.py `Station`; docs/stations.md)."""
+
+    __tablename__ = "stations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # also an MQTT topic level
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))  # post, security, polsek, polres, polda
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("stations.id"), nullable=True, index=True)
+    lat_e7: Mapped[int] = mapped_column(BigInteger)
+    lon_e7: Mapped[int] = mapped_column(BigInteger)
+    phones: Mapped[list[str]] = mapped_column(JSON, default=list)
+    coverage: Mapped[str | None] = mapped_column(Text, nullable=True)  # GeoJSON Polygon/MultiPolygon text
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
