@@ -16,6 +16,7 @@ import json
 
 from panic import log, mem, messages
 from panic.outbox import CRITICAL_TYPES
+from panic.seq import SeqExhausted
 from panic.sign import BAD_SIG, SigError
 
 TYPE_CHECKING = False
@@ -51,8 +52,14 @@ class Alerts:
         self.rejected = 0
 
     def raise_alert(self, kind: str, ref: int | None = None) -> int:
+        """Number, sign and store an alert; its seq, or 0 when none is left (seq.py: exhausted)."""
         hw = self._hw
-        seq = self._seq.next()
+        try:
+            seq = self._seq.next()
+        except SeqExhausted:
+            log.error("alert", "not raised type=%s reason=seq_exhausted" % kind)
+            self._on_change("seq_exhausted")
+            return 0
         body = messages.alert(
             self.dev, seq, kind, hw.clock.utc(), log.uptime_ms(), hw.battery(), hw.power(), "wifi",
             hw.wifi.rssi(), ref,

@@ -19,7 +19,14 @@ needed at boot, so it is imported then and unloaded once read.
 Without a valid configuration the app does not crash or reboot: it shows
 ``fault``, logs why (``E <up> config: invalid reason=...``) and keeps the
 supervisor and indicator running so the device stays reachable for
-provisioning over the serial console.
+provisioning over the serial console. With damaged configuration files but
+a last good copy (panic.config), it runs on that copy and reports the fault.
+
+Boot order: configuration, outbox and seq are read *before* the hardware
+watchdog is started (it cannot be stopped once running), so a slow or
+damaged flash can never turn into a watchdog reset at every boot; every
+read is bounded in size (see "Flash, boot and the watchdog" in
+docs/firmware.md).
 """
 
 import asyncio
@@ -58,17 +65,24 @@ _SHOWN = {
 
 
 def _load_config(default_device_id: str) -> tuple:
-    """(Config or None, key fingerprint, error text); panic.config is unloaded after."""
+    """(Config or None, key fingerprint, error text); panic.config is unloaded after.
+
+    A Config together with an error means the current files are damaged and
+    the last good copy is in use.
+    """
     from panic import config
 
     cfg = None
     fingerprint = ""
     error = ""
     try:
-        cfg = config.load(default_device_id)
+        cfg, error = config.load_or_last_good(default_device_id)
         fingerprint = config.fingerprint(cfg.device_key)
     except config.ConfigError as e:
         error = str(e.args[0]) if e.args else "invalid"
+    except Exception as e:  # nothing in a file may stop the boot
+        log.exc("config", "load failed", e)
+        error = "load failed exc=%s" % type(e).__name__
     mem.unload("panic.config")
     return cfg, fingerprint, error
 
@@ -83,6 +97,8 @@ class App:
         self.link: Link | None = None
         self.alerts: Alerts | None = None
         self.delivery: Delivery | None = None
+        self.signer: Signer | None = None
+        self.config_damaged = False  # running on the last good copy
 
     async def run(self) -> None:
         hw = self.hw
@@ -90,13 +106,19 @@ class App:
         cfg, fingerprint, error = _load_config("pb-" + hw.unique_id())
         mem.mark_code()
         self.cfg = cfg
+        if cfg is not None:
+            self._load_flash(cfg)
+        # The watchdog starts only now: nothing above can be slow enough to starve it.
         sup = Supervisor(hw.watchdog(cfg.wdt_ms if cfg is not None else _DEFAULT_WDT_MS))
-        self.ind = Indicator(hw.led, hw.buzzer, sup)
+        self.ind = Indicator(hw.led, hw.buzzer, sup, hw.fault_led)
         tasks = [self._guard("supervisor", sup.run()), self._guard("indicator", self.ind.run())]
         if cfg is None:
             log.error("config", "invalid reason=%s; provision over the serial console" % log.q(error))
             self.ind.set(indicator.FAULT, "config")
         else:
+            if error:
+                self.config_damaged = True
+                log.error("config", "invalid reason=%s; running on the last good copy" % log.q(error))
             log.info(
                 "config",
                 "loaded device_id=%s broker=%s:%d wifi_ssid=%s heartbeat_s=%d hold_ms=%d key=%s"
@@ -109,13 +131,17 @@ class App:
         mem.report("started")
         await asyncio.gather(*tasks)
 
-    def _start(self, cfg: Config, sup: Supervisor) -> list:
-        hw = self.hw
+    def _load_flash(self, cfg: Config) -> None:
+        self.signer = Signer(cfg.device_key)
         self.outbox = Outbox(capacity=cfg.outbox_max)
-        entries = self.outbox.load(messages.topic(cfg.device_id, ""))
+        entries = self.outbox.load(messages.topic(cfg.device_id, ""), self.signer.verify)
         self.seq = SeqCounter(block=cfg.seq_block)
         self.seq.load(entries[-1].seq if entries else 0)
-        signer = Signer(cfg.device_key)
+
+    def _start(self, cfg: Config, sup: Supervisor) -> list:
+        hw = self.hw
+        signer = self.signer
+        assert signer is not None and self.outbox is not None and self.seq is not None
         self.link = Link(cfg, hw, sup, self._on_message, self._on_link)
         self.delivery = Delivery(self.outbox, self.link, cfg.retry_min_ms, cfg.retry_max_ms, sup)
         self.alerts = Alerts(cfg.device_id, hw, self.seq, self.outbox, signer, self.delivery.wake, self._refresh)
@@ -170,6 +196,9 @@ class App:
             state = indicator.FAULT
         else:
             state = _SHOWN.get(alerts.latest_state or "", indicator.IDLE)
+            if state == indicator.IDLE and (outbox.damaged or self.config_damaged):
+                # Damage found at boot (and worked around): armed, but needs a look.
+                state = indicator.FAULT
         ind.set(state, why)
 
 

@@ -22,6 +22,7 @@ API (relied on by panic.hal and the simulator)::
         # wired to be a deep-sleep wake source).
     board.uart("gps")      # {"id": 1, "tx": 25, "rx": 26, "baud": 9600}
     board.adc("battery")   # {"gpio": 35, "r_top": 100000, "r_bottom": 100000, "atten_db": 11}
+                           # atten_db: 0, 6 or 11 (dB), the ADC settings panic.hal applies
     board.has("led_fault") # optional functions may be absent
     boarddef.divided_mv(board.adc("battery"), pin_mv)  # mV before the divider
 
@@ -35,7 +36,9 @@ floats are single precision.
 """
 
 import json
+import os
 
+MAX_FILE_BYTES = 16384  # hardware/board.json is about 6 KB
 REQUIRED = {
     "sos_button": "digital",
     "led_status": "digital",
@@ -51,6 +54,7 @@ REQUIRED = {
 }
 
 _DIRS = ("in", "out")
+ATTEN_DB = (0, 6, 11)  # ADC attenuations panic.hal sets (as hardware/validate.py allows)
 _PULLS = ("up", "down", None)
 
 
@@ -98,8 +102,15 @@ def _adc(spec: dict, where: str) -> dict:
         "gpio": _int(spec, "gpio", where, 0, 39),
         "r_top": _int(spec, "r_top", where, 0, 100000000),
         "r_bottom": _int(spec, "r_bottom", where, 1, 100000000),
-        "atten_db": _int(spec, "atten_db", where, 0, 11),
+        "atten_db": _atten(spec, where),
     }
+
+
+def _atten(spec: dict, where: str) -> int:
+    value = _int(spec, "atten_db", where, 0, 11)
+    if value not in ATTEN_DB:
+        raise _error(where, "atten_db must be one of 0, 6, 11, got %r" % (value,))
+    return value
 
 
 _PARSERS = {"digital": _digital, "uart": _uart, "adc": _adc}
@@ -197,12 +208,25 @@ def parse(data: object) -> Board:
 
 
 def load(path: str = "/board.json") -> Board:
-    """Read and check the board definition; ValueError says what is wrong."""
+    """Read and check the board definition; ValueError says what is wrong.
+
+    Whatever the file holds (a directory, megabytes, non-UTF-8 bytes, JSON
+    nested too deep for the parser), the answer is a ValueError, never a
+    crash of the caller.
+    """
+    # Plain os and json only (no panic.flash): hardware/validate.py loads this file under CPython.
     try:
-        with open(path) as f:
-            data = json.load(f)
+        size = os.stat(path)[6]
+        if size > MAX_FILE_BYTES:
+            raise ValueError("board.json: %s is over %d bytes" % (path, MAX_FILE_BYTES))
+        with open(path, "rb") as f:
+            raw = f.read()
     except OSError as e:
         raise ValueError("board.json: cannot read %s: %r" % (path, e))
+    try:
+        data = json.loads(raw)
     except ValueError as e:  # MicroPython and CPython both raise it for bad JSON
         raise ValueError("board.json: %s is not valid JSON: %s" % (path, e))
+    except Exception as e:  # UnicodeError, MemoryError, RuntimeError (nested too deep)
+        raise ValueError("board.json: %s is not valid JSON: %s" % (path, type(e).__name__))
     return parse(data)

@@ -16,16 +16,30 @@ range in _INTS (timing knobs exist so installers and tests can shorten them).
 ``load()`` raises ConfigError with a message that names the file and the key
 but never contains a secret value. The result is a plain ``Config`` object
 (no methods, so this module can be unloaded after boot to free its heap).
+
+Nothing in these files can crash the boot: a file over 4 KB is refused
+before it is read (it could not fit in the heap), and a directory, non-UTF-8
+bytes or JSON nested too deep for the parser are a ConfigError like any
+other bad content.
+
+``load_or_last_good()`` is what the app uses: once both files have loaded,
+they are copied to ``config.good.json`` / ``secrets.good.json`` (only when
+they changed, so flash is not rewritten at every boot); when the current
+files are damaged later, the button runs on that last good copy - it still
+calls for help - and the app reports the fault.
 """
 
 import binascii
 import hashlib
 import json
 
-from panic import flash
+from panic import flash, log
 
 CONFIG_FILE = "config.json"
 SECRETS_FILE = "secrets.json"
+GOOD_CONFIG_FILE = "config.good.json"
+GOOD_SECRETS_FILE = "secrets.good.json"
+MAX_FILE_BYTES = 4096  # a full configuration is about 500 bytes
 
 # name, default, lowest, highest
 _INTS = (
@@ -91,18 +105,29 @@ def valid_device_id(dev: object) -> bool:
     return isinstance(dev, str) and len(dev) == 15 and dev[:3] == "pb-" and _is_hex(dev[3:])
 
 
-def _read(path: str, secret: bool) -> dict:
+def _raw(path: str) -> bytes:
     try:
-        raw = flash.read(path)
+        raw = flash.read(path, MAX_FILE_BYTES)
     except OSError as e:
+        if e.errno == flash.EFBIG:
+            raise ConfigError("%s is over %d bytes" % (path, MAX_FILE_BYTES))
+        if e.errno == flash.EISDIR:
+            raise ConfigError("%s is a directory" % path)
         raise ConfigError("%s unreadable errno=%s" % (path, e.errno))
     if raw is None:
         raise ConfigError("%s missing" % path)
+    return raw
+
+
+def _read(path: str, secret: bool) -> dict:
+    raw = _raw(path)
     try:
         obj = json.loads(raw)
     except ValueError as e:
         # The parser's message could quote the file; for secrets it must not.
         raise ConfigError("%s is not valid JSON%s" % (path, "" if secret else ": %s" % e))
+    except Exception as e:  # UnicodeError (non-UTF-8), MemoryError or RuntimeError (nested too deep)
+        raise ConfigError("%s is not valid JSON exc=%s" % (path, type(e).__name__))
     if not isinstance(obj, dict):
         raise ConfigError("%s must hold a JSON object" % path)
     return obj
@@ -112,9 +137,44 @@ def _bad(key: str, what: str) -> ConfigError:
     return ConfigError("%s: %s %s" % (CONFIG_FILE, key, what))
 
 
-def load(default_device_id: str | None) -> Config:
-    """Read and validate config.json and secrets.json from the current directory."""
-    raw = _read(CONFIG_FILE, False)
+def load_or_last_good(default_device_id: str | None) -> tuple:
+    """(Config, error): the current files, or else the last good copy.
+
+    `error` is "" when the current files are good; otherwise it says what is
+    wrong with them while the returned Config is the last good one. Raises
+    ConfigError (about the current files) when there is no good copy either.
+    """
+    try:
+        cfg = load(default_device_id)
+    except ConfigError as e:
+        try:
+            return load(default_device_id, GOOD_CONFIG_FILE, GOOD_SECRETS_FILE), e.args[0]
+        except ConfigError:
+            raise e
+    _keep(CONFIG_FILE, GOOD_CONFIG_FILE)
+    _keep(SECRETS_FILE, GOOD_SECRETS_FILE)
+    return cfg, ""
+
+
+def _keep(path: str, good: str) -> None:
+    """Copy `path` to `good` unless it already holds the same bytes."""
+    try:
+        data = _raw(path)
+        try:
+            same = flash.read(good, MAX_FILE_BYTES) == data
+        except OSError:
+            same = False
+        if not same:
+            flash.write_atomic(good, data)
+    except (OSError, ConfigError) as e:  # a full flash: the old copy (if any) stays
+        log.warn("config", "cannot keep a good copy file=%s err=%s" % (good, log.q(e)))
+
+
+def load(
+    default_device_id: str | None, config_file: str = CONFIG_FILE, secrets_file: str = SECRETS_FILE
+) -> Config:
+    """Read and validate config.json and secrets.json (or the named copies) from the current directory."""
+    raw = _read(config_file, False)
     cfg = Config()
     known = list(_OTHER)
     for key, default, low, high in _INTS:
@@ -144,7 +204,7 @@ def load(default_device_id: str | None) -> Config:
     if cfg.retry_max_ms < cfg.retry_min_ms or cfg.reconnect_max_ms < cfg.reconnect_min_ms:
         raise _bad("retry_max_ms/reconnect_max_ms", "must not be below the matching _min_ms")
 
-    sec = _read(SECRETS_FILE, True)
+    sec = _read(secrets_file, True)
     key_hex = sec.get("device_key")
     if not isinstance(key_hex, str) or len(key_hex) != 64 or not _is_hex(key_hex.lower()):
         raise ConfigError("%s: device_key must be 64 hex digits" % SECRETS_FILE)

@@ -9,6 +9,10 @@ readers ignore and ``clean_tmp`` removes.
 import os
 
 ENOSPC = 28  # not in the unix port's errno module; the value is the same everywhere
+ENOENT = 2
+EISDIR = 21
+EFBIG = 27
+_S_IFDIR = 0x4000
 
 
 def write_atomic(path: str, data: bytes) -> None:
@@ -25,15 +29,25 @@ def write_atomic(path: str, data: bytes) -> None:
         raise
 
 
-def read(path: str) -> bytes | None:
-    """The file's bytes, or None when it does not exist."""
+def read(path: str, max_bytes: int) -> bytes | None:
+    """The file's bytes, or None when it does not exist.
+
+    OSError(EISDIR) for a directory and OSError(EFBIG) for a file over
+    `max_bytes`, found with stat() before anything is read: whatever is on
+    the flash, reading it never needs more heap than the caller allowed.
+    """
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        st = os.stat(path)
     except OSError as e:
-        if e.errno == 2:  # ENOENT
+        if e.errno == ENOENT:
             return None
         raise
+    if st[0] & _S_IFDIR:
+        raise OSError(EISDIR)
+    if st[6] > max_bytes:
+        raise OSError(EFBIG)
+    with open(path, "rb") as f:
+        return f.read(max_bytes + 1)
 
 
 def remove(path: str) -> bool:
@@ -42,19 +56,6 @@ def remove(path: str) -> bool:
         return True
     except OSError:
         return False
-
-
-def exists(path: str) -> bool:
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
-
-
-def makedirs(path: str) -> None:
-    if not exists(path):
-        os.mkdir(path)
 
 
 def clean_tmp(directory: str) -> int:

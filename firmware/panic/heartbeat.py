@@ -10,6 +10,7 @@ import asyncio
 import time
 
 from panic import log, messages
+from panic.seq import SeqExhausted
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -53,7 +54,10 @@ class Heartbeat:
 
     async def _send(self) -> None:
         hw = self._hw
-        seq = self._seq.next()
+        try:
+            seq = self._seq.next()
+        except SeqExhausted:  # logged by seq.py; a heartbeat is not worth a dead task
+            return
         body = messages.heartbeat(
             self._dev, seq, hw.clock.utc(), log.uptime_ms(), hw.battery(), hw.power(), "wifi", hw.wifi.rssi()
         )

@@ -41,7 +41,7 @@ class Hardware:
 
 changes = []
 box = Outbox()
-box.load("panic/v1/dev/{DEV}/")
+box.load("panic/v1/dev/{DEV}/", Signer({KEY!r}).verify)
 seq = SeqCounter()
 seq.load(0)
 alerts = Alerts("{DEV}", Hardware(), seq, box, Signer({KEY!r}), lambda: None, changes.append)
