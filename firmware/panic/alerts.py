@@ -16,7 +16,6 @@ import json
 
 from panic import log, mem, messages
 from panic.outbox import CRITICAL_TYPES
-from panic.seq import SeqExhausted
 from panic.sign import BAD_SIG, SigError
 
 TYPE_CHECKING = False
@@ -56,7 +55,7 @@ class Alerts:
         hw = self._hw
         try:
             seq = self._seq.next()
-        except SeqExhausted:
+        except OverflowError:  # seq.py: exhausted
             log.error("alert", "not raised type=%s reason=seq_exhausted" % kind)
             self._on_change("seq_exhausted")
             return 0

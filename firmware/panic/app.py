@@ -70,19 +70,21 @@ def _load_config(default_device_id: str) -> tuple:
     A Config together with an error means the current files are damaged and
     the last good copy is in use.
     """
-    from panic import config
-
     cfg = None
     fingerprint = ""
     error = ""
     try:
-        cfg, error = config.load_or_last_good(default_device_id)
-        fingerprint = config.fingerprint(cfg.device_key)
-    except config.ConfigError as e:
-        error = str(e.args[0]) if e.args else "invalid"
-    except Exception as e:  # nothing in a file may stop the boot
+        from panic import config, lastgood
+
+        try:
+            cfg, error = lastgood.load(default_device_id)
+            fingerprint = config.fingerprint(cfg.device_key)
+        except config.ConfigError as e:
+            error = str(e.args[0]) if e.args else "invalid"
+    except Exception as e:  # nothing in a file may stop the boot (MemoryError, ...)
         log.exc("config", "load failed", e)
         error = "load failed exc=%s" % type(e).__name__
+    mem.unload("panic.lastgood")
     mem.unload("panic.config")
     return cfg, fingerprint, error
 
@@ -97,7 +99,7 @@ class App:
         self.link: Link | None = None
         self.alerts: Alerts | None = None
         self.delivery: Delivery | None = None
-        self.signer: Signer | None = None
+        self.sup: Supervisor | None = None
         self.config_damaged = False  # running on the last good copy
 
     async def run(self) -> None:
@@ -107,9 +109,14 @@ class App:
         mem.mark_code()
         self.cfg = cfg
         if cfg is not None:
-            self._load_flash(cfg)
+            signer = Signer(cfg.device_key)
+            self.outbox = Outbox(capacity=cfg.outbox_max)
+            entries = self.outbox.load(messages.topic(cfg.device_id, ""), signer.verify)
+            self.seq = SeqCounter(block=cfg.seq_block)
+            self.seq.load(entries[-1].seq if entries else 0)
         # The watchdog starts only now: nothing above can be slow enough to starve it.
         sup = Supervisor(hw.watchdog(cfg.wdt_ms if cfg is not None else _DEFAULT_WDT_MS))
+        self.sup = sup
         self.ind = Indicator(hw.led, hw.buzzer, sup, hw.fault_led)
         tasks = [self._guard("supervisor", sup.run()), self._guard("indicator", self.ind.run())]
         if cfg is None:
@@ -127,21 +134,13 @@ class App:
             )
             for key in cfg.unknown_keys:
                 log.warn("config", "unknown key=%s ignored" % log.q(key))
-            tasks += self._start(cfg, sup)
+            tasks += self._start(cfg, sup, signer)
         mem.report("started")
         await asyncio.gather(*tasks)
 
-    def _load_flash(self, cfg: Config) -> None:
-        self.signer = Signer(cfg.device_key)
-        self.outbox = Outbox(capacity=cfg.outbox_max)
-        entries = self.outbox.load(messages.topic(cfg.device_id, ""), self.signer.verify)
-        self.seq = SeqCounter(block=cfg.seq_block)
-        self.seq.load(entries[-1].seq if entries else 0)
-
-    def _start(self, cfg: Config, sup: Supervisor) -> list:
+    def _start(self, cfg: Config, sup: Supervisor, signer: Signer) -> list:
         hw = self.hw
-        signer = self.signer
-        assert signer is not None and self.outbox is not None and self.seq is not None
+        assert self.outbox is not None and self.seq is not None
         self.link = Link(cfg, hw, sup, self._on_message, self._on_link)
         self.delivery = Delivery(self.outbox, self.link, cfg.retry_min_ms, cfg.retry_max_ms, sup)
         self.alerts = Alerts(cfg.device_id, hw, self.seq, self.outbox, signer, self.delivery.wake, self._refresh)
@@ -165,12 +164,16 @@ class App:
 
     def _on_gesture(self, gesture: str) -> None:
         # The seam for more gestures (cancel, silent SOS): map each to an alert type here.
-        if gesture == "hold" and self.alerts is not None:
+        # Storing or removing an alert blocks the loop on flash (docs/firmware.md,
+        # "Flash, boot and the watchdog"): give the write the watchdog's whole timeout.
+        if gesture == "hold" and self.alerts is not None and self.sup is not None:
+            self.sup.feed_if_healthy()
             self.alerts.raise_alert("sos")
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         alerts = self.alerts
-        if alerts is not None and topic == alerts.ack_topic:
+        if alerts is not None and topic == alerts.ack_topic and self.sup is not None:
+            self.sup.feed_if_healthy()  # as in _on_gesture
             alerts.on_ack(payload)
         elif topic.endswith("/cmd"):
             log.info("cmd", "ignored, commands not implemented yet bytes=%d" % len(payload))

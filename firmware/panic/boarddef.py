@@ -225,8 +225,6 @@ def load(path: str = "/board.json") -> Board:
         raise ValueError("board.json: cannot read %s: %r" % (path, e))
     try:
         data = json.loads(raw)
-    except ValueError as e:  # MicroPython and CPython both raise it for bad JSON
-        raise ValueError("board.json: %s is not valid JSON: %s" % (path, e))
-    except Exception as e:  # UnicodeError, MemoryError, RuntimeError (nested too deep)
-        raise ValueError("board.json: %s is not valid JSON: %s" % (path, type(e).__name__))
+    except Exception as e:  # ValueError; UnicodeError, MemoryError, RuntimeError (nested too deep)
+        raise ValueError("board.json: %s is not valid JSON: %r" % (path, e))
     return parse(data)

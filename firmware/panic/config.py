@@ -22,23 +22,18 @@ before it is read (it could not fit in the heap), and a directory, non-UTF-8
 bytes or JSON nested too deep for the parser are a ConfigError like any
 other bad content.
 
-``load_or_last_good()`` is what the app uses: once both files have loaded,
-they are copied to ``config.good.json`` / ``secrets.good.json`` (only when
-they changed, so flash is not rewritten at every boot); when the current
-files are damaged later, the button runs on that last good copy - it still
-calls for help - and the app reports the fault.
+The app loads through panic.lastgood, which falls back to the last good
+copy of both files when the current ones are damaged.
 """
 
 import binascii
 import hashlib
 import json
 
-from panic import flash, log
+from panic import flash
 
 CONFIG_FILE = "config.json"
 SECRETS_FILE = "secrets.json"
-GOOD_CONFIG_FILE = "config.good.json"
-GOOD_SECRETS_FILE = "secrets.good.json"
 MAX_FILE_BYTES = 4096  # a full configuration is about 500 bytes
 
 # name, default, lowest, highest
@@ -105,7 +100,8 @@ def valid_device_id(dev: object) -> bool:
     return isinstance(dev, str) and len(dev) == 15 and dev[:3] == "pb-" and _is_hex(dev[3:])
 
 
-def _raw(path: str) -> bytes:
+def raw_bytes(path: str) -> bytes:
+    """The file's bytes, at most MAX_FILE_BYTES; ConfigError if that is not possible."""
     try:
         raw = flash.read(path, MAX_FILE_BYTES)
     except OSError as e:
@@ -120,14 +116,12 @@ def _raw(path: str) -> bytes:
 
 
 def _read(path: str, secret: bool) -> dict:
-    raw = _raw(path)
+    raw = raw_bytes(path)
     try:
         obj = json.loads(raw)
-    except ValueError as e:
+    except Exception as e:  # ValueError; UnicodeError, MemoryError, RuntimeError (nested too deep)
         # The parser's message could quote the file; for secrets it must not.
-        raise ConfigError("%s is not valid JSON%s" % (path, "" if secret else ": %s" % e))
-    except Exception as e:  # UnicodeError (non-UTF-8), MemoryError or RuntimeError (nested too deep)
-        raise ConfigError("%s is not valid JSON exc=%s" % (path, type(e).__name__))
+        raise ConfigError("%s is not valid JSON%s" % (path, "" if secret else ": %r" % e))
     if not isinstance(obj, dict):
         raise ConfigError("%s must hold a JSON object" % path)
     return obj
@@ -135,39 +129,6 @@ def _read(path: str, secret: bool) -> dict:
 
 def _bad(key: str, what: str) -> ConfigError:
     return ConfigError("%s: %s %s" % (CONFIG_FILE, key, what))
-
-
-def load_or_last_good(default_device_id: str | None) -> tuple:
-    """(Config, error): the current files, or else the last good copy.
-
-    `error` is "" when the current files are good; otherwise it says what is
-    wrong with them while the returned Config is the last good one. Raises
-    ConfigError (about the current files) when there is no good copy either.
-    """
-    try:
-        cfg = load(default_device_id)
-    except ConfigError as e:
-        try:
-            return load(default_device_id, GOOD_CONFIG_FILE, GOOD_SECRETS_FILE), e.args[0]
-        except ConfigError:
-            raise e
-    _keep(CONFIG_FILE, GOOD_CONFIG_FILE)
-    _keep(SECRETS_FILE, GOOD_SECRETS_FILE)
-    return cfg, ""
-
-
-def _keep(path: str, good: str) -> None:
-    """Copy `path` to `good` unless it already holds the same bytes."""
-    try:
-        data = _raw(path)
-        try:
-            same = flash.read(good, MAX_FILE_BYTES) == data
-        except OSError:
-            same = False
-        if not same:
-            flash.write_atomic(good, data)
-    except (OSError, ConfigError) as e:  # a full flash: the old copy (if any) stays
-        log.warn("config", "cannot keep a good copy file=%s err=%s" % (good, log.q(e)))
 
 
 def load(

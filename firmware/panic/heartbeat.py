@@ -10,7 +10,6 @@ import asyncio
 import time
 
 from panic import log, messages
-from panic.seq import SeqExhausted
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -56,7 +55,7 @@ class Heartbeat:
         hw = self._hw
         try:
             seq = self._seq.next()
-        except SeqExhausted:  # logged by seq.py; a heartbeat is not worth a dead task
+        except OverflowError:  # seq.py: exhausted  # logged by seq.py; a heartbeat is not worth a dead task
             return
         body = messages.heartbeat(
             self._dev, seq, hw.clock.utc(), log.uptime_ms(), hw.battery(), hw.power(), "wifi", hw.wifi.rssi()

@@ -14,7 +14,7 @@ logged and flagged, and the write is retried at the next seq.
 The protocol caps seq at 2^53-1 (MAX_SEQ). The ceiling never goes beyond
 it, and a stored ceiling beyond it is treated as a damaged file. Once
 MAX_SEQ has been handed out the counter is exhausted: ``next()`` raises
-SeqExhausted and ``fault`` stays set. Repeating or wrapping a seq would
+OverflowError and ``fault`` stays set. Repeating or wrapping a seq would
 make the gateway take a new alert for a duplicate of an old one and ack
 it - a silent loss - while a refused alert is logged and shows ``fault``.
 (At one message a second the cap is 285 million years away; only a
@@ -26,10 +26,6 @@ from panic import flash, log
 SEQ_FILE = "seq"
 MAX_SEQ = 9007199254740991  # 2^53-1 (protocol/README.md)
 _MAX_FILE_BYTES = 32  # 16 digits and a newline; a bigger file is damaged
-
-
-class SeqExhausted(Exception):
-    pass
 
 
 class SeqCounter:
@@ -68,7 +64,7 @@ class SeqCounter:
         if seq > MAX_SEQ:
             self.fault = True
             log.error("seq", "exhausted at max=%d; re-provision the device" % MAX_SEQ)
-            raise SeqExhausted()
+            raise OverflowError("seq exhausted")
         if seq > self.ceiling:
             self._reserve(min(seq + self.block - 1, MAX_SEQ))
         self.last = seq

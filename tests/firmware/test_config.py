@@ -107,9 +107,9 @@ def test_hostile_config_file_is_a_clear_error(
 
 
 LAST_GOOD = """
-from panic import config
+from panic import config, lastgood
 try:
-    c, error = config.load_or_last_good("pb-00000000000a")
+    c, error = lastgood.load("pb-00000000000a")
     print("ok", c.broker_host, error or "-")
 except config.ConfigError as e:
     print("error", e.args[0])

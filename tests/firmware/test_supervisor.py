@@ -55,3 +55,30 @@ def test_watchdog_starves_while_a_task_is_stuck(run_micropython: Callable[..., A
     assert "fed after recovery True" in lines, out
     assert any(line.startswith("E ") and "task stalled, watchdog not fed task=flaky" in line for line in lines), out
     assert any("supervisor: recovered task=flaky" in line for line in lines), out
+
+
+FEED_NOW = """
+import time
+from panic.supervisor import Supervisor
+
+class Dog:
+    feeds = 0
+    def feed(self):
+        self.feeds += 1
+
+dog = Dog()
+sup = Supervisor(dog, tick_ms=1000)
+slot = sup.register("task", 100)
+print("healthy", sup.feed_if_healthy(), dog.feeds)
+time.sleep_ms(200)               # the task is overdue: no feed, however urgent the write
+print("overdue", sup.feed_if_healthy(), dog.feeds)
+sup.alive(slot)
+print("again", sup.feed_if_healthy(), dog.feeds)
+"""
+
+
+def test_feed_before_a_flash_write_only_while_every_task_is_on_time(
+    run_micropython: Callable[..., Any], tmp_path: Path
+) -> None:
+    lines = run_micropython(FEED_NOW, cwd=tmp_path).stdout.splitlines()
+    assert lines == ["healthy True 1", "overdue False 1", "again True 2"], lines
