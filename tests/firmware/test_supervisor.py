@@ -6,8 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-SCRIPT = """
-import asyncio
+DOG = """
 from panic.supervisor import Supervisor
 
 class Dog:
@@ -16,6 +15,10 @@ class Dog:
         self.feeds += 1
 
 dog = Dog()
+"""
+
+SCRIPT = DOG + """
+import asyncio
 sup = Supervisor(dog, tick_ms=50)
 steady = sup.register("steady", 300)
 flaky = sup.register("flaky", 300)
@@ -57,16 +60,8 @@ def test_watchdog_starves_while_a_task_is_stuck(run_micropython: Callable[..., A
     assert any("supervisor: recovered task=flaky" in line for line in lines), out
 
 
-FEED_NOW = """
+FEED_NOW = DOG + """
 import time
-from panic.supervisor import Supervisor
-
-class Dog:
-    feeds = 0
-    def feed(self):
-        self.feeds += 1
-
-dog = Dog()
 sup = Supervisor(dog, tick_ms=1000)
 slot = sup.register("task", 100)
 print("healthy", sup.feed_if_healthy(), dog.feeds)
