@@ -9,8 +9,8 @@ the MicroPython unix port and times, with time.ticks_us():
   (a reservation write once per seq_block; the worst case, with the write,
   is measured) and outbox.add() (one atomic write: temp file, close, rename);
 - ``ack``: outbox.remove() - one file deleted;
-- ``boot``: outbox.load() of N entries, each listed, size-checked, read and
-  signature-checked.
+- ``boot``: panic.boot.entries() - the outbox of N entries, each listed,
+  size-checked, read and signature-checked.
 
 Each is run twice: on the host's filesystem, and on LittleFS v2 - the
 ESP32's filesystem, the same C code as on the device - in a RAM block device
@@ -46,7 +46,7 @@ READ_BYTES_PER_MS = 10_000  # 40 MHz DIO: 2 bits per clock
 
 SCRIPT = """
 import os, time, vfs
-from panic import log
+from panic import boot, log
 from panic.outbox import Outbox
 from panic.seq import SeqCounter
 from panic.sign import Signer
@@ -97,7 +97,7 @@ def body(seq):
 
 for r in range(%(repeat)d):
     box = Outbox(capacity=%(entries)d + 1)
-    box.load("panic/v1/dev/%%s/" %% DEV, signer.verify)
+    boot.entries(box, "panic/v1/dev/%%s/" %% DEV, signer.verify)
     seq = SeqCounter(block=1)  # block=1: every next() writes the ceiling, the worst case
     seq.load(0)
     for i in range(%(entries)d):
@@ -108,7 +108,7 @@ for r in range(%(repeat)d):
         report("raise", t0, c0)
     t0, c0 = time.ticks_us(), counts()
     box2 = Outbox(capacity=%(entries)d + 1)
-    box2.load("panic/v1/dev/%%s/" %% DEV, signer.verify)
+    boot.entries(box2, "panic/v1/dev/%%s/" %% DEV, signer.verify)
     report("boot", t0, c0)
     for e in list(box2.entries):
         t0, c0 = time.ticks_us(), counts()

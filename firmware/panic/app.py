@@ -30,6 +30,7 @@ docs/firmware.md).
 """
 
 import asyncio
+import os
 import sys
 import time
 
@@ -64,31 +65,6 @@ _SHOWN = {
 }
 
 
-def _load_config(default_device_id: str) -> tuple:
-    """(Config or None, key fingerprint, error text); panic.config is unloaded after.
-
-    A Config together with an error means the current files are damaged and
-    the last good copy is in use.
-    """
-    cfg = None
-    fingerprint = ""
-    error = ""
-    try:
-        from panic import config, lastgood
-
-        try:
-            cfg, error = lastgood.load(default_device_id)
-            fingerprint = config.fingerprint(cfg.device_key)
-        except config.ConfigError as e:
-            error = str(e.args[0]) if e.args else "invalid"
-    except Exception as e:  # nothing in a file may stop the boot (MemoryError, ...)
-        log.exc("config", "load failed", e)
-        error = "load failed exc=%s" % type(e).__name__
-    mem.unload("panic.lastgood")
-    mem.unload("panic.config")
-    return cfg, fingerprint, error
-
-
 class App:
     def __init__(self, hw: Hardware) -> None:
         self.hw = hw
@@ -100,20 +76,43 @@ class App:
         self.alerts: Alerts | None = None
         self.delivery: Delivery | None = None
         self.sup: Supervisor | None = None
-        self.config_damaged = False  # running on the last good copy
+        self.fault = ""  # damage found on the flash at boot (and worked around): shown while idle
 
     async def run(self) -> None:
         hw = self.hw
         log.info("app", "starting fw=%s board=%s" % (VERSION, log.q(hw.name)))
-        cfg, fingerprint, error = _load_config("pb-" + hw.unique_id())
-        mem.mark_code()
-        self.cfg = cfg
+        cfg, fingerprint, error = None, "", ""
+        # Boot-only code (panic.config, compiled first thing by main.py; panic.boot), unloaded
+        # once used. A failure here - even a MemoryError while compiling - must not stop
+        # the boot: without a configuration the button shows fault.
+        try:
+            from panic import config
+
+            cfg, fingerprint, error = config.boot("pb-" + hw.unique_id())
+        except Exception as e:
+            log.exc("app", "reading the configuration failed", e)
+            error = "load failed exc=%s" % type(e).__name__
+        mem.unload("panic.config")
         if cfg is not None:
-            signer = Signer(cfg.device_key)
             self.outbox = Outbox(capacity=cfg.outbox_max)
-            entries = self.outbox.load(messages.topic(cfg.device_id, ""), signer.verify)
+            try:
+                from panic import boot
+
+                if boot.entries(self.outbox, messages.topic(cfg.device_id, ""), Signer(cfg.device_key).verify):
+                    self.fault = "outbox"
+            except Exception as e:  # the outbox stays empty here; new alerts still go out
+                log.exc("app", "reading the outbox failed", e)
+                self.fault = "outbox"
+                try:
+                    os.mkdir(self.outbox.dir)  # so new alerts can still be kept on flash
+                except OSError:
+                    pass
+            mem.unload("panic.boot")
+            entries = self.outbox.entries
             self.seq = SeqCounter(block=cfg.seq_block)
             self.seq.load(entries[-1].seq if entries else 0)
+        mem.mark_code()
+        self.cfg = cfg
         # The watchdog starts only now: nothing above can be slow enough to starve it.
         sup = Supervisor(hw.watchdog(cfg.wdt_ms if cfg is not None else _DEFAULT_WDT_MS))
         self.sup = sup
@@ -124,7 +123,7 @@ class App:
             self.ind.set(indicator.FAULT, "config")
         else:
             if error:
-                self.config_damaged = True
+                self.fault = "config"
                 log.error("config", "invalid reason=%s; running on the last good copy" % log.q(error))
             log.info(
                 "config",
@@ -134,7 +133,7 @@ class App:
             )
             for key in cfg.unknown_keys:
                 log.warn("config", "unknown key=%s ignored" % log.q(key))
-            tasks += self._start(cfg, sup, signer)
+            tasks += self._start(cfg, sup, Signer(cfg.device_key))
         mem.report("started")
         await asyncio.gather(*tasks)
 
@@ -167,13 +166,13 @@ class App:
         # Storing or removing an alert blocks the loop on flash (docs/firmware.md,
         # "Flash, boot and the watchdog"): give the write the watchdog's whole timeout.
         if gesture == "hold" and self.alerts is not None and self.sup is not None:
-            self.sup.feed_if_healthy()
+            self.sup.feed()
             self.alerts.raise_alert("sos")
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         alerts = self.alerts
         if alerts is not None and topic == alerts.ack_topic and self.sup is not None:
-            self.sup.feed_if_healthy()  # as in _on_gesture
+            self.sup.feed()  # as in _on_gesture
             alerts.on_ack(payload)
         elif topic.endswith("/cmd"):
             log.info("cmd", "ignored, commands not implemented yet bytes=%d" % len(payload))
@@ -199,7 +198,7 @@ class App:
             state = indicator.FAULT
         else:
             state = _SHOWN.get(alerts.latest_state or "", indicator.IDLE)
-            if state == indicator.IDLE and (outbox.damaged or self.config_damaged):
+            if state == indicator.IDLE and self.fault:
                 # Damage found at boot (and worked around): armed, but needs a look.
                 state = indicator.FAULT
         ind.set(state, why)

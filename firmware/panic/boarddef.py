@@ -38,7 +38,6 @@ floats are single precision.
 import json
 import os
 
-MAX_FILE_BYTES = 16384  # hardware/board.json is about 6 KB
 REQUIRED = {
     "sos_button": "digital",
     "led_status": "digital",
@@ -54,7 +53,6 @@ REQUIRED = {
 }
 
 _DIRS = ("in", "out")
-ATTEN_DB = (0, 6, 11)  # ADC attenuations panic.hal sets (as hardware/validate.py allows)
 _PULLS = ("up", "down", None)
 
 
@@ -98,19 +96,15 @@ def _uart(spec: dict, where: str) -> dict:
 
 
 def _adc(spec: dict, where: str) -> dict:
+    value = _int(spec, "atten_db", where, 0, 11)
+    if value not in (0, 6, 11):  # exactly what panic.hal sets (as hardware/validate.py allows)
+        raise _error(where, "atten_db must be one of 0, 6, 11, got %r" % (value,))
     return {
         "gpio": _int(spec, "gpio", where, 0, 39),
         "r_top": _int(spec, "r_top", where, 0, 100000000),
         "r_bottom": _int(spec, "r_bottom", where, 1, 100000000),
-        "atten_db": _atten(spec, where),
+        "atten_db": value,
     }
-
-
-def _atten(spec: dict, where: str) -> int:
-    value = _int(spec, "atten_db", where, 0, 11)
-    if value not in ATTEN_DB:
-        raise _error(where, "atten_db must be one of 0, 6, 11, got %r" % (value,))
-    return value
 
 
 _PARSERS = {"digital": _digital, "uart": _uart, "adc": _adc}
@@ -217,14 +211,15 @@ def load(path: str = "/board.json") -> Board:
     # Plain os and json only (no panic.flash): hardware/validate.py loads this file under CPython.
     try:
         size = os.stat(path)[6]
-        if size > MAX_FILE_BYTES:
-            raise ValueError("board.json: %s is over %d bytes" % (path, MAX_FILE_BYTES))
-        with open(path, "rb") as f:
-            raw = f.read()
+        f = open(path)
     except OSError as e:
         raise ValueError("board.json: cannot read %s: %r" % (path, e))
     try:
-        data = json.loads(raw)
+        if size > 16384:  # hardware/board.json is about 6 KB
+            raise ValueError("over 16384 bytes")
+        data = json.load(f)  # parsed from the stream: the text is never in the heap whole
     except Exception as e:  # ValueError; UnicodeError, MemoryError, RuntimeError (nested too deep)
         raise ValueError("board.json: %s is not valid JSON: %r" % (path, e))
+    finally:
+        f.close()
     return parse(data)

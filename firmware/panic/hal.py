@@ -243,7 +243,7 @@ class Esp32Battery:
 
     def __init__(self, spec: dict) -> None:
         self._spec = spec
-        # boarddef accepts exactly these (boarddef.ATTEN_DB); no value falls back to another.
+        # boarddef._adc accepts exactly these keys; no value falls back to another.
         atten = {0: machine.ADC.ATTN_0DB, 6: machine.ADC.ATTN_6DB, 11: machine.ADC.ATTN_11DB}
         self._adc = machine.ADC(machine.Pin(spec["gpio"]), atten=atten[spec["atten_db"]])
 

@@ -52,7 +52,7 @@ class Indicator:
     def __init__(self, led: Switch, buzzer: Switch | None, sup: Supervisor, fault_led: Switch | None = None) -> None:
         self._led = led
         self._buzzer = buzzer
-        self._fault_led = fault_led
+        self.fault_led = fault_led
         self._sup = sup
         self.state = FAULT  # until the app knows better (no config, no link yet)
         log.info("indicator", "state=%s prev=none why=boot" % FAULT)
@@ -68,8 +68,8 @@ class Indicator:
             raise ValueError("unknown indicator state")
         log.info("indicator", "state=%s prev=%s why=%s" % (state, self.state, why))
         self.state = state
-        if self._fault_led is not None:
-            self._fault_led.set(state == FAULT)
+        if self.fault_led is not None:
+            self.fault_led.set(state == FAULT)
         if self._buzzer is not None and not self.silent and state in (RECEIVED, ACKNOWLEDGED):
             self._buzzer.set(True)
             self._chirping = True

@@ -20,8 +20,8 @@ Rules:
   non-critical ones dropped first;
 - entries leave only through ``remove(seq)``, i.e. on the gateway's ack.
 
-Loading after a reboot trusts nothing on the flash: see panic.outboxload
-(boot-only code, unloaded after use).
+Loading after a reboot (``panic.boot.entries``, boot-only code) trusts
+nothing on the flash.
 
 Sending and back-off are delivery.py's business; this module only keeps.
 """
@@ -29,16 +29,10 @@ Sending and back-off are delivery.py's business; this module only keeps.
 import os
 import time
 
-from panic import flash, log, mem
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Callable
+from panic import flash, log
 
 OUTBOX_DIR = "outbox"
 CRITICAL_TYPES = ("sos", "silent_sos", "cancel")
-MAX_ENTRY_BYTES = 1024  # an alert entry is about 300 bytes; a bigger file is not one of ours
-_DIGITS = 16  # len(str(MAX_SEQ))
 _RAM_SLACK = 8
 
 
@@ -61,25 +55,9 @@ class Outbox:
         self.capacity = capacity
         self.entries: list[Entry] = []  # oldest (lowest seq) first
         self.fault = False  # some entry is in RAM only
-        self.damaged = 0  # unusable files found (and removed) at boot
 
     def _path(self, e: Entry) -> str:
-        return "%s/%0*d.%s" % (self.dir, _DIGITS, e.seq, "c" if e.critical else "n")
-
-    def load(self, topic_prefix: str, verify: Callable[[str, bytes], bytes]) -> list[Entry]:
-        """Read the outbox after a (re)boot; returns the entries, oldest first.
-
-        `verify(topic, payload)` raises for a payload not signed with the
-        device key. Nothing on the flash can make this raise (see
-        panic.outboxload, which is loaded for this and unloaded after).
-        """
-        from panic import outboxload
-
-        try:
-            outboxload.load(self, topic_prefix, verify)
-        finally:
-            mem.unload("panic.outboxload")
-        return self.entries
+        return "%s/%016d.%s" % (self.dir, e.seq, "c" if e.critical else "n")  # 16 digits: 2^53-1
 
     def add(self, seq: int, topic: str, payload: bytes, critical: bool) -> Entry:
         """Keep a new message: on flash before this returns, if at all possible."""

@@ -11,9 +11,10 @@ If the ceiling cannot be written (full or failing flash) seqs keep coming
 from RAM, because refusing to number an SOS would lose it; the fault is
 logged and flagged, and the write is retried at the next seq.
 
-The protocol caps seq at 2^53-1 (MAX_SEQ). The ceiling never goes beyond
+The protocol caps seq at 2^53-1 (9007199254740991, written out below:
+a name would be one more qstr, see docs/firmware.md). The ceiling never goes beyond
 it, and a stored ceiling beyond it is treated as a damaged file. Once
-MAX_SEQ has been handed out the counter is exhausted: ``next()`` raises
+the cap has been handed out the counter is exhausted: ``next()`` raises
 OverflowError and ``fault`` stays set. Repeating or wrapping a seq would
 make the gateway take a new alert for a duplicate of an old one and ack
 it - a silent loss - while a refused alert is logged and shows ``fault``.
@@ -24,8 +25,6 @@ hand-edited seq file can bring it near: re-provision the device then.)
 from panic import flash, log
 
 SEQ_FILE = "seq"
-MAX_SEQ = 9007199254740991  # 2^53-1 (protocol/README.md)
-_MAX_FILE_BYTES = 32  # 16 digits and a newline; a bigger file is damaged
 
 
 class SeqCounter:
@@ -46,10 +45,10 @@ class SeqCounter:
         """
         stored = 0
         try:
-            raw = flash.read(self.path, _MAX_FILE_BYTES)
+            raw = flash.read(self.path, 32)  # 16 digits and a newline: a bigger file is damaged
             if raw is not None:
                 value = int(raw)
-                if value < 0 or value > MAX_SEQ:
+                if value < 0 or value > 9007199254740991:
                     raise ValueError
                 stored = value
         except (OSError, ValueError):
@@ -61,12 +60,12 @@ class SeqCounter:
 
     def next(self) -> int:
         seq = self.last + 1
-        if seq > MAX_SEQ:
+        if seq > 9007199254740991:  # 2^53-1
             self.fault = True
-            log.error("seq", "exhausted at max=%d; re-provision the device" % MAX_SEQ)
+            log.error("seq", "exhausted at max=9007199254740991; re-provision the device")
             raise OverflowError("seq exhausted")
         if seq > self.ceiling:
-            self._reserve(min(seq + self.block - 1, MAX_SEQ))
+            self._reserve(min(seq + self.block - 1, 9007199254740991))
         self.last = seq
         return seq
 

@@ -6,7 +6,7 @@ tick the supervisor checks all slots; if one is overdue the watchdog is not
 fed, so a stuck or crashed task resets the device (after ``wdt_ms``) instead
 of leaving a button that looks armed but is not. It also samples the heap.
 
-``feed_if_healthy()`` is for code about to block the loop on flash (storing
+``feed()`` is for code about to block the loop on flash (storing
 an alert, removing an acked one): it feeds the watchdog now if every task is
 on time, so the whole ``wdt_ms`` is available for the write rather than
 whatever was left of the current tick (see "Flash, boot and the watchdog"
@@ -49,7 +49,7 @@ class Supervisor:
                 return i
         return -1
 
-    def feed_if_healthy(self) -> bool:
+    def feed(self) -> bool:
         """Feed the watchdog now unless a task is overdue; True if fed."""
         if self.check() >= 0:
             return False

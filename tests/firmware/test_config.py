@@ -107,20 +107,20 @@ def test_hostile_config_file_is_a_clear_error(
 
 
 LAST_GOOD = """
-from panic import config, lastgood
-try:
-    c, error = lastgood.load("pb-00000000000a")
+from panic import config
+c, fingerprint, error = config.boot("pb-00000000000a")
+if c is None:
+    print("error", error)
+else:
     print("ok", c.broker_host, error or "-")
-except config.ConfigError as e:
-    print("error", e.args[0])
 """
 
 
 def test_damaged_files_fall_back_to_the_last_good_copy(run_micropython: Callable[..., Any], tmp_path: Path) -> None:
     write(tmp_path, {"broker_host": "10.0.0.2"}, GOOD_SECRETS)
     assert run_micropython(LAST_GOOD, cwd=tmp_path).stdout.strip() == "ok 10.0.0.2 -"
-    assert json.loads((tmp_path / "config.good.json").read_text()) == {"broker_host": "10.0.0.2"}
-    good_copy = tmp_path / "secrets.good.json"
+    assert json.loads((tmp_path / "known-good.config.json").read_text()) == {"broker_host": "10.0.0.2"}
+    good_copy = tmp_path / "known-good.secrets.json"
     stamp = good_copy.stat().st_mtime_ns
     assert run_micropython(LAST_GOOD, cwd=tmp_path).stdout.strip() == "ok 10.0.0.2 -"
     assert good_copy.stat().st_mtime_ns == stamp, "an unchanged copy must not be rewritten at every boot"
@@ -134,6 +134,6 @@ def test_damaged_files_fall_back_to_the_last_good_copy(run_micropython: Callable
     assert out.startswith("ok 10.0.0.2 secrets.json is not valid JSON"), out
     assert KEY not in out and PASSWORD not in out
 
-    (tmp_path / "config.good.json").unlink()
+    (tmp_path / "known-good.config.json").unlink()
     out = run_micropython(LAST_GOOD, cwd=tmp_path).stdout.strip()
     assert out == "error secrets.json is not valid JSON", out

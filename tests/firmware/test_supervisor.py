@@ -64,11 +64,11 @@ FEED_NOW = DOG + """
 import time
 sup = Supervisor(dog, tick_ms=1000)
 slot = sup.register("task", 100)
-print("healthy", sup.feed_if_healthy(), dog.feeds)
+print("healthy", sup.feed(), dog.feeds)
 time.sleep_ms(200)               # the task is overdue: no feed, however urgent the write
-print("overdue", sup.feed_if_healthy(), dog.feeds)
+print("overdue", sup.feed(), dog.feeds)
 sup.alive(slot)
-print("again", sup.feed_if_healthy(), dog.feeds)
+print("again", sup.feed(), dog.feeds)
 """
 
 
