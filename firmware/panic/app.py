@@ -38,17 +38,19 @@ import time
 # code keeps the heap accounting honest (code before mark_code, data after).
 from asyncio import Event, Lock, StreamReader, gather, wait_for_ms  # noqa: F401
 
-from panic import VERSION, indicator, log, mem, messages
-from panic.alerts import Alerts
-from panic.button import Button
-from panic.delivery import Delivery
-from panic.heartbeat import Heartbeat
-from panic.indicator import Indicator
-from panic.link import Link
-from panic.outbox import Outbox
-from panic.seq import SeqCounter
-from panic.sign import Signer
-from panic.supervisor import Supervisor
+# Biggest first, as in main.py: each compile needs contiguous heap, which the
+# compiled code of the modules before it breaks up.
+from panic.link import Link  # isort: skip
+from panic.alerts import Alerts  # isort: skip
+from panic.indicator import Indicator  # isort: skip
+from panic.delivery import Delivery  # isort: skip
+from panic.supervisor import Supervisor  # isort: skip
+from panic.button import Button  # isort: skip
+from panic.heartbeat import Heartbeat  # isort: skip
+from panic import VERSION, indicator, log, mem, messages  # isort: skip
+from panic.outbox import Outbox  # isort: skip
+from panic.seq import SeqCounter  # isort: skip
+from panic.sign import Signer  # isort: skip
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
