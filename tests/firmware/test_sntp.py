@@ -7,9 +7,11 @@ NTP host was resolved with a getaddrinfo() that blocks the whole loop.
 
 from __future__ import annotations
 
+import ast
 import calendar
 import struct
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -119,3 +121,14 @@ def test_dns_query_and_answers(run_micropython: Callable[..., Any]) -> None:
         "address 162.159.200.1", "refused not_ours", "refused rcode:3", "refused no_address",
         "refused no_address", "literal True False False",
     ]
+
+
+def test_hal_never_calls_the_blocking_getaddrinfo() -> None:
+    """The NTP host is resolved with panic.dns over a non-blocking socket (hal.py cannot run on the unix port)."""
+    hal = Path(__file__).resolve().parents[2] / "firmware" / "panic" / "hal.py"
+    tree = ast.parse(hal.read_text())
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "getaddrinfo"]
+    assert calls == [], f"hal.py calls getaddrinfo at line(s) {[n.lineno for n in calls]}"
+    used = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+            and n.value.id in ("dns", "sntp")}
+    assert {"query", "address", "is_address", "request", "unix_seconds"} <= used
