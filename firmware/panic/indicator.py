@@ -14,8 +14,7 @@ state            pattern             meaning
 
 Every change is logged as ``I <up> indicator: state=<new> prev=<old> why=<w>``
 (the simulator and tests follow the state from that line). A board with a
-fault LED (``led_fault``) lights it steadily while the state is ``fault``
-(from the first change of state on; panic.hal starts it off),
+fault LED (``led_fault``) lights it steadily while the state is ``fault``,
 so a fault is visible even between the status LED's blinks. The buzzer, if
 the board has one, chirps when the gateway confirms and when police
 acknowledge; ``silent`` (silent mode, later) keeps it quiet.
@@ -60,6 +59,8 @@ class Indicator:
         self._led_on = False
         self._chirping = False
         self._chirp_until = time.ticks_ms()
+        if fault_led is not None:
+            fault_led.set(True)  # the state starts as fault
 
     def set(self, state: str, why: str) -> None:
         if state == self.state:
