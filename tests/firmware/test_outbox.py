@@ -259,3 +259,21 @@ show(box)
     assert lines_starting(out, "entries") == ["1c"], out
     assert lines_starting(out, "fault") == ["0"], out
     assert files(tmp_path) == [name(1)]
+
+
+def test_an_ack_retries_at_most_one_ram_only_entry(run_micropython: Callable[..., Any], tmp_path: Path) -> None:
+    """Finding 5: the ack path blocks the loop on flash; one removal frees room for one entry, so one write."""
+    out = run_micropython(SETUP + f"""
+box = Outbox(capacity=1)
+load(box, {PREFIX!r})
+for seq in range(1, 6):
+    box.add(seq, TOPIC, payload(seq), True)   # 1 on flash, 2..5 in RAM (outbox full of critical entries)
+show(box)
+print("mark")
+box.remove(1)
+show(box)
+""", cwd=tmp_path).stdout
+    after = out.split("mark", 1)[1]
+    assert lines_starting(out, "entries")[-1] == "2c 3c* 4c* 5c*", out
+    assert "keeping in RAM only" not in after, after  # 3..5 are not tried again: no flash operation for them
+    assert files(tmp_path) == [name(2)]
