@@ -51,8 +51,14 @@ class Alerts:
         self.rejected = 0
 
     def raise_alert(self, kind: str, ref: int | None = None) -> int:
+        """Number, sign and store an alert; its seq, or 0 when none is left (seq.py: exhausted)."""
         hw = self._hw
-        seq = self._seq.next()
+        try:
+            seq = self._seq.next()
+        except OverflowError:  # seq.py: exhausted
+            log.error("alert", "not raised type=%s reason=seq_exhausted" % kind)
+            self._on_change("seq_exhausted")
+            return 0
         body = messages.alert(
             self.dev, seq, kind, hw.clock.utc(), log.uptime_ms(), hw.battery(), hw.power(), "wifi",
             hw.wifi.rssi(), ref,

@@ -19,10 +19,18 @@ needed at boot, so it is imported then and unloaded once read.
 Without a valid configuration the app does not crash or reboot: it shows
 ``fault``, logs why (``E <up> config: invalid reason=...``) and keeps the
 supervisor and indicator running so the device stays reachable for
-provisioning over the serial console.
+provisioning over the serial console. With damaged configuration files but
+a last good copy (panic.config), it runs on that copy and reports the fault.
+
+Boot order: configuration, outbox and seq are read *before* the hardware
+watchdog is started (it cannot be stopped once running), so a slow or
+damaged flash can never turn into a watchdog reset at every boot; every
+read is bounded in size (see "Flash, boot and the watchdog" in
+docs/firmware.md).
 """
 
 import asyncio
+import os
 import sys
 import time
 
@@ -30,17 +38,19 @@ import time
 # code keeps the heap accounting honest (code before mark_code, data after).
 from asyncio import Event, Lock, StreamReader, gather, wait_for_ms  # noqa: F401
 
-from panic import VERSION, indicator, log, mem, messages
-from panic.alerts import Alerts
-from panic.button import Button
-from panic.delivery import Delivery
-from panic.heartbeat import Heartbeat
-from panic.indicator import Indicator
-from panic.link import Link
-from panic.outbox import Outbox
-from panic.seq import SeqCounter
-from panic.sign import Signer
-from panic.supervisor import Supervisor
+# Biggest first, as in main.py: each compile needs contiguous heap, which the
+# compiled code of the modules before it breaks up.
+from panic.link import Link  # isort: skip
+from panic.alerts import Alerts  # isort: skip
+from panic.indicator import Indicator  # isort: skip
+from panic.delivery import Delivery  # isort: skip
+from panic.supervisor import Supervisor  # isort: skip
+from panic.button import Button  # isort: skip
+from panic.heartbeat import Heartbeat  # isort: skip
+from panic import VERSION, indicator, log, mem, messages  # isort: skip
+from panic.outbox import Outbox  # isort: skip
+from panic.seq import SeqCounter  # isort: skip
+from panic.sign import Signer  # isort: skip
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -57,22 +67,6 @@ _SHOWN = {
 }
 
 
-def _load_config(default_device_id: str) -> tuple:
-    """(Config or None, key fingerprint, error text); panic.config is unloaded after."""
-    from panic import config
-
-    cfg = None
-    fingerprint = ""
-    error = ""
-    try:
-        cfg = config.load(default_device_id)
-        fingerprint = config.fingerprint(cfg.device_key)
-    except config.ConfigError as e:
-        error = str(e.args[0]) if e.args else "invalid"
-    mem.unload("panic.config")
-    return cfg, fingerprint, error
-
-
 class App:
     def __init__(self, hw: Hardware) -> None:
         self.hw = hw
@@ -83,20 +77,56 @@ class App:
         self.link: Link | None = None
         self.alerts: Alerts | None = None
         self.delivery: Delivery | None = None
+        self.sup: Supervisor | None = None
+        self.fault = ""  # damage found on the flash at boot (and worked around): shown while idle
 
     async def run(self) -> None:
         hw = self.hw
         log.info("app", "starting fw=%s board=%s" % (VERSION, log.q(hw.name)))
-        cfg, fingerprint, error = _load_config("pb-" + hw.unique_id())
+        cfg, fingerprint, error = None, "", ""
+        # Boot-only code (panic.config, compiled first thing by main.py; panic.boot), unloaded
+        # once used. A failure here - even a MemoryError while compiling - must not stop
+        # the boot: without a configuration the button shows fault.
+        try:
+            from panic import config
+
+            cfg, fingerprint, error = config.boot("pb-" + hw.unique_id())
+        except Exception as e:
+            log.exc("app", "reading the configuration failed", e)
+            error = "load failed exc=%s" % type(e).__name__
+        mem.unload("panic.config")
+        if cfg is not None:
+            self.outbox = Outbox(capacity=cfg.outbox_max)
+            try:
+                from panic import boot
+
+                if boot.entries(self.outbox, messages.topic(cfg.device_id, ""), Signer(cfg.device_key).verify):
+                    self.fault = "outbox"
+            except Exception as e:  # the outbox stays empty here; new alerts still go out
+                log.exc("app", "reading the outbox failed", e)
+                self.fault = "outbox"
+                try:
+                    os.mkdir(self.outbox.dir)  # so new alerts can still be kept on flash
+                except OSError:
+                    pass
+            mem.unload("panic.boot")
+            entries = self.outbox.entries
+            self.seq = SeqCounter(block=cfg.seq_block)
+            self.seq.load(entries[-1].seq if entries else 0)
         mem.mark_code()
         self.cfg = cfg
+        # The watchdog starts only now: nothing above can be slow enough to starve it.
         sup = Supervisor(hw.watchdog(cfg.wdt_ms if cfg is not None else _DEFAULT_WDT_MS))
-        self.ind = Indicator(hw.led, hw.buzzer, sup)
+        self.sup = sup
+        self.ind = Indicator(hw.led, hw.buzzer, sup, hw.fault_led)
         tasks = [self._guard("supervisor", sup.run()), self._guard("indicator", self.ind.run())]
         if cfg is None:
             log.error("config", "invalid reason=%s; provision over the serial console" % log.q(error))
             self.ind.set(indicator.FAULT, "config")
         else:
+            if error:
+                self.fault = "config"
+                log.error("config", "invalid reason=%s; running on the last good copy" % log.q(error))
             log.info(
                 "config",
                 "loaded device_id=%s broker=%s:%d wifi_ssid=%s heartbeat_s=%d hold_ms=%d key=%s"
@@ -105,17 +135,13 @@ class App:
             )
             for key in cfg.unknown_keys:
                 log.warn("config", "unknown key=%s ignored" % log.q(key))
-            tasks += self._start(cfg, sup)
+            tasks += self._start(cfg, sup, Signer(cfg.device_key))
         mem.report("started")
         await asyncio.gather(*tasks)
 
-    def _start(self, cfg: Config, sup: Supervisor) -> list:
+    def _start(self, cfg: Config, sup: Supervisor, signer: Signer) -> list:
         hw = self.hw
-        self.outbox = Outbox(capacity=cfg.outbox_max)
-        entries = self.outbox.load(messages.topic(cfg.device_id, ""))
-        self.seq = SeqCounter(block=cfg.seq_block)
-        self.seq.load(entries[-1].seq if entries else 0)
-        signer = Signer(cfg.device_key)
+        assert self.outbox is not None and self.seq is not None
         self.link = Link(cfg, hw, sup, self._on_message, self._on_link)
         self.delivery = Delivery(self.outbox, self.link, cfg.retry_min_ms, cfg.retry_max_ms, sup)
         self.alerts = Alerts(cfg.device_id, hw, self.seq, self.outbox, signer, self.delivery.wake, self._refresh)
@@ -139,12 +165,16 @@ class App:
 
     def _on_gesture(self, gesture: str) -> None:
         # The seam for more gestures (cancel, silent SOS): map each to an alert type here.
-        if gesture == "hold" and self.alerts is not None:
+        # Storing or removing an alert blocks the loop on flash (docs/firmware.md,
+        # "Flash, boot and the watchdog"): give the write the watchdog's whole timeout.
+        if gesture == "hold" and self.alerts is not None and self.sup is not None:
+            self.sup.feed()
             self.alerts.raise_alert("sos")
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         alerts = self.alerts
-        if alerts is not None and topic == alerts.ack_topic:
+        if alerts is not None and topic == alerts.ack_topic and self.sup is not None:
+            self.sup.feed()  # as in _on_gesture
             alerts.on_ack(payload)
         elif topic.endswith("/cmd"):
             log.info("cmd", "ignored, commands not implemented yet bytes=%d" % len(payload))
@@ -170,6 +200,9 @@ class App:
             state = indicator.FAULT
         else:
             state = _SHOWN.get(alerts.latest_state or "", indicator.IDLE)
+            if state == indicator.IDLE and self.fault:
+                # Damage found at boot (and worked around): armed, but needs a look.
+                state = indicator.FAULT
         ind.set(state, why)
 
 

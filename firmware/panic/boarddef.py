@@ -22,6 +22,7 @@ API (relied on by panic.hal and the simulator)::
         # wired to be a deep-sleep wake source).
     board.uart("gps")      # {"id": 1, "tx": 25, "rx": 26, "baud": 9600}
     board.adc("battery")   # {"gpio": 35, "r_top": 100000, "r_bottom": 100000, "atten_db": 11}
+                           # atten_db: 0, 6 or 11 (dB), the ADC settings panic.hal applies
     board.has("led_fault") # optional functions may be absent
     boarddef.divided_mv(board.adc("battery"), pin_mv)  # mV before the divider
 
@@ -35,6 +36,7 @@ floats are single precision.
 """
 
 import json
+import os
 
 REQUIRED = {
     "sos_button": "digital",
@@ -94,11 +96,14 @@ def _uart(spec: dict, where: str) -> dict:
 
 
 def _adc(spec: dict, where: str) -> dict:
+    value = _int(spec, "atten_db", where, 0, 11)
+    if value not in (0, 6, 11):  # exactly what panic.hal sets (as hardware/validate.py allows)
+        raise _error(where, "atten_db must be one of 0, 6, 11, got %r" % (value,))
     return {
         "gpio": _int(spec, "gpio", where, 0, 39),
         "r_top": _int(spec, "r_top", where, 0, 100000000),
         "r_bottom": _int(spec, "r_bottom", where, 1, 100000000),
-        "atten_db": _int(spec, "atten_db", where, 0, 11),
+        "atten_db": value,
     }
 
 
@@ -197,12 +202,24 @@ def parse(data: object) -> Board:
 
 
 def load(path: str = "/board.json") -> Board:
-    """Read and check the board definition; ValueError says what is wrong."""
+    """Read and check the board definition; ValueError says what is wrong.
+
+    Whatever the file holds (a directory, megabytes, non-UTF-8 bytes, JSON
+    nested too deep for the parser), the answer is a ValueError, never a
+    crash of the caller.
+    """
+    # Plain os and json only (no panic.flash): hardware/validate.py loads this file under CPython.
     try:
-        with open(path) as f:
-            data = json.load(f)
+        size = os.stat(path)[6]
+        f = open(path)
     except OSError as e:
         raise ValueError("board.json: cannot read %s: %r" % (path, e))
-    except ValueError as e:  # MicroPython and CPython both raise it for bad JSON
-        raise ValueError("board.json: %s is not valid JSON: %s" % (path, e))
+    try:
+        if size > 16384:  # hardware/board.json is about 6 KB
+            raise ValueError("over 16384 bytes")
+        data = json.load(f)  # parsed from the stream: the text is never in the heap whole
+    except Exception as e:  # ValueError; UnicodeError, MemoryError, RuntimeError (nested too deep)
+        raise ValueError("board.json: %s is not valid JSON: %r" % (path, e))
+    finally:
+        f.close()
     return parse(data)

@@ -80,6 +80,9 @@ class Button:
                     self._on_gesture(HOLD)
                 except Exception as e:  # a failing handler must not stop the button
                     log.exc("button", "gesture handler failed", e)
+                # The handler stores the alert on flash, blocking the loop for up to ~1.3 s
+                # (docs/firmware.md): that is not the button being stuck.
+                self._sup.alive(slot)
             await asyncio.sleep_ms(self._poll_ms)
 
     def _released(self, held_ms: int, fired: bool) -> None:

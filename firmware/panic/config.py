@@ -16,6 +16,18 @@ range in _INTS (timing knobs exist so installers and tests can shorten them).
 ``load()`` raises ConfigError with a message that names the file and the key
 but never contains a secret value. The result is a plain ``Config`` object
 (no methods, so this module can be unloaded after boot to free its heap).
+
+Nothing in these files can crash the boot: a file over 4 KB is refused
+before it is read (it could not fit in the heap), and a directory, non-UTF-8
+bytes or JSON nested too deep for the parser are a ConfigError like any
+other bad content.
+
+``boot()`` is what the app uses: once both files have loaded they are
+copied to ``known-good.config.json`` / ``known-good.secrets.json`` (only
+when they changed, so the flash is not rewritten at every boot). When the
+current files are damaged later - truncated, garbage, a directory, too big -
+the button runs on that last good copy: it still calls for help, and the app
+reports the fault. Without a good copy the current files' error stands.
 """
 
 import binascii
@@ -93,16 +105,20 @@ def valid_device_id(dev: object) -> bool:
 
 def _read(path: str, secret: bool) -> dict:
     try:
-        raw = flash.read(path)
+        raw = flash.read(path, 4096)  # a full configuration is about 500 bytes
     except OSError as e:
+        if e.errno == 27:  # EFBIG
+            raise ConfigError("%s is over 4096 bytes" % path)
+        if e.errno == 21:  # EISDIR
+            raise ConfigError("%s is a directory" % path)
         raise ConfigError("%s unreadable errno=%s" % (path, e.errno))
     if raw is None:
         raise ConfigError("%s missing" % path)
     try:
         obj = json.loads(raw)
-    except ValueError as e:
+    except Exception as e:  # ValueError; UnicodeError, MemoryError, RuntimeError (nested too deep)
         # The parser's message could quote the file; for secrets it must not.
-        raise ConfigError("%s is not valid JSON%s" % (path, "" if secret else ": %s" % e))
+        raise ConfigError("%s is not valid JSON%s" % (path, "" if secret else ": %s" % repr(e)))
     if not isinstance(obj, dict):
         raise ConfigError("%s must hold a JSON object" % path)
     return obj
@@ -112,9 +128,9 @@ def _bad(key: str, what: str) -> ConfigError:
     return ConfigError("%s: %s %s" % (CONFIG_FILE, key, what))
 
 
-def load(default_device_id: str | None) -> Config:
-    """Read and validate config.json and secrets.json from the current directory."""
-    raw = _read(CONFIG_FILE, False)
+def load(default_device_id: str | None, where: str = "") -> Config:
+    """Read and validate config.json and secrets.json (names prefixed with `where`)."""
+    raw = _read(where + CONFIG_FILE, False)
     cfg = Config()
     known = list(_OTHER)
     for key, default, low, high in _INTS:
@@ -144,7 +160,7 @@ def load(default_device_id: str | None) -> Config:
     if cfg.retry_max_ms < cfg.retry_min_ms or cfg.reconnect_max_ms < cfg.reconnect_min_ms:
         raise _bad("retry_max_ms/reconnect_max_ms", "must not be below the matching _min_ms")
 
-    sec = _read(SECRETS_FILE, True)
+    sec = _read(where + SECRETS_FILE, True)
     key_hex = sec.get("device_key")
     if not isinstance(key_hex, str) or len(key_hex) != 64 or not _is_hex(key_hex.lower()):
         raise ConfigError("%s: device_key must be 64 hex digits" % SECRETS_FILE)
@@ -158,3 +174,44 @@ def load(default_device_id: str | None) -> Config:
         raise ConfigError("%s: wifi_password must be a string" % SECRETS_FILE)
     cfg.wifi_password = wifi_password
     return cfg
+
+
+def boot(default_device_id: str | None) -> tuple:
+    """(Config or None, key fingerprint, error); never raises.
+
+    `error` is "" when the current files are good. Otherwise it says what is
+    wrong with them, and the Config is the last good one - or None when
+    there is no good copy either.
+    """
+    try:
+        cfg, error = _load(default_device_id)
+        return cfg, fingerprint(cfg.device_key), error
+    except ConfigError as e:
+        return None, "", str(e.args[0]) if e.args else "invalid"
+    except Exception as e:  # nothing in a file may stop the boot (MemoryError, ...)
+        return None, "", "load failed exc=%s err=%s" % (type(e).__name__, e)
+
+
+def _load(default_device_id: str | None) -> tuple:
+    where = "known-good."  # prefix of the copies' names
+    try:
+        cfg = load(default_device_id)
+    except ConfigError as e:
+        try:
+            return load(default_device_id, where), e.args[0]
+        except ConfigError:
+            raise e
+    for path in (CONFIG_FILE, SECRETS_FILE):
+        # Copy unless the copy holds the same bytes. The file has just loaded, so it is
+        # readable and small; a full flash keeps the old copy (if any).
+        try:
+            data = flash.read(path, 4096)
+            try:
+                ok = flash.read(where + path, 4096) == data
+            except OSError:
+                ok = False
+            if not ok and data is not None:
+                flash.write_atomic(where + path, data)
+        except OSError:
+            pass  # a full flash: the old copy (if any) stays; the app reports the flash elsewhere
+    return cfg, ""

@@ -8,7 +8,11 @@ readers ignore and ``clean_tmp`` removes.
 
 import os
 
-ENOSPC = 28  # not in the unix port's errno module; the value is the same everywhere
+# errno values, the same everywhere (the unix port's errno module lacks some). Literals
+# rather than names where a name is not needed: every name is a qstr, and the heap of
+# a device running .py files pays for each one (see docs/firmware.md, "Heap and qstrs").
+ENOSPC = 28
+ENOENT = 2
 
 
 def write_atomic(path: str, data: bytes) -> None:
@@ -25,15 +29,25 @@ def write_atomic(path: str, data: bytes) -> None:
         raise
 
 
-def read(path: str) -> bytes | None:
-    """The file's bytes, or None when it does not exist."""
+def read(path: str, size: int) -> bytes | None:
+    """The file's bytes, or None when it does not exist.
+
+    OSError(21, EISDIR) for a directory and OSError(27, EFBIG) for a file over
+    `size` bytes, found with stat() before anything is read: whatever is on
+    the flash, reading it never needs more heap than the caller allowed.
+    """
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        p = os.stat(path)
     except OSError as e:
-        if e.errno == 2:  # ENOENT
+        if e.errno == ENOENT:
             return None
         raise
+    if p[0] & 0x4000:  # S_IFDIR
+        raise OSError(21)  # EISDIR
+    if p[6] > size:
+        raise OSError(27)  # EFBIG
+    with open(path, "rb") as f:
+        return f.read(p[6])  # exactly the file's size: read(n) allocates n bytes at once
 
 
 def remove(path: str) -> bool:
@@ -42,19 +56,6 @@ def remove(path: str) -> bool:
         return True
     except OSError:
         return False
-
-
-def exists(path: str) -> bool:
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
-
-
-def makedirs(path: str) -> None:
-    if not exists(path):
-        os.mkdir(path)
 
 
 def clean_tmp(directory: str) -> int:

@@ -7,7 +7,8 @@ simulator/device/vhal.py, provide it):
 
 - ``name``: board name (from board.json)
 - ``button.pressed() -> bool``: raw, undebounced SOS contact (active level applied)
-- ``led.set(on)``, ``buzzer.set(on)`` (``buzzer`` is None without one)
+- ``led.set(on)``, ``buzzer.set(on)``, ``fault_led.set(on)`` (``buzzer`` and
+  ``fault_led`` are None on a board without one)
 - ``watchdog(timeout_ms) -> Watchdog`` with ``feed()``; once created it cannot be stopped
 - ``wifi.connect(ssid, password)`` (starts connecting, returns at once),
   ``wifi.isconnected()``, ``wifi.rssi() -> int | None``
@@ -18,19 +19,34 @@ simulator/device/vhal.py, provide it):
 - ``reset()``: reboot
 
 Pins come from the board definition (``board.json`` in the flash root,
-hardware/board.json in the repository) through panic.boarddef.
+hardware/board.json in the repository) through panic.boarddef. Every pin
+the board defines for the firmware is configured at boot, so none floats:
+``led_fault`` is driven (off until the indicator says ``fault``) and
+``tamper`` is an input (``Esp32Hardware.tamper``, read by the tamper alert
+when that exists).
+
+The button never deep-sleeps. It holds an MQTT session open to receive the
+gateway's acks and to send heartbeats (the gateway reports a silent button
+as offline), and it runs from mains with a battery only as backup: a
+sleeping button could not confirm an alert or prove it is armed. The
+``wake`` flags in board.json mark pins wired as RTC wake sources for a
+future battery-only variant; this firmware does not use them.
+
+Clock: SNTP over a non-blocking UDP socket, the packets checked by
+panic.sntp; the NTP host's name is resolved the same way (panic.dns, to the
+DNS server Wi-Fi got from DHCP), never with the blocking getaddrinfo().
 """
 
 import asyncio
 import binascii
+import os
 import socket
-import struct
 import time
 
 import machine
 import network
 
-from panic import mem
+from panic import dns, mem, sntp
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -66,6 +82,8 @@ if TYPE_CHECKING:
         @property
         def buzzer(self) -> Switch | None: ...
         @property
+        def fault_led(self) -> Switch | None: ...
+        @property
         def wifi(self) -> Wifi: ...
         @property
         def clock(self) -> Clock: ...
@@ -76,10 +94,12 @@ if TYPE_CHECKING:
         def reset(self) -> None: ...
 
 BOARD_FILE = "board.json"
-_NTP_DELTA = 2208988800  # seconds from 1900 (NTP) to 1970 (Unix)
 # MicroPython's epoch is 2000 on some ports/versions and 1970 on others.
 _EPOCH_TO_UNIX = 946684800 if time.gmtime(0)[0] == 2000 else 0
 _SYNCED_AFTER = 1704067200  # 2024-01-01: an RTC showing less has not been set
+_POLL_MS = 100
+_ANSWER_POLLS = 30  # wait up to 3 s for an SNTP or DNS answer
+_RECV_BYTES = 512  # a DNS answer with a few records; SNTP needs 48
 
 
 def _active_low(spec: dict) -> bool:
@@ -152,45 +172,67 @@ class Esp32Wifi:
         except Exception:  # not associated
             return None
 
+    def dns_server(self) -> str:
+        return str(self._wlan.ifconfig()[3])
+
+
+async def _exchange(addr: tuple, packet: bytes | bytearray) -> bytes | None:
+    """Send one UDP datagram, await one answer without blocking the loop; None on timeout."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.setblocking(False)
+        s.sendto(packet, addr)
+        for _ in range(_ANSWER_POLLS):
+            await asyncio.sleep_ms(_POLL_MS)
+            try:
+                return s.recv(_RECV_BYTES)
+            except OSError:  # EAGAIN: nothing yet
+                continue
+        return None
+    finally:
+        s.close()
+
 
 class Esp32Clock:
-    def __init__(self) -> None:
+    def __init__(self, wifi: Esp32Wifi) -> None:
+        self._wifi = wifi
         self._synced = time.time() + _EPOCH_TO_UNIX >= _SYNCED_AFTER  # RTC kept over a soft reset
+        self._host = ""
+        self._ip = ""  # the NTP host's address, resolved once per boot
 
     def utc(self) -> int | None:
         if not self._synced:
             return None
         return int(time.time()) + _EPOCH_TO_UNIX
 
+    async def _resolve(self, host: str) -> str:
+        if dns.is_address(host):
+            return host
+        txid = int.from_bytes(os.urandom(2), "big")
+        answer = await _exchange((self._wifi.dns_server(), 53), dns.query(txid, host))
+        if answer is None:
+            raise OSError("dns timeout")
+        return dns.address(answer, txid)
+
     async def sync(self, host: str | None) -> bool:
-        """SNTP over a non-blocking UDP socket (ntptime would block for up to a second)."""
+        """One SNTP exchange; every step awaits, nothing blocks the loop (see the module docstring)."""
         if not host:
             return False
-        addr = socket.getaddrinfo(host, 123)[0][-1]
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            s.setblocking(False)
-            query = bytearray(48)
-            query[0] = 0x1B  # LI 0, version 3, mode 3 (client)
-            s.sendto(query, addr)
-            for _ in range(30):
-                await asyncio.sleep_ms(100)
-                try:
-                    data = s.recv(48)
-                except OSError:
-                    continue
-                if len(data) < 48:
-                    continue
-                unix = struct.unpack("!I", data[40:44])[0] - _NTP_DELTA
-                if unix < _SYNCED_AFTER:
-                    return False
-                tm = time.gmtime(unix - _EPOCH_TO_UNIX)
-                machine.RTC().datetime((tm[0], tm[1], tm[2], tm[6] + 1, tm[3], tm[4], tm[5], 0))
-                self._synced = True
-                return True
+        if host != self._host or not self._ip:
+            self._ip = await self._resolve(host)
+            self._host = host
+        nonce = os.urandom(8)
+        answer = await _exchange((self._ip, 123), sntp.request(nonce))
+        if answer is None:
+            self._ip = ""  # maybe the pool moved: resolve again next time
             return False
-        finally:
-            s.close()
+        unix = sntp.unix_seconds(answer, nonce)  # SntpError (logged by the caller) if not believable
+        if unix < _SYNCED_AFTER:
+            return False
+        tm = time.gmtime(unix - _EPOCH_TO_UNIX)
+        machine.RTC().datetime((tm[0], tm[1], tm[2], tm[6] + 1, tm[3], tm[4], tm[5], 0))
+        self._synced = True
+        return True
 
 
 class Esp32Battery:
@@ -201,8 +243,9 @@ class Esp32Battery:
 
     def __init__(self, spec: dict) -> None:
         self._spec = spec
-        atten = {0: machine.ADC.ATTN_0DB, 2: machine.ADC.ATTN_2_5DB, 6: machine.ADC.ATTN_6DB}
-        self._adc = machine.ADC(machine.Pin(spec["gpio"]), atten=atten.get(spec["atten_db"], machine.ADC.ATTN_11DB))
+        # boarddef._adc accepts exactly these keys; no value falls back to another.
+        atten = {0: machine.ADC.ATTN_0DB, 6: machine.ADC.ATTN_6DB, 11: machine.ADC.ATTN_11DB}
+        self._adc = machine.ADC(machine.Pin(spec["gpio"]), atten=atten[spec["atten_db"]])
 
     def percent(self) -> int:
         spec = self._spec
@@ -222,12 +265,14 @@ class Esp32Hardware:
         self.led = Esp32Output(board.pin("led_status"))
         spec = board.pin("buzzer")
         self.buzzer: Switch | None = Esp32Tone(spec) if "pwm_hz" in spec else Esp32Output(spec)
+        self.fault_led: Switch | None = Esp32Output(board.pin("led_fault")) if board.has("led_fault") else None
+        self.tamper = Esp32Button(board.pin("tamper"))  # pressed() == lid open or wire cut
         spec = board.pin("mains_sense")
         self._mains = _input(spec)
         self._mains_active = spec["active"]
         self._battery = Esp32Battery(board.adc("battery"))
         self.wifi = Esp32Wifi()
-        self.clock = Esp32Clock()
+        self.clock = Esp32Clock(self.wifi)
         mem.unload("panic.boarddef")  # needed only here; its heap is better spent elsewhere
 
     def watchdog(self, timeout_ms: int) -> Esp32Watchdog:

@@ -53,7 +53,10 @@ class Heartbeat:
 
     async def _send(self) -> None:
         hw = self._hw
-        seq = self._seq.next()
+        try:
+            seq = self._seq.next()
+        except OverflowError:  # seq.py: exhausted  # logged by seq.py; a heartbeat is not worth a dead task
+            return
         body = messages.heartbeat(
             self._dev, seq, hw.clock.utc(), log.uptime_ms(), hw.battery(), hw.power(), "wifi", hw.wifi.rssi()
         )

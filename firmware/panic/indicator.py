@@ -13,7 +13,9 @@ state            pattern             meaning
 ===============  ==================  =====================================
 
 Every change is logged as ``I <up> indicator: state=<new> prev=<old> why=<w>``
-(the simulator and tests follow the state from that line). The buzzer, if
+(the simulator and tests follow the state from that line). A board with a
+fault LED (``led_fault``) lights it steadily while the state is ``fault``,
+so a fault is visible even between the status LED's blinks. The buzzer, if
 the board has one, chirps when the gateway confirms and when police
 acknowledge; ``silent`` (silent mode, later) keeps it quiet.
 """
@@ -46,9 +48,10 @@ _SLICE_MS = 50  # how often a running pattern looks for a state change
 
 
 class Indicator:
-    def __init__(self, led: Switch, buzzer: Switch | None, sup: Supervisor) -> None:
+    def __init__(self, led: Switch, buzzer: Switch | None, sup: Supervisor, fault_led: Switch | None = None) -> None:
         self._led = led
         self._buzzer = buzzer
+        self.fault_led = fault_led
         self._sup = sup
         self.state = FAULT  # until the app knows better (no config, no link yet)
         log.info("indicator", "state=%s prev=none why=boot" % FAULT)
@@ -56,6 +59,8 @@ class Indicator:
         self._led_on = False
         self._chirping = False
         self._chirp_until = time.ticks_ms()
+        if fault_led is not None:
+            fault_led.set(True)  # the state starts as fault
 
     def set(self, state: str, why: str) -> None:
         if state == self.state:
@@ -64,6 +69,8 @@ class Indicator:
             raise ValueError("unknown indicator state")
         log.info("indicator", "state=%s prev=%s why=%s" % (state, self.state, why))
         self.state = state
+        if self.fault_led is not None:
+            self.fault_led.set(state == FAULT)
         if self._buzzer is not None and not self.silent and state in (RECEIVED, ACKNOWLEDGED):
             self._buzzer.set(True)
             self._chirping = True

@@ -1,10 +1,12 @@
 """The flash outbox: messages kept until the gateway confirms them.
 
-Each entry is one file ``outbox/<seq, 10 digits>.<c|n>`` holding
+Each entry is one file ``outbox/<seq, 16 digits>.<c|n>`` holding
 ``topic + "\\n" + payload`` - the exact signed bytes, so every retransmission
 (also after a reboot) is byte-identical and the gateway sees a duplicate,
-not a new alert. ``c`` marks critical entries (sos, silent_sos, cancel), ``n``
-the others (test, tamper, power and battery events).
+not a new alert. 16 digits hold any seq up to 2^53-1, the protocol's cap;
+shorter names (older firmware wrote 10 digits) are read too. ``c`` marks
+critical entries (sos, silent_sos, cancel), ``n`` the others (test, tamper,
+power and battery events).
 
 Rules:
 - an entry is on flash (write temp, close, rename) before its first send;
@@ -12,9 +14,14 @@ Rules:
   entry is dropped; critical entries are never dropped for space;
 - if the flash cannot take an entry (outbox full of critical entries,
   ENOSPC, any write error) it is kept and sent from RAM, ``fault`` is set and
-  logged, and the write is retried whenever an entry is removed; RAM-only
-  entries are bounded too (`capacity` + 8), non-critical ones dropped first;
+  logged, and the write is retried when an entry is removed (one write per
+  removal, so an ack never blocks the loop for more than two flash
+  operations); RAM-only entries are bounded too (`capacity` + 8),
+  non-critical ones dropped first;
 - entries leave only through ``remove(seq)``, i.e. on the gateway's ack.
+
+Loading after a reboot (``panic.boot.entries``, boot-only code) trusts
+nothing on the flash.
 
 Sending and back-off are delivery.py's business; this module only keeps.
 """
@@ -36,6 +43,7 @@ class Entry:
         self.payload = payload
         self.critical = critical
         self.persisted = False
+        self.path = ""  # the file holding it, once persisted
         self.sends = 0
         self.due = time.ticks_ms()  # next (re)transmission, in ticks_ms
         self.backoff_ms = 0
@@ -49,41 +57,7 @@ class Outbox:
         self.fault = False  # some entry is in RAM only
 
     def _path(self, e: Entry) -> str:
-        return "%s/%010d.%s" % (self.dir, e.seq, "c" if e.critical else "n")
-
-    def load(self, topic_prefix: str) -> list[Entry]:
-        """Read the outbox after a (re)boot; returns the entries, oldest first.
-
-        A flash that cannot even be listed is a fault, not a crash: the
-        button still raises and sends alerts, from RAM.
-        """
-        try:
-            self._load(topic_prefix)
-        except OSError as e:
-            self.fault = True
-            log.error("outbox", "cannot read the outbox errno=%s; alerts stay in RAM" % e.errno)
-        log.info("outbox", "loaded entries=%d" % len(self.entries))
-        return self.entries
-
-    def _load(self, topic_prefix: str) -> None:
-        flash.makedirs(self.dir)
-        n = flash.clean_tmp(self.dir)
-        if n:
-            log.warn("outbox", "removed interrupted writes count=%d" % n)
-        for name in sorted(os.listdir(self.dir)):
-            path = self.dir + "/" + name
-            data = flash.read(path) or b""
-            nl = data.find(b"\n")
-            ok = len(name) == 12 and name[10] == "." and name[11] in "cn" and name[:10].isdigit()
-            ok = ok and nl > 0 and data[nl + 1 : nl + 2] == b"{" and data[-2:] == b'"}'
-            if not ok or not data[:nl].decode().startswith(topic_prefix):
-                # Atomic writes make a torn file impossible; this is a foreign or damaged file.
-                log.error("outbox", "discarding unusable entry file=%s" % log.q(name))
-                flash.remove(path)
-                continue
-            e = Entry(int(name[:10]), data[:nl].decode(), data[nl + 1 :], name[11] == "c")
-            e.persisted = True
-            self.entries.append(e)
+        return "%s/%016d.%s" % (self.dir, e.seq, "c" if e.critical else "n")  # 16 digits: 2^53-1
 
     def add(self, seq: int, topic: str, payload: bytes, critical: bool) -> Entry:
         """Keep a new message: on flash before this returns, if at all possible."""
@@ -110,15 +84,16 @@ class Outbox:
         return e
 
     def remove(self, seq: int) -> Entry | None:
-        """Forget an entry (the gateway has it); retry flash writes that failed before."""
+        """Forget an entry (the gateway has it); retry one flash write that failed before."""
         for e in self.entries:
             if e.seq == seq:
                 self.entries.remove(e)
                 if e.persisted:
-                    flash.remove(self._path(e))
+                    flash.remove(e.path)
                 for other in self.entries:
                     if not other.persisted:
                         self._persist(other)
+                        break
                 self._update_fault()
                 return e
         return None
@@ -132,9 +107,11 @@ class Outbox:
     def _persist(self, e: Entry) -> None:
         why = "outbox full of critical entries"
         if self._on_flash() < self.capacity:
+            path = self._path(e)
             try:
-                flash.write_atomic(self._path(e), e.topic.encode() + b"\n" + e.payload)
+                flash.write_atomic(path, e.topic.encode() + b"\n" + e.payload)
                 e.persisted = True
+                e.path = path
                 return
             except OSError as err:
                 why = "flash write failed errno=%s" % err.errno
@@ -144,7 +121,7 @@ class Outbox:
         log.error("outbox", "dropped seq=%d reason=%s critical=%d" % (e.seq, why, e.critical))
         self.entries.remove(e)
         if e.persisted:
-            flash.remove(self._path(e))
+            flash.remove(e.path)
 
     def _update_fault(self) -> None:
         fault = False
@@ -153,3 +130,4 @@ class Outbox:
         if fault != self.fault:
             log.info("outbox", "flash fault=%d" % fault)
         self.fault = fault
+

@@ -10,6 +10,16 @@ repeats one, while flash is written once per `block` messages.
 If the ceiling cannot be written (full or failing flash) seqs keep coming
 from RAM, because refusing to number an SOS would lose it; the fault is
 logged and flagged, and the write is retried at the next seq.
+
+The protocol caps seq at 2^53-1 (9007199254740991, written out below:
+a name would be one more qstr, see docs/firmware.md). The ceiling never goes beyond
+it, and a stored ceiling beyond it is treated as a damaged file. Once
+the cap has been handed out the counter is exhausted: ``next()`` raises
+OverflowError and ``fault`` stays set. Repeating or wrapping a seq would
+make the gateway take a new alert for a duplicate of an old one and ack
+it - a silent loss - while a refused alert is logged and shows ``fault``.
+(At one message a second the cap is 285 million years away; only a
+hand-edited seq file can bring it near: re-provision the device then.)
 """
 
 from panic import flash, log
@@ -35,11 +45,12 @@ class SeqCounter:
         """
         stored = 0
         try:
-            raw = flash.read(self.path)
+            raw = flash.read(self.path, 32)  # 16 digits and a newline: a bigger file is damaged
             if raw is not None:
-                stored = int(raw)
-                if stored < 0:
+                value = int(raw)
+                if value < 0 or value > 9007199254740991:
                     raise ValueError
+                stored = value
         except (OSError, ValueError):
             log.error("seq", "%s unreadable, resuming after floor=%d" % (self.path, floor))
             self.fault = True
@@ -49,8 +60,12 @@ class SeqCounter:
 
     def next(self) -> int:
         seq = self.last + 1
+        if seq > 9007199254740991:  # 2^53-1
+            self.fault = True
+            log.error("seq", "exhausted at max=9007199254740991; re-provision the device")
+            raise OverflowError("seq exhausted")
         if seq > self.ceiling:
-            self._reserve(seq + self.block - 1)
+            self._reserve(min(seq + self.block - 1, 9007199254740991))
         self.last = seq
         return seq
 

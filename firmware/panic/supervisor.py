@@ -5,6 +5,12 @@ Each long-running task registers with the longest silence it may keep
 tick the supervisor checks all slots; if one is overdue the watchdog is not
 fed, so a stuck or crashed task resets the device (after ``wdt_ms``) instead
 of leaving a button that looks armed but is not. It also samples the heap.
+
+``feed()`` is for code about to block the loop on flash (storing
+an alert, removing an acked one): it feeds the watchdog now if every task is
+on time, so the whole ``wdt_ms`` is available for the write rather than
+whatever was left of the current tick (see "Flash, boot and the watchdog"
+in docs/firmware.md for the numbers).
 """
 
 import asyncio
@@ -42,6 +48,13 @@ class Supervisor:
             if time.ticks_diff(now, self._seen[i]) > self._limits[i]:
                 return i
         return -1
+
+    def feed(self) -> bool:
+        """Feed the watchdog now unless a task is overdue; True if fed."""
+        if self.check() >= 0:
+            return False
+        self._wdt.feed()
+        return True
 
     async def run(self) -> None:
         log.info("supervisor", "started tick_ms=%d" % self._tick_ms)

@@ -155,6 +155,7 @@ class VirtualHardware:
         self.button = VirtualButton(channel)
         self.led = VirtualOutput(channel, "led")
         self.buzzer = VirtualOutput(channel, "buzzer") if has_buzzer else None
+        self.fault_led = None  # the host watches the indicator's log lines instead
         self.wifi = VirtualWifi(rssi)
         self.clock = HostClock()
 

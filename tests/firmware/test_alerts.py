@@ -39,9 +39,10 @@ class Hardware:
     def power(self):
         return "mains"
 
+from panic import boot
 changes = []
 box = Outbox()
-box.load("panic/v1/dev/{DEV}/")
+boot.entries(box, "panic/v1/dev/{DEV}/", Signer({KEY!r}).verify)
 seq = SeqCounter()
 seq.load(0)
 alerts = Alerts("{DEV}", Hardware(), seq, box, Signer({KEY!r}), lambda: None, changes.append)

@@ -8,6 +8,7 @@ file, so the two sides cannot drift apart.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -204,6 +205,33 @@ def test_malformed_json_is_a_value_error(run_micropython: Run, tmp_path: Path) -
 
 def test_a_missing_file_is_a_value_error(run_micropython: Run, tmp_path: Path) -> None:
     assert try_load(run_micropython, tmp_path / "absent.json").startswith("ValueError: board.json: cannot read")
+
+
+@pytest.mark.parametrize("atten", [2, 3, 9, 10])
+def test_an_attenuation_hal_cannot_set_is_a_value_error(run_micropython: Run, tmp_path: Path, atten: int) -> None:
+    """Finding 4: 0..11 used to be accepted and anything but 0/2/6 silently became 11 dB in panic.hal."""
+    path = broken(tmp_path, lambda b: b["functions"]["battery"].update(atten_db=atten))
+    assert try_load(run_micropython, path) == (
+        f"ValueError: board.json: battery: atten_db must be one of 0, 6, 11, got {atten}"
+    )
+
+
+def test_hal_sets_exactly_the_attenuations_boarddef_accepts() -> None:
+    hal = (ROOT / "firmware" / "panic" / "hal.py").read_text()
+    table = hal[hal.index("atten = {"):].split("}", 1)[0]
+    assert sorted(int(k) for k in re.findall(r"(\d+): machine\.ADC\.ATTN_", table)) == [0, 6, 11]
+    assert "boarddef._adc accepts exactly these" in hal and "not in (0, 6, 11)" in BOARDDEF.read_text()
+
+
+@pytest.mark.parametrize("content", [b"{" * 20_000, b'{"name": "\xff\xfe"}', b"[" * 3000 + b"]" * 3000, None],
+                         ids=["oversize", "non-utf8", "nested", "directory"])
+def test_a_hostile_file_is_a_value_error(run_micropython: Run, tmp_path: Path, content: bytes | None) -> None:
+    path = tmp_path / "board.json"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    assert try_load(run_micropython, path).startswith("ValueError: board.json: ")
 
 
 def test_it_requires_the_same_functions_as_the_pc_validator(run_micropython: Run) -> None:

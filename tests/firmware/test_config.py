@@ -80,3 +80,60 @@ def test_bad_configuration_is_a_clear_error(
     write(tmp_path, config, secrets)
     out = load(run_micropython, tmp_path)
     assert out.startswith("error ") and error in out, out
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        (json.dumps({"broker_host": "h", "pad": "x" * 100_000}).encode(), "config.json is over 4096 bytes"),
+        (b"[" * 3000 + b"]" * 3000, "config.json is over 4096 bytes"),  # 6 KB of nesting
+        (b"[" * 2000 + b"]" * 2000, "config.json is not valid JSON"),  # under it, nested too deep for the heap
+        (b'{"broker_host": "\xff\xfe"}', "config.json is not valid JSON"),  # not UTF-8
+        (None, "config.json is a directory"),
+    ],
+    ids=["100KB", "nested-6KB", "nested-4KB", "non-utf8", "directory"],
+)
+def test_hostile_config_file_is_a_clear_error(
+    run_micropython: Callable[..., Any], tmp_path: Path, content: bytes | None, error: str
+) -> None:
+    """Finding 2: a 100 KB or deeply nested config.json crashed the boot (MemoryError) every time."""
+    if content is None:
+        (tmp_path / "config.json").mkdir()
+    else:
+        (tmp_path / "config.json").write_bytes(content)
+    write(tmp_path, secrets=GOOD_SECRETS)
+    out = load(run_micropython, tmp_path)
+    assert out.startswith("error ") and error in out, out
+
+
+LAST_GOOD = """
+from panic import config
+c, fingerprint, error = config.boot("pb-00000000000a")
+if c is None:
+    print("error", error)
+else:
+    print("ok", c.broker_host, error or "-")
+"""
+
+
+def test_damaged_files_fall_back_to_the_last_good_copy(run_micropython: Callable[..., Any], tmp_path: Path) -> None:
+    write(tmp_path, {"broker_host": "10.0.0.2"}, GOOD_SECRETS)
+    assert run_micropython(LAST_GOOD, cwd=tmp_path).stdout.strip() == "ok 10.0.0.2 -"
+    assert json.loads((tmp_path / "known-good.config.json").read_text()) == {"broker_host": "10.0.0.2"}
+    good_copy = tmp_path / "known-good.secrets.json"
+    stamp = good_copy.stat().st_mtime_ns
+    assert run_micropython(LAST_GOOD, cwd=tmp_path).stdout.strip() == "ok 10.0.0.2 -"
+    assert good_copy.stat().st_mtime_ns == stamp, "an unchanged copy must not be rewritten at every boot"
+
+    (tmp_path / "config.json").write_bytes(b'{"broker_host": "10.0.0.2"')  # truncated
+    out = run_micropython(LAST_GOOD, cwd=tmp_path).stdout.strip()
+    assert out.startswith("ok 10.0.0.2 config.json is not valid JSON"), out
+    (tmp_path / "secrets.json").write_bytes(b"\x00" * 64)
+    write(tmp_path, {"broker_host": "10.0.0.3"})
+    out = run_micropython(LAST_GOOD, cwd=tmp_path).stdout.strip()
+    assert out.startswith("ok 10.0.0.2 secrets.json is not valid JSON"), out
+    assert KEY not in out and PASSWORD not in out
+
+    (tmp_path / "known-good.config.json").unlink()
+    out = run_micropython(LAST_GOOD, cwd=tmp_path).stdout.strip()
+    assert out == "error secrets.json is not valid JSON", out

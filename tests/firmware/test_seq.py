@@ -96,3 +96,52 @@ def test_unwritable_reservation_keeps_counting_in_ram(run_micropython: Callable[
     assert faults[1] == "fault 0 ceiling 12", out  # writable again: 9..12 reserved, fault cleared
     assert (tmp_path / "seq").read_text().strip() == "12"
     assert any(line.startswith("E ") and "seq: reserve failed" in line for line in lines), out
+
+
+CAP = 2**53 - 1
+
+AT_THE_CAP = """
+from panic.seq import SeqCounter
+c = SeqCounter(block=64)
+c.load(0)
+print("seqs", c.next(), c.next())
+print("ceiling", c.ceiling, "fault", int(c.fault))
+for _ in range(2):
+    try:
+        c.next()
+        print("handed out past the cap")
+    except OverflowError:
+        print("exhausted fault", int(c.fault))
+"""
+
+
+def test_seq_stops_at_the_protocol_cap(run_micropython: Callable[..., Any], tmp_path: Path) -> None:
+    """Finding 3: seq is capped at 2^53-1; beyond it nothing is handed out (no repeat, no wrap)."""
+    (tmp_path / "seq").write_text(f"{CAP - 2}\n")
+    out = run_micropython(AT_THE_CAP, cwd=tmp_path).stdout
+    lines = out.splitlines()
+    assert f"seqs {CAP - 1} {CAP}" in lines, out
+    assert f"ceiling {CAP} fault 0" in lines, out  # the reservation never goes beyond the cap
+    assert lines.count("exhausted fault 1") == 2, out
+    assert (tmp_path / "seq").read_text().strip() == str(CAP)
+    assert any(line.startswith("E ") and "seq: exhausted" in line for line in lines), out
+
+
+def test_a_ceiling_beyond_the_cap_is_damage(run_micropython: Callable[..., Any], tmp_path: Path) -> None:
+    (tmp_path / "seq").write_text(f"{CAP + 1}\n")
+    seqs, out = boot(run_micropython, tmp_path, 1, floor=5)
+    assert seqs == [6], out
+    assert any(line.startswith("E ") and "unreadable" in line for line in out.splitlines()), out
+
+
+def test_huge_or_odd_seq_files_are_a_fault_not_a_crash(run_micropython: Callable[..., Any], tmp_path: Path) -> None:
+    for content in (b"7" * 200_000, b"\xff\xfe12", b"-3"):
+        (tmp_path / "seq").write_bytes(content)
+        seqs, out = boot(run_micropython, tmp_path, 1, floor=9)
+        assert seqs == [10], out
+        assert any(line.startswith("E ") and "unreadable" in line for line in out.splitlines()), out
+    (tmp_path / "seq").unlink()
+    (tmp_path / "seq").mkdir()
+    seqs, out = boot(run_micropython, tmp_path, 2, floor=9)
+    assert seqs == [10, 11], out  # counted in RAM: the directory cannot be replaced
+    assert "fault 1" in out.splitlines(), out

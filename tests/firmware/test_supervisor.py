@@ -6,8 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-SCRIPT = """
-import asyncio
+DOG = """
 from panic.supervisor import Supervisor
 
 class Dog:
@@ -16,6 +15,10 @@ class Dog:
         self.feeds += 1
 
 dog = Dog()
+"""
+
+SCRIPT = DOG + """
+import asyncio
 sup = Supervisor(dog, tick_ms=50)
 steady = sup.register("steady", 300)
 flaky = sup.register("flaky", 300)
@@ -55,3 +58,22 @@ def test_watchdog_starves_while_a_task_is_stuck(run_micropython: Callable[..., A
     assert "fed after recovery True" in lines, out
     assert any(line.startswith("E ") and "task stalled, watchdog not fed task=flaky" in line for line in lines), out
     assert any("supervisor: recovered task=flaky" in line for line in lines), out
+
+
+FEED_NOW = DOG + """
+import time
+sup = Supervisor(dog, tick_ms=1000)
+slot = sup.register("task", 100)
+print("healthy", sup.feed(), dog.feeds)
+time.sleep_ms(200)               # the task is overdue: no feed, however urgent the write
+print("overdue", sup.feed(), dog.feeds)
+sup.alive(slot)
+print("again", sup.feed(), dog.feeds)
+"""
+
+
+def test_feed_before_a_flash_write_only_while_every_task_is_on_time(
+    run_micropython: Callable[..., Any], tmp_path: Path
+) -> None:
+    lines = run_micropython(FEED_NOW, cwd=tmp_path).stdout.splitlines()
+    assert lines == ["healthy True 1", "overdue False 1", "again True 2"], lines

@@ -1,0 +1,125 @@
+"""The outbox at boot: a file becomes an entry only if everything about it is right.
+
+Boot-only code: imported while the app starts, unloaded once the outbox
+is read, and small on purpose (it is compiled at boot, when the heap already
+holds the firmware, and a compile needs contiguous blocks).
+
+A file becomes an entry only if its name, size, topic, seq and signature
+are right. Anything else - a directory, a 200 KB file, a non-UTF-8 topic, a
+payload with a bad or missing signature - is deleted with an
+``E ... outbox: discarding unusable entry`` line and counted (the app shows
+``fault`` for it), one file at a time: one bad file never stops the others
+from loading. Resending a payload the gateway will never accept would keep
+the button "sending" forever.
+
+Names here reuse words the firmware already has where that reads well:
+every new identifier is a qstr, and on the unix port the 621st qstr costs
+7.4 KB of heap at once (docs/firmware.md, "Heap and qstrs").
+"""
+
+import os
+
+from panic import flash, log
+from panic.outbox import Entry
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
+
+    from panic.outbox import Outbox
+
+
+def entries(outbox: Outbox, topic_prefix: str, verify: Callable[[str, bytes], bytes]) -> int:
+    """Fill `outbox.entries` from its directory, oldest first; never raises.
+
+    Returns how many unusable files were found (and removed). `verify(topic,
+    payload)` raises for a payload not signed with the device key. A flash
+    that cannot even be listed is a fault, and the button raises and sends
+    alerts from RAM. When the heap runs out (far more entries than
+    `capacity`) the rest stay on flash for a later boot.
+    """
+    directory = outbox.dir
+    drops = 0
+    try:
+        try:
+            kind = os.stat(directory)[0] & 0x4000
+        except OSError:
+            kind = -1  # missing
+        if not kind:
+            drops += _drop(directory, "not a directory")
+        if kind <= 0:
+            os.mkdir(directory)
+        n = flash.clean_tmp(directory)
+        if n:
+            log.warn("outbox", "removed interrupted writes count=%d" % n)
+        # ilistdir gives the type, and on LittleFS the size, without a stat per file.
+        for entry in list(os.ilistdir(directory)):
+            path = directory + "/" + entry[0]
+            try:
+                why = _check(outbox, entry, path, topic_prefix, verify)
+            except MemoryError:
+                raise
+            except Exception as e:  # unreadable, a non-UTF-8 topic, ...
+                why = "unreadable exc=%s" % type(e).__name__
+            if why:
+                drops += _drop(path, why)
+    except Exception as e:  # OSError from the flash, MemoryError
+        outbox.fault = True
+        log.exc("outbox", "cannot read the whole outbox; alerts stay in RAM", e)
+    found = outbox.entries
+    found.sort(key=lambda e: e.seq)
+    i = 1
+    while i < len(found):  # two files for one seq (renamed by hand): one is enough
+        if found[i].seq == found[i - 1].seq:
+            drops += _drop(found.pop(i).path, "duplicate seq")
+        else:
+            i += 1
+    log.info("outbox", "loaded entries=%d damaged=%d" % (len(found), drops))
+    return drops
+
+
+def _check(outbox: Outbox, entry: tuple, path: str, topic_prefix: str, verify: Callable[[str, bytes], bytes]) -> str:
+    """Load the entry in `path` (an ilistdir item); returns why it is unusable, "" when loaded."""
+    parts = entry[0].rpartition(".")
+    kind = parts[2]
+    # Up to 16 digits (2^53-1, the protocol's highest seq); older firmware wrote 10.
+    if kind not in ("c", "n") or not 0 < len(parts[0]) <= 16 or not parts[0].isdigit():
+        return "not an entry name"
+    seq = int(parts[0])
+    if not 0 < seq <= 9007199254740991:
+        return "seq out of range"
+    if entry[1] & 0x4000:
+        return "a directory"
+    size = entry[3] if len(entry) > 3 else os.stat(path)[6]  # the unix port lists no sizes
+    if size > 1024:  # an alert entry is about 300 bytes: a bigger file is not one of ours
+        return "too big bytes=%d" % size  # never read: it could not fit in the heap
+    data = flash.read(path, 1024) or b""
+    nl = data.find(b"\n")
+    if nl <= 0:
+        return "no topic line"
+    topic = data[:nl].decode()  # UnicodeError for a non-UTF-8 topic
+    payload = data[nl + 1 :]
+    if not topic.startswith(topic_prefix):
+        return "foreign topic"
+    if ('"seq":%d,"type":' % seq).encode() not in payload:  # an alert body (messages.alert)
+        return "seq does not match the name"
+    try:
+        verify(topic, payload)
+    except Exception:  # SigError: a payload the gateway would refuse forever
+        return "bad signature"
+    e = Entry(seq, topic, payload, kind == "c")
+    e.persisted = True
+    e.path = path
+    outbox.entries.append(e)
+    return ""
+
+
+def _drop(path: str, why: str) -> int:
+    """Remove an unusable file (or empty directory); returns 1, to be counted."""
+    log.error("outbox", "discarding unusable entry file=%s reason=%s" % (log.q(path), log.q(why)))
+    if not flash.remove(path):
+        try:
+            os.rmdir(path)  # an empty directory; a full one stays, skipped at every boot
+        except OSError:
+            log.error("outbox", "cannot remove file=%s" % log.q(path))
+    return 1
