@@ -32,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,10 +266,13 @@ def cached_build(units: Sequence[Unit], cache: Path, arch: str | None, keep: int
     return final
 
 
-def _prune(cache: Path, keep: int) -> None:
+def _prune(cache: Path, keep: int, abandoned_s: float = 3600) -> None:
+    """Remove all but the `keep` most recently used builds, and temporary dirs of killed builds."""
     builds = [p for p in cache.iterdir() if p.is_dir() and not p.name.startswith(".")]
     builds.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-    for stale in builds[keep:]:
+    now = time.time()
+    abandoned = [p for p in cache.iterdir() if p.name.startswith(".") and now - p.stat().st_mtime > abandoned_s]
+    for stale in builds[keep:] + abandoned:
         shutil.rmtree(stale, ignore_errors=True)
 
 

@@ -176,3 +176,15 @@ def test_concurrent_builds_agree(tmp_path: Path) -> None:
     assert len(results) == 4 and len(set(results)) == 1
     assert [p.name for p in cache.iterdir()] == [results[0].name]  # no temporary directories left
     assert set(listed(results[0])) == {u.target for u in units}
+
+
+def test_old_builds_are_pruned_and_recent_ones_kept(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    firmware = firmware_copy(tmp_path)
+    source = firmware / "panic" / "app.py"
+    text = source.read_text()
+    built = []
+    for i in range(3):
+        source.write_text(text + f"\nBUILD = {i}\n")
+        built.append(cached_build(package_units(firmware), cache, None, keep=2))
+    assert sorted(p.name for p in cache.iterdir()) == sorted(p.name for p in built[1:])
