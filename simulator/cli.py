@@ -3,7 +3,12 @@
     panic-sim run --flash var/button1 --device-id pb-0123456789ab --key-hex <64 hex> \\
         --mqtt-password <pw> --broker 127.0.0.1:18830 [--set heartbeat_s=10 ...]
     panic-sim run --flash var/button1          # already provisioned
+    panic-sim run --flash var/button1 --from-source   # the firmware's .py files, for debugging
     panic-sim gps-replay capture.nmea          # positions the firmware reads from a GPS capture
+
+The firmware runs compiled to .mpy, as on a unit (built and cached on first
+use, see simulator/compiled.py); ``--from-source`` (or
+``PANIC_SIM_FROM_SOURCE=1``) runs its .py sources instead.
 
 The firmware's console log is printed as it comes. Commands on stdin, one
 per line: ``press [ms]`` (hold, default 2500), ``pattern <ms>,<ms>,...``
@@ -56,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
         if name == "run":
             p.add_argument("--heapsize", default="110K", help="MicroPython heap (default 110K, as on the ESP32)")
             p.add_argument("--log", type=Path, help="also append the console log to this file")
+            p.add_argument("--from-source", action="store_true",
+                           help="run the firmware's .py files, not the compiled .mpy (for debugging; "
+                                "also PANIC_SIM_FROM_SOURCE=1)")
     p = sub.add_parser("gps-replay", help="replay a GPS receiver capture (NMEA lines) through the firmware's GPS code")
     p.add_argument("file", type=Path, help="NMEA sentences, one a line; # comments ignored")
     p.add_argument("--heapsize", default="110K", help="MicroPython heap (default 110K, as on the ESP32)")
@@ -119,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not provisioned and not (args.flash / "config.json").exists():
         print(f"# {args.flash} is not provisioned: the firmware will show 'fault'", file=sys.stderr)
-    button = SimulatedButton(args.flash, heapsize=args.heapsize, log_file=args.log, echo=sys.stdout)
+    button = SimulatedButton(args.flash, heapsize=args.heapsize, log_file=args.log, echo=sys.stdout,
+                             from_source=True if args.from_source else None)
     try:
         button.start()
     except SimulatorError as e:

@@ -1,26 +1,34 @@
 """Simulator entry (MicroPython): virtual hardware + the unmodified firmware.
 
-Run by simulator/button.py as::
+Run by simulator/button.py, compiled (simulator/compiled.py) like the firmware, as::
 
-    micropython -X heapsize=110K simmain.py <host> <port> <unique_id>
+    micropython -X heapsize=110K -m simmain <host> <port> <unique_id>
 
-with the firmware directory first on MICROPYPATH and the device's flash
-directory as the working directory. Connects the control channel, starts
-the virtual hardware's tasks and calls the firmware's entry, panic.app.main.
+with the compiled firmware (or, for debugging, its .py sources) on
+MICROPYPATH and the device's flash directory as the working directory.
+Connects the control channel, starts the virtual hardware's tasks and calls
+the firmware's entry, panic.app.main. Besides vhal's commands it answers
+``heap`` on the channel by logging the heap after a collection, followed by
+``micropython.mem_info()`` (whose ``max free sz`` is the largest free block,
+in GC blocks of four machine words).
 """
 
-# As in firmware/main.py: the firmware is compiled first, while the heap is
-# empty, and the MQTT client first of all (it needs ~90 KB while compiling).
+# As in firmware/main.py: from .py sources the firmware is compiled first, while
+# the heap is empty, and the MQTT client first of all (it needs ~90 KB while compiling).
 import panic.mqtt  # noqa: F401  # isort: skip
 from panic import app, mem  # isort: skip
 import panic.boarddef  # noqa: F401  # isort: skip  - both compiled now, unloaded once used
 import panic.config  # noqa: F401  # isort: skip
 
 import asyncio
+import gc
+import micropython
 import socket
 import sys
 
+import panic
 import vhal
+from panic import log
 
 
 def _board() -> tuple:
@@ -50,7 +58,18 @@ async def _control(stream: asyncio.StreamReader, hw: vhal.VirtualHardware) -> No
         if not line:
             # The host is gone: nothing can drive or watch this device any more.
             sys.exit(0)
-        hw.command(line.decode().strip())
+        text = line.decode().strip()
+        if text == "heap":
+            _heap()
+        else:
+            hw.command(text)
+
+
+def _heap() -> None:
+    gc.collect()
+    block = 32 if sys.maxsize > (1 << 32) else 16
+    log.info("sim", "heap alloc=%d free=%d block=%d" % (gc.mem_alloc(), gc.mem_free(), block))
+    micropython.mem_info()
 
 
 def main() -> None:
@@ -59,6 +78,8 @@ def main() -> None:
     name, has_buzzer = _board()
     channel = vhal.Channel(stream)
     hw = vhal.VirtualHardware(channel, name, uid, has_buzzer)
+    # Which firmware runs: panic/__init__.mpy when compiled, .py from source.
+    log.info("sim", "firmware file=%s" % log.q(panic.__file__))
     channel.send("hello")
     # Tasks created before asyncio.run() join the loop the firmware starts.
     asyncio.create_task(hw.button.run())

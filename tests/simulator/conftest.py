@@ -72,18 +72,23 @@ def make_button(
 ) -> Iterator[Callable[..., SimulatedButton]]:
     """`make_button(**config)`: a provisioned, started button; stopped after the test.
 
+    `from_source` and `heapsize` go to SimulatedButton (default: the compiled
+    firmware on the ESP32's 110K heap); every other keyword is a config.json setting.
+
     After the test every button's whole console log is searched for the
     device key and the MQTT password: a secret must never be printed.
     """
     buttons: list[SimulatedButton] = []
 
-    def make(start: bool = True, **config: Any) -> SimulatedButton:
+    def make(start: bool = True, from_source: bool | None = None, heapsize: str = "110K",
+             **config: Any) -> SimulatedButton:
         flash = tmp_path / f"flash{len(buttons)}"
         SimulatedButton.provision(
             flash, device_id=account.id, device_key_hex=account.key_hex, mqtt_password=account.password,
             broker_host=broker.host, broker_port=broker.port, **{**FAST, **config},
         )
-        button = SimulatedButton(flash, log_file=tmp_path / f"button{len(buttons)}.log")
+        button = SimulatedButton(flash, log_file=tmp_path / f"button{len(buttons)}.log", from_source=from_source,
+                                 heapsize=heapsize)
         buttons.append(button)
         if start:
             button.start()

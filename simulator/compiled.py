@@ -1,0 +1,62 @@
+"""The firmware as the simulator runs it by default: compiled to .mpy, as on a unit.
+
+Loading ``.py`` source makes MicroPython compile every module on the
+device's own 110 KB heap, which needs large free blocks for a moment and
+leaves the heap fragmented; a unit gets ``.mpy`` files from ``panic-fw
+build`` instead. The simulator compiles the same way (provision/build.py's
+compiler calls): the firmware's ``panic`` package and its own device modules
+(simmain, vhal), for the architecture the installed MicroPython loads
+(``sys.implementation._mpy``). As long as the firmware has no native code
+this is the same bytecode as the xtensawin build, byte for byte.
+
+With ``--from-source`` (debugging) only simmain and vhal are compiled and
+the firmware's ``.py`` files come first on the path.
+
+Builds are cached under ``build/sim/<hash of the sources>/``, so a changed
+source gives a new build and an unchanged one costs only hashing.
+"""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+from pathlib import Path
+
+from provision.build import ARCHES, ROOT, BuildError, cached_build, module, mpy_header, package_units
+
+CACHE = ROOT / "build" / "sim"
+
+
+@functools.cache
+def loadable(binary: str) -> tuple[str | None, int, int]:
+    """(mpy-cross -march, .mpy version, sub-version) that `binary` loads."""
+    result = subprocess.run([binary, "-c", "import sys; print(sys.implementation._mpy)"], capture_output=True,
+                            text=True, check=False)
+    try:
+        value = int(result.stdout.strip())
+    except ValueError:
+        raise BuildError(f"{binary} does not say which .mpy it loads: {result.stdout}{result.stderr}") from None
+    index = value >> 10
+    return (ARCHES[index] if index < len(ARCHES) else None), value & 0xFF, (value >> 8) & 3
+
+
+def firmware_path(firmware_dir: Path, device_dir: Path, binary: str, *, from_source: bool = False,
+                  cache: Path = CACHE) -> list[Path]:
+    """MICROPYPATH entries for the device: the firmware (compiled or its sources) and simmain/vhal, compiled.
+
+    The simulator's own modules are compiled even when the firmware runs
+    from source: they are not the firmware, and compiling them on the heap
+    would leave the firmware less room than a unit has.
+    """
+    arch, version, sub_version = loadable(binary)
+    units = [module(p, device_dir) for p in sorted(device_dir.glob("*.py"))]
+    if not from_source:
+        units = package_units(firmware_dir) + units
+    built = cached_build(units, cache, arch)
+    for unit in units:
+        header = mpy_header(built / unit.target)
+        # As MicroPython's loader checks: the sub-version matters only for native code.
+        if header.version != version or (header.arch is not None and header.sub_version != sub_version):
+            raise BuildError(f"mpy-cross writes .mpy v{header.version}.{header.sub_version} but {binary} loads "
+                             f"v{version}.{sub_version}: install an mpy-cross of the same MicroPython release")
+    return [firmware_dir, built] if from_source else [built]
