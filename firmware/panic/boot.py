@@ -101,7 +101,8 @@ def _check(outbox: Outbox, entry: tuple, path: str, topic_prefix: str, verify: C
     payload = data[nl + 1 :]
     if not topic.startswith(topic_prefix):
         return "foreign topic"
-    if ('"seq":%d,"type":' % seq).encode() not in payload:  # an alert body (messages.alert)
+    # an alert body (messages.alert) naming this seq; member order is free
+    if ('"seq":%d,' % seq).encode() not in payload or b'"type":"' not in payload:
         return "seq does not match the name"
     try:
         verify(topic, payload)

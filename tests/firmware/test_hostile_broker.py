@@ -78,7 +78,7 @@ class Device:
         msg = self.broker.expect("alert", timeout, where=lambda m: json.loads(m.payload)["seq"] == seq)
         body = verify(self.key, msg.topic, msg.payload)
         assert (body["type"], msg.qos) == ("sos", 1)
-        assert [p.name for p in self.button.outbox()] == [f"{seq:010d}.c"]
+        assert [p.name for p in self.button.outbox()] == [f"{seq:016d}.c"]
 
     def confirm(self, seq: int, since: int) -> bytes:
         """Send the real ack; the outbox empties. Returns the ack's bytes."""
@@ -251,7 +251,7 @@ def test_forged_unknown_and_replayed_acks_leave_the_alert_in_the_outbox(healthy:
         "ack: rejected reason=no_sig bad_sig=1",
         "ack: rejected reason=no_sig bad_sig=1",
     ]
-    assert [p.name for p in healthy.button.outbox()] == [f"{seq:010d}.c"]
+    assert [p.name for p in healthy.button.outbox()] == [f"{seq:016d}.c"]
     assert healthy.button.indicator == "sending"
     healthy.confirm(seq, mark)
 

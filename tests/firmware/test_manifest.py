@@ -13,7 +13,7 @@ from typing import Any
 from tests.conftest import FIRMWARE
 
 MANIFEST = FIRMWARE / "manifest.py"
-NOT_FROZEN = {"boot.py", "manifest.py"}  # boot.py stays empty on the flash on purpose
+NOT_FROZEN = {FIRMWARE / "boot.py", MANIFEST}  # /boot.py stays empty on the flash on purpose
 
 
 class Options:
@@ -47,7 +47,7 @@ def frozen(**options: Any) -> tuple[list[str], set[Path]]:
 
 
 def firmware_files() -> set[Path]:
-    return {p.resolve() for p in FIRMWARE.rglob("*.py") if p.name not in NOT_FROZEN}
+    return {p.resolve() for p in FIRMWARE.rglob("*.py") if p not in NOT_FROZEN}
 
 
 def test_freezes_every_firmware_module_and_main() -> None:
