@@ -1,0 +1,25 @@
+"""What every storage module shares: the domain error and UTC time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+ErrorCode = Literal["not_found", "conflict", "invalid", "unavailable"]
+
+
+class StoreError(Exception):
+    """A request the registry cannot satisfy; `code` maps to an HTTP status."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code: ErrorCode = code
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite returns naive datetimes; everything stored is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,94 @@
+"""Failing parts swapped in, in process: the gateway loses nothing and keeps going."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from gateway.protocol import DispatchAck
+from gateway.storage.db import migrate
+from gateway.storage.outbox import OutboxItem
+from gateway.storage.store import Acceptance, Candidate, Store
+from gateway.storage.window import Plan
+from gateway.topics import DISPATCH_ALERTS
+from tests.conftest import BrokerUnderTest
+from tests.gateway.inprocess import Button, dispatch_listener, running_bridge
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'gateway.db'}"
+    migrate(url)
+    return url
+
+
+def test_a_revision_committed_while_publishing_fails_is_published_when_the_broker_is_back(
+    broker: BrokerUnderTest, sqlite_url: str
+) -> None:
+    """Hole 4: the acknowledgement commits, publishing fails; the retry changes nothing and must not lose it."""
+    with running_bridge(broker, sqlite_url) as bridge:
+        dispatch = dispatch_listener(broker)
+        button = Button(broker, bridge)
+        try:
+            seq = button.alert()
+            assert json.loads(dispatch.next(10, "/alerts")[1])["rev"] == 1
+            real, down = bridge.publisher.send, threading.Event()
+
+            def send(topic: str, payload: bytes, qos: int) -> mqtt.MQTTMessageInfo:
+                if down.is_set() and topic == DISPATCH_ALERTS:
+                    raise OSError("the broker link is down")
+                return real(topic, payload, qos)
+
+            bridge.publisher.send = send
+            down.set()
+            ack = DispatchAck(alert_id=f"{button.id}:{seq}", state="acknowledged", by="desk 2")
+            assert bridge.acknowledgements.apply(ack).rev == 2  # the operator's request
+            assert bridge.acknowledgements.apply(ack).rev == 2  # and the retry: nothing changes
+            with pytest.raises(queue.Empty):
+                dispatch.next(1.5, "/alerts")
+            down.clear()  # the broker is back
+            record = json.loads(dispatch.next(10, "/alerts")[1])
+            assert (record["alert_id"], record["rev"], record["state"]) == (ack.alert_id, 2, "acknowledged")
+            assert record["redelivery"] is True  # it may have gone out before the failure was seen
+        finally:
+            button.close()
+            dispatch.close()
+
+
+class FailsOnTestAlerts(Store):
+    """A stand-in for a bug that breaks judging some messages (and nothing else)."""
+
+    def accept_and_stage(self, candidates: Sequence[Candidate], now: datetime,
+                         plan: Plan) -> tuple[list[Acceptance], list[OutboxItem]]:
+        if any(c.body and c.body["type"] == "test" for c in candidates):
+            raise ValueError("a bug that only test alerts trigger")
+        return super().accept_and_stage(candidates, now, plan)
+
+
+def test_a_message_that_keeps_failing_is_parked_and_the_rest_flows(broker: BrokerUnderTest,
+                                                                     sqlite_url: str) -> None:
+    """One bad message must not stall every alert behind it, and must not be lost either."""
+    dispatch = dispatch_listener(broker)
+    try:
+        with running_bridge(broker, sqlite_url, store_type=FailsOnTestAlerts) as bridge:
+            button = Button(broker, bridge)
+            button.alert(type="test")  # judging will fail for this one
+            button.alert()  # an SOS right behind it
+            record = json.loads(dispatch.next(30, "/alerts")[1])
+            assert (record["alert_id"], record["type"]) == (f"{button.id}:2", "sos")
+            assert bridge.metrics.get("parked_total") == 1
+        # fixed and restarted, the gateway gets the parked alert again from its session
+        with running_bridge(broker, sqlite_url):
+            record = json.loads(dispatch.next(15, "/alerts")[1])
+            assert (record["alert_id"], record["type"]) == (f"{button.id}:1", "test")
+            assert [t for t, _ in dispatch.drain(1.5) if t.endswith("/alerts")] == [], "dispatched once"
+        button.close()
+    finally:
+        dispatch.close()
