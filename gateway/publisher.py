@@ -127,8 +127,11 @@ class Publisher:
                     gone.append(item.id)
                     continue
                 sent.append((item, [self.send(topic, payload, item.qos) for topic, payload in messages]))
-            except (OSError, ValueError, RuntimeError) as exc:
+            except Exception as exc:
+                # The broker link, or a bug in rendering this one row: it stays staged
+                # and due again later, and the rows beside it go out.
                 failed.append(item.id)
+                self.metrics.inc("publish_failures_total", kind=item.kind)
                 log.warning("could not publish %s %s: %r; due again in %g s", item.kind,
                             item.alert_id or item.device_id or item.topic, exc, RETRY_S)
         deadline = time.monotonic() + self.store.lease_s / 2

@@ -72,5 +72,6 @@ class Button:
 
 
 def dispatch_listener(broker: BrokerUnderTest) -> MqttListener:
+    """A dispatch consumer that sends a receipt for every alert revision it gets."""
     return MqttListener(broker.config, "dispatch", broker.config.dispatch_password,
-                        ["panic/v1/dispatch/alerts", "panic/v1/dispatch/events"])
+                        ["panic/v1/dispatch/alerts", "panic/v1/dispatch/events"], receipt_as="test-desk")

@@ -14,6 +14,7 @@ import pytest
 
 from gateway.protocol import DispatchAck
 from gateway.storage.db import migrate
+from gateway.storage.alerts import AlertContext
 from gateway.storage.outbox import OutboxItem
 from gateway.storage.store import Acceptance, Candidate, Store
 from gateway.storage.window import Plan
@@ -89,6 +90,39 @@ def test_a_message_that_keeps_failing_is_parked_and_the_rest_flows(broker: Broke
             record = json.loads(dispatch.next(15, "/alerts")[1])
             assert (record["alert_id"], record["type"]) == (f"{button.id}:1", "test")
             assert [t for t, _ in dispatch.drain(1.5) if t.endswith("/alerts")] == [], "dispatched once"
+        button.close()
+    finally:
+        dispatch.close()
+
+
+class EnrichmentFailsForTestAlerts(Store):
+    """A stand-in for a bug in enrichment that only some alerts trigger."""
+
+    def context(self, alert_id: str) -> AlertContext:
+        found = super().context(alert_id)
+        if found.alert.type == "test":
+            raise KeyError("a bug that only test alerts trigger")
+        return found
+
+
+def test_an_alert_that_cannot_be_rendered_waits_in_the_outbox_and_the_rest_flows(
+    broker: BrokerUnderTest, sqlite_url: str
+) -> None:
+    dispatch = dispatch_listener(broker)
+    try:
+        with running_bridge(broker, sqlite_url, store_type=EnrichmentFailsForTestAlerts) as bridge:
+            button = Button(broker, bridge)
+            button.alert(type="test")
+            button.alert()
+            record = json.loads(dispatch.next(10, "/alerts")[1])
+            assert (record["alert_id"], record["type"]) == (f"{button.id}:2", "sos")
+            with pytest.raises(queue.Empty):
+                dispatch.next(2.5, "/alerts")  # tried again meanwhile, failing again
+            assert bridge.metrics.get("publish_failures_total", kind="dispatch_alert") >= 2
+            assert bridge.store.outbox_backlog() == 1  # committed, waiting: the button got its ack
+        with running_bridge(broker, sqlite_url):  # fixed and restarted
+            record = json.loads(dispatch.next(10, "/alerts")[1])
+            assert (record["alert_id"], record["type"]) == (f"{button.id}:1", "test")
         button.close()
     finally:
         dispatch.close()

@@ -17,7 +17,7 @@ def test_two_instances_share_the_work_and_dispatch_each_alert_once(tmp_path: Pat
                             extra_env={**SHARED, "PANIC_MQTT_CLIENT_ID": "panic-gateway-2"})
     with stack:
         second.start()
-        listener = stack.dispatch()
+        listener = stack.dispatch(receipts=True)  # a consumer that confirms what it stored
         devices = [ScriptedDevice(stack, new_device_id()) for _ in range(4)]
         try:
             sent = set()
@@ -28,9 +28,10 @@ def test_two_instances_share_the_work_and_dispatch_each_alert_once(tmp_path: Pat
                     sent.add(f"{device.id}:{body['seq']}")
             got = []
             while len(got) < len(sent):
-                got.append(json.loads(listener.next(20, "/dispatch/alerts")[1])["alert_id"])
-            got += [json.loads(p)["alert_id"] for t, p in listener.drain(1.5) if t.endswith("/alerts")]
-            assert sorted(got) == sorted(sent), "every alert dispatched exactly once"
+                got.append(json.loads(listener.next(20, "/dispatch/alerts")[1]))
+            got += [json.loads(p) for t, p in listener.drain(1.5) if t.endswith("/alerts")]
+            assert sorted(r["alert_id"] for r in got) == sorted(sent), "every alert dispatched exactly once"
+            assert not any(r["redelivery"] for r in got), "no instance published another's rows"
             for device in devices:
                 assert sorted(device.next_ack()["ref"] for _ in range(10)) == list(range(1, 11))
             # both instances took part
