@@ -13,8 +13,8 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from gateway.protocol import DispatchAck
-from gateway.storage.db import migrate
 from gateway.storage.alerts import AlertContext
+from gateway.storage.db import migrate
 from gateway.storage.outbox import OutboxItem
 from gateway.storage.store import Acceptance, Candidate, Store
 from gateway.storage.window import Plan
