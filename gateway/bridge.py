@@ -32,6 +32,7 @@ import itertools
 import json
 import logging
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -154,6 +155,12 @@ class Bridge:
         if reason.is_failure:
             log.error("broker refused the gateway's connection: %s", reason)
             return
+        sock = client.socket()
+        if isinstance(sock, socket.socket):
+            # The worker (broker acks) and the publisher (alerts) write small packets
+            # independently: with Nagle's algorithm an alert written right after an
+            # ack waits for the broker's delayed ACK (~40 ms on Linux).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         share = f"$share/{self.settings.mqtt_shared_group}/" if self.settings.mqtt_shared_group else ""
         client.subscribe([
             (f"{share}panic/v1/dev/+/alert", 1),
