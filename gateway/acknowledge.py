@@ -33,7 +33,7 @@ class Acknowledgements:
         now = utcnow()
         revision = self.store.set_dispatch_state(
             ack.alert_id, ack.state, ack.by, ack.note, ack.false_alarm, now,
-            plan=lambda alert, changed: pipeline.for_revision(alert, changed, ack.state, now),
+            plan=lambda alert, changed: pipeline.for_revision(alert, changed, ack.state),
         )
         self.submit(revision.staged)
         if revision.changed:

@@ -69,6 +69,7 @@ _RETRY_MAX_S = 5.0
 # alert arriving meanwhile waits only a few milliseconds.
 PRIORITY = {"alert": 0, "job": 1, "hb": 2}
 BATCH_MAX = {"alert": 100, "hb": 200}
+THROTTLE_KEYS_MAX = 10_000
 POISON_FAILURES = 3  # failures, for a reason other than storage or network trouble, before a message is parked
 
 
@@ -276,6 +277,9 @@ class Bridge:
         for outcome in outcomes:
             if outcome.verdict == "rejected" and not quiet(outcome.throttle_key):
                 self._last_event[outcome.throttle_key] = clock
+        if len(self._last_event) > THROTTLE_KEYS_MAX:  # forged sender ids must not grow it without end
+            interval = self.settings.rejection_event_interval_s
+            self._last_event = {k: t for k, t in self._last_event.items() if clock - t < interval}
         for message in messages:  # only now may the broker forget them
             if message.qos > 0:
                 self.client.ack(message.mid, message.qos)

@@ -50,9 +50,9 @@ def dispatch_alert(alert: Alert) -> Publication:
     return Publication("dispatch_alert", DISPATCH_ALERTS, alert_id=alert.id, rev=alert.rev, device_id=alert.device_id)
 
 
-def device_ack(device_id: str, seq: int, state: str, at: datetime) -> Publication:
-    """The alert's state to its button (signed with the device key when published)."""
-    body = {"v": 1, "dev": device_id, "ref": seq, "state": state, "ts": int(at.timestamp())}
+def device_ack(device_id: str, seq: int, state: str) -> Publication:
+    """The alert's state to its button (stamped with the gateway's clock and signed when published)."""
+    body = {"v": 1, "dev": device_id, "ref": seq, "state": state}
     return Publication("device_ack", protocol.device_topic(device_id, "ack"), body=body, device_id=device_id)
 
 
@@ -89,21 +89,21 @@ def for_device_messages(outcomes: Sequence[Outcome], at: datetime,
         elif alert is None:
             continue  # a heartbeat: the window update was all there was to do
         elif outcome.verdict == "new":
-            publications += [dispatch_alert(alert), device_ack(alert.device_id, alert.seq, "received", at)]
+            publications += [dispatch_alert(alert), device_ack(alert.device_id, alert.seq, "received")]
         else:
-            publications.append(device_ack(alert.device_id, alert.seq, "received", at))
+            publications.append(device_ack(alert.device_id, alert.seq, "received"))
             if alert.state != "new":
-                publications.append(device_ack(alert.device_id, alert.seq, alert.state, at))
+                publications.append(device_ack(alert.device_id, alert.seq, alert.state))
     return publications
 
 
-def for_revision(alert: Alert, changed: bool, state: str, at: datetime) -> list[Publication]:
+def for_revision(alert: Alert, changed: bool, state: str) -> list[Publication]:
     """Dispatch acted on an alert: the new revision to dispatch, the state to the button.
 
     An acknowledgement that changes nothing (a retry) tells the button again
     and publishes nothing new: the revision it repeats is already staged.
     """
-    to_button = device_ack(alert.device_id, alert.seq, state, at)
+    to_button = device_ack(alert.device_id, alert.seq, state)
     return [dispatch_alert(alert), to_button] if changed else [to_button]
 
 

@@ -7,6 +7,7 @@ now, and a device ack is signed with the device's current key.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from gateway import enrich, protocol
@@ -39,7 +40,8 @@ def render(item: OutboxItem, store: Store) -> list[tuple[str, bytes]] | None:
         key = store.device_key(item.device_id)
         if key is None:
             return None  # no longer registered: nobody to tell
-        return [(item.topic, protocol.sign(key, item.topic, item.body))]
+        body = {**item.body, "ts": int(time.time())}  # the gateway's clock as the ack leaves
+        return [(item.topic, protocol.sign(key, item.topic, body))]
     assert item.body is not None
     record = dict(item.body)
     profile = store.device_profile(item.device_id) if item.device_id else None

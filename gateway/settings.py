@@ -60,15 +60,15 @@ class Settings(BaseSettings):
     # The outbox (gateway/publisher.py): how often due rows are looked for
     # (failed publications, receipts overdue, rows of a crashed instance), and
     # how long a claim on a row holds before another instance may take it.
-    outbox_poll_s: float = 1.0
-    outbox_lease_s: float = 30.0
+    outbox_poll_s: float = Field(default=1.0, gt=0)
+    outbox_lease_s: float = Field(default=30.0, gt=0)
 
     # Dispatch receipts (docs/protocol.md, "Receipts and redelivery"): a dispatch
     # alert not receipted is re-published after this long, doubling up to the
     # maximum; 0 turns receipts off (the broker's PUBACK is taken as delivery).
-    dispatch_receipt_retry_s: float = 10.0
-    dispatch_receipt_retry_max_s: float = 300.0
+    dispatch_receipt_retry_s: float = Field(default=10.0, ge=0)
+    dispatch_receipt_retry_max_s: float = Field(default=300.0, gt=0)
     # No receipt this long after commit: a dispatch_unreceipted event, a metric, a warning.
-    dispatch_unreceipted_after_s: float = 60.0
+    dispatch_unreceipted_after_s: float = Field(default=60.0, gt=0)
 
     log_level: str = "INFO"

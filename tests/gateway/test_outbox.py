@@ -107,7 +107,7 @@ def test_a_dispatch_alert_stays_until_its_receipt(database_url: str) -> None:
     # a newer revision supersedes the waiting one; a receipt for it closes everything older
     revision = store.set_dispatch_state(f"{DEVICE}:1", "acknowledged", "desk", None, False, NOW,
                                         plan=lambda alert, changed: pipeline.for_revision(alert, changed,
-                                                                                          "acknowledged", NOW))
+                                                                                          "acknowledged"))
     assert [(i.kind, i.rev) for i in revision.staged] == [("dispatch_alert", 2), ("device_ack", None)]
     assert store.receipt(f"{DEVICE}:1", 1) == 0  # rev 1 is gone already; rev 2 still waits
     assert store.receipt(f"{DEVICE}:1", 2) == 1
