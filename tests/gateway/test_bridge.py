@@ -296,3 +296,34 @@ def test_operators_can_act_on_an_alert_over_http(stack: Stack, dispatch: MqttLis
     device.send(device.alert_body())
     assert dispatched_alert(dispatch)["history"] == {
         "recent_alerts": 1, "false_alarms": 1, "last_alert_at": record["received_at"]}
+
+
+def test_an_operators_retry_over_http_does_not_lose_the_revision(tmp_path: Path) -> None:
+    """Hole 4: the acknowledgement is committed, publishing it fails; the operator retries."""
+    flag = tmp_path / "link-down"
+    stack = Stack(tmp_path, gateway_env={"PANIC_TEST_LINK_DOWN_FLAG": str(flag)})
+    stack.broker.start()
+    stack.gateway.start(module="tests.gateway.flaky_link_gateway")
+    try:
+        listener = stack.dispatch(receipts=True)
+        scripted = ScriptedDevice(stack, new_device_id())
+        scripted.send(scripted.alert_body())
+        alert_id = dispatched_alert(listener)["alert_id"]
+        flag.touch()  # the link to the dispatch topic fails from now on
+        ack = {"state": "acknowledged", "by": "Polsek desk 2"}
+        first = stack.gateway.request("POST", f"/alerts/{alert_id}/ack", ack)
+        retry = stack.gateway.request("POST", f"/alerts/{alert_id}/ack", ack)
+        assert first["rev"] == retry["rev"] == 2 and retry["published"] is False
+        with pytest.raises(queue.Empty):
+            listener.next(1.5, "/dispatch/alerts")
+        flag.unlink()  # the link is back
+        record = dispatched_alert(listener)
+        assert (record["alert_id"], record["rev"], record["state"]) == (alert_id, 2, "acknowledged")
+        deadline = time.monotonic() + 10  # the broker's confirmation is stored right after
+        while not stack.gateway.request("GET", f"/alerts/{alert_id}")["published"]:
+            assert time.monotonic() < deadline, "the revision was never confirmed"
+            time.sleep(0.05)
+        scripted.mqtt.close()
+        listener.close()
+    finally:
+        stack.stop()
