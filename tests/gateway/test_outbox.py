@@ -6,16 +6,20 @@ Runs on SQLite and, where one is reachable, on PostgreSQL.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine
+from alembic import command
+from sqlalchemy import create_engine, update
 
 from gateway import pipeline
-from gateway.storage.db import session_factory
+from gateway.storage.db import alembic_config, session_factory
+from gateway.storage.models import Alert
 from gateway.storage.outbox import OutboxItem
 from gateway.storage.store import Store
+from tests.gateway.conftest import fresh_postgres
 from tests.gateway.harness import register
 
 DEVICE = "pb-0123456789ab"
@@ -128,3 +132,26 @@ def test_an_unreceipted_alert_is_reported_once_across_instances(database_url: st
     assert [(f.alert_id, f.rev) for f in found] == [(f"{DEVICE}:1", 1)]
     assert staged[0].body is not None and staged[0].body["event"] == "dispatch_unreceipted"
     assert second.report_unreceipted(later, 60, plan) == ([], [])
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'gateway.db'}"
+        return
+    yield from fresh_postgres()
+
+
+def test_alerts_unpublished_before_the_outbox_existed_are_staged_by_the_migration(empty_database_url: str) -> None:
+    config = alembic_config(empty_database_url)
+    command.upgrade(config, "0002")
+    store = make_store(empty_database_url, "gw-1")
+    register(store, DEVICE, "11" * 32)
+    store.accept(DEVICE, 1, b"1", body_for(1), NOW)  # committed; its publication never confirmed
+    store.accept(DEVICE, 2, b"2", body_for(2), NOW)
+    with store.sessions() as session:  # the old bridge's mark: confirmed on the dispatch topic
+        session.execute(update(Alert).where(Alert.id == f"{DEVICE}:2").values(published_rev=1))
+        session.commit()
+    command.upgrade(config, "head")
+    due = store.claim_due(NOW, 10)
+    assert [(i.kind, i.alert_id, i.rev) for i in due] == [("dispatch_alert", f"{DEVICE}:1", 1)]
