@@ -29,6 +29,7 @@ from gateway import pipeline
 from gateway.metrics import Metrics
 from gateway.render import render
 from gateway.settings import Settings
+from gateway.storage.alerts import AlertContext
 from gateway.storage.common import utcnow
 from gateway.storage.outbox import OutboxItem
 from gateway.storage.store import Store
@@ -120,9 +121,12 @@ class Publisher:
         sent: list[tuple[OutboxItem, list[mqtt.MQTTMessageInfo]]] = []
         gone: list[int] = []
         failed: list[int] = []
+        contexts, broken = self._contexts([i.alert_id for i in items if i.kind == "dispatch_alert" and i.alert_id])
         for item in items:
             try:
-                messages = render(item, self.store)
+                if item.alert_id in broken:
+                    raise broken[item.alert_id]
+                messages = render(item, self.store, contexts)
                 if messages is None:
                     gone.append(item.id)
                     continue
@@ -148,6 +152,22 @@ class Publisher:
         self.store.release(failed, now + timedelta(seconds=RETRY_S))
         for item in confirmed:
             self._count(item)
+
+    def _contexts(self, alert_ids: list[str]) -> tuple[dict[str, AlertContext], dict[str, Exception]]:
+        """Enrichment data for the batch's alerts in one go; if that fails, alert by alert,
+        so that one alert that cannot be enriched (a bug) does not hold the others back."""
+        try:
+            return self.store.contexts(alert_ids), {}
+        except Exception:
+            log.exception("enriching a batch of %d alerts failed; trying them one by one", len(alert_ids))
+        contexts: dict[str, AlertContext] = {}
+        broken: dict[str, Exception] = {}
+        for alert_id in alert_ids:
+            try:
+                contexts.update(self.store.contexts([alert_id]))
+            except Exception as exc:
+                broken[alert_id] = exc
+        return contexts, broken
 
     def _confirmed(self, info: mqtt.MQTTMessageInfo, deadline: float) -> bool:
         """Wait for the broker's PUBACK while the link is up (paho resends after a reconnect)."""

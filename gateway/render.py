@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from gateway import enrich, protocol
-from gateway.storage.common import StoreError
+from gateway.storage.alerts import AlertContext
 from gateway.storage.outbox import OutboxItem
 from gateway.storage.store import Store
 from gateway.topics import station_topic
@@ -21,13 +21,15 @@ def _json(record: dict[str, Any]) -> bytes:
     return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def render(item: OutboxItem, store: Store) -> list[tuple[str, bytes]] | None:
-    """(topic, payload) to publish for `item`; None when there is nothing to publish any more."""
+def render(item: OutboxItem, store: Store, contexts: dict[str, AlertContext]) -> list[tuple[str, bytes]] | None:
+    """(topic, payload) to publish for `item`; None when there is nothing to publish any more.
+
+    `contexts`: what enrichment needs about the batch's dispatch alerts (`Store.contexts`).
+    """
     if item.kind == "dispatch_alert":
         assert item.alert_id is not None
-        try:
-            context = store.context(item.alert_id)
-        except StoreError:
+        context = contexts.get(item.alert_id)
+        if context is None:
             return None  # the alert or its device is gone
         if context.alert.rev != item.rev:
             return None  # superseded: a newer revision is staged

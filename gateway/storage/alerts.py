@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -48,24 +48,37 @@ _NEXT_STATES = {
 class AlertStore(StoreBase):
     def context(self, alert_id: str) -> AlertContext:
         """The alert with its device's profile and this device's history before it."""
+        found = self.contexts([alert_id]).get(alert_id)
+        if found is None:
+            raise StoreError("not_found", f"no alert {alert_id} of a registered device")
+        return found
+
+    def contexts(self, alert_ids: Sequence[str]) -> dict[str, AlertContext]:
+        """`context()` for many alerts in one session (the publisher renders a batch at once).
+
+        Alerts that are gone, or whose device is, are left out.
+        """
+        found: dict[str, AlertContext] = {}
+        if not alert_ids:
+            return found
         with self.sessions() as session:
-            alert = session.get(Alert, alert_id)
-            if alert is None:
-                raise StoreError("not_found", f"no alert {alert_id}")
-            profile = self.profiles.get(session, alert.device_id)
-            if profile is None:
-                raise StoreError("not_found", f"alert {alert_id} names no registered device")
-            since = as_utc(alert.received_at) - timedelta(days=self.history_days)
-            recent, false_alarms, last = session.execute(
-                select(
-                    func.coalesce(func.sum(case((and_(Alert.received_at >= since, Alert.type != "test"), 1),
-                                                else_=0)), 0),
-                    func.coalesce(func.sum(case((Alert.false_alarm.is_(True), 1), else_=0)), 0),
-                    func.max(Alert.received_at),
-                ).where(Alert.device_id == alert.device_id, Alert.id != alert.id,
-                        Alert.received_at <= alert.received_at)
-            ).one()
-            return AlertContext(alert, profile, int(recent), int(false_alarms), as_utc(last) if last else None)
+            for alert in session.execute(select(Alert).where(Alert.id.in_(set(alert_ids)))).scalars():
+                profile = self.profiles.get(session, alert.device_id)
+                if profile is None:
+                    continue
+                since = as_utc(alert.received_at) - timedelta(days=self.history_days)
+                recent, false_alarms, last = session.execute(
+                    select(
+                        func.coalesce(func.sum(case((and_(Alert.received_at >= since, Alert.type != "test"), 1),
+                                                    else_=0)), 0),
+                        func.coalesce(func.sum(case((Alert.false_alarm.is_(True), 1), else_=0)), 0),
+                        func.max(Alert.received_at),
+                    ).where(Alert.device_id == alert.device_id, Alert.id != alert.id,
+                            Alert.received_at <= alert.received_at)
+                ).one()
+                found[alert.id] = AlertContext(alert, profile, int(recent), int(false_alarms),
+                                               as_utc(last) if last else None)
+        return found
 
     def set_dispatch_state(
         self, alert_id: str, state: str, by: str, note: str | None, false_alarm: bool, now: datetime,
