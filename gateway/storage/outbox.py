@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import Row, delete, func, select, update
+from sqlalchemy import Row, Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from gateway.storage.base import StoreBase
@@ -70,6 +70,14 @@ _COLUMNS = (OutboxEntry.id, OutboxEntry.kind, OutboxEntry.topic, OutboxEntry.qos
 def _item(row: OutboxEntry | Row[Any]) -> OutboxItem:
     return OutboxItem(row.id, row.kind, row.topic, row.qos, row.body, row.alert_id, row.rev, row.device_id,
                       row.attempts)
+
+
+_ALERTS, _OUTBOX = cast(Table, Alert.__table__), cast(Table, OutboxEntry.__table__)
+_MARK_PUBLISHED = (update(_ALERTS)
+                   .where(_ALERTS.c.id == bindparam("b_alert"), _ALERTS.c.published_rev < bindparam("b_rev"))
+                   .values(published_rev=bindparam("b_rev")))
+_AWAIT_RECEIPT = (update(_OUTBOX).where(_OUTBOX.c.id == bindparam("b_row"))
+                  .values(state="sent", due_at=bindparam("b_due")))
 
 
 def stage(session: Session, publications: Sequence[Publication], now: datetime, instance: str,
@@ -156,19 +164,17 @@ class OutboxStore(StoreBase):
         """
         if not items:
             return
+        published = [{"b_alert": i.alert_id, "b_rev": i.rev} for i in items if i.kind == "dispatch_alert"]
+        awaiting = [{"b_row": i.id, "b_due": now + timedelta(seconds=receipt_backoff(i))}
+                    for i in items if i.kind == "dispatch_alert" and receipt_backoff is not None]
+        waiting = {entry["b_row"] for entry in awaiting}
+        finished = [i.id for i in items if i.id not in waiting]
         with self.sessions() as session:
-            finished = []
-            for item in items:
-                if item.kind == "dispatch_alert":
-                    session.execute(update(Alert).where(Alert.id == item.alert_id, Alert.published_rev < item.rev)
-                                    .values(published_rev=item.rev))
-                    if receipt_backoff is not None:
-                        session.execute(
-                            update(OutboxEntry).where(OutboxEntry.id == item.id)
-                            .values(state="sent", due_at=now + timedelta(seconds=receipt_backoff(item)))
-                        )
-                        continue
-                finished.append(item.id)
+            # One statement each, executed for many rows (executemany).
+            if published:
+                session.execute(_MARK_PUBLISHED, published)
+            if awaiting:
+                session.execute(_AWAIT_RECEIPT, awaiting)
             if finished:
                 session.execute(delete(OutboxEntry).where(OutboxEntry.id.in_(finished)))
             session.commit()
