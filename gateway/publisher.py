@@ -79,17 +79,17 @@ class Publisher:
             if not self.connected.wait(0.2):
                 continue
             items = self._take(timeout=max(0.0, min(0.2, next_poll - time.monotonic())))
-            if time.monotonic() >= next_poll:
-                next_poll = time.monotonic() + self.settings.outbox_poll_s
-                items += self._due()
-            if items:
-                try:
+            try:
+                if time.monotonic() >= next_poll:
+                    next_poll = time.monotonic() + self.settings.outbox_poll_s
+                    items += self._due()
+                if items:
                     self.publish(items)
-                except Exception:
-                    # Storage trouble: the rows stay in the table and fall due again.
-                    self.metrics.inc("publisher_errors_total")
-                    log.exception("publishing a batch of %d failed; it stays staged", len(items))
-                    self._stopping.wait(RETRY_S)
+            except Exception:
+                # Storage trouble: the rows stay in the table and fall due again when their lease ends.
+                self.metrics.inc("publisher_errors_total")
+                log.exception("publishing a batch of %d failed; it stays staged", len(items))
+                self._stopping.wait(RETRY_S)
 
     def _take(self, timeout: float) -> list[OutboxItem]:
         items = []

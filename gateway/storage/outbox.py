@@ -151,8 +151,7 @@ class OutboxStore(StoreBase):
         if not ids:
             return
         with self.sessions() as session:
-            session.execute(update(OutboxEntry).where(OutboxEntry.id.in_(ids), OutboxEntry.state == "pending")
-                            .values(due_at=at))
+            session.execute(update(OutboxEntry).where(OutboxEntry.id.in_(ids)).values(due_at=at))
             session.commit()
 
     def confirm(self, items: Sequence[OutboxItem], now: datetime,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from gateway.protocol import DispatchAck
 from gateway.storage.alerts import AlertContext
@@ -127,5 +128,33 @@ def test_an_alert_that_cannot_be_rendered_waits_in_the_outbox_and_the_rest_flows
             record = json.loads(dispatch.next(10, "/alerts")[1])
             assert (record["alert_id"], record["type"]) == (f"{button.id}:1", "test")
         button.close()
+    finally:
+        dispatch.close()
+
+
+class DatabaseAwayAtFirst(Store):
+    """Claiming due rows fails for the first few polls, as with a database restarting."""
+
+    failures = 3
+
+    def claim_due(self, now: datetime, limit: int) -> list[OutboxItem]:
+        if self.failures:
+            self.failures -= 1
+            raise OperationalError("UPDATE outbox …", {}, Exception("the database is restarting"))
+        return super().claim_due(now, limit)
+
+
+def test_the_publisher_outlives_a_database_outage(broker: BrokerUnderTest, sqlite_url: str) -> None:
+    dispatch = dispatch_listener(broker)
+    try:
+        with running_bridge(broker, sqlite_url, store_type=DatabaseAwayAtFirst, outbox_poll_s=0.1) as bridge:
+            deadline = time.monotonic() + 10
+            while bridge.metrics.get("publisher_errors_total") < 3:
+                assert time.monotonic() < deadline, "the polls did not fail as arranged"
+                time.sleep(0.05)
+            button = Button(broker, bridge)
+            button.alert()
+            assert json.loads(dispatch.next(10, "/alerts")[1])["alert_id"] == f"{button.id}:1"
+            button.close()
     finally:
         dispatch.close()
