@@ -8,7 +8,9 @@ from pathlib import Path
 from simulator.stack import GatewayProcess, Stack
 from tests.gateway.scripted import ScriptedDevice, new_device_id
 
-SHARED = {"PANIC_MQTT_SHARED_GROUP": "gateway"}
+# Receipts are awaited (the listener sends them), but a re-publication for lack of one
+# would come only after 120 s: any redelivery seen here is one instance taking another's rows.
+SHARED = {"PANIC_MQTT_SHARED_GROUP": "gateway", "PANIC_DISPATCH_RECEIPT_RETRY_S": "120"}
 
 
 def test_two_instances_share_the_work_and_dispatch_each_alert_once(tmp_path: Path, postgres_url: str) -> None:
