@@ -175,8 +175,9 @@ class Stack:
         self.gateway.stop()
         self.broker.stop()
 
-    def dispatch(self, receipts: bool = False) -> MqttListener:
-        """A dispatch consumer; with `receipts` it confirms every alert revision it gets, as a real one should."""
+    def dispatch(self, receipts: bool = True) -> MqttListener:
+        """A dispatch consumer that confirms every alert revision it gets, as a real one should
+        (docs/protocol.md, "Receipts and redelivery"); `receipts=False` plays one that does not."""
         listener = MqttListener(self.broker_config, "dispatch", self.broker_config.dispatch_password,
                                 ["panic/v1/dispatch/alerts", "panic/v1/dispatch/events"],
                                 receipt_as="stack-dispatch" if receipts else None)

@@ -305,7 +305,7 @@ def test_an_operators_retry_over_http_does_not_lose_the_revision(tmp_path: Path)
     stack.broker.start()
     stack.gateway.start(module="tests.gateway.flaky_link_gateway")
     try:
-        listener = stack.dispatch(receipts=True)
+        listener = stack.dispatch()
         scripted = ScriptedDevice(stack, new_device_id())
         scripted.send(scripted.alert_body())
         alert_id = dispatched_alert(listener)["alert_id"]

@@ -112,7 +112,7 @@ def test_alerts_queued_for_an_absent_dispatch_survive_a_broker_killed(tmp_path: 
 def test_no_consumer_receipts_an_alert_then_dispatch_hears_of_it(tmp_path: Path) -> None:
     env = {**FAST, "PANIC_DISPATCH_UNRECEIPTED_AFTER_S": "1.5"}
     with Stack(tmp_path, gateway_env=env) as stack:
-        listener = stack.dispatch()  # reads, never sends a receipt
+        listener = stack.dispatch(receipts=False)
         device = ScriptedDevice(stack, new_device_id())
         try:
             device.send(device.alert_body())
