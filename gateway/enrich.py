@@ -1,4 +1,4 @@
-"""Turn a stored alert into the enriched record dispatch receives (DESIGN.md §4).
+"""Turn a stored alert into the enriched record dispatch receives (docs/protocol.md).
 
 Location: the device's GPS fix when it sent one, else the registered
 premises location (an alert without a fix is still an alert), else none.
@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.protocol import CONTACT_ID
-from gateway.storage.models import Owner, Premises
-from gateway.storage.store import AlertContext, as_utc
+from gateway.storage.alerts import AlertContext
+from gateway.storage.common import as_utc
+from gateway.storage.profiles import OwnerProfile, PremisesProfile
 
 
 def rfc3339(moment: datetime) -> str:
@@ -36,7 +37,7 @@ def location(body: dict[str, Any], premises_lat: float | None, premises_lon: flo
     return {"lat": None, "lon": None, "accuracy_m": None, "source": "none", "age_s": None}
 
 
-def owner_record(owner: Owner) -> dict[str, Any]:
+def owner_record(owner: OwnerProfile) -> dict[str, Any]:
     return {
         "name": owner.name,
         "phone": owner.phone,
@@ -44,15 +45,16 @@ def owner_record(owner: Owner) -> dict[str, Any]:
     }
 
 
-def premises_record(premises: Premises) -> dict[str, Any]:
+def premises_record(premises: PremisesProfile) -> dict[str, Any]:
     return {"kind": premises.kind, "address": premises.address,
             "lat": e7_to_degrees(premises.lat_e7), "lon": e7_to_degrees(premises.lon_e7)}
 
 
-def dispatch_alert(ctx: AlertContext) -> dict[str, Any]:
-    alert, device = ctx.alert, ctx.device
+def dispatch_alert(ctx: AlertContext, redelivery: bool = False) -> dict[str, Any]:
+    """`redelivery`: this revision may have reached dispatch before (a re-publication)."""
+    alert, device = ctx.alert, ctx.profile
     body = alert.body
-    premises = premises_record(ctx.premises)
+    premises = premises_record(device.premises)
     pressed_at = body.get("ts")
     return {
         "alert_id": alert.id,
@@ -64,14 +66,14 @@ def dispatch_alert(ctx: AlertContext) -> dict[str, Any]:
         "received_at": rfc3339(alert.received_at),
         "pressed_at": rfc3339(datetime.fromtimestamp(pressed_at, UTC)) if pressed_at is not None else None,
         "device": {
-            "id": device.id,
+            "id": device.device_id,
             "firmware": device.firmware,
             "battery": body.get("bat"),
             "power": body.get("pwr"),
             "network": body.get("net"),
             "signal": body.get("rssi"),
         },
-        "owner": owner_record(ctx.owner),
+        "owner": owner_record(device.owner),
         "premises": premises,
         "location": location(body, premises["lat"], premises["lon"]),
         # Station routing (nearest Polsek/Polres) is the next piece of work:
@@ -83,4 +85,5 @@ def dispatch_alert(ctx: AlertContext) -> dict[str, Any]:
             "false_alarms": ctx.false_alarms,
             "last_alert_at": rfc3339(ctx.last_alert_at) if ctx.last_alert_at else None,
         },
+        "redelivery": redelivery,
     }

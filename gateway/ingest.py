@@ -1,34 +1,28 @@
-"""Judge one device message: the ordered checks of protocol/README.md, then storage.
+"""Judge device messages: the ordered checks of protocol/README.md, then storage.
 
-No MQTT here: `Ingest.device_message()` takes a topic and payload and says
-what happened; gateway/bridge.py does the publishing and acknowledging.
+No MQTT here: `Ingest.judge()` takes topics and payloads and says what
+happened to each (gateway/pipeline.py's `Outcome`), committing the new ones
+together with the publications a plan decides for them; gateway/bridge.py
+hands those to the publisher and acknowledges the broker.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Literal
 
 from gateway import protocol
 from gateway.logsafe import printable
 from gateway.metrics import Metrics
-from gateway.protocol import Reason, Rejected
-from gateway.storage.models import Alert
+from gateway.pipeline import Outcome
+from gateway.protocol import Rejected
+from gateway.storage.outbox import OutboxItem, Publication
 from gateway.storage.store import Acceptance, Candidate, Store
 
 log = logging.getLogger("gateway.ingest")
 
-
-@dataclass(frozen=True)
-class Outcome:
-    verdict: Literal["new", "duplicate", "heartbeat", "rejected"]
-    device_id: str | None
-    alert: Alert | None = None
-    reason: Reason | None = None
-    detail: str = ""
+OutcomePlan = Callable[[list[Outcome]], list[Publication]]
 
 
 class Ingest:
@@ -41,23 +35,28 @@ class Ingest:
         return self.device_batch([(topic, payload)], now)[0]
 
     def device_batch(self, messages: Sequence[tuple[str, bytes]], now: datetime) -> list[Outcome]:
-        """Judge messages in arrival order; the new ones are committed in one transaction."""
-        outcomes: list[Outcome | None] = []
-        candidates: list[Candidate] = []
+        return self.judge(messages, now, lambda _outcomes: [])[0]
+
+    def judge(self, messages: Sequence[tuple[str, bytes]], now: datetime,
+              plan: OutcomePlan) -> tuple[list[Outcome], list[OutboxItem]]:
+        """Judge messages in arrival order; commit the new ones and `plan(outcomes)` in one transaction."""
+        verified: list[Candidate | Rejected] = []
         for topic, payload in messages:
             try:
-                candidates.append(self._verify(topic, payload, now))
-                outcomes.append(None)  # judged by storage below
+                verified.append(self._verify(topic, payload, now))
             except Rejected as rejected:
-                outcomes.append(self._rejected(topic, None, rejected))
-        judged = iter(self.store.accept_many(candidates, now) if candidates else [])
-        pending = iter(candidates)
-        result = []
+                verified.append(rejected)
+        candidates = [v for v in verified if isinstance(v, Candidate)]
+        outcomes: list[Outcome] = []
+
+        def staged_for(acceptances: list[Acceptance]) -> list[Publication]:
+            outcomes[:] = self._outcomes(verified, acceptances)
+            return plan(outcomes)
+
+        _, staged = self.store.accept_and_stage(candidates, now, staged_for)
         for (topic, _payload), outcome in zip(messages, outcomes, strict=True):
-            if outcome is None:
-                outcome = self._outcome(topic, next(pending), next(judged))
-            result.append(outcome)
-        return result
+            self._count(topic, outcome)
+        return outcomes, staged
 
     def _verify(self, topic: str, payload: bytes, now: datetime) -> Candidate:
         """Checks 1-8 (protocol/README.md); storage does check 9, the replay window."""
@@ -91,20 +90,34 @@ class Ingest:
             return
         raise mismatch
 
-    def _outcome(self, topic: str, candidate: Candidate, acceptance: Acceptance) -> Outcome:
-        if acceptance.verdict == "replay":
-            return self._rejected(topic, candidate.device_id, Rejected("replay", f"seq {candidate.seq}"))
-        if acceptance.verdict == "unknown":
-            return self._rejected(topic, candidate.device_id, Rejected("unknown_device", "removed meanwhile"))
-        if candidate.body is None:
-            self.metrics.inc("heartbeats_total")
-            return Outcome("heartbeat", candidate.device_id)
-        self.metrics.inc("alerts_total", verdict=acceptance.verdict)
-        return Outcome(acceptance.verdict, candidate.device_id, alert=acceptance.alert)
+    @staticmethod
+    def _outcomes(verified: Sequence[Candidate | Rejected], acceptances: Sequence[Acceptance]) -> list[Outcome]:
+        """Pair each message with its verdict (pure: may run again if storage judges the batch again)."""
+        judged = iter(acceptances)
+        outcomes = []
+        for item in verified:
+            if isinstance(item, Rejected):
+                outcomes.append(Outcome("rejected", item.device_id, reason=item.reason, detail=item.detail))
+                continue
+            acceptance = next(judged)
+            if acceptance.verdict == "replay":
+                outcomes.append(Outcome("rejected", item.device_id, reason="replay", detail=f"seq {item.seq}"))
+            elif acceptance.verdict == "unknown":
+                outcomes.append(Outcome("rejected", item.device_id, reason="unknown_device",
+                                        detail="removed meanwhile"))
+            elif item.body is None:
+                outcomes.append(Outcome("heartbeat", item.device_id))
+            else:
+                outcomes.append(Outcome(acceptance.verdict, item.device_id, alert=acceptance.alert))
+        return outcomes
 
-    def _rejected(self, topic: str, device_id: str | None, rejected: Rejected) -> Outcome:
-        device_id = device_id or rejected.device_id
-        self.metrics.inc("rejected_total", reason=rejected.reason)
-        log.warning("rejected %s message from %s: %s", rejected.reason,
-                    device_id or f"topic '{printable(topic, 80)}'", printable(rejected.detail or "-", 200))
-        return Outcome("rejected", device_id, reason=rejected.reason, detail=rejected.detail)
+    def _count(self, topic: str, outcome: Outcome) -> None:
+        """Metrics and log lines, once the batch is committed."""
+        if outcome.verdict == "heartbeat":
+            self.metrics.inc("heartbeats_total")
+        elif outcome.verdict == "rejected":
+            self.metrics.inc("rejected_total", reason=outcome.reason or "-")
+            log.warning("rejected %s message from %s: %s", outcome.reason,
+                        outcome.device_id or f"topic '{printable(topic, 80)}'", printable(outcome.detail or "-", 200))
+        else:
+            self.metrics.inc("alerts_total", verdict=outcome.verdict)

@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     migrate(settings.database_url)
-    store = Store(session_factory(make_engine(settings.database_url)), settings.history_days)
+    store = Store(session_factory(make_engine(settings.database_url)), settings.history_days,
+                  instance=settings.mqtt_client_id, lease_s=settings.outbox_lease_s)
     metrics = Metrics()
     admin_password = settings.broker_admin_password.get_secret_value()
     accounts = (DynsecAccounts(settings.mqtt_host, settings.mqtt_port, settings.broker_admin_username, admin_password)
@@ -78,20 +79,24 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("no PANIC_API_TOKENS: every API route but /health will answer 401")
 
     bridge = Bridge(settings, store, metrics)
-    bridge.start()
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: shutting down", signum)
         stop.set()
 
+    # Installed before uvicorn runs: uvicorn captures SIGINT/SIGTERM while it
+    # serves, then restores these handlers and raises the captured signal
+    # again, which then lands here instead of killing the process before the
+    # bridge has stopped.
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    bridge.start()
     if args.no_api:
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
         stop.wait()
     else:
         registry = Registry(store.registry, accounts, settings.key_grace_s)
-        app = create_app(settings, store, registry, metrics, acknowledge=bridge.apply_dispatch_ack,
+        app = create_app(settings, store, registry, metrics, acknowledge=bridge.acknowledgements.apply,
                          broker_connected=bridge.connected.is_set)
         server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port,
                                                log_level=settings.log_level.lower(), access_log=False))

@@ -69,9 +69,18 @@ class Settings(BaseSettings):
     # Rejection events to dispatch: at most one per device and reason per window.
     rejection_event_interval_s: float = 60.0
 
-    log_level: str = "INFO"
+    # The outbox (gateway/publisher.py): how often due rows are looked for
+    # (failed publications, receipts overdue, rows of a crashed instance), and
+    # how long a claim on a row holds before another instance may take it.
+    outbox_poll_s: float = Field(default=1.0, gt=0)
+    outbox_lease_s: float = Field(default=30.0, gt=0)
 
-    # Fault injection for the recovery tests only, never set in production:
-    # "after_commit" makes the gateway SIGKILL itself after committing an alert;
-    # "enrich_test_alerts" makes enrichment fail for alerts of type test.
-    fault_point: str = ""
+    # Dispatch receipts (docs/protocol.md, "Receipts and redelivery"): a dispatch
+    # alert not receipted is re-published after this long, doubling up to the
+    # maximum; 0 turns receipts off (the broker's PUBACK is taken as delivery).
+    dispatch_receipt_retry_s: float = Field(default=10.0, ge=0)
+    dispatch_receipt_retry_max_s: float = Field(default=300.0, gt=0)
+    # No receipt this long after commit: a dispatch_unreceipted event, a metric, a warning.
+    dispatch_unreceipted_after_s: float = Field(default=60.0, gt=0)
+
+    log_level: str = "INFO"

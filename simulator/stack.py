@@ -52,11 +52,12 @@ class GatewayProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
-    def start(self, timeout: float = 30.0, env: dict[str, str] | None = None) -> None:
+    def start(self, timeout: float = 30.0, module: str = "gateway.main") -> None:
+        """Start `python -m module` (tests pass a wrapper around gateway.main to inject faults)."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "gateway.main"], env={**self.env, **(env or {})},
+                [sys.executable, "-m", module], env=self.env,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + timeout
@@ -98,7 +99,8 @@ class GatewayProcess:
 class MqttListener:
     """An MQTT client that collects what arrives on some topics (dispatch, a device's view)."""
 
-    def __init__(self, broker: BrokerConfig, username: str, password: str, topics: list[str]) -> None:
+    def __init__(self, broker: BrokerConfig, username: str, password: str, topics: list[str],
+                 receipt_as: str | None = None) -> None:
         self.messages: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"listener-{secrets.token_hex(4)}")
         self.client.username_pw_set(username, password)
@@ -113,8 +115,12 @@ class MqttListener:
         def on_subscribe(*_args: Any) -> None:
             self._subscribed.put(True)
 
-        def on_message(_c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        def on_message(client: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
             self.messages.put((message.topic, bytes(message.payload)))
+            if receipt_as and message.topic.endswith("/alerts"):
+                record = json.loads(message.payload)
+                receipt = {"alert_id": record["alert_id"], "rev": record["rev"], "by": receipt_as}
+                client.publish("panic/v1/dispatch/receipt", json.dumps(receipt), qos=1)
 
         self.client.on_connect = on_connect
         self.client.on_subscribe = on_subscribe
@@ -168,9 +174,13 @@ class Stack:
         self.gateway.stop()
         self.broker.stop()
 
-    def dispatch(self) -> MqttListener:
-        return MqttListener(self.broker_config, "dispatch", self.broker_config.dispatch_password,
-                            ["panic/v1/dispatch/alerts", "panic/v1/dispatch/events"])
+    def dispatch(self, receipts: bool = True) -> MqttListener:
+        """A dispatch consumer that confirms every alert revision it gets, as a real one should
+        (docs/protocol.md, "Receipts and redelivery"); `receipts=False` plays one that does not."""
+        listener = MqttListener(self.broker_config, "dispatch", self.broker_config.dispatch_password,
+                                ["panic/v1/dispatch/alerts", "panic/v1/dispatch/events"],
+                                receipt_as="stack-dispatch" if receipts else None)
+        return listener
 
     def register_button(self, device_id: str, *, owner: dict[str, Any] | None = None) -> dict[str, Any]:
         """Register a demo owner with one premises and the device; returns the issued credentials."""

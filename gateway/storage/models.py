@@ -1,4 +1,4 @@
-"""Tables of the registry and of alerts.
+"""Tables of the registry, of alerts and of the outbox.
 
 Coordinates are stored as integer 1e-7 degrees (`*_e7`) so they stay exact
 on every database and are never rounded through a float column.
@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Integer,
@@ -21,6 +22,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite numbers rows itself only in an INTEGER PRIMARY KEY; PostgreSQL gets 64 bits.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Base(DeclarativeBase):
@@ -85,8 +89,10 @@ class Alert(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
     type: Mapped[str] = mapped_column(String(20))
     state: Mapped[str] = mapped_column(String(20))
-    # Revision of the dispatch record; +1 on every state change. Published
-    # when published_rev == rev; anything behind is re-published on start.
+    # Revision of the dispatch record; +1 on every state change.
+    # published_rev: the newest revision the broker confirmed on the dispatch
+    # topic, a read-back for the API. What is still to publish lives in the
+    # outbox, never here.
     rev: Mapped[int] = mapped_column(Integer, default=1)
     published_rev: Mapped[int] = mapped_column(Integer, default=0, index=True)
     # The exact bytes received, to tell a retransmission from a replay.
@@ -97,6 +103,36 @@ class Alert(Base):
     false_alarm: Mapped[bool] = mapped_column(default=False)
     acted_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class OutboxEntry(Base):
+    """One publication committed with what caused it, until the broker (or dispatch) confirms it.
+
+    `due_at` is both the lease and the back-off: a row may be taken by any
+    instance once it is due; taking it moves `due_at` a lease ahead and
+    counts an attempt. A dispatch alert stays (state `sent`) after the
+    broker's PUBACK until dispatch sends a receipt for it.
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(20))  # dispatch_alert, device_ack, event
+    topic: Mapped[str] = mapped_column(String(200))
+    qos: Mapped[int] = mapped_column(Integer)
+    # device_ack: the unsigned ack body (signed when published); event: the record
+    # without owner/premises (filled in when published); dispatch_alert: none,
+    # the alert row is rendered when published.
+    body: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    alert_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    rev: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    device_id: Mapped[str | None] = mapped_column(String(15), nullable=True)
+    state: Mapped[str] = mapped_column(String(10))  # pending, sent (awaiting a receipt)
+    attempts: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    unreceipted_reported: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class StationRow(Base):

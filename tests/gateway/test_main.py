@@ -1,13 +1,16 @@
-"""`panic-gateway` refuses bad settings clearly, before it touches anything."""
+"""`panic-gateway` as a process: bad settings refused clearly, a clean stop on SIGTERM."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from simulator.stack import Stack
 
 
 @pytest.mark.parametrize(
@@ -30,3 +33,14 @@ def test_bad_settings_stop_the_gateway_with_a_clear_message(tmp_path: Path, env:
     assert "panic-gateway: invalid settings" in result.stderr and message in result.stderr
     assert "Traceback" not in result.stderr
     assert not database.exists()  # stopped before migrating anything
+
+
+def test_sigterm_stops_the_gateway_cleanly(tmp_path: Path) -> None:
+    """uvicorn re-raises the signal it captured; the bridge must still be stopped, and the exit be 0."""
+    stack = Stack(tmp_path)
+    with stack:
+        process = stack.gateway.process
+        assert process is not None
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+        assert "gateway stopped" in stack.gateway.log()

@@ -96,15 +96,6 @@ def test_bitmap_with_the_top_bit_set_survives_storage(database_url: str) -> None
     assert core.store.accept(DEVICE, 2, b"2", body_for(2), now).verdict == "new"
 
 
-def test_unpublished_until_marked(database_url: str) -> None:
-    core = make_core(create_engine(database_url))
-    register(core.store, DEVICE, KEY)
-    core.store.accept(DEVICE, 1, b"1", body_for(1), datetime.now(UTC))
-    assert core.store.unpublished() == [f"{DEVICE}:1"]
-    core.store.mark_published_many([(f"{DEVICE}:1", 1)])
-    assert core.store.unpublished() == []
-
-
 def test_migrations_match_the_models(database_url: str) -> None:
     # `alembic check` raises when the models and the migrated schema differ.
     try:
@@ -152,7 +143,7 @@ def test_context_counts_this_devices_earlier_alerts(database_url: str) -> None:
     ctx = core.store.context(f"{DEVICE}:4")
     assert (ctx.recent_alerts, ctx.false_alarms) == (1, 1)
     assert ctx.last_alert_at == start + timedelta(hours=1)
-    assert ctx.owner.name.startswith("Owner ") and ctx.premises.kind == "shop"
+    assert ctx.profile.owner.name.startswith("Owner ") and ctx.profile.premises.kind == "shop"
     first = core.store.context(f"{DEVICE}:1")
     assert (first.recent_alerts, first.false_alarms, first.last_alert_at) == (0, 0, None)
 
@@ -164,13 +155,17 @@ def test_supervision_flips_each_device_once_across_instances(database_url: str) 
     register(first.store, DEVICE, KEY)
     start = datetime(2026, 11, 1, tzinfo=UTC)
     first.store.set_online(DEVICE, True, "0.1.0", start)  # birth: heard now
-    assert first.store.supervise(start + timedelta(seconds=60), 90) == ([], [])
+    def flipped(core: Any, at: datetime) -> tuple[list[str], list[str]]:
+        flips = core.store.supervise(at, 90)
+        return flips.silent, flips.back
+
+    assert flipped(first, start + timedelta(seconds=60)) == ([], [])
     later = start + timedelta(seconds=91)
-    assert first.store.supervise(later, 90) == ([DEVICE], [])
-    assert second.store.supervise(later, 90) == ([], [])  # already flipped by the other instance
+    assert flipped(first, later) == ([DEVICE], [])
+    assert flipped(second, later) == ([], [])  # already flipped by the other instance
     first.store.accept(DEVICE, 1, b"hb", None, later + timedelta(seconds=1))  # a heartbeat again
-    assert second.store.supervise(later + timedelta(seconds=2), 90) == ([], [DEVICE])
-    assert first.store.supervise(later + timedelta(seconds=2), 90) == ([], [])
+    assert flipped(second, later + timedelta(seconds=2)) == ([], [DEVICE])
+    assert flipped(first, later + timedelta(seconds=2)) == ([], [])
     # the will says offline: being heard before it does not bring the device back
     first.store.set_online(DEVICE, False, None, later + timedelta(seconds=3))
-    assert first.store.supervise(later + timedelta(seconds=4), 90) == ([], [])
+    assert flipped(first, later + timedelta(seconds=4)) == ([], [])

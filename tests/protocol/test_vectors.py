@@ -55,7 +55,10 @@ TOPICS = [
     ("panic/v1/dispatch/stations/{station}/alerts", "gateway", "dispatch", 1, False),
     ("panic/v1/dispatch/events", "gateway", "dispatch", 1, False),
     ("panic/v1/dispatch/ack", "dispatch", "gateway", 1, False),
+    ("panic/v1/dispatch/receipt", "dispatch", "gateway", 1, False),
 ]
+# Topics the project added to the original table (dispatch receipts, docs/protocol.md).
+ADDED_TOPICS = {"panic/v1/dispatch/receipt"}
 
 
 # --- helpers ----------------------------------------------------------------------
@@ -257,6 +260,7 @@ def test_every_payload_has_a_schema() -> None:
     expected = {
         "device-alert.json", "device-heartbeat.json", "device-status.json", "device-ack.json",
         "device-cmd.json", "dispatch-alert.json", "dispatch-event.json", "dispatch-ack.json",
+        "dispatch-receipt.json",
     }
     assert {path.name for path in SCHEMA_FILES} == expected
 

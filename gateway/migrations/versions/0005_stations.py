@@ -1,7 +1,7 @@
 """stations: the police stations alerts are routed to (docs/stations.md)
 
 Revision ID: 0005_stations
-Revises: 0003_device_keys
+Revises: 0004_outbox
 Create Date: 2026-11-30 17:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0005_stations'
-down_revision = '0003_device_keys'  # the lead re-chains this after any 0004 merged before it
+down_revision = '0004_outbox'
 branch_labels = None
 depends_on = None
 

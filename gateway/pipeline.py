@@ -1,0 +1,119 @@
+"""What the gateway publishes about what happened: pure functions, no I/O.
+
+    device messages → Ingest (verify, judge) → outcomes ─┐
+    a dispatch acknowledgement → the alert's revision ───┼→ these functions → publications
+    a status message, heartbeat silence → health flips ──┘
+
+Each function turns outcomes into the publications to stage (dispatch alert
+revisions, signed device acks, events). The storage call that commits the
+outcome stages them in the same transaction (gateway/storage/outbox.py), and
+may call these functions more than once (a lost compare-and-set judges a
+batch again): they must stay free of side effects. The MQTT adapter
+(gateway/bridge.py) then only executes: hand what was staged to the
+publisher, acknowledge the broker's delivery, count and log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from gateway import protocol
+from gateway.enrich import rfc3339
+from gateway.protocol import Reason
+from gateway.storage.models import Alert
+from gateway.storage.outbox import Publication, Unreceipted
+from gateway.topics import DISPATCH_ALERTS, DISPATCH_EVENTS
+
+EventKind = Literal["device_online", "device_offline", "unregistered", "rejected", "dispatch_unreceipted"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one device message."""
+
+    verdict: Literal["new", "duplicate", "heartbeat", "rejected"]
+    device_id: str | None
+    alert: Alert | None = None
+    reason: Reason | None = None
+    detail: str = ""
+
+    @property
+    def throttle_key(self) -> tuple[str, str]:
+        return (self.device_id or "-", self.reason or "-")
+
+
+def dispatch_alert(alert: Alert) -> Publication:
+    """The alert's current revision to dispatch (enriched when published)."""
+    return Publication("dispatch_alert", DISPATCH_ALERTS, alert_id=alert.id, rev=alert.rev, device_id=alert.device_id)
+
+
+def device_ack(device_id: str, seq: int, state: str) -> Publication:
+    """The alert's state to its button (stamped with the gateway's clock and signed when published)."""
+    body = {"v": 1, "dev": device_id, "ref": seq, "state": state}
+    return Publication("device_ack", protocol.device_topic(device_id, "ack"), body=body, device_id=device_id)
+
+
+def event(kind: EventKind, device_id: str | None, at: datetime, *, reason: str | None = None,
+          detail: str | None = None) -> Publication:
+    """An event to dispatch; owner and premises are filled in when published, for a registered device."""
+    record = {"event": kind, "at": rfc3339(at), "device": device_id, "owner": None, "premises": None,
+              "reason": reason, "detail": detail}
+    return Publication("event", DISPATCH_EVENTS, body=record, device_id=device_id)
+
+
+def for_device_messages(outcomes: Sequence[Outcome], at: datetime,
+                        quiet: Callable[[tuple[str, str]], bool]) -> list[Publication]:
+    """A batch of judged device messages → what to publish.
+
+    New alert: to dispatch, and `received` to the button. Retransmitted
+    alert: `received` again (its first ack may be what got lost) and its
+    dispatch state if it has one. Rejected message: an event, unless
+    `quiet(sender, reason)` says one was reported lately: a flood of forged
+    messages must not become a flood on the dispatch desk.
+    """
+    publications: list[Publication] = []
+    reported: set[tuple[str, str]] = set()
+    for outcome in outcomes:
+        alert = outcome.alert
+        if outcome.verdict == "rejected":
+            key = outcome.throttle_key
+            if key in reported or quiet(key):
+                continue
+            reported.add(key)
+            kind: EventKind = "unregistered" if outcome.reason == "unknown_device" else "rejected"
+            publications.append(event(kind, outcome.device_id, at, reason=outcome.reason,
+                                      detail=outcome.detail[:200] or None))
+        elif alert is None:
+            continue  # a heartbeat: the window update was all there was to do
+        elif outcome.verdict == "new":
+            publications += [dispatch_alert(alert), device_ack(alert.device_id, alert.seq, "received")]
+        else:
+            publications.append(device_ack(alert.device_id, alert.seq, "received"))
+            if alert.state != "new":
+                publications.append(device_ack(alert.device_id, alert.seq, alert.state))
+    return publications
+
+
+def for_revision(alert: Alert, changed: bool, state: str) -> list[Publication]:
+    """Dispatch acted on an alert: the new revision to dispatch, the state to the button.
+
+    An acknowledgement that changes nothing (a retry) tells the button again
+    and publishes nothing new: the revision it repeats is already staged.
+    """
+    to_button = device_ack(alert.device_id, alert.seq, state)
+    return [dispatch_alert(alert), to_button] if changed else [to_button]
+
+
+def for_health(device_id: str, online: bool, detail: str, at: datetime) -> list[Publication]:
+    return [event("device_online" if online else "device_offline", device_id, at, detail=detail)]
+
+
+def for_unreceipted(late: Sequence[Unreceipted], after_s: float, at: datetime) -> list[Publication]:
+    """No dispatch consumer confirmed these revisions in time: tell dispatch (and whoever watches events)."""
+    return [event("dispatch_unreceipted", item.alert_id.split(":")[0], at,
+                  detail=f"alert {item.alert_id} rev {item.rev} not receipted by any dispatch consumer "
+                         f"within {after_s:g} s; still re-publishing")
+            for item in late]

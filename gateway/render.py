@@ -1,0 +1,53 @@
+"""Turn a staged publication into the bytes that go on the wire, when it is published.
+
+Rendering late means a publication always carries the registry as it is
+now, and a device ack is signed with the device's current key.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from gateway import enrich, protocol
+from gateway.storage.alerts import AlertContext
+from gateway.storage.outbox import OutboxItem
+from gateway.storage.store import Store
+from gateway.topics import station_topic
+
+
+def _json(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def render(item: OutboxItem, store: Store, contexts: dict[str, AlertContext]) -> list[tuple[str, bytes]] | None:
+    """(topic, payload) to publish for `item`; None when there is nothing to publish any more.
+
+    `contexts`: what enrichment needs about the batch's dispatch alerts (`Store.contexts`).
+    """
+    if item.kind == "dispatch_alert":
+        assert item.alert_id is not None
+        context = contexts.get(item.alert_id)
+        if context is None:
+            return None  # the alert or its device is gone
+        if context.alert.rev != item.rev:
+            return None  # superseded: a newer revision is staged
+        record = enrich.dispatch_alert(context, redelivery=item.redelivery)
+        payload = _json(record)
+        topics = [item.topic] + ([station_topic(record["station"]["id"])] if record["station"] else [])
+        return [(topic, payload) for topic in topics]
+    if item.kind == "device_ack":
+        assert item.device_id is not None and item.body is not None
+        key = store.device_key(item.device_id)
+        if key is None:
+            return None  # no longer registered: nobody to tell
+        body = {**item.body, "ts": int(time.time())}  # the gateway's clock as the ack leaves
+        return [(item.topic, protocol.sign(key, item.topic, body))]
+    assert item.body is not None
+    record = dict(item.body)
+    profile = store.device_profile(item.device_id) if item.device_id else None
+    if profile is not None:  # a registered device: say whose it is
+        record["owner"] = enrich.owner_record(profile.owner)
+        record["premises"] = enrich.premises_record(profile.premises)
+    return [(item.topic, _json(record))]
