@@ -144,7 +144,7 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterato
 
 def test_alerts_unpublished_before_the_outbox_existed_are_staged_by_the_migration(empty_database_url: str) -> None:
     config = alembic_config(empty_database_url)
-    command.upgrade(config, "0002")
+    command.upgrade(config, "0003_device_keys")  # the revision before the outbox
     store = make_store(empty_database_url, "gw-1")
     register(store, DEVICE, "11" * 32)
     store.accept(DEVICE, 1, b"1", body_for(1), NOW)  # committed; its publication never confirmed
