@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         registry = Registry(store.registry, accounts, settings.key_grace_s)
         app = create_app(settings, store, registry, metrics, acknowledge=bridge.acknowledgements.apply,
-                         broker_connected=bridge.connected.is_set)
+                         broker_connected=bridge.connected.is_set, station_directory=bridge.publisher.stations)
         server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port,
                                                log_level=settings.log_level.lower(), access_log=False))
         server.run()  # returns on SIGINT/SIGTERM

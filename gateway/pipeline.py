@@ -27,7 +27,8 @@ from gateway.storage.models import Alert
 from gateway.storage.outbox import Publication, Unreceipted
 from gateway.topics import DISPATCH_ALERTS, DISPATCH_EVENTS
 
-EventKind = Literal["device_online", "device_offline", "unregistered", "rejected", "dispatch_unreceipted"]
+EventKind = Literal["device_online", "device_offline", "unregistered", "rejected", "dispatch_unreceipted",
+                    "unrouted"]
 
 
 @dataclass(frozen=True)
@@ -117,3 +118,8 @@ def for_unreceipted(late: Sequence[Unreceipted], after_s: float, at: datetime) -
                   detail=f"alert {item.alert_id} rev {item.rev} not receipted by any dispatch consumer "
                          f"within {after_s:g} s; still re-publishing")
             for item in late]
+
+
+def for_unrouted(alert_id: str, device_id: str, why: str, at: datetime) -> list[Publication]:
+    """An alert went to dispatch without a station (none stored, or no location): say so, once."""
+    return [event("unrouted", device_id, at, detail=f"alert {alert_id} not routed to a station: {why}")]

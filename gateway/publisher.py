@@ -3,7 +3,8 @@
 One thread, a straight line per batch:
 
     take items  (committed just now by this process, or claimed from the table when due)
-    → render each (enrich, sign)
+    → render each (enrich and route to a station, sign); an alert's first revision
+      rendered without a station stages an `unrouted` event, once per alert
     → publish all (QoS 1) → wait for every PUBACK
     → one transaction: confirmed rows deleted, dispatch alerts kept as `sent`
       until dispatch's receipt; unconfirmed rows due again
@@ -27,11 +28,15 @@ import paho.mqtt.client as mqtt
 
 from gateway import pipeline
 from gateway.metrics import Metrics
-from gateway.render import render
+from gateway.render import AlertRouting, Unrouted, render
 from gateway.settings import Settings
+from gateway.stations.alerts import route_alert
+from gateway.stations.directory import StationDirectory
+from gateway.storage import unrouted
 from gateway.storage.alerts import AlertContext
 from gateway.storage.common import utcnow
 from gateway.storage.outbox import OutboxItem
+from gateway.storage.stations import StationStore
 from gateway.storage.store import Store
 
 log = logging.getLogger("gateway.publisher")
@@ -45,8 +50,13 @@ Send = Callable[[str, bytes, int], mqtt.MQTTMessageInfo]
 
 class Publisher:
     def __init__(self, settings: Settings, store: Store, metrics: Metrics, send: Send,
-                 connected: threading.Event) -> None:
+                 connected: threading.Event, stations: StationDirectory | None = None) -> None:
+        """`stations`: the process's station directory (the API shares it); None: one is made here."""
         self.settings = settings
+        self.stations = stations or StationDirectory(StationStore(store.sessions), check_s=settings.stations_check_s)
+        self.routing = AlertRouting(lambda location: route_alert(self.stations, location,
+                                                                 settings.dispatch_candidates),
+                                    settings.location_fix_max_age_s)
         self.store = store
         self.metrics = metrics
         self.send = send
@@ -126,10 +136,12 @@ class Publisher:
             try:
                 if item.alert_id in broken:
                     raise broken[item.alert_id]
-                messages = render(item, self.store, contexts)
+                unrouted_now: list[Unrouted] = []
+                messages = render(item, self.store, contexts, self.routing, unrouted_now)
                 if messages is None:
                     gone.append(item.id)
                     continue
+                self._report_unrouted(unrouted_now)
                 sent.append((item, [self.send(topic, payload, item.qos) for topic, payload in messages]))
             except Exception as exc:
                 # The broker link, or a bug in rendering this one row: it stays staged
@@ -152,6 +164,21 @@ class Publisher:
         self.store.release(failed, now + timedelta(seconds=RETRY_S))
         for item in confirmed:
             self._count(item)
+
+    def _report_unrouted(self, found: list[Unrouted]) -> None:
+        """Stage the `unrouted` event of an alert's first revision, before it is published
+        (once published, a receipt may close its row, and with it the mark that says it was reported)."""
+        for entry in found:
+            item = entry.item
+            if item.rev != 1 or item.alert_id is None or item.device_id is None:
+                continue
+            at = utcnow()
+            staged = unrouted.stage_once(self.store, item.id,
+                                         pipeline.for_unrouted(item.alert_id, item.device_id, entry.why, at), at)
+            if staged:
+                self.metrics.inc("dispatch_unrouted_total")
+                log.warning("alert %s: %s", item.alert_id, entry.why)
+            self.submit(staged)
 
     def _contexts(self, alert_ids: list[str]) -> tuple[dict[str, AlertContext], dict[str, Exception]]:
         """Enrichment data for the batch's alerts in one go; if that fails, alert by alert,

@@ -1,13 +1,17 @@
 """Turn a staged publication into the bytes that go on the wire, when it is published.
 
 Rendering late means a publication always carries the registry as it is
-now, and a device ack is signed with the device's current key.
+now, and a device ack is signed with the device's current key. A dispatch
+alert is routed here too, against the stations as they are now: it goes to
+the all-alerts topic and, when routed, to its station's topic, as one outbox
+row (confirmed only when every copy is PUBACKed).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from gateway import enrich, protocol
@@ -21,10 +25,29 @@ def _json(record: dict[str, Any]) -> bytes:
     return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def render(item: OutboxItem, store: Store, contexts: dict[str, AlertContext]) -> list[tuple[str, bytes]] | None:
+@dataclass(frozen=True)
+class AlertRouting:
+    """How dispatch alerts are routed: the station directory's routing, and when a device fix is too old."""
+
+    route: enrich.Route
+    max_fix_age_s: int | None = None
+
+
+@dataclass(frozen=True)
+class Unrouted:
+    """A dispatch alert rendered without a station, and why."""
+
+    item: OutboxItem
+    why: str
+
+
+def render(item: OutboxItem, store: Store, contexts: dict[str, AlertContext], routing: AlertRouting | None = None,
+           unrouted: list[Unrouted] | None = None) -> list[tuple[str, bytes]] | None:
     """(topic, payload) to publish for `item`; None when there is nothing to publish any more.
 
     `contexts`: what enrichment needs about the batch's dispatch alerts (`Store.contexts`).
+    `routing`: None leaves every alert unrouted. A dispatch alert rendered
+    without a station is added to `unrouted`.
     """
     if item.kind == "dispatch_alert":
         assert item.alert_id is not None
@@ -33,8 +56,14 @@ def render(item: OutboxItem, store: Store, contexts: dict[str, AlertContext]) ->
             return None  # the alert or its device is gone
         if context.alert.rev != item.rev:
             return None  # superseded: a newer revision is staged
-        record = enrich.dispatch_alert(context, redelivery=item.redelivery)
+        record = enrich.dispatch_alert(context, redelivery=item.redelivery,
+                                       route=routing.route if routing else None,
+                                       max_fix_age_s=routing.max_fix_age_s if routing else None)
         payload = _json(record)
+        if record["station"] is None and unrouted is not None:
+            no_location = record["location"]["source"] == "none"
+            unrouted.append(Unrouted(item, "the alert has no location (no GPS fix, premises not surveyed)"
+                                     if no_location else "no stations are registered"))
         topics = [item.topic] + ([station_topic(record["station"]["id"])] if record["station"] else [])
         return [(topic, payload) for topic in topics]
     if item.kind == "device_ack":

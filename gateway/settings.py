@@ -83,4 +83,12 @@ class Settings(BaseSettings):
     # No receipt this long after commit: a dispatch_unreceipted event, a metric, a warning.
     dispatch_unreceipted_after_s: float = Field(default=60.0, gt=0)
 
+    # Station routing (docs/stations.md, docs/operations.md "Stations"): how many next-nearest
+    # stations each dispatch alert names as candidates (the contract allows up to 3); how often
+    # the stored stations are checked for changes made on another instance; a device fix older
+    # than this is not routed on when the premises are surveyed (they stand in, as for no fix).
+    dispatch_candidates: int = Field(default=3, ge=0, le=3)
+    stations_check_s: float = Field(default=5.0, gt=0)
+    location_fix_max_age_s: int = Field(default=600, ge=0)
+
     log_level: str = "INFO"

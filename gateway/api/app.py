@@ -26,6 +26,7 @@ from gateway.metrics import Metrics
 from gateway.protocol import DispatchAck
 from gateway.registry import Registry
 from gateway.settings import Settings
+from gateway.stations.directory import StationDirectory
 from gateway.storage.common import StoreError
 from gateway.storage.store import Store
 
@@ -34,9 +35,12 @@ log = logging.getLogger("gateway.api")
 
 def create_app(settings: Settings, store: Store, registry: Registry, metrics_: Metrics, *,
                acknowledge: Callable[[DispatchAck], object],
-               broker_connected: Callable[[], bool] | None = None) -> FastAPI:
+               broker_connected: Callable[[], bool] | None = None,
+               station_directory: StationDirectory | None = None) -> FastAPI:
     """`acknowledge` applies an operator's acknowledgement (then the alert is read back from
-    storage); `broker_connected` tells /health about the MQTT link (None: not running)."""
+    storage); `broker_connected` tells /health about the MQTT link (None: not running);
+    `station_directory`: the process's station directory, the one alerts are routed with (None: the
+    stations routes make their own), so a change through the API re-routes at once."""
     app = FastAPI(title="Panic button registry", version=__version__,
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
@@ -45,6 +49,8 @@ def create_app(settings: Settings, store: Store, registry: Registry, metrics_: M
     app.state.metrics = metrics_
     app.state.acknowledge = acknowledge
     app.state.broker_connected = broker_connected
+    if station_directory is not None:
+        app.state.stations = station_directory
     app.state.throttle = FailureThrottle(settings.api_token_failures, settings.api_token_failure_window_s)
 
     @app.exception_handler(StoreError)

@@ -26,9 +26,9 @@ def sign(key: bytes, topic: str, body: dict[str, Any]) -> bytes:
 class ScriptedDevice:
     """A registered device whose messages the test writes by hand."""
 
-    def __init__(self, stack: Stack, device_id: str) -> None:
+    def __init__(self, stack: Stack, device_id: str, owner: dict[str, Any] | None = None) -> None:
         self.id = device_id
-        issued = stack.register_button(device_id)
+        issued = stack.register_button(device_id, owner=owner)
         self.key = bytes.fromhex(issued["device_key"])
         self.mqtt = MqttListener(stack.broker_config, issued["mqtt_username"], issued["mqtt_password"],
                                  [f"panic/v1/dev/{device_id}/ack"])
