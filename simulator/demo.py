@@ -1,8 +1,10 @@
 """`panic-demo`: the whole path on this machine, with real parts at every layer.
 
 Mosquitto (the project's config, its own port) → the gateway on SQLite →
-registration through the API → the real firmware under the MicroPython unix
-port as a simulated button → press → the enriched alert as dispatch sees it
+the sample Bandar Lampung stations imported (`panic-gateway stations import`)
+→ registration through the API → the real firmware under the MicroPython unix
+port as a simulated button → press → the enriched alert as dispatch sees it,
+routed to the nearest station with candidates, also on that station's topic
 → the button's view of "received" and of police's "acknowledged". Then
 everything is shut down.
 """
@@ -12,15 +14,18 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 from simulator.button import SimulatedButton
-from simulator.stack import Stack
+from simulator.stack import MqttListener, Stack
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVICE_ID = "pb-24a160c0ffee"
+SAMPLE_STATIONS = ROOT / "gateway" / "stations" / "sample_bandar_lampung.csv"
+STATION_ALERTS = "panic/v1/dispatch/stations/+/alerts"
 
 
 class Narrator:
@@ -43,8 +48,14 @@ def run(state_dir: Path, broker_port: int | None, hold_ms: int) -> int:
         say.step(f"starting the gateway on SQLite ({stack.gateway.state_dir / 'gateway.db'}), API on "
                  f"{stack.gateway.url}")
         stack.gateway.start()
+        imported = import_stations(stack)
+        say.step(f"imported the sample stations ({SAMPLE_STATIONS.relative_to(ROOT)}, illustrative positions, "
+                 f"not real data) with `panic-gateway stations import`: {imported}")
         dispatch = stack.dispatch()
         say.step("dispatch subscribed to panic/v1/dispatch/alerts and panic/v1/dispatch/events")
+        station_desk = MqttListener(stack.broker_config, "dispatch", stack.broker_config.dispatch_password,
+                                    [STATION_ALERTS])
+        say.step(f"a station desk subscribed to {STATION_ALERTS}")
 
         issued = stack.register_button(DEVICE_ID)
         say.step(f"registered {DEVICE_ID} to '{issued['owner_id']}' via POST /owners and POST /devices "
@@ -70,6 +81,11 @@ def run(state_dir: Path, broker_port: int | None, hold_ms: int) -> int:
         say.step(f"dispatch received alert {alert['alert_id']} "
                  f"{time.monotonic() - pressed - hold_ms / 1000:.2f} s after the hold completed:")
         print(json.dumps(alert, indent=2, ensure_ascii=False), flush=True)
+        say.step(f"routed from the {alert['location']['source']} location to {describe(alert['station'])}; "
+                 "candidates: " + ", ".join(describe(c) for c in alert["candidates"]))
+        station_topic, _payload = station_desk.next(30)
+        say.step(f"the station desk received it on {station_topic}")
+        station_desk.close()
 
         button.wait_for_indicator("received", timeout=30)
         say.step("button: the gateway confirmed receipt (indicator 'received'; outbox now "
@@ -100,6 +116,22 @@ def run(state_dir: Path, broker_port: int | None, hold_ms: int) -> int:
             button.stop()
         stack.stop()
         say.step(f"everything stopped; logs kept in {state_dir}")
+
+
+def import_stations(stack: Stack) -> str:
+    """The sample stations into the gateway's database, as an operator would import a real list."""
+    done = subprocess.run([sys.executable, "-m", "gateway.main", "stations", "--database-url",
+                           stack.gateway.env["PANIC_DATABASE_URL"], "import", str(SAMPLE_STATIONS)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"stations import failed: {done.stderr.strip()}")
+    return done.stdout.strip().rsplit(": ", 1)[-1]  # "9 created, 0 updated, ..."
+
+
+def describe(station: dict[str, object] | None) -> str:
+    if station is None:
+        return "no station (unrouted)"
+    return f"{station['name']} [{station['id']}] {station['distance_m']} m"
 
 
 def main(argv: list[str] | None = None) -> int:

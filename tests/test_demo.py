@@ -38,6 +38,14 @@ def test_demo_runs_the_whole_path_and_leaves_nothing_running(tmp_path: Path) -> 
     assert re.fullmatch(r"pb-24a160c0ffee:\d+", alert["alert_id"])
     assert alert["owner"]["name"] == "Toko Emas Sinar Jaya"
     assert alert["location"]["source"] == "premises"
+    # routed with the sample stations imported before the press: the nearest, then 3 candidates
+    assert "imported the sample stations" in out and "9 created" in out
+    assert alert["station"]["id"] == "polresta-bandar-lampung"
+    assert [c["id"] for c in alert["candidates"]] == [
+        "polsek-tanjung-karang-pusat", "polsek-tanjung-karang-timur", "polsek-teluk-betung-selatan"]
+    assert "to Polresta Bandar Lampung (sample) [polresta-bandar-lampung]" in out
+    assert "candidates: Polsek Tanjung Karang Pusat (sample) [polsek-tanjung-karang-pusat]" in out
+    assert "the station desk received it on panic/v1/dispatch/stations/polresta-bandar-lampung/alerts" in out
     # then the button's view: received by the gateway, acknowledged by police
     assert out.index("indicator 'received'") < out.index("indicator 'acknowledged'")
     assert "demo complete" in out
