@@ -19,6 +19,9 @@ from simulator.stack import Stack
         ({"PANIC_API_TOKENS": '{"t": "boss"}'}, "unknown roles ['boss']"),
         ({"PANIC_API_TOKENS": "not json"}, 'error parsing value for field "api_tokens"'),
         ({"PANIC_MQTT_PORT": "eighty"}, "mqtt_port"),
+        # the dispatch-alert contract names at most 3 candidates
+        ({"PANIC_DISPATCH_CANDIDATES": "4"}, "dispatch_candidates: Input should be less than or equal to 3"),
+        ({"PANIC_STATIONS_CHECK_S": "0"}, "stations_check_s: Input should be greater than 0"),
     ],
 )
 def test_bad_settings_stop_the_gateway_with_a_clear_message(tmp_path: Path, env: dict[str, str],
