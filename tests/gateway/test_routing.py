@@ -30,11 +30,12 @@ STATION_ALERTS = "panic/v1/dispatch/stations/+/alerts"
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+def stack(tmp_path: Path, database_url: str) -> Iterator[Stack]:
+    """The stack on SQLite, and on PostgreSQL where one is reachable (tests/gateway/conftest.py)."""
     # Receipts re-published quickly, so that redeliveries happen within a test.
     env = {"PANIC_STATIONS_CHECK_S": str(CHECK_S), "PANIC_DISPATCH_RECEIPT_RETRY_S": "0.5",
            "PANIC_DISPATCH_RECEIPT_RETRY_MAX_S": "0.5"}
-    with Stack(tmp_path, gateway_env=env) as running:
+    with Stack(tmp_path, database_url=database_url, gateway_env=env) as running:
         yield running
 
 
