@@ -53,7 +53,8 @@ class Publisher:
                  connected: threading.Event, stations: StationDirectory | None = None) -> None:
         """`stations`: the process's station directory (the API shares it); None: one is made here."""
         self.settings = settings
-        self.stations = stations or StationDirectory(StationStore(store.sessions), check_s=settings.stations_check_s)
+        self.stations = (stations if stations is not None
+                         else StationDirectory(StationStore(store.sessions), check_s=settings.stations_check_s))
         self.routing = AlertRouting(lambda location: route_alert(self.stations, location,
                                                                  settings.dispatch_candidates),
                                     settings.location_fix_max_age_s)
@@ -172,6 +173,8 @@ class Publisher:
             item = entry.item
             if item.rev != 1 or item.alert_id is None or item.device_id is None:
                 continue
+            if (item.body or {}).get(unrouted.MARK):
+                continue  # a re-publication of a row already reported (claimed rows carry the mark)
             at = utcnow()
             staged = unrouted.stage_once(self.store, item.id,
                                          pipeline.for_unrouted(item.alert_id, item.device_id, entry.why, at), at)
