@@ -34,7 +34,9 @@ from gateway.dc09.account import AccountScheme
 from gateway.dc09.answer import parse_answer
 from gateway.dc09.crypto import Dc09Key
 from gateway.dc09.message import Message, Route
+from gateway.dc09.queue import Dc09Queue
 from gateway.dc09.transport import TcpLink
+from gateway.storage.db import make_engine, migrate, session_factory
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVICE = "pb-3c71bf4a9e10"
@@ -103,12 +105,15 @@ async def dc09_round_trips(port: int, key: Dc09Key | None, count: int) -> list[f
 
 def forwarded_per_second(port: int, key_hex: str | None, count: int, folder: Path) -> float:
     receiver = {"name": "bench", "host": "127.0.0.1", "port": port, "link_test_s": 0, "key": key_hex}
-    forwarder = Dc09Forwarder(load_receivers(json.dumps([receiver])), folder / f"{key_hex}.sqlite3")
+    url = f"sqlite:///{folder / f'{key_hex}.db'}"
+    migrate(url)
+    queue = Dc09Queue(session_factory(make_engine(url)), "bench", lease_s=30.0)
+    forwarder = Dc09Forwarder(load_receivers(json.dumps([receiver])), queue)
     forwarder.start()
     start = time.perf_counter()
     for n in range(count):
         forwarder.submit(Dc09Event(f"bench:{n}", DEVICE, contact_id_for("sos")))
-    while forwarder.queue.counts("bench")["delivered"] < count:
+    while forwarder.metrics.get("dc09_delivered_total", receiver="bench") < count:
         time.sleep(0.005)
     elapsed = time.perf_counter() - start
     forwarder.stop()
