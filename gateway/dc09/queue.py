@@ -82,6 +82,7 @@ class Dc09Queue:
         self.sessions = sessions
         self.instance = instance
         self.lease_s = lease_s
+        self._held_until: dict[str, datetime] = {}  # leases this instance took, to renew only half-way through
 
     def configure(self, names: Sequence[str]) -> None:
         """The configured receivers are active, every other one not (its rows stay, unsent)."""
@@ -103,19 +104,27 @@ class Dc09Queue:
     def hold(self, receiver: str) -> bool:
         """Take or renew this instance's lease on sending to `receiver`: one sender per receiver keeps order."""
         now = utcnow()
+        if now < self._held_until.get(receiver, now) - timedelta(seconds=self.lease_s / 2):
+            return True  # no other instance can take it before our lease ends: spare a commit per message
+        until = now + timedelta(seconds=self.lease_s)
         with self.sessions() as session:
             held: int = session.execute(
                 update(Dc09Receiver)
                 .where(Dc09Receiver.name == receiver,
                        or_(Dc09Receiver.holder.is_(None), Dc09Receiver.holder == self.instance,
                            Dc09Receiver.lease_until < now))
-                .values(holder=self.instance, lease_until=now + timedelta(seconds=self.lease_s))
+                .values(holder=self.instance, lease_until=until)
             ).rowcount  # type: ignore[attr-defined]
             session.commit()
+        if held == 1:
+            self._held_until[receiver] = until
+        else:
+            self._held_until.pop(receiver, None)
         return held == 1
 
     def let_go(self, receiver: str) -> None:
         """Stop holding `receiver` (a clean stop), so another instance may take it at once."""
+        self._held_until.pop(receiver, None)
         with self.sessions() as session:
             session.execute(update(Dc09Receiver)
                             .where(Dc09Receiver.name == receiver, Dc09Receiver.holder == self.instance)
