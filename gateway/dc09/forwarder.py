@@ -14,6 +14,7 @@ daemon thread of their own. The gateway's MQTT side is threaded (paho), so
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -67,11 +68,14 @@ class Dc09Forwarder:
         """Something was committed for the receivers: look now (any thread)."""
         loop = self._loop
         if loop is not None:
-            for sender in self._senders.values():
-                loop.call_soon_threadsafe(sender.wake.set)
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: stopped, nothing to wake
+                for sender in self._senders.values():
+                    loop.call_soon_threadsafe(sender.wake.set)
 
     def start(self) -> None:
         self.queue.configure([receiver.name for receiver in self.receivers])
+        if not self.receivers:
+            return  # nothing to send to: no thread
         self._thread = threading.Thread(target=asyncio.run, args=(self._run(),), name="dc09", daemon=True)
         self._thread.start()
         self._started.wait()
@@ -91,7 +95,8 @@ class Dc09Forwarder:
     def stop(self, timeout_s: float = 10.0) -> None:
         loop, stopping = self._loop, self._stopping
         if loop is not None and stopping is not None:
-            loop.call_soon_threadsafe(stopping.set)
+            with contextlib.suppress(RuntimeError):  # the loop already ended
+                loop.call_soon_threadsafe(stopping.set)
         if self._thread is not None:
             self._thread.join(timeout_s)
         self._loop = None

@@ -68,8 +68,9 @@ def stage(session: Session, reports: Sequence[Report], now: datetime) -> int:
     if not rows:
         return 0
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    added: int = session.execute(insert(Dc09Message).values(rows).on_conflict_do_nothing()).rowcount  # type: ignore[attr-defined]
-    return added
+    # RETURNING counts what was added on every driver (rowcount is -1 for this on psycopg).
+    added = session.execute(insert(Dc09Message).values(rows).on_conflict_do_nothing().returning(Dc09Message.id))
+    return len(added.all())
 
 
 def _queued(row: Dc09Message) -> QueuedMessage:

@@ -33,22 +33,19 @@ def receivers() -> Iterator[Callable[..., PysiaReceiver]]:
         receiver.kill()
 
 
-def gateway_database(tmp_path: Path) -> str:
+@pytest.fixture
+def gateway_db(tmp_path: Path) -> str:
+    """A migrated SQLite gateway database (tmp_path/gateway.db) the forwarders share."""
     url = f"sqlite:///{tmp_path / 'gateway.db'}"
     migrate(url)
     return url
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return gateway_database(tmp_path)
-
-
-@pytest.fixture
-def forwarders(database_url: str) -> Iterator[Callable[..., Dc09Forwarder]]:
+def forwarders(gateway_db: str) -> Iterator[Callable[..., Dc09Forwarder]]:
     """Start forwarders on one gateway database, as a gateway and its restarts would (same instance name)."""
     running: list[Dc09Forwarder] = []
-    sessions = session_factory(create_engine(database_url))
+    sessions = session_factory(create_engine(gateway_db))
 
     def start(configs: Sequence[ReceiverConfig], instance: str = "panic-gateway-1", **kwargs: Any) -> Dc09Forwarder:
         forwarder = Dc09Forwarder(configs, Dc09Queue(sessions, instance, lease_s=30.0), poll_s=0.2, **kwargs)

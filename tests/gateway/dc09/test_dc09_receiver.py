@@ -172,10 +172,10 @@ def test_link_test_null_messages_from_the_gateway_account(
 class GatewayProcess:
     """tests/gateway/dc09/forwarder_process.py: a forwarder that can be SIGKILLed."""
 
-    def __init__(self, database_url: str, config: ReceiverConfig) -> None:
+    def __init__(self, gateway_db: str, config: ReceiverConfig) -> None:
         receivers = json.dumps([config.model_dump(mode="json")])
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.gateway.dc09.forwarder_process", database_url, receivers],
+            [sys.executable, "-m", "tests.gateway.dc09.forwarder_process", gateway_db, receivers],
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -193,12 +193,12 @@ class GatewayProcess:
 
 
 def test_nothing_lost_when_the_gateway_is_killed_while_the_receiver_is_down(
-    receivers: Callable[..., PysiaReceiver], forwarders: Callable[..., Dc09Forwarder], database_url: str
+    receivers: Callable[..., PysiaReceiver], forwarders: Callable[..., Dc09Forwarder], gateway_db: str
 ) -> None:
     receiver = receivers([ACCOUNT])
     receiver.kill()
     config = receiver_config(receiver)
-    gateway = GatewayProcess(database_url, config)
+    gateway = GatewayProcess(gateway_db, config)
     for n in range(1, 5):
         gateway.submit(n, "silent_sos" if n == 3 else "sos")
     gateway.kill()
@@ -216,11 +216,11 @@ def test_nothing_lost_when_the_gateway_is_killed_while_the_receiver_is_down(
 
 
 def test_gateway_killed_mid_stream_resumes_in_order(
-    receivers: Callable[..., PysiaReceiver], forwarders: Callable[..., Dc09Forwarder], database_url: str
+    receivers: Callable[..., PysiaReceiver], forwarders: Callable[..., Dc09Forwarder], gateway_db: str
 ) -> None:
     receiver = receivers([ACCOUNT])
     config = receiver_config(receiver)
-    gateway = GatewayProcess(database_url, config)
+    gateway = GatewayProcess(gateway_db, config)
     count = 200
     for n in range(1, count + 1):
         gateway.submit(n)
