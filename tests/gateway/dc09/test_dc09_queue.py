@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import pytest
 from sqlalchemy import create_engine
 
+from gateway import pipeline
 from gateway.dc09.queue import Dc09Queue, Report
 from gateway.storage.db import session_factory
+from gateway.storage.outbox import Publication
+from gateway.storage.store import Candidate
+from gateway.storage.window import Acceptance
+from tests.gateway.harness import make_core, register
 
 
 def report(key: str) -> Report:
@@ -69,3 +77,31 @@ def test_one_instance_at_a_time_sends_to_a_receiver(database_url: str) -> None:
     assert not second.hold("a")
     first.let_go("a")  # a clean stop
     assert second.hold("a") and not first.hold("a")
+
+
+def test_the_report_is_committed_in_the_alerts_own_transaction_or_not_at_all(database_url: str) -> None:
+    device = "pb-3c71bf4a9e10"
+    core = make_core(create_engine(database_url))
+    register(core.store, device, "11" * 32)
+    queue = Dc09Queue(core.store.sessions, "gw-1", lease_s=30.0)
+    queue.configure(["arc-1", "arc-2"])
+    body = {"v": 1, "dev": device, "seq": 1, "type": "silent_sos", "ts": None, "up": 1, "loc": None,
+            "bat": None, "pwr": "mains", "net": "wifi", "rssi": None}
+    now = datetime.now(UTC)
+
+    def plan(judged: list[Acceptance]) -> list[Publication]:
+        return [p for a in judged if a.alert is not None for p in pipeline.dc09_report(a.alert)]
+
+    def broken(judged: list[Acceptance]) -> list[Publication]:  # the report, then a row that cannot be written
+        return [*plan(judged), Publication("event", None)]  # type: ignore[arg-type]
+
+    with pytest.raises(Exception):  # noqa: B017 - whatever the database says about the NULL topic
+        core.store.accept_and_stage([Candidate(device, 1, b"1", body)], now, broken)
+    assert queue.head("arc-1") is None  # the alert's transaction rolled back, the report with it
+
+    (accepted,), _ = core.store.accept_and_stage([Candidate(device, 1, b"1", body)], now, plan)
+    assert accepted.verdict == "new"
+    for receiver in ("arc-1", "arc-2"):
+        head = queue.head(receiver)
+        assert head is not None and (head.source_key, head.device_id, head.contact_id) == (
+            f"alert:{device}:1", device, "1122 01 001")
