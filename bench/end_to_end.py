@@ -174,7 +174,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--presses", type=int, default=5)
     parser.add_argument("--heartbeats-per-s", type=int, default=0,
-                        help="background load of signed heartbeats during the presses (DESIGN: 5000)")
+                        help="background load of signed heartbeats during the presses (the target: 5000)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, Stack(Path(tmp)) as stack:
         baseline = broker_baseline(stack, 50)

@@ -16,6 +16,8 @@ from pydantic_settings import SettingsError
 from broker.accounts import DynsecAccounts
 from gateway.api.app import create_app
 from gateway.bridge import Bridge
+from gateway.dc09 import Dc09Forwarder
+from gateway.dc09.queue import Dc09Queue
 from gateway.metrics import Metrics
 from gateway.registry import Registry
 from gateway.settings import Settings
@@ -79,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("no PANIC_API_TOKENS: every API route but /health will answer 401")
 
     bridge = Bridge(settings, store, metrics)
+    forwarder = Dc09Forwarder(settings.dc09_receivers, Dc09Queue(store.sessions, store.instance, store.lease_s),
+                              metrics, poll_s=settings.outbox_poll_s)
+    bridge.publisher.on_committed.append(forwarder.wake)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -91,17 +96,20 @@ def main(argv: list[str] | None = None) -> int:
     # bridge has stopped.
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    forwarder.start()  # with no receiver configured it has no sender and sends nothing
     bridge.start()
     if args.no_api:
         stop.wait()
     else:
-        registry = Registry(store.registry, accounts, settings.key_grace_s)
+        registry = Registry(store.registry, accounts, settings.key_grace_s,
+                            dc09_accounts=[r.accounts() for r in settings.dc09_receivers])
         app = create_app(settings, store, registry, metrics, acknowledge=bridge.acknowledgements.apply,
                          broker_connected=bridge.connected.is_set, station_directory=bridge.publisher.stations)
         server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port,
                                                log_level=settings.log_level.lower(), access_log=False))
         server.run()  # returns on SIGINT/SIGTERM
     bridge.stop()
+    forwarder.stop()
     log.info("gateway stopped")
     return 0
 

@@ -21,6 +21,8 @@ from datetime import datetime
 from typing import Literal
 
 from gateway import protocol
+from gateway.dc09.contact_id import contact_id_for
+from gateway.dc09.location import Location
 from gateway.enrich import rfc3339
 from gateway.protocol import Reason
 from gateway.storage.models import Alert
@@ -51,6 +53,20 @@ def dispatch_alert(alert: Alert) -> Publication:
     return Publication("dispatch_alert", DISPATCH_ALERTS, alert_id=alert.id, rev=alert.rev, device_id=alert.device_id)
 
 
+def dc09_report(alert: Alert) -> list[Publication]:
+    """The alert as a Contact ID report for the alarm-receiving centres (docs/dc09.md), when a code applies.
+
+    Staged for every configured receiver; none configured, nothing is written.
+    The GPS fix, when the button had one, goes as extended data.
+    """
+    if alert.type not in protocol.CONTACT_ID:
+        return []
+    loc = (alert.body or {}).get("loc")
+    extended = list(Location(round(loc["lat"] * 10**7), round(loc["lon"] * 10**7)).extended_data()) if loc else []
+    body = {"contact_id": contact_id_for(alert.type).text(), "extended": extended}
+    return [Publication("dc09", "dc09", body=body, alert_id=alert.id, device_id=alert.device_id)]
+
+
 def device_ack(device_id: str, seq: int, state: str) -> Publication:
     """The alert's state to its button (stamped with the gateway's clock and signed when published)."""
     body = {"v": 1, "dev": device_id, "ref": seq, "state": state}
@@ -69,7 +85,8 @@ def for_device_messages(outcomes: Sequence[Outcome], at: datetime,
                         quiet: Callable[[tuple[str, str]], bool]) -> list[Publication]:
     """A batch of judged device messages → what to publish.
 
-    New alert: to dispatch, and `received` to the button. Retransmitted
+    New alert: to dispatch, `received` to the button, and a Contact ID
+    report to the alarm-receiving centres. Retransmitted
     alert: `received` again (its first ack may be what got lost) and its
     dispatch state if it has one. Rejected message: an event, unless
     `quiet(sender, reason)` says one was reported lately: a flood of forged
@@ -90,7 +107,8 @@ def for_device_messages(outcomes: Sequence[Outcome], at: datetime,
         elif alert is None:
             continue  # a heartbeat: the window update was all there was to do
         elif outcome.verdict == "new":
-            publications += [dispatch_alert(alert), device_ack(alert.device_id, alert.seq, "received")]
+            publications += [dispatch_alert(alert), device_ack(alert.device_id, alert.seq, "received"),
+                             *dc09_report(alert)]
         else:
             publications.append(device_ack(alert.device_id, alert.seq, "received"))
             if alert.state != "new":

@@ -63,6 +63,9 @@ class Publisher:
         self.send = send
         self.connected = connected
         self._handed: queue.Queue[OutboxItem] = queue.Queue()
+        # Called after each hand-over of committed rows: what else was staged with them (the DC-09
+        # forwarder's rows, gateway/dc09/) is committed now too.
+        self.on_committed: list[Callable[[], None]] = []
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="gateway-publisher", daemon=True)
 
@@ -81,6 +84,9 @@ class Publisher:
         """Publish these staged items soon (they are committed and claimed by this instance)."""
         for item in items:
             self._handed.put(item)
+        if items:
+            for listener in self.on_committed:
+                listener()
 
     # --- the loop ------------------------------------------------------------------
 

@@ -17,11 +17,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import select
+
 from broker.accounts import BrokerAccounts
 from broker.credentials import new_password
+from gateway.dc09.account import AccountScheme
+from gateway.dc09.registration import account_clash
 from gateway.protocol import DEVICE_ID
 from gateway.storage.common import StoreError, utcnow
 from gateway.storage.models import Device
@@ -45,10 +50,12 @@ class IssuedDevice:
 
 
 class Registry:
-    def __init__(self, store: RegistryStore, accounts: BrokerAccounts | None, key_grace_s: float) -> None:
+    def __init__(self, store: RegistryStore, accounts: BrokerAccounts | None, key_grace_s: float,
+                 dc09_accounts: Sequence[AccountScheme] = ()) -> None:
         self.store = store
         self.accounts = accounts
         self.key_grace = timedelta(seconds=key_grace_s)
+        self.dc09_accounts = list(dc09_accounts)  # one per configured alarm-receiving centre
 
     def register_device(self, device_id: str, owner_id: str, premises_id: str) -> IssuedDevice:
         """Register a device, or complete a registration whose answer was lost (new credentials)."""
@@ -57,6 +64,7 @@ class Registry:
         # Refuse what cannot succeed before touching the broker: a conflicting
         # request must not change the password of a device in use.
         created = self.store.check_registration(device_id, owner_id, premises_id)
+        self._check_dc09_account(device_id)
         key_hex, password = secrets.token_bytes(32).hex(), new_password()
         self._set_account(device_id, password)
         device = self.store.register_device(device_id, owner_id, premises_id, key_hex)
@@ -84,6 +92,16 @@ class Registry:
                                                "removed yet; retry") from None
         log.warning("device %s revoked", device_id)
         return device
+
+    def _check_dc09_account(self, device_id: str) -> None:
+        """Refuse a button that alarm-receiving centres could not tell from another (gateway/dc09/registration.py)."""
+        if not self.dc09_accounts:
+            return
+        with self.store.sessions() as session:
+            active = session.scalars(select(Device.id).where(Device.status == "active")).all()
+        clash = account_clash(self.dc09_accounts, device_id, active)
+        if clash is not None:
+            raise StoreError("conflict", clash)
 
     def _set_account(self, device_id: str, password: str) -> None:
         if self.accounts is None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from gateway.dc09.config import ReceiverConfig, load_receivers
 
 ROLES = ("technician", "operator", "admin")
 
@@ -90,5 +94,15 @@ class Settings(BaseSettings):
     dispatch_candidates: int = Field(default=3, ge=0, le=3)
     stations_check_s: float = Field(default=5.0, gt=0)
     location_fix_max_age_s: int = Field(default=600, ge=0)
+
+    # Alarm-receiving centres (docs/dc09.md): a JSON list of receivers, each sent
+    # every alert as SIA DC-09 / Contact ID. Empty: no forwarding.
+    dc09_receivers: Annotated[list[ReceiverConfig], NoDecode] = Field(default_factory=list)
+
+    @field_validator("dc09_receivers", mode="before")
+    @classmethod
+    def _parse_receivers(cls, value: Any) -> Any:
+        # The forwarder's own parser: its errors name the receiver and field, never the key.
+        return load_receivers(value) if isinstance(value, str) else value
 
     log_level: str = "INFO"

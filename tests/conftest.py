@@ -16,7 +16,7 @@ from broker.run import BrokerConfig, Mosquitto, free_port, prepare
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"
 PROTOCOL = ROOT / "protocol"
-HEAPSIZE = "110K"  # the heap an ESP32 without PSRAM gives Python (DESIGN.md §5)
+HEAPSIZE = "110K"  # the heap an ESP32 without PSRAM gives Python (docs/firmware.md)
 
 
 def micropython_binary() -> str:

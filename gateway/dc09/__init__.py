@@ -1,6 +1,7 @@
 """SIA DC-09 forwarding with Ademco Contact ID to alarm-receiving centres (docs/dc09.md).
 
-Standalone for now: the gateway's transactional outbox will feed `Dc09Forwarder.submit`.
+Reports are staged with their alert (gateway/dc09/queue.py, from the outbox's
+`stage()`); gateway/main.py runs the forwarder beside the MQTT bridge.
 """
 
 from gateway.dc09.config import ConfigError, ReceiverConfig, load_receivers

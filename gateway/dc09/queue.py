@@ -1,57 +1,43 @@
-"""Persistent per-receiver queue of DC-09 messages (SQLite, standard library).
+"""The DC-09 messages of each receiver, in the gateway's database (tables `dc09_receivers`, `dc09_messages`).
 
-TEMPORARY HOME: this table moves into the gateway's transactional outbox when
-that lands; until then the forwarder keeps its own file so nothing queued is
-lost across gateway restarts or receiver outages. One row per (receiver,
-event); a receiver's rows go out in id order, one at a time. A row keeps the
-sequence number of its first transmission, so retransmissions (even after a
-restart) carry the same number and a receiver can spot a duplicate.
+Why not the outbox's rows themselves (docs/architecture.md, "DC-09"): an
+outbox row is claimed by whichever instance finds it due, published in a
+batch beside others and deleted on the broker's PUBACK. A DC-09 receiver
+needs the opposite: one message at a time per receiver, in order, each
+keeping the sequence number of its first transmission across restarts. So
+`stage()` writes one row per active receiver into `dc09_messages`, inside
+the same transaction as the alert (gateway/storage/outbox.py calls it for
+the pipeline's `dc09` publications), and one instance at a time holds a
+receiver (a lease on its `dc09_receivers` row) and sends its rows in id order.
 
-States: pending -> delivered (ACK), or pending -> parked (DUH: the receiver
-cannot process it; kept for an operator, `requeue_parked` sends it again).
+States: pending → deleted on ACK, or pending → parked (the receiver cannot or
+will not take it; kept for an operator, `requeue_parked` sends it again).
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, false, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.dc09.message import SEQUENCE_MAX
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS dc09_message (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    receiver TEXT NOT NULL,
-    source_key TEXT NOT NULL,
-    account TEXT NOT NULL,
-    data TEXT NOT NULL,
-    extended TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'parked')),
-    sequence INTEGER,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    finished_at REAL,
-    UNIQUE (receiver, source_key)
-);
-CREATE INDEX IF NOT EXISTS dc09_message_head ON dc09_message (receiver, state, id);
-CREATE TABLE IF NOT EXISTS dc09_sequence (receiver TEXT PRIMARY KEY, next INTEGER NOT NULL);
-"""
+from gateway.storage.common import utcnow
+from gateway.storage.models import Dc09Message, Dc09Receiver
 
 
 @dataclass(frozen=True)
-class NewMessage:
-    receiver: str
-    source_key: str  # the event's identity: submitting it again queues nothing
-    account: str
-    data: str
-    extended: tuple[str, ...]
-    created_at: float
+class Report:
+    """One Contact ID report, for every active receiver: `source_key` is its identity."""
+
+    source_key: str
+    device_id: str
+    contact_id: str  # ContactId.text(), e.g. "1120 01 001"
+    extended: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,121 +45,157 @@ class QueuedMessage:
     id: int
     receiver: str
     source_key: str
-    account: str
-    data: str
+    device_id: str
+    contact_id: str
     extended: tuple[str, ...]
     sequence: int | None
     attempts: int
     last_error: str | None
 
 
+def stage(session: Session, reports: Sequence[Report], now: datetime) -> int:
+    """Add each report for every active receiver to the caller's transaction; returns the rows added.
+
+    A report already staged for a receiver (same source_key) is skipped.
+    With no receiver configured this adds nothing.
+    """
+    if not reports:
+        return 0
+    names = session.scalars(select(Dc09Receiver.name).where(Dc09Receiver.active)).all()
+    rows = [{"receiver": name, "source_key": report.source_key, "device_id": report.device_id,
+             "contact_id": report.contact_id, "extended": list(report.extended), "state": "pending",
+             "attempts": 0, "created_at": now} for report in reports for name in names]
+    if not rows:
+        return 0
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    # RETURNING counts what was added on every driver (rowcount is -1 for this on psycopg).
+    added = session.execute(insert(Dc09Message).values(rows).on_conflict_do_nothing().returning(Dc09Message.id))
+    return len(added.all())
+
+
+def _queued(row: Dc09Message) -> QueuedMessage:
+    return QueuedMessage(row.id, row.receiver, row.source_key, row.device_id, row.contact_id,
+                         tuple(row.extended), row.sequence, row.attempts, row.last_error)
+
+
 class Dc09Queue:
-    def __init__(self, path: Path) -> None:
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # an ACK'd enqueue survives a power cut
-        self._db.executescript(SCHEMA)
+    def __init__(self, sessions: sessionmaker[Session], instance: str, lease_s: float) -> None:
+        self.sessions = sessions
+        self.instance = instance
+        self.lease_s = lease_s
+        self._held_until: dict[str, datetime] = {}  # leases this instance took, to renew only half-way through
 
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+    def configure(self, names: Sequence[str]) -> None:
+        """The configured receivers are active, every other one not (its rows stay, unsent)."""
+        with self.sessions() as session:
+            known = set(session.scalars(select(Dc09Receiver.name)))
+            session.add_all(Dc09Receiver(name=name, active=True, next_sequence=1) for name in names
+                            if name not in known)
+            session.execute(update(Dc09Receiver).values(active=Dc09Receiver.name.in_(list(names)) if names
+                                                        else false()))
+            session.commit()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def enqueue(self, reports: Sequence[Report]) -> int:
+        """Stage reports in a transaction of their own (for reports with no cause to commit with them)."""
+        with self.sessions() as session:
+            added = stage(session, reports, utcnow())
+            session.commit()
+        return added
 
-    def _write(self, sql: str, args: tuple[object, ...]) -> int:
-        with self._lock:
-            return self._db.execute(sql, args).rowcount
+    def hold(self, receiver: str) -> bool:
+        """Take or renew this instance's lease on sending to `receiver`: one sender per receiver keeps order."""
+        now = utcnow()
+        if now < self._held_until.get(receiver, now) - timedelta(seconds=self.lease_s / 2):
+            return True  # no other instance can take it before our lease ends: spare a commit per message
+        until = now + timedelta(seconds=self.lease_s)
+        with self.sessions() as session:
+            held: int = session.execute(
+                update(Dc09Receiver)
+                .where(Dc09Receiver.name == receiver,
+                       or_(Dc09Receiver.holder.is_(None), Dc09Receiver.holder == self.instance,
+                           Dc09Receiver.lease_until < now))
+                .values(holder=self.instance, lease_until=until)
+            ).rowcount  # type: ignore[attr-defined]
+            session.commit()
+        if held == 1:
+            self._held_until[receiver] = until
+        else:
+            self._held_until.pop(receiver, None)
+        return held == 1
 
-    def enqueue(self, messages: Iterable[NewMessage]) -> int:
-        """Queue messages atomically; returns how many were new (a known source_key is skipped)."""
-        rows = [
-            (m.receiver, m.source_key, m.account, m.data, json.dumps(list(m.extended)), m.created_at) for m in messages
-        ]
-        with self._transaction() as db:
-            before = db.total_changes
-            db.executemany(
-                "INSERT OR IGNORE INTO dc09_message (receiver, source_key, account, data, extended, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-            return db.total_changes - before
+    def let_go(self, receiver: str) -> None:
+        """Stop holding `receiver` (a clean stop), so another instance may take it at once."""
+        self._held_until.pop(receiver, None)
+        with self.sessions() as session:
+            session.execute(update(Dc09Receiver)
+                            .where(Dc09Receiver.name == receiver, Dc09Receiver.holder == self.instance)
+                            .values(holder=None, lease_until=None))
+            session.commit()
 
     def head(self, receiver: str) -> QueuedMessage | None:
         """The oldest pending message of a receiver."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT id, receiver, source_key, account, data, extended, sequence, attempts, last_error"
-                " FROM dc09_message WHERE receiver = ? AND state = 'pending' ORDER BY id LIMIT 1",
-                (receiver,),
-            ).fetchone()
-        if row is None:
-            return None
-        return QueuedMessage(row[0], row[1], row[2], row[3], row[4], tuple(json.loads(row[5])), *row[6:])
+        with self.sessions() as session:
+            row = session.scalars(select(Dc09Message)
+                                  .where(Dc09Message.receiver == receiver, Dc09Message.state == "pending")
+                                  .order_by(Dc09Message.id).limit(1)).first()
+            return _queued(row) if row is not None else None
 
     def next_sequence(self, receiver: str) -> int:
         """The receiver's next sequence number, 0001 to 9999 and round again."""
-        with self._transaction():
-            return self._advance(receiver)
+        with self.sessions() as session:
+            sequence = self._advance(session, receiver)
+            session.commit()
+        return sequence
 
     def sequence_for(self, message: QueuedMessage) -> int:
         """The message's sequence number, given it on first transmission and kept for retransmissions."""
         if message.sequence is not None:
             return message.sequence
-        with self._transaction() as db:
-            sequence = self._advance(message.receiver)
-            db.execute("UPDATE dc09_message SET sequence = ? WHERE id = ?", (sequence, message.id))
-            return sequence
+        with self.sessions() as session:
+            sequence = self._advance(session, message.receiver)
+            session.execute(update(Dc09Message).where(Dc09Message.id == message.id).values(sequence=sequence))
+            session.commit()
+        return sequence
 
-    def _advance(self, receiver: str) -> int:
-        row = self._db.execute("SELECT next FROM dc09_sequence WHERE receiver = ?", (receiver,)).fetchone()
-        sequence = row[0] if row else 1
-        self._db.execute(
-            "INSERT INTO dc09_sequence (receiver, next) VALUES (?, ?)"
-            " ON CONFLICT (receiver) DO UPDATE SET next = excluded.next",
-            (receiver, sequence % SEQUENCE_MAX + 1),
-        )
-        return int(sequence)
+    @staticmethod
+    def _advance(session: Session, receiver: str) -> int:
+        row = session.execute(
+            update(Dc09Receiver).where(Dc09Receiver.name == receiver)
+            .values(next_sequence=Dc09Receiver.next_sequence % SEQUENCE_MAX + 1)
+            .returning(Dc09Receiver.next_sequence)
+        ).one()
+        after = int(row[0])
+        return SEQUENCE_MAX if after == 1 else after - 1
+
+    def _set(self, message_id: int, **values: Any) -> None:
+        with self.sessions() as session:
+            session.execute(update(Dc09Message).where(Dc09Message.id == message_id)
+                            .values(attempts=Dc09Message.attempts + 1, **values))
+            session.commit()
 
     def failed(self, message_id: int, error: str) -> None:
-        self._write("UPDATE dc09_message SET attempts = attempts + 1, last_error = ? WHERE id = ?", (error, message_id))
+        self._set(message_id, last_error=error)
 
-    def delivered(self, message_id: int, at: float) -> None:
-        self._write(
-            "UPDATE dc09_message SET state = 'delivered', attempts = attempts + 1, finished_at = ? WHERE id = ?",
-            (at, message_id),
-        )
+    def park(self, message_id: int, reason: str) -> None:
+        self._set(message_id, state="parked", last_error=reason)
 
-    def park(self, message_id: int, reason: str, at: float) -> None:
-        self._write(
-            "UPDATE dc09_message SET state = 'parked', attempts = attempts + 1, last_error = ?, finished_at = ?"
-            " WHERE id = ?",
-            (reason, at, message_id),
-        )
+    def delivered(self, message_id: int) -> None:
+        with self.sessions() as session:
+            session.execute(delete(Dc09Message).where(Dc09Message.id == message_id))
+            session.commit()
 
     def requeue_parked(self, receiver: str) -> int:
         """Send parked messages again (they go first: their ids are the oldest)."""
-        return self._write(
-            "UPDATE dc09_message SET state = 'pending', finished_at = NULL WHERE receiver = ? AND state = 'parked'",
-            (receiver,),
-        )
+        with self.sessions() as session:
+            count: int = session.execute(
+                update(Dc09Message).where(Dc09Message.receiver == receiver, Dc09Message.state == "parked")
+                .values(state="pending")
+            ).rowcount  # type: ignore[attr-defined]
+            session.commit()
+        return count
 
     def counts(self, receiver: str) -> dict[str, int]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT state, COUNT(*) FROM dc09_message WHERE receiver = ? GROUP BY state", (receiver,)
-            ).fetchall()
-        return {"pending": 0, "delivered": 0, "parked": 0} | {state: count for state, count in rows}
-
-    def prune_delivered(self, before: float) -> int:
-        """Forget delivered rows finished before `before` (their source_key could then be queued again)."""
-        return self._write("DELETE FROM dc09_message WHERE state = 'delivered' AND finished_at < ?", (before,))
+        with self.sessions() as session:
+            rows = session.execute(select(Dc09Message.state, func.count()).where(Dc09Message.receiver == receiver)
+                                   .group_by(Dc09Message.state)).all()
+        return {"pending": 0, "parked": 0} | {state: int(count) for state, count in rows}

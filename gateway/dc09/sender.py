@@ -1,4 +1,4 @@
-"""One receiver's sender: its queue out, one message at a time, each until ACK.
+"""One receiver's sender: its rows in the gateway's database out, one message at a time, each until ACK.
 
 - Waits `ack_timeout_s` for the answer whose sequence number (and account)
   match; stale answers to earlier transmissions are ignored, answers that
@@ -19,6 +19,8 @@
   behind it. Parked messages stay in the queue for an operator.
 - No answer or no connection: retried with back-off (`retry_initial_s`,
   doubling to `retry_max_s`), same sequence number.
+- One sender per receiver across gateway instances: it sends only while it
+  holds the receiver's lease (Dc09Queue.hold), renewed at every step.
 - Link test: with nothing to send for `link_test_s`, a NULL message from the
   gateway's account, so the centre notices a dead gateway or link.
 """
@@ -33,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
+from gateway.dc09.account import AccountError
 from gateway.dc09.answer import Answer, AnswerError, parse_answer
 from gateway.dc09.config import ReceiverConfig
 from gateway.dc09.frame import FrameError
@@ -78,6 +81,7 @@ class ReceiverSender:
         metrics: Metrics,
         clock: Callable[[], float],
         rng: random.Random | None = None,
+        poll_s: float = 1.0,
     ) -> None:
         self.config = config
         self.status = ReceiverStatus()
@@ -88,7 +92,9 @@ class ReceiverSender:
         self._rng = rng or random.SystemRandom()
         self._key = config.aes_key()
         self._route = config.route()
-        self._gateway_account = config.accounts().gateway_account
+        self._accounts = config.accounts()
+        self._gateway_account = self._accounts.gateway_account
+        self.poll_s = poll_s
         self._link = make_link(config)
         self._last_exchange = asyncio.get_running_loop().time()
         self._delay = config.retry_initial_s
@@ -111,8 +117,13 @@ class ReceiverSender:
                     await _wait(stopping, self.config.retry_max_s)
         finally:
             await self._link.close()
+            with contextlib.suppress(Exception):  # a database gone at stop: the lease simply runs out
+                self._queue.let_go(self.config.name)
 
     async def _step(self, stopping: asyncio.Event) -> None:
+        if not self._queue.hold(self.config.name):
+            await _wait(stopping, self.poll_s)  # another instance sends to this receiver; take over if it stops
+            return
         message = self._queue.head(self.config.name)
         if message is not None:
             outcome = await self._deliver(message)
@@ -137,28 +148,35 @@ class ReceiverSender:
         if self._queue.head(self.config.name) is not None:
             return  # queued between the look and the clear
         waiters = {asyncio.ensure_future(self.wake.wait()), asyncio.ensure_future(stopping.wait())}
-        due = self._link_test_due_in()
-        _, pending = await asyncio.wait(
-            waiters, timeout=None if due == float("inf") else due, return_when=asyncio.FIRST_COMPLETED
-        )
+        # Rows staged by another instance (or before a wake could reach us) are found by looking again.
+        due = min(self._link_test_due_in(), self.poll_s)
+        _, pending = await asyncio.wait(waiters, timeout=due, return_when=asyncio.FIRST_COMPLETED)
         for waiter in pending:
             waiter.cancel()
 
     async def _deliver(self, queued: QueuedMessage) -> Outcome:
+        try:
+            account = self._accounts.account_for(queued.device_id)
+        except AccountError as error:  # e.g. the device maps onto the gateway's own account
+            return self._park(queued, f"no account for {queued.device_id}: {error}; parked for an operator")
         sequence = self._queue.sequence_for(queued)
-        answer = await self._transmit("ADM-CID", sequence, queued.account, queued.data, queued.extended)
+        data = f"#{account}|{queued.contact_id}"
+        extended = queued.extended if self.config.send_location else ()
+        answer = await self._transmit("ADM-CID", sequence, account, data, extended)
         if isinstance(answer, str):
             self._queue.failed(queued.id, answer)
             if answer == REFUSED and queued.attempts + 1 >= REFUSALS_BEFORE_PROBE:
                 return await self._probe_refusal(queued)
             return Outcome.RETRY
         if answer.kind == "ACK":
-            self._queue.delivered(queued.id, self._clock())
+            self._queue.delivered(queued.id)
             self._count("delivered")
             return Outcome.DELIVERED
-        reason = "receiver answered DUH: it cannot process this message; parked for an operator"
+        return self._park(queued, "receiver answered DUH: it cannot process this message; parked for an operator")
+
+    def _park(self, queued: QueuedMessage, reason: str) -> Outcome:
         log.error("dc09 %s: message %s (%s) %s", self.config.name, queued.id, queued.source_key, reason)
-        self._queue.park(queued.id, reason, self._clock())
+        self._queue.park(queued.id, reason)
         self._count("parked")
         return Outcome.PARKED
 
@@ -167,14 +185,11 @@ class ReceiverSender:
         message's account, and it must not hold back every other button's alarms; else it is ours, keep trying."""
         if await self._link_test() is not Outcome.DELIVERED:
             return Outcome.RETRY
-        reason = (
-            f"receiver refuses account {queued.account} (NAK) but accepts the gateway's link test: register the "
+        account = self._accounts.account_for(queued.device_id)
+        return self._park(queued, (
+            f"receiver refuses account {account} (NAK) but accepts the gateway's link test: register the "
             "account at the centre or pin another in account_overrides; parked for an operator"
-        )
-        log.error("dc09 %s: message %s (%s) %s", self.config.name, queued.id, queued.source_key, reason)
-        self._queue.park(queued.id, reason, self._clock())
-        self._count("parked")
-        return Outcome.PARKED
+        ))
 
     async def _link_test(self) -> Outcome:
         sequence = self._queue.next_sequence(self.config.name)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -149,3 +150,47 @@ class StationRow(Base):
     phones: Mapped[list[str]] = mapped_column(JSON, default=list)
     coverage: Mapped[str | None] = mapped_column(Text, nullable=True)  # GeoJSON Polygon/MultiPolygon text
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class Dc09Receiver(Base):
+    """An alarm-receiving centre the gateway forwards to (gateway/dc09/; docs/dc09.md).
+
+    Rows follow `PANIC_DC09_RECEIVERS` at start (`active`); staging fans a
+    report out to the active ones. The row also carries the receiver's
+    sequence counter and the lease that lets one instance at a time send to
+    it, which keeps its messages in order.
+    """
+
+    __tablename__ = "dc09_receivers"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    active: Mapped[bool] = mapped_column(Boolean)
+    next_sequence: Mapped[int] = mapped_column(Integer)  # 1 to 9999, then 1 again
+    holder: Mapped[str | None] = mapped_column(String(100), nullable=True)  # the instance sending to it
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Dc09Message(Base):
+    """One Contact ID report to one receiver, staged with its cause, until the receiver ACKs it.
+
+    The account is worked out when sending (from the receiver's account
+    scheme); `sequence` is given on the first transmission and kept for all
+    retransmissions. A message the receiver cannot take is `parked`.
+    """
+
+    __tablename__ = "dc09_messages"
+    # A receiver's head of line: its oldest pending message.
+    __table_args__ = (UniqueConstraint("receiver", "source_key"),
+                      Index("ix_dc09_messages_head", "receiver", "state", "id"))
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    receiver: Mapped[str] = mapped_column(ForeignKey("dc09_receivers.name"))
+    source_key: Mapped[str] = mapped_column(String(80))  # the report's identity, e.g. "alert:pb-…:18"
+    device_id: Mapped[str] = mapped_column(String(15))
+    contact_id: Mapped[str] = mapped_column(String(16))  # "1120 01 001"
+    extended: Mapped[list[str]] = mapped_column(JSON)  # extended-data blocks, e.g. ["X105.2612345", "Y-5.4291234"]
+    state: Mapped[str] = mapped_column(String(10))  # pending, parked
+    sequence: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

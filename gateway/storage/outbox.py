@@ -25,10 +25,13 @@ from typing import Any, Literal, cast
 from sqlalchemy import Row, Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from gateway.dc09.queue import Report
+from gateway.dc09.queue import stage as stage_dc09
 from gateway.storage.base import StoreBase
 from gateway.storage.models import Alert, OutboxEntry
 
-Kind = Literal["dispatch_alert", "device_ack", "event"]
+# dc09: a Contact ID report for the alarm-receiving centres, staged into their own table (gateway/dc09/queue.py).
+Kind = Literal["dispatch_alert", "device_ack", "event", "dc09"]
 
 
 @dataclass(frozen=True)
@@ -87,8 +90,11 @@ def stage(session: Session, publications: Sequence[Publication], now: datetime, 
     A newer revision of an alert supersedes an older one still waiting:
     dispatch keeps only the newest revision anyway.
     """
+    stage_dc09(session, [_report(p) for p in publications if p.kind == "dc09"], now)
     entries = []
     for p in publications:
+        if p.kind == "dc09":
+            continue
         if p.kind == "dispatch_alert" and p.rev and p.rev > 1:
             session.execute(delete(OutboxEntry).where(OutboxEntry.kind == "dispatch_alert",
                                                       OutboxEntry.alert_id == p.alert_id, OutboxEntry.rev < p.rev))
@@ -101,6 +107,12 @@ def stage(session: Session, publications: Sequence[Publication], now: datetime, 
     if entries:
         session.flush()  # numbers the rows
     return [_item(e) for e in entries]
+
+
+def _report(publication: Publication) -> Report:
+    body = publication.body or {}
+    return Report(f"alert:{publication.alert_id}", publication.device_id or "", body["contact_id"],
+                  tuple(body.get("extended", ())))
 
 
 @dataclass(frozen=True)

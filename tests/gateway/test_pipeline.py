@@ -21,7 +21,7 @@ def never_quiet(_key: tuple[str, str]) -> bool:
 
 
 def test_a_new_alert_goes_to_dispatch_and_its_button_hears_received() -> None:
-    dispatch, ack = pipeline.for_device_messages([Outcome("new", DEVICE, alert=alert(7))], AT, never_quiet)
+    dispatch, ack, _arc = pipeline.for_device_messages([Outcome("new", DEVICE, alert=alert(7))], AT, never_quiet)
     assert (dispatch.kind, dispatch.topic, dispatch.alert_id, dispatch.rev) == (
         "dispatch_alert", "panic/v1/dispatch/alerts", f"{DEVICE}:7", 1)
     assert (ack.kind, ack.topic) == ("device_ack", f"panic/v1/dev/{DEVICE}/ack")

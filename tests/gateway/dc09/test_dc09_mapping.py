@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -112,15 +111,6 @@ def test_receivers_configuration_and_errors_without_the_key() -> None:
         assert secret not in str(caught.value)
 
 
-def test_a_bad_device_id_queues_nothing(tmp_path: Path) -> None:
-    (config,) = load_receivers('[{"name": "arc", "host": "127.0.0.1", "port": 9}]')
-    forwarder = Dc09Forwarder([config], tmp_path / "q.sqlite3")
-    with pytest.raises(AccountError):
-        forwarder.submit(Dc09Event("alert:x:1", "pb-nothex", contact_id_for("sos")))
-    assert forwarder.queue.counts("arc") == {"pending": 0, "delivered": 0, "parked": 0}
-    forwarder.stop()
-
-
 @pytest.fixture
 def scripted() -> Iterator[Callable[..., ScriptedReceiver]]:
     started: list[ScriptedReceiver] = []
@@ -149,13 +139,15 @@ def test_duh_parks_the_message_and_the_line_moves_on(
     forwarder = forwarders([scripted_config(receiver)])
     forwarder.submit(Dc09Event("odd", DEVICE, ContactId(1, 999, 1, 1)))
     forwarder.submit(Dc09Event("alert:1", DEVICE, contact_id_for("sos")))
-    wait_until(lambda: forwarder.queue.counts("arc") == {"pending": 0, "delivered": 1, "parked": 1})
+    wait_until(lambda: forwarder.queue.counts("arc") == {"pending": 0, "parked": 1})
+    assert forwarder.metrics.get("dc09_delivered_total", receiver="arc") == 1
     assert "DUH" in caplog.text
     assert forwarder.metrics.get("dc09_parked_total", receiver="arc") == 1
 
     assert forwarder.queue.requeue_parked("arc") == 1
     forwarder.submit(Dc09Event("alert:2", DEVICE, contact_id_for("sos")))  # wakes the sender
-    wait_until(lambda: forwarder.queue.counts("arc") == {"pending": 0, "delivered": 2, "parked": 1})
+    wait_until(lambda: forwarder.metrics.get("dc09_delivered_total", receiver="arc") == 2)
+    assert forwarder.queue.counts("arc") == {"pending": 0, "parked": 1}
     assert [m.data.split("|")[1][:4] for m in receiver.seen] == ["1999", "1120", "1999", "1120"]
 
 
@@ -166,6 +158,22 @@ def test_a_receiver_that_hangs_up_after_every_answer_costs_no_retries(
     forwarder = forwarders([scripted_config(receiver)])
     for n in range(1, 6):
         forwarder.submit(Dc09Event(f"alert:{n}", DEVICE, contact_id_for("sos")))
-    wait_until(lambda: forwarder.queue.counts("arc")["delivered"] == 5)
+    wait_until(lambda: forwarder.metrics.get("dc09_delivered_total", receiver="arc") == 5)
     assert forwarder.metrics.get("dc09_retry_total", receiver="arc") == 0
     assert [m.sequence for m in receiver.seen] == [1, 2, 3, 4, 5]
+
+
+def test_a_device_without_an_account_is_parked_and_the_line_moves_on(
+    scripted: Callable[..., ScriptedReceiver],
+    forwarders: Callable[..., Dc09Forwarder],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    receiver = scripted(lambda message: "ACK")
+    forwarder = forwarders([scripted_config(receiver)])
+    reserved = "pb-0000000f4240"  # MAC 1 000 000: the gateway's own account 000000 with 6 digits
+    forwarder.submit(Dc09Event("alert:reserved", reserved, contact_id_for("sos")))
+    forwarder.submit(Dc09Event("alert:1", DEVICE, contact_id_for("silent_sos")))
+    wait_until(lambda: forwarder.metrics.get("dc09_delivered_total", receiver="arc") == 1)
+    assert forwarder.queue.counts("arc") == {"pending": 0, "parked": 1}
+    assert [m.data.split("|")[1][:4] for m in receiver.seen] == ["1122"]
+    assert f"no account for {reserved}" in caplog.text and "reserved" in caplog.text

@@ -84,7 +84,8 @@ def test_receiver_down_then_back_gets_everything_in_order_once(
     assert [e["event_type"] for e in got] == ["122" if n % 2 else "120" for n in range(2, 8)]
     assert [e["sequence"] for e in got] == [f"{n:04d}" for n in range(2, 8)]
     assert receiver.quiet(1.0) == []
-    assert forwarder.queue.counts("arc") == {"pending": 0, "delivered": 7, "parked": 0}  # settled during quiet()
+    assert forwarder.queue.counts("arc") == {"pending": 0, "parked": 0}  # settled during quiet()
+    assert forwarder.metrics.get("dc09_delivered_total", receiver="arc") == 7
 
 
 def test_nothing_lost_across_a_gateway_restart_while_the_receiver_is_down(
@@ -100,8 +101,8 @@ def test_nothing_lost_across_a_gateway_restart_while_the_receiver_is_down(
     first.stop()
 
     receiver.start()
-    second = forwarders([config])  # same queue file: the gateway restarted
-    assert second.submit(event(2)) == 0  # the same event submitted again is not queued twice
+    second = forwarders([config])  # same database: the gateway restarted
+    assert second.submit(event(2)) == 0  # the same event submitted again while pending is not queued twice
     got = receiver.take(4)
     assert [e["sequence"] for e in got] == ["0001", "0002", "0003", "0004"]
     assert receiver.quiet(1.0) == []
@@ -120,7 +121,7 @@ def test_nak_for_time_resyncs_the_clock_and_delivers(
 
     got = receiver.take(1)
     assert (got[0]["event_type"], got[0]["account"]) == ("122", ACCOUNT)
-    wait_until(lambda: forwarder.queue.counts("arc")["delivered"] == 1)  # pysiaalarm reports after its ACK
+    wait_until(lambda: forwarder.metrics.get("dc09_delivered_total", receiver="arc") == 1)  # reported after ACK
     status, _ = forwarder.status()["arc"]
     assert abs(status.clock_offset_s + skew_s) <= 2
     assert forwarder.metrics.get("dc09_nak_total", receiver="arc") == 1
@@ -145,7 +146,7 @@ def test_wrong_key_is_a_clear_error_and_the_queue_is_kept(
     wait_until(lambda: forwarder.metrics.get("dc09_nak_total", receiver="arc") >= 6)  # link-test probes included
     status, counts = forwarder.status()["arc"]
     assert status.last_error is not None and "AES key" in status.last_error
-    assert counts == {"pending": 2, "delivered": 0, "parked": 0}
+    assert counts == {"pending": 2, "parked": 0}
     assert receiver.quiet(0.5) == []
     assert "AES key" in caplog.text
     assert wrong not in caplog.text and wrong.lower() not in caplog.text
@@ -153,7 +154,7 @@ def test_wrong_key_is_a_clear_error_and_the_queue_is_kept(
 
     fixed = forwarders([receiver_config(receiver, key=KEY_HEX)])
     assert [e["event_type"] for e in receiver.take(2)] == ["120", "137"]
-    wait_until(lambda: fixed.queue.counts("arc")["delivered"] == 2)
+    wait_until(lambda: fixed.metrics.get("dc09_delivered_total", receiver="arc") == 2)
 
 
 @pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "aes"])
@@ -171,10 +172,10 @@ def test_link_test_null_messages_from_the_gateway_account(
 class GatewayProcess:
     """tests/gateway/dc09/forwarder_process.py: a forwarder that can be SIGKILLed."""
 
-    def __init__(self, queue_file: Path, config: ReceiverConfig) -> None:
+    def __init__(self, gateway_db: str, config: ReceiverConfig) -> None:
         receivers = json.dumps([config.model_dump(mode="json")])
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.gateway.dc09.forwarder_process", str(queue_file), receivers],
+            [sys.executable, "-m", "tests.gateway.dc09.forwarder_process", gateway_db, receivers],
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -192,18 +193,18 @@ class GatewayProcess:
 
 
 def test_nothing_lost_when_the_gateway_is_killed_while_the_receiver_is_down(
-    receivers: Callable[..., PysiaReceiver], forwarders: Callable[..., Dc09Forwarder], tmp_path: Path
+    receivers: Callable[..., PysiaReceiver], forwarders: Callable[..., Dc09Forwarder], gateway_db: str
 ) -> None:
     receiver = receivers([ACCOUNT])
     receiver.kill()
     config = receiver_config(receiver)
-    gateway = GatewayProcess(tmp_path / "dc09.sqlite3", config)
+    gateway = GatewayProcess(gateway_db, config)
     for n in range(1, 5):
         gateway.submit(n, "silent_sos" if n == 3 else "sos")
     gateway.kill()
 
     receiver.start()
-    forwarders([config])  # the restarted gateway, same queue file
+    forwarders([config])  # the restarted gateway, same database
     got = receiver.take(4)
     assert [(e["sequence"], e["event_type"]) for e in got] == [
         ("0001", "120"),
@@ -215,11 +216,11 @@ def test_nothing_lost_when_the_gateway_is_killed_while_the_receiver_is_down(
 
 
 def test_gateway_killed_mid_stream_resumes_in_order(
-    receivers: Callable[..., PysiaReceiver], forwarders: Callable[..., Dc09Forwarder], tmp_path: Path
+    receivers: Callable[..., PysiaReceiver], forwarders: Callable[..., Dc09Forwarder], gateway_db: str
 ) -> None:
     receiver = receivers([ACCOUNT])
     config = receiver_config(receiver)
-    gateway = GatewayProcess(tmp_path / "dc09.sqlite3", config)
+    gateway = GatewayProcess(gateway_db, config)
     count = 200
     for n in range(1, count + 1):
         gateway.submit(n)
@@ -241,7 +242,7 @@ def test_a_locked_queue_database_does_not_kill_the_sender(
     receiver = receivers([ACCOUNT, GATEWAY_ACCOUNT])
     forwarder = forwarders([receiver_config(receiver, link_test_s=0.1, retry_max_s=0.2)])
     receiver.take(1, kind="NULL")
-    other = sqlite3.connect(tmp_path / "dc09.sqlite3", isolation_level=None)
+    other = sqlite3.connect(tmp_path / "gateway.db", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another writer holds the lock: the next link test's sequence number fails
     wait_until(lambda: (forwarder.status()["arc"][0].last_error or "").startswith("internal error"), timeout_s=30)
     other.execute("ROLLBACK")
@@ -265,5 +266,6 @@ def test_an_account_the_receiver_does_not_know_is_parked_and_the_others_go_throu
     forwarder.submit(event(2, "silent_sos"))
 
     assert [(e["account"], e["event_type"]) for e in receiver.take(1)] == [(ACCOUNT, "122")]
-    wait_until(lambda: forwarder.queue.counts("arc") == {"pending": 0, "delivered": 1, "parked": 1})
+    wait_until(lambda: forwarder.queue.counts("arc") == {"pending": 0, "parked": 1})
+    assert forwarder.metrics.get("dc09_delivered_total", receiver="arc") == 1
     assert f"refuses account {AccountScheme().account_for(stranger)}" in caplog.text
