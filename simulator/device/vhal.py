@@ -16,22 +16,27 @@ host -> device                        device -> host
 Wi-Fi is always up (the host's network) with a fixed rssi, the clock is the
 host's (already synced), battery is unknown and power is mains. The
 watchdog is virtual: if it is not fed in time the process exits with
-RESET_EXIT, which the host treats as a reboot.
+_RESET_EXIT (75), which the host treats as a reboot.
 """
 
 import asyncio
 import sys
 import time
 
-TYPE_CHECKING = False
+from micropython import const
+
+# Constants, and names starting with "_" for the numbers: none of them becomes an
+# interned name (qstr). The firmware from source runs a few names short of the
+# qstr pool that needs a 7.4 KB block at once (docs/firmware.md, "Heap and qstrs").
+TYPE_CHECKING = const(False)
 if TYPE_CHECKING:
     from typing import Iterator
 
 from panic import log
 
-RESET_EXIT = 75
-_WDT_CHECK_MS = 100
-_SETTLE_MS = 100
+_RESET_EXIT = const(75)
+_WDT_CHECK_MS = const(100)
+_SETTLE_MS = const(100)
 
 
 class Channel:
@@ -46,7 +51,7 @@ class Channel:
 def reset(channel: Channel, why: str) -> None:
     log.error("sim", "reset why=%s" % why)
     channel.send("reset " + why)
-    sys.exit(RESET_EXIT)
+    sys.exit(_RESET_EXIT)
 
 
 def durations(text: str) -> Iterator[int]:
@@ -202,25 +207,21 @@ class VirtualHardware:
         cmd, _, arg = line.partition(" ")
         if not cmd:
             return
-        if (cmd == "press" and arg.isdigit()) or (cmd == "pattern" and _valid(arg)):
-            self.button.play(arg)
-        elif cmd == "down":
-            self.button.hold(True)
-        elif cmd == "up":
-            self.button.hold(False)
+        if cmd == "press" or cmd == "pattern":  # a press is a pattern of one
+            try:
+                for _ in durations(arg):  # the whole argument checked before a level changes
+                    pass
+                self.button.play(arg)
+                return
+            except ValueError:
+                pass
+        elif cmd == "down" or cmd == "up":
+            self.button.hold(cmd == "down")
+            return
         elif cmd == "stall" and arg.isdigit():
             # Block the whole event loop, as a blocking call on the device would (DNS, a slow
             # flash): the watchdog is not fed meanwhile.
             log.warn("sim", "stalling the event loop ms=%s" % arg)
             time.sleep_ms(int(arg))
-        else:
-            log.warn("sim", "unknown command=%s" % log.q(line))
-
-
-def _valid(steps: str) -> bool:
-    try:
-        for _ in durations(steps):
-            pass
-    except ValueError:
-        return False
-    return True
+            return
+        log.warn("sim", "unknown command=%s" % log.q(line))
