@@ -46,6 +46,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from provision.build import MPY_CROSS_OPTIONS
 from simulator.button import DEVICE_DIR, FIRMWARE_DIR, SimulatedButton, SimulatorError, micropython_binary
 from simulator.channel import ControlServer
 from simulator.stack import Stack
@@ -96,7 +97,7 @@ async def _hb_run():
     print("heapbench: loaded=" + sys.modules["panic.mqtt"].__file__)
     await asyncio.sleep_ms(2000)
     _hb_measure("boot")
-    a.hw.button.play([@HOLD_MS@ + 300])
+    a.hw.button.play(str(@HOLD_MS@ + 300))  # vhal: the pattern argument, as the host sends it
     await _hb_wait("ack", lambda: a.alerts.latest_state is not None and not a.outbox.entries, 30000)
     await asyncio.sleep_ms(1000)
     _hb_measure("alert")
@@ -166,7 +167,9 @@ def compile_mpy(out: Path) -> Path:
             continue
         target = (out / relative).with_suffix(".mpy")
         target.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([str(mpy_cross()), "-o", str(target), str(relative)], cwd=FIRMWARE_DIR, check=True)
+        # The options panic-fw build compiles with (no source line numbers), so this is a unit's bytecode.
+        subprocess.run([str(mpy_cross()), *MPY_CROSS_OPTIONS, "-o", str(target), str(relative)], cwd=FIRMWARE_DIR,
+                       check=True)
     return out
 
 

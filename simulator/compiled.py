@@ -5,7 +5,8 @@ device's own 110 KB heap, which needs large free blocks for a moment and
 leaves the heap fragmented; a unit gets ``.mpy`` files from ``panic-fw
 build`` instead. The simulator compiles the same way (provision/build.py's
 compiler calls): the firmware's ``panic`` package and its own device modules
-(simmain, vhal), for the architecture the installed MicroPython loads
+(every ``simulator/device/*.py``: simmain and vhal, which the button runs, and
+the GPS replay's), for the architecture the installed MicroPython loads
 (``sys.implementation._mpy``). As long as the firmware has no native code
 this is the same bytecode as the xtensawin build, byte for byte.
 

@@ -83,36 +83,9 @@ class App:
     async def run(self) -> None:
         hw = self.hw
         log.info("app", "starting fw=%s board=%s" % (VERSION, log.q(hw.name)))
-        cfg, fingerprint, error = None, "", ""
-        # Boot-only code (panic.config, compiled first thing by main.py; panic.boot), unloaded
-        # once used. A failure here - even a MemoryError while compiling - must not stop
-        # the boot: without a configuration the button shows fault.
-        try:
-            from panic import config
-
-            cfg, fingerprint, error = config.boot("pb-" + hw.unique_id())
-        except Exception as e:
-            log.exc("app", "reading the configuration failed", e)
-            error = "load failed exc=%s" % type(e).__name__
-        mem.unload("panic.config")
+        cfg, fingerprint, error = _configure("pb-" + hw.unique_id())
         if cfg is not None:
-            self.outbox = Outbox(capacity=cfg.outbox_max)
-            try:
-                from panic import boot
-
-                if boot.entries(self.outbox, messages.topic(cfg.device_id, ""), Signer(cfg.device_key).verify):
-                    self.fault = "outbox"
-            except Exception as e:  # the outbox stays empty here; new alerts still go out
-                log.exc("app", "reading the outbox failed", e)
-                self.fault = "outbox"
-                try:
-                    os.mkdir(self.outbox.dir)  # so new alerts can still be kept on flash
-                except OSError:
-                    pass
-            mem.unload("panic.boot")
-            entries = self.outbox.entries
-            self.seq = SeqCounter(block=cfg.seq_block)
-            self.seq.load(entries[-1].seq if entries else 0)
+            self._load(cfg)
         mem.mark_code()
         self.cfg = cfg
         # The watchdog starts only now: nothing above can be slow enough to starve it.
@@ -138,6 +111,27 @@ class App:
             tasks += self._start(cfg, sup, Signer(cfg.device_key))
         mem.report("started")
         await asyncio.gather(*tasks)
+
+    def _load(self, cfg: Config) -> None:
+        """The outbox (through the boot-only panic.boot) and the seq counter, from flash."""
+        # As in _configure: panic.boot is referenced from this frame only, which ends here.
+        outbox = self.outbox = Outbox(capacity=cfg.outbox_max)
+        try:
+            from panic import boot
+
+            if boot.entries(outbox, messages.topic(cfg.device_id, ""), Signer(cfg.device_key).verify):
+                self.fault = "outbox"
+        except Exception as e:  # the outbox stays empty here; new alerts still go out
+            log.exc("app", "reading the outbox failed", e)
+            self.fault = "outbox"
+            try:
+                os.mkdir(outbox.dir)  # so new alerts can still be kept on flash
+            except OSError:
+                pass
+        mem.unload("panic.boot")
+        entries = outbox.entries
+        self.seq = SeqCounter(block=cfg.seq_block)
+        self.seq.load(entries[-1].seq if entries else 0)
 
     def _start(self, cfg: Config, sup: Supervisor, signer: Signer) -> list:
         hw = self.hw
@@ -204,6 +198,27 @@ class App:
                 # Damage found at boot (and worked around): armed, but needs a look.
                 state = indicator.FAULT
         ind.set(state, why)
+
+
+def _configure(device_id: str) -> tuple:
+    """config.boot(device_id): (Config or None, key fingerprint, error); never raises.
+
+    panic.config is boot-only code, unloaded once used; it is referenced from
+    this function's frame only, which ends here. (A name bound in App.run
+    would live as long as the app's coroutine, and with it the module's
+    whole code: 5-6 KB of heap for good.) A failure here - even a
+    MemoryError while loading - must not stop the boot: without a
+    configuration the button shows fault.
+    """
+    try:
+        from panic import config
+
+        return config.boot(device_id)
+    except Exception as e:
+        log.exc("app", "reading the configuration failed", e)
+        return None, "", "load failed exc=%s" % type(e).__name__
+    finally:
+        mem.unload("panic.config")
 
 
 def main(hw: Hardware | None = None) -> None:

@@ -8,6 +8,7 @@ host -> device                        device -> host
 ``press <ms>``  hold, then release    ``hello``              channel is up
 ``pattern <ms>,<ms>,...``             ``pin 0|1``            virtual button level
    levels alternate, starting pressed ``done``               a press/pattern finished (and
+   (read as played: any length)
                                                              its release lasted 100 ms)
 ``down`` / ``up``  raw level          ``led 0|1``, ``buzzer 0|1``
 ``stall <ms>``  block the event loop  ``reset <why>``        device resets (exit 75)
@@ -15,18 +16,27 @@ host -> device                        device -> host
 Wi-Fi is always up (the host's network) with a fixed rssi, the clock is the
 host's (already synced), battery is unknown and power is mains. The
 watchdog is virtual: if it is not fed in time the process exits with
-RESET_EXIT, which the host treats as a reboot.
+_RESET_EXIT (75), which the host treats as a reboot.
 """
 
 import asyncio
 import sys
 import time
 
+from micropython import const
+
+# Constants, and names starting with "_" for the numbers: none of them becomes an
+# interned name (qstr). The firmware from source runs a few names short of the
+# qstr pool that needs a 7.4 KB block at once (docs/firmware.md, "Heap and qstrs").
+TYPE_CHECKING = const(False)
+if TYPE_CHECKING:
+    from typing import Iterator
+
 from panic import log
 
-RESET_EXIT = 75
-_WDT_CHECK_MS = 100
-_SETTLE_MS = 100
+_RESET_EXIT = const(75)
+_WDT_CHECK_MS = const(100)
+_SETTLE_MS = const(100)
 
 
 class Channel:
@@ -41,7 +51,23 @@ class Channel:
 def reset(channel: Channel, why: str) -> None:
     log.error("sim", "reset why=%s" % why)
     channel.send("reset " + why)
-    sys.exit(RESET_EXIT)
+    sys.exit(_RESET_EXIT)
+
+
+def durations(text: str) -> Iterator[int]:
+    """The ms of a ``pattern`` argument ("15,10,15"), one at a time.
+
+    A long pattern is never held as a list: on the running firmware's heap,
+    the list of a few hundred durations (and the split strings before it)
+    did not fit. ValueError for anything but comma-separated integers.
+    """
+    start = 0
+    while start <= len(text):
+        end = text.find(",", start)
+        if end < 0:
+            end = len(text)
+        yield int(text[start:end])
+        start = end + 1
 
 
 class VirtualButton:
@@ -50,7 +76,7 @@ class VirtualButton:
     def __init__(self, channel: Channel) -> None:
         self._channel = channel
         self.level = False
-        self._steps: list = []
+        self._steps = ""  # a pattern argument (see durations), "" when none is playing
         self._generation = 0
 
     def pressed(self) -> bool:
@@ -61,13 +87,13 @@ class VirtualButton:
             self.level = level
             self._channel.send("pin 1" if level else "pin 0")
 
-    def play(self, durations: list) -> None:
-        """Alternate pressed/released for the given ms, starting pressed; ends released."""
-        self._steps = durations
+    def play(self, steps: str) -> None:
+        """Alternate pressed/released for the ms in `steps` (checked), starting pressed; ends released."""
+        self._steps = steps
         self._generation += 1
 
     def hold(self, level: bool) -> None:
-        self._steps = []
+        self._steps = ""
         self._generation += 1
         self._set(level)
 
@@ -77,17 +103,18 @@ class VirtualButton:
                 await asyncio.sleep_ms(5)
                 continue
             generation = self._generation
-            steps = self._steps
-            for i in range(len(steps)):
-                self._set(i % 2 == 0)
-                end = time.ticks_add(time.ticks_ms(), steps[i])
+            pressed = True
+            for ms in durations(self._steps):
+                self._set(pressed)
+                pressed = not pressed
+                end = time.ticks_add(time.ticks_ms(), ms)
                 while time.ticks_diff(end, time.ticks_ms()) > 0 and generation == self._generation:
                     await asyncio.sleep_ms(1)
                 if generation != self._generation:
                     break
             if generation == self._generation:
                 self._set(False)
-                self._steps = []
+                self._steps = ""
                 # Report "done" once the release has lasted long enough for the
                 # firmware's debounce to see it, so back-to-back presses stay apart.
                 await asyncio.sleep_ms(_SETTLE_MS)
@@ -176,22 +203,25 @@ class VirtualHardware:
 
     def command(self, line: str) -> None:
         """One line from the host."""
-        parts = line.split()
-        if not parts:
+        # partition, not split: a pattern's argument is copied once, never cut into a list.
+        cmd, _, arg = line.partition(" ")
+        if not cmd:
             return
-        cmd = parts[0]
-        if cmd == "press" and len(parts) == 2:
-            self.button.play([int(parts[1])])
-        elif cmd == "pattern" and len(parts) == 2:
-            self.button.play([int(x) for x in parts[1].split(",")])
-        elif cmd == "down":
-            self.button.hold(True)
-        elif cmd == "up":
-            self.button.hold(False)
-        elif cmd == "stall" and len(parts) == 2:
+        if cmd == "press" or cmd == "pattern":  # a press is a pattern of one
+            try:
+                for _ in durations(arg):  # the whole argument checked before a level changes
+                    pass
+                self.button.play(arg)
+                return
+            except ValueError:
+                pass
+        elif cmd == "down" or cmd == "up":
+            self.button.hold(cmd == "down")
+            return
+        elif cmd == "stall" and arg.isdigit():
             # Block the whole event loop, as a blocking call on the device would (DNS, a slow
             # flash): the watchdog is not fed meanwhile.
-            log.warn("sim", "stalling the event loop ms=%s" % parts[1])
-            time.sleep_ms(int(parts[1]))
-        else:
-            log.warn("sim", "unknown command=%s" % log.q(line))
+            log.warn("sim", "stalling the event loop ms=%s" % arg)
+            time.sleep_ms(int(arg))
+            return
+        log.warn("sim", "unknown command=%s" % log.q(line))

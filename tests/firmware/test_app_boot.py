@@ -15,12 +15,14 @@ from typing import Any
 
 KEY = "9f" * 32
 
-BOOT = """
+IMPORTS = """
 import panic.mqtt  # as main.py: the biggest compile first, then config, then the app
 import panic.config
 import asyncio
 from panic import app
+"""
 
+STAND_IN = """
 class Pin:
     def pressed(self):
         return False
@@ -60,12 +62,16 @@ class Hardware:
         return "mains"
     def reset(self):
         print("HW reset")
+"""
 
+RUN = """
 try:
     asyncio.run(asyncio.wait_for_ms(app.App(Hardware()).run(), 300))
 except asyncio.TimeoutError:
     print("HW still running")
 """
+
+BOOT = IMPORTS + STAND_IN + RUN
 
 
 def test_flash_is_read_before_the_watchdog_starts(run_micropython: Callable[..., Any], tmp_path: Path) -> None:
@@ -77,3 +83,42 @@ def test_flash_is_read_before_the_watchdog_starts(run_micropython: Callable[...,
     assert len(order) == 2 and len(started) == 1, lines
     assert max(order) < started[0], "the outbox and seq must be read before the watchdog runs:\n" + "\n".join(lines)
     assert "HW still running" in lines and "HW reset" not in lines
+
+
+# What panic.config costs to load, then the heap right before the app runs, then `code`.
+MEASURED_BOOT = """
+import gc
+import panic.mqtt
+from panic import app, mem
+gc.collect()
+before = gc.mem_alloc()
+import panic.config
+gc.collect()
+print("HW config bytes=%d" % (gc.mem_alloc() - before))
+""" + IMPORTS + STAND_IN + """
+gc.collect()
+before = gc.mem_alloc()
+""" + RUN + """
+import sys
+print("HW left bytes=%d loaded=%s" % (mem.code - before, [m for m in ("panic.config", "panic.boot") if m in sys.modules]))
+"""
+
+
+def test_boot_only_code_is_freed(run_micropython: Callable[..., Any], tmp_path: Path) -> None:
+    """panic.config and panic.boot leave only their data behind, not their code.
+
+    Unloading a module frees its code only once nothing refers to it: names
+    bound in App.run, whose frame lives as long as the app, kept both modules
+    (about 8 KB) on the heap for good. What the boot adds to the heap of the
+    app without panic.config (the configuration, the outbox, the app's
+    objects, the names the two modules interned) is less than panic.config's
+    code alone.
+    """
+    (tmp_path / "config.json").write_text(json.dumps({"broker_host": "127.0.0.1", "broker_port": 1}))
+    (tmp_path / "secrets.json").write_text(json.dumps({"device_key": KEY, "mqtt_password": "pw"}))
+    lines = run_micropython(MEASURED_BOOT, cwd=tmp_path).stdout.splitlines()
+    config = int(next(line for line in lines if line.startswith("HW config"))[len("HW config bytes="):])
+    left = next(line for line in lines if line.startswith("HW left"))
+    assert left.endswith("loaded=[]"), left
+    added = config + int(left.split()[2].removeprefix("bytes="))  # `before` included panic.config
+    assert added < config, f"the boot left {added} B on the heap; panic.config alone is {config} B"

@@ -135,9 +135,26 @@ def test_simulator_build_is_the_same_bytecode_as_the_device_build(tmp_path: Path
     simulator = {k: v for k, v in listed(compiled).items() if k.startswith("panic/")}
     # Holds while the firmware has no native code (a native function is compiled per architecture).
     assert simulator == device
-    assert sorted(p.name for p in compiled.glob("*.mpy")) == ["simmain.mpy", "vhal.mpy"]
+    # The simulator's own device modules (simmain, vhal, and what the GPS branch added beside them).
+    device_modules = sorted(p.with_suffix(".mpy").name for p in DEVICE_DIR.glob("*.py"))
+    assert {"simmain.mpy", "vhal.mpy"} <= set(device_modules)
+    assert sorted(p.name for p in compiled.glob("*.mpy")) == device_modules
     assert not list(compiled.rglob("*.py"))
     assert mpy_header(compiled / "simmain.mpy").version == loadable(micropython_binary())[1]
+
+
+def test_modules_are_compiled_without_source_lines(tmp_path: Path) -> None:
+    """1.8 KB less bytecode on a unit's heap; a traceback still names the file and the function."""
+    firmware = firmware_copy(tmp_path)
+    (firmware / "panic" / "boom.py").write_text('def boom() -> None:\n    x = 1\n    raise ValueError(x)\n')
+    [compiled] = firmware_path(firmware, DEVICE_DIR, micropython_binary(), cache=tmp_path / "cache")
+    result = subprocess.run([micropython_binary(), "-c", "from panic import boom\nboom.boom()"],
+                            env={"MICROPYPATH": f"{compiled}:.frozen"}, capture_output=True, text=True, timeout=30)
+    traceback = result.stdout + result.stderr
+    assert 'File "panic/boom.py", line 1, in boom' in traceback and "line 3" not in traceback, traceback
+    build(firmware, tmp_path / "deploy")
+    manifest = json.loads((tmp_path / "deploy" / MANIFEST).read_text())
+    assert manifest["mpy_cross_options"] == ["-X", "no-source-lines"]
 
 
 def test_changed_source_triggers_a_rebuild(tmp_path: Path) -> None:

@@ -137,6 +137,22 @@ def test_a_bump_raises_nothing(make_button: MakeButton) -> None:
     assert button.outbox() == []
 
 
+def test_a_long_chatter_is_played_whole(make_button: MakeButton) -> None:
+    """801 levels in one `pattern` command: the virtual hardware plays them as they come.
+
+    Parsed whole into a list (and the split strings before it), a pattern this
+    long needed more heap than the running firmware leaves (MemoryError in
+    vhal, and the command never completed).
+    """
+    button = make_button()
+    button.wait_for_indicator("idle")
+    mark = button.mark()
+    button.pattern([3, 2] * 400 + [3])  # a contact chattering for 2 s
+    assert button.running and not any("Error" in line for line in button.lines[mark:])
+    assert not any("alert: raised" in line for line in button.lines)
+    assert button.outbox() == []
+
+
 def test_missing_configuration_is_a_fault_and_no_secret_is_printed(
     make_button: MakeButton, account: Account
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -75,11 +76,32 @@ def test_from_source_by_environment(
 
 
 def test_panic_sim_from_source_flag(tmp_path: Path) -> None:
-    """`panic-sim run --from-source` on an unprovisioned flash: the .py firmware starts."""
-    result = subprocess.run(
+    """`panic-sim run --from-source` on an unprovisioned flash: the .py firmware starts.
+
+    `quit` goes in only once the app has said so: sent with the rest of stdin at
+    once it could stop the device between its `hello` and the app's first line.
+    """
+    process = subprocess.Popen(
         [str(Path(sys.executable).with_name("panic-sim")), "run", "--flash", str(tmp_path / "flash"), "--from-source"],
-        input="status\nquit\n", capture_output=True, text=True, timeout=60,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert 'firmware/panic/__init__.py"' in result.stdout, result.stdout
-    assert " app: starting" in result.stdout, result.stdout
+    assert process.stdin is not None and process.stdout is not None
+    timer = threading.Timer(60, process.kill)  # a hung simulator fails the test instead of blocking it
+    timer.start()
+    try:
+        process.stdin.write("status\n")
+        process.stdin.flush()
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if " app: starting" in line:
+                break
+        process.stdin.write("quit\n")
+        process.stdin.flush()
+        out, err = process.communicate()
+    finally:
+        timer.cancel()
+    stdout = "".join(lines) + out
+    assert process.returncode == 0, stdout + err
+    assert 'firmware/panic/__init__.py"' in stdout, stdout
+    assert " app: starting" in stdout, stdout
