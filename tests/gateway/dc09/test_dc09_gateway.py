@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from gateway.dc09.account import AccountScheme
+from simulator.button import SimulatedButton
 from simulator.stack import Stack
 from tests.gateway.dc09.harness import KEY_HEX, PYSIA_KEY, PysiaReceiver
 from tests.gateway.scripted import ScriptedDevice
@@ -170,3 +171,32 @@ def test_bad_receivers_setting_is_one_clear_line_without_the_key(tmp_path: Path)
     assert len(lines) == 1 and "panic-gateway: invalid settings" in lines[0]
     assert "PANIC_DC09_RECEIVERS[0]: port" in lines[0]
     assert key not in result.stderr and key.lower() not in result.stderr
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "aes"])
+def test_a_press_on_the_simulated_button_reaches_the_receiver(
+    tmp_path: Path, receivers: Callable[..., PysiaReceiver], gateway_with: Callable[..., Stack], encrypted: bool,
+) -> None:
+    """The whole path: the real firmware under MicroPython holds SOS, the gateway commits it, the
+    alarm-receiving centre's receiver gets Contact ID 120 for the button's account."""
+    device_id = "pb-0badc0ffee02"
+    account = AccountScheme().account_for(device_id)
+    receiver = receivers([account], key=PYSIA_KEY if encrypted else None)
+    stack = gateway_with(receiver, KEY_HEX if encrypted else None)
+    issued = stack.register_button(device_id)
+    flash = tmp_path / "flash"
+    SimulatedButton.provision(flash, device_id=device_id, device_key_hex=issued["device_key"],
+                              mqtt_password=issued["mqtt_password"], broker_host=stack.broker_config.host,
+                              broker_port=stack.broker_config.port, hold_ms=1500)
+    button = SimulatedButton(flash)
+    button.start()
+    try:
+        button.wait_for_indicator("idle", timeout=30)
+        button.press(2000)
+        button.wait_for_indicator("received", timeout=30)
+        got = receiver.take(1)
+        assert [(e["account"], e["event_type"], e["qualifier"], e["encrypted"]) for e in got] == [
+            (account, "120", "1", encrypted)]
+        assert receiver.quiet(1.0) == []
+    finally:
+        button.stop()
