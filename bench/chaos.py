@@ -61,12 +61,18 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.gateway_load import signed
 from broker.run import BrokerConfig
+from simulator.button import SimulatedButton
 from simulator.stack import Stack
 
 OFFLINE = b'{"state":"offline"}'
 POSTGRES_ADMIN_URL = os.environ.get("PANIC_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 # The gateway's receipt back-off, shortened from 10 s → 5 min so that the drain is bounded; the
 # mechanism is the same.
+# The firmware buttons' settings: the scripted devices' timing, shorter holds.
+BUTTON_HOLD_MS = 1000
+BUTTON_CONFIG: dict[str, Any] = {"hold_ms": BUTTON_HOLD_MS, "retry_min_ms": 1000, "retry_max_ms": 8000,
+                                 "reconnect_min_ms": 200, "reconnect_max_ms": 2000, "keepalive_s": 30,
+                                 "heartbeat_s": 10}
 # Mosquitto's snapshot can be this old when it is killed (autosave_interval 1; ~2 s seen).
 SNAPSHOT_S = 5.0
 GATEWAY_ENV = {"PANIC_DISPATCH_RECEIPT_RETRY_S": "2", "PANIC_DISPATCH_RECEIPT_RETRY_MAX_S": "8",
@@ -184,6 +190,38 @@ class Device:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+class FirmwareButton:
+    """A real button: the firmware under `micropython -X heapsize=110K` (simulator/button.py),
+    pressed now and then from a thread of its own; its alerts count with the scripted devices'."""
+
+    def __init__(self, stack: Stack, flash: Path, device_id: str) -> None:
+        issued = stack.register_button(device_id)
+        SimulatedButton.provision(flash, device_id=device_id, device_key_hex=issued["device_key"],
+                                  mqtt_password=issued["mqtt_password"], broker_host=stack.broker_config.host,
+                                  broker_port=stack.broker_config.port, **BUTTON_CONFIG)
+        self.id = device_id
+        self.button = SimulatedButton(flash)
+        self.button.start()
+        self.button.wait_for_indicator("idle", timeout=60)
+        self.errors = 0
+
+    def run(self, tally: Tally, rng: random.Random, until: float, stop: threading.Event) -> None:
+        while not stop.wait(rng.uniform(3.0, 10.0)) and time.monotonic() < until:
+            mark = self.button.mark()
+            try:
+                self.button.press(BUTTON_HOLD_MS + 300)
+                held = time.monotonic() - 0.3
+                seq = self.button.wait_for_log(r"outbox: stored seq=(\d+)", timeout=15, since=mark).group(1)
+            except Exception as exc:  # a device that stops answering is a finding, not a crash of the soak
+                self.errors += 1
+                print(f"  button {self.id}: {exc!r}", flush=True)
+                continue
+            tally.pressed[f"{self.id}:{seq}"] = held
+
+    def unacked(self) -> int:
+        return len(self.button.outbox())
 
 
 @dataclass
@@ -387,9 +425,10 @@ def drive(devices: list[Device], presses: list[tuple[float, int]], tally: Tally,
         stop.wait(0.02)
 
 
-def report(devices: list[Device], desk: DispatchDesk, tally: Tally, chaos: Chaos, drained_in: float | None,
-           seconds: float) -> bool:
+def report(devices: list[Device], buttons: list[FirmwareButton], desk: DispatchDesk, tally: Tally, chaos: Chaos,
+           drained_in: float | None, seconds: float) -> bool:
     copies = desk.snapshot()
+    names = {b.id for b in buttons}
     pressed = tally.pressed
     lost = sorted(set(pressed) - set(copies))
     phantom = sorted(set(copies) - set(pressed))
@@ -404,14 +443,15 @@ def report(devices: list[Device], desk: DispatchDesk, tally: Tally, chaos: Chaos
             double += max(0, len(plain) - 1)
             replayed += sum(1 for c in plain[1:] if any(killed - SNAPSHOT_S < plain[0].at < killed <= back <= c.at
                                                         for killed, back in chaos.broker_down))
-    unacked = sum(d.unacked() for d in devices)
+    unacked = sum(d.unacked() for d in devices) + sum(b.unacked() for b in buttons)
     to_dispatch = [min(c.at for c in copies[a]) - pressed[a] for a in pressed if a in copies]
     acked_at = {f"{d.id}:{seq}": t for d in devices for seq, t in d.acked.items()}
     to_ack = [acked_at[a] - pressed[a] for a in pressed if a in acked_at]
     total_copies = sum(len(v) for v in copies.values())
     print()
     print(f"chaos: {dict(chaos.done)}")
-    print(f"alerts pressed          {len(pressed)} over {seconds:.0f} s by {len(devices)} devices")
+    print(f"alerts pressed          {len(pressed)} over {seconds:.0f} s by {len(devices)} scripted devices "
+          f"and {len(buttons)} firmware buttons ({sum(1 for a in pressed if a.split(':')[0] in names)} by those)")
     print(f"delivered to dispatch   {len(pressed) - len(lost)} alerts in {total_copies} copies "
           f"({redelivered} flagged redelivery)")
     print(f"lost                    {len(lost)}" + (f"   e.g. {lost[:5]}" if lost else ""))
@@ -419,7 +459,8 @@ def report(devices: list[Device], desk: DispatchDesk, tally: Tally, chaos: Chaos
           f"+ {double - replayed} other")
     print(f"unacked                 {unacked}")
     print(f"phantom                 {len(phantom)}")
-    print(f"bad acks at devices     {sum(d.bad_acks for d in devices)}")
+    print(f"bad acks at devices     {sum(d.bad_acks for d in devices)}; firmware buttons not answering "
+          f"{sum(b.errors for b in buttons)}")
     print(f"press → dispatch (first copy)  {spread(to_dispatch)}")
     print(f"press → signed ack at device   {spread(to_ack)}")
     print("drained after last press       " + (f"{drained_in:.1f} s" if drained_in is not None else "NOT drained"))
@@ -442,6 +483,8 @@ def main() -> int:
     parser.add_argument("--alerts", type=int, default=1000, help="alerts pressed in all (default 1000)")
     parser.add_argument("--seconds", type=float, default=120.0, help="pressing lasts this long (default 120)")
     parser.add_argument("--devices", type=int, default=40, help="scripted devices (default 40)")
+    parser.add_argument("--buttons", type=int, default=2,
+                        help="real firmware buttons (MicroPython) besides the scripted devices (default 2)")
     parser.add_argument("--seed", type=int, default=None, help="seed of every random choice (default: random)")
     parser.add_argument("--gap", type=float, nargs=2, default=(6.0, 14.0), metavar=("MIN", "MAX"),
                         help="seconds between faults (default 6 14)")
@@ -464,6 +507,11 @@ def main() -> int:
         devices = register(stack, args.devices, rng, timing)
         for device in devices:
             cleanup.callback(device.close)
+        buttons = [FirmwareButton(stack, state / f"button-{i}", "pb-" + "".join(rng.choice("0123456789abcdef")
+                                                                                  for _ in range(12)))
+                   for i in range(args.buttons)]
+        for button in buttons:
+            cleanup.callback(button.button.stop)
         desk = DispatchDesk(stack.broker_config)
         cleanup.callback(desk.disconnect)
         presses = sorted((rng.uniform(0, args.seconds), rng.randrange(args.devices)) for _ in range(args.alerts))
@@ -475,10 +523,16 @@ def main() -> int:
         print(f"{len(plan)} faults planned: " + ", ".join(f"{k}@{t:.1f}s" for t, k in plan), flush=True)
         chaos_thread = threading.Thread(target=chaos.run, args=(plan, stop_chaos), daemon=True)
         driver = threading.Thread(target=drive, args=(devices, presses, tally, start, stop_driving), daemon=True)
+        pressers = [threading.Thread(target=b.run, args=(tally, random.Random(rng.random()), start + args.seconds,
+                                                          stop_chaos), daemon=True) for b in buttons]
         chaos_thread.start()
         driver.start()
+        for presser in pressers:
+            presser.start()
         chaos_thread.join()  # the last fault ends before the drain starts
-        while len(tally.pressed) < args.alerts:
+        for presser in pressers:
+            presser.join()
+        while sum(1 for a in tally.pressed if a.split(":")[0] not in {b.id for b in buttons}) < args.alerts:
             time.sleep(0.1)
         last_press = max(tally.pressed.values())
         print(f"  t={time.monotonic() - start:6.1f}s  pressing done; draining", flush=True)
@@ -492,7 +546,7 @@ def main() -> int:
         time.sleep(5)  # late copies (a redelivery in flight) still count
         stop_driving.set()
         driver.join()
-        ok = report(devices, desk, tally, chaos, drained_in, args.seconds)
+        ok = report(devices, buttons, desk, tally, chaos, drained_in, args.seconds)
         if args.keep:
             dump(args.keep / "chaos.json", desk, tally, chaos, start)
     return 0 if ok else 1
