@@ -285,6 +285,7 @@ class Chaos:
         self.done: Counter[str] = Counter()
         self.timeline: list[tuple[float, str]] = []
         self.broker_down: list[tuple[float, float]] = []  # (killed, listening again), monotonic
+        self.windows: list[tuple[float, float]] = []  # (fault began, everything back), monotonic
 
     def say(self, text: str) -> None:
         self.timeline.append((time.monotonic() - self.start, text))
@@ -308,7 +309,9 @@ class Chaos:
         for at, kind in plan:
             if stop.wait(max(0.0, self.start + at - time.monotonic())):
                 return
+            began = time.monotonic()
             getattr(self, kind)()
+            self.windows.append((began, time.monotonic()))
             self.done[kind] += 1
 
     def gateway_kill(self) -> None:
@@ -445,6 +448,9 @@ def report(devices: list[Device], buttons: list[FirmwareButton], desk: DispatchD
                                                         for killed, back in chaos.broker_down))
     unacked = sum(d.unacked() for d in devices) + sum(b.unacked() for b in buttons)
     to_dispatch = [min(c.at for c in copies[a]) - pressed[a] for a in pressed if a in copies]
+    # Pressed with every part up: outside a fault, and not within a few seconds before one.
+    calm = [min(c.at for c in copies[a]) - pressed[a] for a in pressed if a in copies and not any(
+        began - 3.0 <= pressed[a] <= back for began, back in chaos.windows)]
     acked_at = {f"{d.id}:{seq}": t for d in devices for seq, t in d.acked.items()}
     to_ack = [acked_at[a] - pressed[a] for a in pressed if a in acked_at]
     total_copies = sum(len(v) for v in copies.values())
@@ -462,6 +468,7 @@ def report(devices: list[Device], buttons: list[FirmwareButton], desk: DispatchD
     print(f"bad acks at devices     {sum(d.bad_acks for d in devices)}; firmware buttons not answering "
           f"{sum(b.errors for b in buttons)}")
     print(f"press → dispatch (first copy)  {spread(to_dispatch)}")
+    print(f"  of those pressed with all up  {spread(calm)}")
     print(f"press → signed ack at device   {spread(to_ack)}")
     print("drained after last press       " + (f"{drained_in:.1f} s" if drained_in is not None else "NOT drained"))
     return not (lost or double - replayed or unacked or phantom)
