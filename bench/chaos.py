@@ -1,11 +1,13 @@
 """Chaos soak: many buttons' alerts while the gateway, the broker and dispatch fail at random.
 
-    .venv/bin/python bench/chaos.py [--alerts 1000] [--seconds 120] [--devices 40] [--seed N]
-                                    [--postgres [URL]] [--keep DIR]
+    .venv/bin/python bench/chaos.py [--alerts 1000] [--seconds 120] [--devices 40] [--buttons 2]
+                                    [--seed N] [--postgres [ADMIN_URL]] [--keep DIR]
 
 Everything real, on loopback: Mosquitto with the project's config, `panic-gateway` as a child
 process (SQLite, or a fresh PostgreSQL database with `--postgres`), devices registered through the
-HTTP API, a dispatch desk on a persistent session that sends a receipt for every revision.
+HTTP API, a dispatch desk on a persistent session that sends a receipt for every revision, and
+`--buttons` real firmware buttons (simulator/button.py) pressed now and then beside the scripted
+devices (their alerts are counted on top of `--alerts`).
 
 The devices are scripted but behave on the wire as the firmware does (protocol/README.md, "Device
 session"): client id = username = device id, clean_session false, the retained offline will, the
@@ -66,8 +68,6 @@ from simulator.stack import Stack
 
 OFFLINE = b'{"state":"offline"}'
 POSTGRES_ADMIN_URL = os.environ.get("PANIC_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-# The gateway's receipt back-off, shortened from 10 s → 5 min so that the drain is bounded; the
-# mechanism is the same.
 # The firmware buttons' settings: the scripted devices' timing, shorter holds.
 BUTTON_HOLD_MS = 1000
 BUTTON_CONFIG: dict[str, Any] = {"hold_ms": BUTTON_HOLD_MS, "retry_min_ms": 1000, "retry_max_ms": 8000,
@@ -75,6 +75,8 @@ BUTTON_CONFIG: dict[str, Any] = {"hold_ms": BUTTON_HOLD_MS, "retry_min_ms": 1000
                                  "heartbeat_s": 10}
 # Mosquitto's snapshot can be this old when it is killed (autosave_interval 1; ~2 s seen).
 SNAPSHOT_S = 5.0
+# The gateway's receipt back-off, shortened from 10 s → 5 min so that the drain is bounded; the
+# mechanism is the same.
 GATEWAY_ENV = {"PANIC_DISPATCH_RECEIPT_RETRY_S": "2", "PANIC_DISPATCH_RECEIPT_RETRY_MAX_S": "8",
                "PANIC_LOG_LEVEL": "INFO"}
 
@@ -368,6 +370,7 @@ class Chaos:
 @dataclass
 class Tally:
     pressed: dict[str, float] = field(default_factory=dict)  # alert_id -> press time
+    scripted_done: threading.Event = field(default_factory=threading.Event)  # every scheduled press made
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -423,6 +426,8 @@ def drive(devices: list[Device], presses: list[tuple[float, int]], tally: Tally,
             alert_id = devices[nxt[1]].press()
             tally.pressed[alert_id] = time.monotonic()
             nxt = next(upcoming, None)
+        if nxt is None:
+            tally.scripted_done.set()
         for device in devices:
             device.tick(now)
         stop.wait(0.02)
@@ -539,8 +544,7 @@ def main() -> int:
         chaos_thread.join()  # the last fault ends before the drain starts
         for presser in pressers:
             presser.join()
-        while sum(1 for a in tally.pressed if a.split(":")[0] not in {b.id for b in buttons}) < args.alerts:
-            time.sleep(0.1)
+        tally.scripted_done.wait()
         last_press = max(tally.pressed.values())
         print(f"  t={time.monotonic() - start:6.1f}s  pressing done; draining", flush=True)
         drained_in = None
