@@ -200,12 +200,14 @@ class OutboxStore(StoreBase):
     def receipt(self, alert_id: str, rev: int) -> int:
         """Dispatch received revision `rev` of an alert: it and older ones are done. Returns rows closed."""
         with self.sessions() as session:
+            # The alert row first, then its outbox rows: the order confirm() and every other writer
+            # take them in; the other way round deadlocks with a concurrent confirm() on PostgreSQL.
+            session.execute(update(Alert).where(Alert.id == alert_id, Alert.published_rev < rev)
+                            .values(published_rev=rev))
             closed: int = session.execute(
                 delete(OutboxEntry).where(OutboxEntry.kind == "dispatch_alert", OutboxEntry.alert_id == alert_id,
                                           OutboxEntry.rev <= rev)
             ).rowcount  # type: ignore[attr-defined]
-            session.execute(update(Alert).where(Alert.id == alert_id, Alert.published_rev < rev)
-                            .values(published_rev=rev))
             session.commit()
         return closed
 
