@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,7 +30,7 @@ class CasContention(RuntimeError):
 
 _SIGN_BIT = 1 << 63
 CAS_ATTEMPTS = 8
-_DEVICES = Device.__table__
+_DEVICES = cast(Table, Device.__table__)
 # The compare-and-set of one device's window, as one Core statement (run with executemany).
 _SWAP = (
     update(_DEVICES)
