@@ -161,7 +161,6 @@ class Bridge:
         self._worker.start()
         self._heartbeat_worker.start()
         self.publisher.start()
-        threading.Thread(target=self._run_supervision_timer, name="gateway-supervision", daemon=True).start()
         for client in (self.client, self.heartbeat_client):
             client.connect_async(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30)
             client.loop_start()
@@ -283,9 +282,15 @@ class Bridge:
                 self._retrying(job, *args)
 
     def _run_heartbeat_worker(self) -> None:
+        # Heartbeat supervision (silence → offline) is heartbeat work too: it runs here, between
+        # batches, so a fleet's worth of flips never holds up the alert worker.
+        next_check = time.monotonic() + self.settings.supervision_interval_s
         while not self._stopping.is_set():
+            if time.monotonic() >= next_check:
+                self._retrying(self._supervise)
+                next_check = time.monotonic() + self.settings.supervision_interval_s
             try:
-                batch = [self._heartbeats.get(timeout=0.5)]
+                batch = [self._heartbeats.get(timeout=min(0.5, self.settings.supervision_interval_s))]
             except queue.Empty:
                 continue
             while len(batch) < HEARTBEAT_BATCH_MAX:
@@ -394,11 +399,6 @@ class Bridge:
             log.info("device %s is offline", device_id)
         for device_id in flips.back:
             log.info("device %s is online", device_id)
-
-    def _run_supervision_timer(self) -> None:
-        # Supervision runs on the worker like everything that touches storage.
-        while not self._stopping.wait(self.settings.supervision_interval_s):
-            self._put("job", (self._supervise, ()))
 
     def _parse(self, model: type[BaseModel], payload: bytes, what: str) -> Any:
         try:
