@@ -188,12 +188,13 @@ class OutboxStore(StoreBase):
     def receipt(self, alert_id: str, rev: int) -> int:
         """Dispatch received revision `rev` of an alert: it and older ones are done. Returns rows closed."""
         with self.sessions() as session:
+            # The alert first, then its rows: the order confirm() locks them in (else a deadlock).
+            session.execute(update(Alert).where(Alert.id == alert_id, Alert.published_rev < rev)
+                            .values(published_rev=rev))
             closed: int = session.execute(
                 delete(OutboxEntry).where(OutboxEntry.kind == "dispatch_alert", OutboxEntry.alert_id == alert_id,
                                           OutboxEntry.rev <= rev)
             ).rowcount  # type: ignore[attr-defined]
-            session.execute(update(Alert).where(Alert.id == alert_id, Alert.published_rev < rev)
-                            .values(published_rev=rev))
             session.commit()
         return closed
 
