@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import re
 import resource
 import secrets
@@ -114,6 +115,16 @@ def rss_mb(pids: list[int]) -> float:
     return total / 1024
 
 
+def cpu_s(pids: list[int]) -> float:
+    """CPU time (user + system) the processes have used so far."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def new_accounts(prefix: str, count: int) -> list[Account]:
     return [(f"pb-{prefix}{i:011x}", secrets.token_urlsafe(12), secrets.token_hex(32)) for i in range(count)]
 
@@ -161,21 +172,22 @@ def postgres_database() -> Iterator[str | None]:
 
 def phase(taker: Taker, fleet: HeartbeatFleet, presses: AlertPresses, clock: DispatchClock, rate: int,
           seconds: int, alerts_per_s: float) -> str:
-    judged_before, rss_before = taker.heartbeats(), rss_mb(taker.pids)
+    judged_before, rss_before, cpu_before = taker.heartbeats(), rss_mb(taker.pids), cpu_s(taker.pids)
     fleet.start_phase(rate, seconds)
     start = time.monotonic()
     pressed = presses.press_for(seconds, alerts_per_s)
     sent, sending_s = fleet.end_phase()
     judged = taker.heartbeats() - judged_before
     taken_s = time.monotonic() - start
-    rss_after = rss_mb(taker.pids)
+    rss_after, cpu = rss_mb(taker.pids), cpu_s(taker.pids) - cpu_before
     latencies, missing = clock.latencies(pressed) if taker.dispatches else ([], 0)
     for _ in range(100):  # let a backlog drain (bounded) before the next phase
         if taker.heartbeats() - judged_before >= sent:
             break
         time.sleep(0.1)
     return (f"| {taker.name} | {sent / sending_s:,.0f} | {judged / taken_s:,.0f} | {max(0, sent - judged):,} | "
-            f"{rss_before:.0f} → {rss_after:.0f} | {percentiles(latencies)} | {len(latencies)}"
+            f"{rss_before:.0f} → {rss_after:.0f} | {cpu / taken_s:.2f} | {cpu * 1e6 / max(judged, 1):.0f} | "
+            f"{percentiles(latencies)} | {len(latencies)}"
             f"{f' ({missing} missing)' if missing else ''} |")
 
 
@@ -221,12 +233,12 @@ def main() -> None:
             print(f"{args.devices} heartbeating devices, {ALERT_DEVICES} pressing alerts at "
                   f"{args.alerts_per_s:g}/s; phases of {args.seconds} s at {args.rates} heartbeats/s")
             print("| consumer | heartbeats offered/s | taken/s | behind at phase end | RSS MB | "
-                  "alert p50 / p99 | alerts |")
-            print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+                  "CPU (cores) | CPU µs per heartbeat | alert p50 / p99 | alerts |")
+            print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
             with HeartbeatFleet(broker.host, broker.port, fleet_accounts) as fleet:
                 for name in args.consumers.split(","):
                     if name.endswith("pg") and not pg_url:
-                        print(f"| {name}: no PostgreSQL at {POSTGRES_ADMIN_URL} | | | | | | |")
+                        print(f"| {name}: no PostgreSQL at {POSTGRES_ADMIN_URL} | | | | | | | | |")
                         continue
                     taker: Taker = makers[name]()
                     with taker:

@@ -40,6 +40,7 @@ import itertools
 import logging
 import queue
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -83,6 +84,10 @@ ALERT_BATCH_MAX = 100
 # and the broker holds what follows: memory stays flat however many arrive.
 HEARTBEAT_QUEUE_MAX = 10_000
 HEARTBEAT_BATCH_MAX = 500
+# How long a thread holding the GIL may keep it while another waits (CPython's default is 5 ms).
+# An alert crosses three threads (network, worker, publisher); with the heartbeat threads busy,
+# each hand-over could cost a whole interval.
+SWITCH_INTERVAL_S = 0.001
 THROTTLE_KEYS_MAX = 10_000
 POISON_FAILURES = 3  # failures, for a reason other than storage or network trouble, before a message is parked
 
@@ -158,6 +163,7 @@ class Bridge:
         # the collector's sight, so a full collection under load walks only what is young.
         gc.collect()
         gc.freeze()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         self._worker.start()
         self._heartbeat_worker.start()
         self.publisher.start()
