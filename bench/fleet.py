@@ -170,9 +170,10 @@ def postgres_database() -> Iterator[str | None]:
         next(databases, None)  # runs its clean-up: the database is dropped
 
 
-def phase(taker: Taker, fleet: HeartbeatFleet, presses: AlertPresses, clock: DispatchClock, rate: int,
-          seconds: int, alerts_per_s: float) -> str:
+def phase(taker: Taker, fleet: HeartbeatFleet, presses: AlertPresses, clock: DispatchClock, broker_pid: int,
+          rate: int, seconds: int, alerts_per_s: float) -> str:
     judged_before, rss_before, cpu_before = taker.heartbeats(), rss_mb(taker.pids), cpu_s(taker.pids)
+    broker_cpu_before = cpu_s([broker_pid])
     fleet.start_phase(rate, seconds)
     start = time.monotonic()
     pressed = presses.press_for(seconds, alerts_per_s)
@@ -180,6 +181,7 @@ def phase(taker: Taker, fleet: HeartbeatFleet, presses: AlertPresses, clock: Dis
     judged = taker.heartbeats() - judged_before
     taken_s = time.monotonic() - start
     rss_after, cpu = rss_mb(taker.pids), cpu_s(taker.pids) - cpu_before
+    broker_cpu = cpu_s([broker_pid]) - broker_cpu_before
     latencies, missing = clock.latencies(pressed) if taker.dispatches else ([], 0)
     for _ in range(100):  # let a backlog drain (bounded) before the next phase
         if taker.heartbeats() - judged_before >= sent:
@@ -187,7 +189,7 @@ def phase(taker: Taker, fleet: HeartbeatFleet, presses: AlertPresses, clock: Dis
         time.sleep(0.1)
     return (f"| {taker.name} | {sent / sending_s:,.0f} | {judged / taken_s:,.0f} | {max(0, sent - judged):,} | "
             f"{rss_before:.0f} → {rss_after:.0f} | {cpu / taken_s:.2f} | {cpu * 1e6 / max(judged, 1):.0f} | "
-            f"{percentiles(latencies)} | {len(latencies)}"
+            f"{broker_cpu / taken_s:.2f} | {percentiles(latencies)} | {len(latencies)}"
             f"{f' ({missing} missing)' if missing else ''} |")
 
 
@@ -217,7 +219,8 @@ def main() -> None:
     with (contextlib.nullcontext(str(args.keep)) if args.keep else tempfile.TemporaryDirectory()) as tmp, \
             postgres_database() as pg_url:
         broker = prepare(Path(tmp) / "broker", free_port())
-        with Mosquitto(broker):
+        with Mosquitto(broker) as running:
+            assert running.process is not None
             broker_accounts(broker, fleet_accounts + alert_accounts)
             sqlite_url = registered(f"sqlite:///{Path(tmp) / 'gateway.db'}", fleet_accounts + alert_accounts)
             if pg_url:
@@ -233,19 +236,19 @@ def main() -> None:
             print(f"{args.devices} heartbeating devices, {ALERT_DEVICES} pressing alerts at "
                   f"{args.alerts_per_s:g}/s; phases of {args.seconds} s at {args.rates} heartbeats/s")
             print("| consumer | heartbeats offered/s | taken/s | behind at phase end | RSS MB | "
-                  "CPU (cores) | CPU µs per heartbeat | alert p50 / p99 | alerts |")
-            print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+                  "CPU (cores) | CPU µs per heartbeat | broker CPU (cores) | alert p50 / p99 | alerts |")
+            print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
             with HeartbeatFleet(broker.host, broker.port, fleet_accounts) as fleet:
                 for name in args.consumers.split(","):
                     if name.endswith("pg") and not pg_url:
-                        print(f"| {name}: no PostgreSQL at {POSTGRES_ADMIN_URL} | | | | | | | | |")
+                        print(f"| {name}: no PostgreSQL at {POSTGRES_ADMIN_URL} | | | | | | | | | |")
                         continue
                     taker: Taker = makers[name]()
                     with taker:
                         warm_up(taker, fleet, presses)
                         for rate in rates:
-                            print(phase(taker, fleet, presses, clock, rate, args.seconds, args.alerts_per_s),
-                                  flush=True)
+                            print(phase(taker, fleet, presses, clock, running.process.pid, rate, args.seconds,
+                                        args.alerts_per_s), flush=True)
             presses.close()
             clock.close()
 
