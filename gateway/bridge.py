@@ -35,6 +35,7 @@ Resilience, next to the code that provides it:
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import itertools
 import logging
@@ -89,6 +90,7 @@ HEARTBEAT_BATCH_MAX = 500
 # each hand-over could cost a whole interval.
 SWITCH_INTERVAL_S = 0.001
 THROTTLE_KEYS_MAX = 10_000
+HEARTBEATS = "panic/v1/dev/+/hb"
 POISON_FAILURES = 3  # failures, for a reason other than storage or network trouble, before a message is parked
 
 
@@ -205,6 +207,9 @@ class Bridge:
             (f"{share}{DISPATCH_ACK}", 1),
             (f"{share}{DISPATCH_RECEIPT}", 1),
         ])
+        # A gateway from before the heartbeat connection subscribed this persistent session to
+        # heartbeats, and the broker keeps a session's subscriptions: drop it.
+        client.unsubscribe([f"{share}{HEARTBEATS}", HEARTBEATS])
         log.info("connected to broker %s:%s", self.settings.mqtt_host, self.settings.mqtt_port)
         self.connected.set()
 
@@ -214,7 +219,7 @@ class Bridge:
         if reason.is_failure:
             log.error("broker refused the gateway's heartbeat connection: %s", reason)
             return
-        client.subscribe(f"{self._share()}panic/v1/dev/+/hb", 0)
+        client.subscribe(f"{self._share()}{HEARTBEATS}", 0)
 
     def _share(self) -> str:
         return f"$share/{self.settings.mqtt_shared_group}/" if self.settings.mqtt_shared_group else ""
@@ -227,6 +232,11 @@ class Bridge:
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         if message.topic.endswith("/alert"):
             self._put("alert", message)
+        elif message.topic.endswith("/hb"):
+            # Queued for the old subscription before it was dropped: judged with the others,
+            # or, when the heartbeat queue is full, left (QoS 0): never wait on this thread.
+            with contextlib.suppress(queue.Full):
+                self._heartbeats.put_nowait((time.monotonic(), message))
         else:
             self._put("job", (self._handle, (message,)))
 
