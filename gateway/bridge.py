@@ -15,10 +15,17 @@ Resilience, next to the code that provides it:
   acked again and nothing new is dispatched.
 - Everything published (dispatch alerts, device acks, events) is an outbox
   row committed with its cause; the publisher deletes it on confirmation.
-- One worker thread does all storage work of incoming messages in arrival
-  order, alerts ahead of heartbeats; paho's network thread only queues.
-  Device messages already waiting are judged and committed as one batch
-  (one transaction) and acked together after it. If storage or the network
+- Heartbeats come on a connection of their own and are judged by a thread
+  of their own, from a bounded queue: an alert never waits behind them,
+  neither in paho's network thread and the socket nor in the worker. When
+  that queue is full the heartbeat connection stops reading (back-pressure
+  to the broker, memory stays flat) and `panic_heartbeat_backlog` and
+  `panic_heartbeat_lag_seconds` say how far behind the heartbeats are.
+- One worker thread does all other storage work of incoming messages
+  (alerts, status, dispatch acks and receipts) in arrival order, alerts
+  first; paho's network thread only queues. Device messages already waiting
+  are judged and committed as one batch (one transaction) and acked
+  together after it. If storage or the network
   fails, the worker retries the same messages with back-off and never acks
   them meanwhile: nothing is lost, nothing skipped.
 - A message that keeps failing for any other reason (a bug) is parked after
@@ -28,10 +35,13 @@ Resilience, next to the code that provides it:
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import itertools
 import logging
 import queue
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -62,13 +72,25 @@ from gateway.topics import DISPATCH_ACK, DISPATCH_RECEIPT
 log = logging.getLogger("gateway.bridge")
 
 _RETRY_MAX_S = 5.0
-# Work kinds, most urgent first: an alert never waits behind a heap of
-# heartbeats. Each kind's queued items are handled together, at most so many
-# at once (one transaction each batch); heartbeat batches stay small so an
-# alert arriving meanwhile waits only a few milliseconds.
-PRIORITY = {"alert": 0, "job": 1, "hb": 2}
-BATCH_MAX = {"alert": 100, "hb": 200}
+# The worker's kinds of work, most urgent first. Queued alerts are handled
+# together, at most so many at once (one transaction each batch). The
+# worker's queue needs no bound of its own: alerts, status messages and
+# dispatch acks are QoS 1 and acked only after their commit, so the broker
+# sends at most its max_inflight_messages of them unacked.
+PRIORITY = {"alert": 0, "job": 1}
+ALERT_BATCH_MAX = 100
+# Heartbeats (QoS 0, no ack to hold them back) have their own connection,
+# queue and thread. The queue holds at most so many; when it is full, the
+# heartbeat connection's network thread waits, so it stops reading its socket
+# and the broker holds what follows: memory stays flat however many arrive.
+HEARTBEAT_QUEUE_MAX = 10_000
+HEARTBEAT_BATCH_MAX = 500
+# How long a thread holding the GIL may keep it while another waits (CPython's default is 5 ms).
+# An alert crosses three threads (network, worker, publisher); with the heartbeat threads busy,
+# each hand-over could cost a whole interval.
+SWITCH_INTERVAL_S = 0.001
 THROTTLE_KEYS_MAX = 10_000
+HEARTBEATS = "panic/v1/dev/+/hb"
 POISON_FAILURES = 3  # failures, for a reason other than storage or network trouble, before a message is parked
 
 
@@ -95,24 +117,39 @@ class Bridge:
         self.ingest = Ingest(store, metrics, settings.max_payload_bytes)
         self.connected = threading.Event()
         # (priority, arrival, kind, item), kind being one of PRIORITY's:
-        # "alert"/"hb": a device message; "job": (callable, args), run one by one.
+        # "alert": a device message; "job": (callable, args), run one by one.
         self._work: queue.PriorityQueue[tuple[int, int, str, Any]] = queue.PriorityQueue()
         self._arrival = itertools.count()  # keeps FIFO order within a priority
+        # (monotonic time received, message): heartbeats waiting for the heartbeat thread.
+        self._heartbeats: queue.Queue[tuple[float, mqtt.MQTTMessage]] = queue.Queue(HEARTBEAT_QUEUE_MAX)
         self._stopping = threading.Event()
         self._worker = threading.Thread(target=self._run_worker, name="gateway-worker", daemon=True)
+        self._heartbeat_worker = threading.Thread(target=self._run_heartbeat_worker, name="gateway-heartbeats",
+                                                  daemon=True)
         # When each (sender, reason) was last reported as a rejection event: a throttle, not a record.
+        # Both workers report rejections, hence the lock.
         self._last_event: dict[tuple[str, str], float] = {}
-        self.client = self._make_client()
+        self._throttle_lock = threading.Lock()
+        self.client = self._make_client(self.settings.mqtt_client_id, persistent=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.heartbeat_client = self._make_client(f"{self.settings.mqtt_client_id}-hb", persistent=False)
+        self.heartbeat_client.on_connect = self._on_heartbeat_connect
+        self.heartbeat_client.on_message = self._on_heartbeat
+        metrics.gauge("heartbeat_backlog", self._heartbeats.qsize)
+        metrics.gauge("heartbeat_lag_seconds", lambda: round(self.heartbeat_lag_s(), 3))
         self.publisher = Publisher(settings, store, metrics, self._send, self.connected)
         self.acknowledgements = Acknowledgements(store, self.publisher.submit)
 
     # --- lifecycle -----------------------------------------------------------------
 
-    def _make_client(self) -> mqtt.Client:
+    def _make_client(self, client_id: str, *, persistent: bool) -> mqtt.Client:
+        """The alert connection keeps a persistent session (QoS 1, acked after commit); the heartbeat
+        connection needs none (QoS 0: a heartbeat missed while away is simply not there)."""
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=self.settings.mqtt_client_id,
-            clean_session=False,
+            client_id=client_id,
+            clean_session=not persistent,
             protocol=mqtt.MQTTv311,
             manual_ack=True,
         )
@@ -120,25 +157,31 @@ class Bridge:
         client.reconnect_delay_set(min_delay=1, max_delay=10)
         client.max_inflight_messages_set(100)
         client.max_queued_messages_set(0)
-        client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
         return client
 
     def start(self) -> None:
+        # Everything built so far (modules, settings, engine) lives as long as the process: out of
+        # the collector's sight, so a full collection under load walks only what is young.
+        gc.collect()
+        gc.freeze()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         self._worker.start()
+        self._heartbeat_worker.start()
         self.publisher.start()
-        threading.Thread(target=self._run_supervision_timer, name="gateway-supervision", daemon=True).start()
-        self.client.connect_async(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30)
-        self.client.loop_start()
+        for client in (self.client, self.heartbeat_client):
+            client.connect_async(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30)
+            client.loop_start()
 
     def stop(self) -> None:
         self._stopping.set()
         self._put("job", (lambda: None, ()))
         self._worker.join(timeout=10)
+        self._heartbeat_worker.join(timeout=10)
         self.publisher.stop()
-        self.client.disconnect()
-        self.client.loop_stop()
+        for client in (self.heartbeat_client, self.client):
+            client.disconnect()
+            client.loop_stop()
 
     def _send(self, topic: str, payload: bytes, qos: int) -> mqtt.MQTTMessageInfo:
         return self.client.publish(topic, payload, qos=qos)
@@ -157,16 +200,29 @@ class Bridge:
             # independently: with Nagle's algorithm an alert written right after an
             # ack waits for the broker's delayed ACK (~40 ms on Linux).
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        share = f"$share/{self.settings.mqtt_shared_group}/" if self.settings.mqtt_shared_group else ""
+        share = self._share()
         client.subscribe([
             (f"{share}panic/v1/dev/+/alert", 1),
-            (f"{share}panic/v1/dev/+/hb", 0),
             ("panic/v1/dev/+/status", 1),
             (f"{share}{DISPATCH_ACK}", 1),
             (f"{share}{DISPATCH_RECEIPT}", 1),
         ])
+        # A gateway from before the heartbeat connection subscribed this persistent session to
+        # heartbeats, and the broker keeps a session's subscriptions: drop it.
+        client.unsubscribe([f"{share}{HEARTBEATS}", HEARTBEATS])
         log.info("connected to broker %s:%s", self.settings.mqtt_host, self.settings.mqtt_port)
         self.connected.set()
+
+    def _on_heartbeat_connect(
+        self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Properties | None
+    ) -> None:
+        if reason.is_failure:
+            log.error("broker refused the gateway's heartbeat connection: %s", reason)
+            return
+        client.subscribe(f"{self._share()}{HEARTBEATS}", 0)
+
+    def _share(self) -> str:
+        return f"$share/{self.settings.mqtt_shared_group}/" if self.settings.mqtt_shared_group else ""
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Properties | None) -> None:
         self.connected.clear()
@@ -177,11 +233,44 @@ class Bridge:
         if message.topic.endswith("/alert"):
             self._put("alert", message)
         elif message.topic.endswith("/hb"):
-            self._put("hb", message)
+            # Queued for the old subscription before it was dropped: judged with the others,
+            # or, when the heartbeat queue is full, left (QoS 0): never wait on this thread.
+            with contextlib.suppress(queue.Full):
+                self._heartbeats.put_nowait((time.monotonic(), message))
         else:
             self._put("job", (self._handle, (message,)))
 
-    # --- the worker thread ---------------------------------------------------------------
+    def _on_heartbeat(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        item = (time.monotonic(), message)
+        try:
+            self._heartbeats.put_nowait(item)
+            return
+        except queue.Full:
+            self.metrics.inc("heartbeat_backpressure_total")
+        # Full: hold this network thread until there is room. It stops reading
+        # its socket, the kernel's buffers fill and the broker keeps (or, past
+        # its own limits, drops: heartbeats are QoS 0) what comes next, instead
+        # of this process growing. Alerts have their own connection.
+        while not self._stopping.is_set():
+            try:
+                self._heartbeats.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def heartbeat_backlog(self) -> int:
+        """Heartbeats received and not yet judged (at most HEARTBEAT_QUEUE_MAX)."""
+        return self._heartbeats.qsize()
+
+    def heartbeat_lag_s(self) -> float:
+        """How long the oldest heartbeat not yet judged has waited in this process (0: none waiting)."""
+        try:
+            oldest: float = self._heartbeats.queue[0][0]
+        except IndexError:
+            return 0.0
+        return time.monotonic() - oldest
+
+    # --- the worker threads --------------------------------------------------------------
 
     def _put(self, kind: str, item: Any) -> None:
         self._work.put((PRIORITY[kind], next(self._arrival), kind, item))
@@ -191,11 +280,10 @@ class Bridge:
         while not self._stopping.is_set():
             _, _, kind, item = held or self._work.get()
             held = None
-            if kind in BATCH_MAX:
-                # Whatever of the same kind is already queued is handled together:
-                # one transaction, one fsync, for the lot.
+            if kind == "alert":
+                # The alerts already queued are handled together: one transaction, one fsync, for the lot.
                 batch = [item]
-                while len(batch) < BATCH_MAX[kind]:
+                while len(batch) < ALERT_BATCH_MAX:
                     try:
                         queued = self._work.get_nowait()
                     except queue.Empty:
@@ -208,6 +296,25 @@ class Bridge:
             else:
                 job, args = item
                 self._retrying(job, *args)
+
+    def _run_heartbeat_worker(self) -> None:
+        # Heartbeat supervision (silence → offline) is heartbeat work too: it runs here, between
+        # batches, so a fleet's worth of flips never holds up the alert worker.
+        next_check = time.monotonic() + self.settings.supervision_interval_s
+        while not self._stopping.is_set():
+            if time.monotonic() >= next_check:
+                self._retrying(self._supervise)
+                next_check = time.monotonic() + self.settings.supervision_interval_s
+            try:
+                batch = [self._heartbeats.get(timeout=min(0.5, self.settings.supervision_interval_s))]
+            except queue.Empty:
+                continue
+            while len(batch) < HEARTBEAT_BATCH_MAX:
+                try:
+                    batch.append(self._heartbeats.get_nowait())
+                except queue.Empty:
+                    break
+            self._retrying(self._device_messages, [message for _received, message in batch])
 
     def _retrying(self, job: Callable[..., None], *args: Any) -> None:
         delay = 0.1
@@ -269,12 +376,13 @@ class Bridge:
             lambda judged: pipeline.for_device_messages(judged, now, quiet),
         )
         self.publisher.submit(staged)
-        for outcome in outcomes:
-            if outcome.verdict == "rejected" and not quiet(outcome.throttle_key):
-                self._last_event[outcome.throttle_key] = clock
-        if len(self._last_event) > THROTTLE_KEYS_MAX:  # forged sender ids must not grow it without end
-            interval = self.settings.rejection_event_interval_s
-            self._last_event = {k: t for k, t in self._last_event.items() if clock - t < interval}
+        with self._throttle_lock:
+            for outcome in outcomes:
+                if outcome.verdict == "rejected" and not quiet(outcome.throttle_key):
+                    self._last_event[outcome.throttle_key] = clock
+            if len(self._last_event) > THROTTLE_KEYS_MAX:  # forged sender ids must not grow it without end
+                interval = self.settings.rejection_event_interval_s
+                self._last_event = {k: t for k, t in self._last_event.items() if clock - t < interval}
         for message in messages:  # only now may the broker forget them
             if message.qos > 0:
                 self.client.ack(message.mid, message.qos)
@@ -307,11 +415,6 @@ class Bridge:
             log.info("device %s is offline", device_id)
         for device_id in flips.back:
             log.info("device %s is online", device_id)
-
-    def _run_supervision_timer(self) -> None:
-        # Supervision runs on the worker like everything that touches storage.
-        while not self._stopping.wait(self.settings.supervision_interval_s):
-            self._put("job", (self._supervise, ()))
 
     def _parse(self, model: type[BaseModel], payload: bytes, what: str) -> Any:
         try:
