@@ -18,9 +18,14 @@ By default the device runs the firmware compiled to ``.mpy``, as a unit
 does (simulator/compiled.py: built on first use and whenever a source
 changes); ``from_source=True``, or ``PANIC_SIM_FROM_SOURCE=1`` in the
 environment, runs the firmware's ``.py`` files instead, for debugging
-(tracebacks then quote the source lines; the heap is tighter, because
-MicroPython compiles every firmware module on the device's heap). The
-simulator's own device modules are compiled either way.
+(tracebacks then quote the source lines). A unit never compiles its
+firmware (it runs it frozen or as ``.mpy``), and compiling on the 110 KB
+heap needs a transient ~90 KB for the MQTT client alone and succeeds or not
+by fragmentation, even by the length of the checkout's path (every module's
+``__file__`` and the interned names live on that heap): so the source mode
+gets a larger heap, `SOURCE_HEAPSIZE`, unless one is given, and heap figures
+come from the compiled mode only. The simulator's own device modules are
+compiled either way.
 
 Console lines are collected (and copied to `log_file`); `indicator` and
 `memory()` follow the firmware's ``indicator:`` and ``mem:`` log lines. A
@@ -55,6 +60,8 @@ DEVICE_DIR = Path(__file__).resolve().parent / "device"
 BOARD_FILE = ROOT / "hardware" / "board.json"
 RESET_EXIT = 75  # simulator/device/vhal.py: the device asked for a reset
 FROM_SOURCE_ENV = "PANIC_SIM_FROM_SOURCE"  # "1": run the .py sources (SimulatedButton's from_source)
+DEVICE_HEAPSIZE = "110K"  # the heap an ESP32 without PSRAM gives Python
+SOURCE_HEAPSIZE = "192K"  # for the .py firmware, compiled on the device heap as no unit does
 _INDICATOR = re.compile(r"\bstate=(\w+)")
 _MEMORY = re.compile(r"\balloc=(\d+) free=(\d+) peak=(\d+) code=(\d+)")
 
@@ -77,7 +84,7 @@ class SimulatedButton:
         flash_dir: Path,
         *,
         firmware_dir: Path = FIRMWARE_DIR,
-        heapsize: str = "110K",
+        heapsize: str | None = None,
         log_file: Path | None = None,
         unique_id: str | None = None,
         echo: IO[str] | None = None,
@@ -85,7 +92,6 @@ class SimulatedButton:
     ) -> None:
         self.flash_dir = Path(flash_dir).resolve()
         self.firmware_dir = Path(firmware_dir).resolve()
-        self.heapsize = heapsize
         self.log_file = log_file
         # The chip's "MAC": stable per flash directory, like a device's own.
         self.unique_id = unique_id or hashlib.sha256(str(self.flash_dir).encode()).hexdigest()[:12]
@@ -93,6 +99,7 @@ class SimulatedButton:
         if from_source is None:
             from_source = os.environ.get(FROM_SOURCE_ENV, "") not in ("", "0")
         self.from_source = from_source
+        self.heapsize = heapsize or (SOURCE_HEAPSIZE if from_source else DEVICE_HEAPSIZE)
         self._search: list[Path] = []  # MICROPYPATH ahead of the port's frozen modules
         self.reboots = 0
         self.exit_code: int | None = None

@@ -59,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--set", type=_setting, action="append", default=[], metavar="KEY=VALUE",
                        help="another config.json setting (heartbeat_s, hold_ms, ...); repeatable")
         if name == "run":
-            p.add_argument("--heapsize", default="110K", help="MicroPython heap (default 110K, as on the ESP32)")
+            p.add_argument("--heapsize",
+                           help="MicroPython heap (default 110K, as on the ESP32; 192K with --from-source)")
             p.add_argument("--log", type=Path, help="also append the console log to this file")
             p.add_argument("--from-source", action="store_true",
                            help="run the firmware's .py files, not the compiled .mpy (for debugging; "

@@ -73,14 +73,15 @@ def make_button(
     """`make_button(**config)`: a provisioned, started button; stopped after the test.
 
     `from_source` and `heapsize` go to SimulatedButton (default: the compiled
-    firmware on the ESP32's 110K heap); every other keyword is a config.json setting.
+    firmware on the ESP32's 110K heap; the .py firmware gets SOURCE_HEAPSIZE);
+    every other keyword is a config.json setting.
 
     After the test every button's whole console log is searched for the
     device key and the MQTT password: a secret must never be printed.
     """
     buttons: list[SimulatedButton] = []
 
-    def make(start: bool = True, from_source: bool | None = None, heapsize: str = "110K",
+    def make(start: bool = True, from_source: bool | None = None, heapsize: str | None = None,
              **config: Any) -> SimulatedButton:
         flash = tmp_path / f"flash{len(buttons)}"
         SimulatedButton.provision(
