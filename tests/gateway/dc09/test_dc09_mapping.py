@@ -140,6 +140,9 @@ def test_duh_parks_the_message_and_the_line_moves_on(
     forwarder.submit(Dc09Event("odd", DEVICE, ContactId(1, 999, 1, 1)))
     forwarder.submit(Dc09Event("alert:1", DEVICE, contact_id_for("sos")))
     wait_until(lambda: forwarder.queue.counts("arc") == {"pending": 0, "parked": 1})
+    # the sender counts just after committing: wait for the counts, then hold them exact
+    wait_until(lambda: forwarder.metrics.get("dc09_delivered_total", receiver="arc") >= 1
+               and forwarder.metrics.get("dc09_parked_total", receiver="arc") >= 1)
     assert forwarder.metrics.get("dc09_delivered_total", receiver="arc") == 1
     assert "DUH" in caplog.text
     assert forwarder.metrics.get("dc09_parked_total", receiver="arc") == 1
