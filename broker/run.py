@@ -94,10 +94,6 @@ class BrokerConfig:
         return self.state_dir / DYNSEC_FILE
 
     @property
-    def pid_file(self) -> Path:
-        return self.state_dir / "mosquitto.pid"
-
-    @property
     def log_file(self) -> Path:
         return self.state_dir / "mosquitto.log"
 
