@@ -94,10 +94,6 @@ class BrokerConfig:
         return self.state_dir / DYNSEC_FILE
 
     @property
-    def pid_file(self) -> Path:
-        return self.state_dir / "mosquitto.pid"
-
-    @property
     def log_file(self) -> Path:
         return self.state_dir / "mosquitto.log"
 
@@ -127,9 +123,10 @@ def service_passwords(path: Path) -> dict[str, str]:
     """The service accounts' passwords, kept in `path` (mode 0600); missing ones are created."""
     passwords: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
     missing = [name for name in policy.SERVICE_ACCOUNTS if not passwords.get(name)]
+    path.touch(mode=0o600)
+    path.chmod(0o600)  # also when it exists already: it holds the passwords in clear
     if missing:
         passwords.update({name: new_password() for name in missing})
-        path.touch(mode=0o600)
         path.write_text(json.dumps(passwords))
     return passwords
 

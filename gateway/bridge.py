@@ -133,9 +133,11 @@ class Bridge:
         self.client = self._make_client(self.settings.mqtt_client_id, persistent=True)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.client.on_disconnect = self._on_disconnect
         self.heartbeat_client = self._make_client(f"{self.settings.mqtt_client_id}-hb", persistent=False)
         self.heartbeat_client.on_connect = self._on_heartbeat_connect
         self.heartbeat_client.on_message = self._on_heartbeat
+        self.heartbeat_client.on_disconnect = self._on_heartbeat_disconnect
         metrics.gauge("heartbeat_backlog", self._heartbeats.qsize)
         metrics.gauge("heartbeat_lag_seconds", lambda: round(self.heartbeat_lag_s(), 3))
         self.publisher = Publisher(settings, store, metrics, self._send, self.connected)
@@ -157,7 +159,6 @@ class Bridge:
         client.reconnect_delay_set(min_delay=1, max_delay=10)
         client.max_inflight_messages_set(100)
         client.max_queued_messages_set(0)
-        client.on_disconnect = self._on_disconnect
         return client
 
     def start(self) -> None:
@@ -228,6 +229,12 @@ class Bridge:
         self.connected.clear()
         if not self._stopping.is_set():
             log.warning("lost the broker (%s); reconnecting", reason)
+
+    def _on_heartbeat_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode,
+                                 _p: Properties | None) -> None:
+        # Only heartbeats stop: `connected` (health, the publisher) follows the alert connection.
+        if not self._stopping.is_set():
+            log.warning("lost the broker's heartbeat connection (%s); reconnecting", reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         if message.topic.endswith("/alert"):

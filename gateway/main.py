@@ -45,13 +45,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _setting_name(loc: tuple[int | str, ...]) -> str:
+    """Where a setting is wrong, e.g. `mqtt_port`; never a secret: the API tokens are the keys of
+    PANIC_API_TOKENS, so past the setting's name its location would be a token."""
+    return "api_tokens" if loc[:1] == ("api_tokens",) else ".".join(map(str, loc))
+
+
 def load_settings(args: argparse.Namespace) -> Settings:
     overrides = {k: v for k, v in vars(args).items() if v is not None and k != "no_api"}
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         # Say which setting is wrong and stop, before touching the database.
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{_setting_name(e['loc'])}: {e['msg']}" for e in exc.errors())
         raise SystemExit(f"panic-gateway: invalid settings: {problems}") from None
     except SettingsError as exc:  # an environment variable that is not even parseable
         raise SystemExit(f"panic-gateway: invalid settings: {exc}") from None

@@ -149,6 +149,7 @@ class SimulatedButton:
             secrets["wifi_password"] = wifi_password
         path = flash / "secrets.json"
         path.touch(mode=0o600)
+        path.chmod(0o600)  # also when a provisioning before left it with another mode
         path.write_text(json.dumps(secrets))
         if board_file is not None and board_file.exists():
             shutil.copyfile(board_file, flash / "board.json")

@@ -122,13 +122,6 @@ class Unreceipted:
 
 
 class OutboxStore(StoreBase):
-    def stage_now(self, publications: Sequence[Publication], now: datetime) -> list[OutboxItem]:
-        """Stage publications that have no cause to commit with them."""
-        with self.sessions() as session:
-            items = stage(session, publications, now, self.instance, self.lease_s)
-            session.commit()
-        return items
-
     def claim_due(self, now: datetime, limit: int) -> list[OutboxItem]:
         """Take up to `limit` due rows, oldest first, for this instance."""
         due = (OutboxEntry.due_at <= now)

@@ -103,3 +103,14 @@ def test_a_state_directory_from_the_password_file_era_keeps_its_devices(tmp_path
     prepare(tmp_path, config.port)  # a removed device is not imported again
     with Mosquitto(config):
         assert connack(running, DEV, "device-pw") == REFUSED
+
+
+def test_a_readable_service_password_file_is_made_private(tmp_path: Path) -> None:
+    """accounts.json holds the admin, gateway and dispatch passwords in clear: whatever mode it came
+    with (copied, restored from a backup), prepare() leaves it readable by its owner only."""
+    path = tmp_path / "accounts.json"
+    path.write_text(json.dumps({name: f"pw-{name}" for name in policy.SERVICE_ACCOUNTS}))
+    path.chmod(0o644)
+    config = prepare(tmp_path, free_port())
+    assert config.gateway_password == f"pw-{policy.GATEWAY}", "the passwords are kept"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

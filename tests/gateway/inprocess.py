@@ -52,8 +52,7 @@ class Button:
         self.key = secrets.token_bytes(32)
         register(bridge.store, self.id, self.key.hex())
         password = secrets.token_urlsafe(12)
-        broker.add_device(self.id, password)
-        time.sleep(0.3)  # the broker re-reads its password file (SIGHUP)
+        broker.add_device(self.id, password)  # in force once it returns (dynamic security answered)
         self.mqtt = MqttListener(broker.config, self.id, password, [f"panic/v1/dev/{self.id}/ack"])
         self.seq = 0
 

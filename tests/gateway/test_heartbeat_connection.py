@@ -4,6 +4,7 @@ gateway whose persistent session still subscribes its main connection to them.""
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from pathlib import Path
@@ -53,3 +54,22 @@ def test_heartbeats_are_judged_once_after_an_upgrade(broker: BrokerUnderTest, tm
         assert bridge.metrics.get("heartbeats_total") == 3
         assert bridge.metrics.get("rejected_total", reason="replay") == 0, "no heartbeat was judged twice"
     assert not [r for r in caplog.records if "status" in r.getMessage()], "no heartbeat taken for a status"
+
+
+def test_losing_the_heartbeat_connection_leaves_the_alert_connection_up(broker: BrokerUnderTest,
+                                                                         tmp_path: Path) -> None:
+    """The heartbeat connection dropping says nothing about the alert connection: /health and the
+    publisher read `connected`, which must follow the alert connection only."""
+    url = f"sqlite:///{tmp_path / 'gateway.db'}"
+    migrate(url)
+    with running_bridge(broker, url) as bridge:
+        sock = bridge.heartbeat_client.socket()
+        assert sock is not None
+        sock.shutdown(socket.SHUT_RDWR)  # the heartbeat connection is cut; paho reconnects it
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and (bridge.heartbeat_client.socket() is sock
+                                               or not bridge.heartbeat_client.is_connected()):
+            time.sleep(0.05)
+        assert bridge.heartbeat_client.is_connected(), "the heartbeat connection came back"
+        assert bridge.client.is_connected()
+        assert bridge.connected.is_set(), "the alert connection is still up: health and publisher must say so"

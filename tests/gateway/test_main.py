@@ -47,3 +47,19 @@ def test_sigterm_stops_the_gateway_cleanly(tmp_path: Path) -> None:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
         assert "gateway stopped" in stack.gateway.log()
+
+
+def test_a_bad_api_token_entry_is_refused_without_naming_the_token(tmp_path: Path) -> None:
+    """The tokens are the JSON object's keys, so a wrong value must not be reported by its key."""
+    database = tmp_path / "gateway.db"
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.main"],
+        env={**os.environ, "PANIC_DATABASE_URL": f"sqlite:///{database}",
+             "PANIC_API_TOKENS": '{"t0p-s3cret-token": 5}'},
+        capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 1
+    assert "panic-gateway: invalid settings: api_tokens" in result.stderr
+    assert "Input should be a valid string" in result.stderr
+    assert "t0p-s3cret-token" not in result.stderr
+    assert not database.exists()

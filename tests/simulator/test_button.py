@@ -5,8 +5,11 @@ Every wait has a generous timeout; nothing asserts on wall-clock time.
 
 from __future__ import annotations
 
+import json
+import stat
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from simulator.button import SimulatedButton
 from tests.conftest import BrokerUnderTest
@@ -191,3 +194,15 @@ def test_watchdog_resets_a_stalled_button_and_it_boots_again(make_button: MakeBu
     button.wait_for_log(r"app: starting", since=mark)
     assert button.reboots == 1
     button.wait_for_indicator("idle")
+
+
+def test_reprovisioning_leaves_the_secrets_private(tmp_path: Path) -> None:
+    """secrets.json holds the device key and broker password: provisioning a flash dir again (new
+    key after a rotation) leaves it readable by its owner only, whatever mode it had."""
+    secrets_file = tmp_path / "secrets.json"
+    secrets_file.write_text("{}")
+    secrets_file.chmod(0o644)
+    SimulatedButton.provision(tmp_path, device_id="pb-0123456789ab", device_key_hex="ab" * 32,
+                              mqtt_password="pw", broker_host="127.0.0.1", broker_port=1, board_file=None)
+    assert json.loads(secrets_file.read_text())["device_key"] == "ab" * 32
+    assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
