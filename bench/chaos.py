@@ -51,7 +51,6 @@ import statistics
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -64,6 +63,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from bench.gateway_load import signed
 from broker.run import BrokerConfig
 from simulator.button import SimulatedButton
+from simulator.scratch_db import scratch_postgres
 from simulator.stack import Stack
 
 OFFLINE = b'{"state":"offline"}'
@@ -391,18 +391,8 @@ def database(postgres: str | None, state_dir: Path) -> Iterator[str]:
     if postgres is None:
         yield f"sqlite:///{state_dir / 'gateway' / 'gateway.db'}"
         return
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(postgres, isolation_level="AUTOCOMMIT")
-    name = f"panic_chaos_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield postgres.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres(postgres, "panic_chaos") as url:
+        yield url
 
 
 def register(stack: Stack, count: int, rng: random.Random, timing: Timing) -> list[Device]:

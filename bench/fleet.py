@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
-import pytest
+from sqlalchemy.exc import OperationalError
 
 from bench.fleet_alerts import AlertPresses, DispatchClock, percentiles
 from bench.fleet_consumers import Consumer
@@ -48,8 +48,9 @@ from broker.run import BrokerConfig, Mosquitto, free_port, prepare
 from gateway.storage.db import make_engine, migrate, session_factory
 from gateway.storage.models import Device
 from gateway.storage.store import Store, utcnow
+from simulator.scratch_db import scratch_postgres
 from simulator.stack import GatewayProcess
-from tests.gateway.conftest import POSTGRES_ADMIN_URL, fresh_postgres
+from tests.gateway.conftest import POSTGRES_ADMIN_URL
 
 ALERT_DEVICES = 20
 
@@ -157,17 +158,13 @@ def registered(url: str, accounts: list[Account]) -> str:
 
 @contextlib.contextmanager
 def postgres_database() -> Iterator[str | None]:
-    """A fresh PostgreSQL database made (and dropped) as the tests make theirs; None if none is reachable."""
-    databases = fresh_postgres()
-    try:
-        url = next(databases)
-    except pytest.skip.Exception:
-        yield None
-        return
-    try:
+    """A fresh PostgreSQL database, dropped afterwards; None if none is reachable."""
+    with contextlib.ExitStack() as stack:
+        try:
+            url: str | None = stack.enter_context(scratch_postgres(POSTGRES_ADMIN_URL, "panic_fleet"))
+        except OperationalError:
+            url = None
         yield url
-    finally:
-        next(databases, None)  # runs its clean-up: the database is dropped
 
 
 def phase(taker: Taker, fleet: HeartbeatFleet, presses: AlertPresses, clock: DispatchClock, broker_pid: int,

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from gateway.storage.db import migrate
+from simulator.scratch_db import scratch_postgres
 from simulator.stack import MqttListener, Stack
 from tests.gateway.scripted import ScriptedDevice, new_device_id
 
@@ -41,19 +41,12 @@ POSTGRES_ADMIN_URL = os.environ.get("PANIC_TEST_POSTGRES", "postgresql+psycopg:/
 
 def fresh_postgres() -> Iterator[str]:
     """A new, empty PostgreSQL database (dropped afterwards); skips the test if none is reachable."""
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"panic_test_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {type(exc).__name__}")
-    try:
-        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(scratch_postgres(POSTGRES_ADMIN_URL, "panic_test"))
+        except OperationalError as exc:
+            pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {type(exc).__name__}")
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
