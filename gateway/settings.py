@@ -95,6 +95,15 @@ class Settings(BaseSettings):
     stations_check_s: float = Field(default=5.0, gt=0)
     location_fix_max_age_s: int = Field(default=600, ge=0)
 
+    # Operator console (gateway/console/, docs/operations.md "Operator console"): the map's tile URL
+    # template (e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png or a tile server in the operations
+    # room; empty: no tiles, positions on a plain coordinate grid) and its attribution; how long a
+    # login lasts; how often each open console's live feed looks at the database for changes.
+    console_tile_url: str = ""
+    console_tile_attribution: str = ""
+    console_session_s: int = Field(default=12 * 3600, ge=60)
+    console_poll_s: float = Field(default=1.0, gt=0)
+
     # Alarm-receiving centres (docs/dc09.md): a JSON list of receivers, each sent
     # every alert as SIA DC-09 / Contact ID. Empty: no forwarding.
     dc09_receivers: Annotated[list[ReceiverConfig], NoDecode] = Field(default_factory=list)

@@ -22,6 +22,7 @@ from gateway.api.deps import AnyRole
 from gateway.api.responses import HTTP_STATUS
 from gateway.api.routes import alerts, devices, health, metrics, owners, stations
 from gateway.api.throttle import FailureThrottle
+from gateway.console import routes as console
 from gateway.metrics import Metrics
 from gateway.protocol import DispatchAck
 from gateway.registry import Registry
@@ -66,6 +67,7 @@ def create_app(settings: Settings, store: Store, registry: Registry, metrics_: M
 
     for module in (health, metrics, owners, devices, alerts, stations):
         app.include_router(module.router)
+    console.install(app)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi(_role: AnyRole) -> dict[str, Any]:

@@ -5,6 +5,7 @@
     supervision.py  online / offline: status messages, heartbeat silence
     outbox.py       publications committed with their cause, until confirmed
     profiles.py     who is behind a device, as plain values, cached briefly
+    console.py      what the operator console reads (gateway/console/)
 
     registry.py     owners, premises, devices and their keys (RegistryStore)
 
@@ -25,6 +26,7 @@ from gateway.storage.alerts import AlertStore
 from gateway.storage.common import StoreError as StoreError
 from gateway.storage.common import as_utc as as_utc
 from gateway.storage.common import utcnow as utcnow
+from gateway.storage.console import ConsoleStore
 from gateway.storage.models import Device, Owner, Premises
 from gateway.storage.outbox import OutboxStore
 from gateway.storage.profiles import Profiles
@@ -38,7 +40,7 @@ from gateway.storage.window import WindowStore
 DEFAULT_LEASE_S = 30.0
 
 
-class Store(WindowStore, AlertStore, SupervisionStore, OutboxStore):
+class Store(WindowStore, AlertStore, SupervisionStore, OutboxStore, ConsoleStore):
     def __init__(self, sessions: sessionmaker[Session], history_days: int = 30, *,
                  instance: str = "panic-gateway-1", lease_s: float = DEFAULT_LEASE_S) -> None:
         self.sessions = sessions

@@ -1,0 +1,138 @@
+"""The console's routes: the page and its static files (public: no alert data in them), login, and
+the data the page reads (operator), live through server-sent events.
+
+The live feed is driven by the database, not by this process: each open feed
+looks at a change mark (`Store.console_mark`, a few aggregates) every
+`PANIC_CONSOLE_POLL_S` and sends a fresh snapshot when it moved, so a
+console on any gateway instance sees what every instance did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from gateway.api.auth import SESSION_COOKIE, SESSION_ROLES, authenticate, session_cookie
+from gateway.api.deps import Operator, StoreDep
+from gateway.api.responses import errors
+from gateway.api.routes.stations import DirectoryDep
+from gateway.console.records import alert_records, offline_records
+from gateway.enrich import rfc3339
+from gateway.render import AlertRouting
+from gateway.settings import Settings
+from gateway.stations.alerts import route_alert
+from gateway.stations.directory import StationDirectory
+from gateway.storage.common import utcnow
+from gateway.storage.store import Store
+
+STATIC = Path(__file__).parent / "static"
+CLOSED_SHOWN = 20  # closed alerts listed below the open ones
+KEEPALIVE_S = 15.0  # an SSE comment this often keeps proxies from closing a quiet feed
+
+router = APIRouter(prefix="/console", tags=["console"])
+
+
+class LoginIn(BaseModel):
+    token: str = Field(min_length=1, max_length=500)
+
+
+class SessionOut(BaseModel):
+    role: str
+    expires_in_s: int
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+@router.get("", include_in_schema=False)
+def console_root() -> RedirectResponse:
+    return RedirectResponse("/console/", status_code=307)
+
+
+@router.get("/", include_in_schema=False)
+def console_page() -> FileResponse:
+    return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.post("/session", response_model=SessionOut, responses=errors(403))
+def login(body: LoginIn, request: Request, response: Response) -> SessionOut:
+    """Exchange an operator's (or admin's) token for a session cookie: HttpOnly, SameSite=Strict."""
+    role = authenticate(request, body.token)
+    if role not in SESSION_ROLES:
+        raise HTTPException(403, "the console needs an operator's or admin's token")
+    lifetime = _settings(request).console_session_s
+    response.set_cookie(SESSION_COOKIE, session_cookie(body.token, lifetime), max_age=lifetime, path="/",
+                        httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    return SessionOut(role="operator", expires_in_s=lifetime)
+
+
+@router.delete("/session", status_code=204)
+def logout(response: Response) -> Response:
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+    response.status_code = 204
+    return response
+
+
+@router.get("/api/config", responses=errors())
+def config(request: Request, _role: Operator) -> dict[str, Any]:
+    settings = _settings(request)
+    return {"tile_url": settings.console_tile_url, "tile_attribution": settings.console_tile_attribution}
+
+
+def snapshot(store: Store, directory: StationDirectory, settings: Settings) -> dict[str, Any]:
+    """Everything the page shows but history: open alerts first (newest at the top), then recent closed
+    ones, and the offline devices. Alerts are routed as the publisher routes them."""
+    routing = AlertRouting(lambda location: route_alert(directory, location, settings.dispatch_candidates),
+                           settings.location_fix_max_age_s)
+    return {"at": rfc3339(utcnow()),
+            "alerts": alert_records(store, store.console_alert_ids(CLOSED_SHOWN), routing,
+                                    directory.router().station),
+            "offline": offline_records(store.offline_devices())}
+
+
+@router.get("/api/snapshot", responses=errors())
+def get_snapshot(request: Request, store: StoreDep, directory: DirectoryDep, _role: Operator) -> dict[str, Any]:
+    return snapshot(store, directory, _settings(request))
+
+
+@router.get("/api/events", responses=errors(), response_class=StreamingResponse)
+async def events(request: Request, store: StoreDep, directory: DirectoryDep, _role: Operator) -> StreamingResponse:
+    """Server-sent events: `snapshot` (the same as /console/api/snapshot) at once and whenever it changed."""
+    settings = _settings(request)
+
+    async def stream() -> AsyncIterator[str]:
+        yield "retry: 2000\n\n"
+        mark: object = None
+        quiet_since = time.monotonic()
+        while not await request.is_disconnected():
+            current = await run_in_threadpool(store.console_mark)
+            if current != mark:
+                data = await run_in_threadpool(snapshot, store, directory, settings)
+                mark = current
+                quiet_since = time.monotonic()
+                yield f"event: snapshot\ndata: {json.dumps(data, separators=(',', ':'), ensure_ascii=False)}\n\n"
+            elif time.monotonic() - quiet_since >= KEEPALIVE_S:
+                quiet_since = time.monotonic()
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(settings.console_poll_s)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+def install(app: FastAPI) -> None:
+    """Add the console to the gateway's app: its routes and its static files under /console/static."""
+    app.include_router(router)
+    app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
