@@ -63,13 +63,14 @@ const Readout = L.Control.extend({
 
 export class AlertMap {
   constructor(element, config) {
-    this.map = L.map(element, { zoomControl: true, attributionControl: Boolean(config.tile_url) });
+    this.map = L.map(element, { zoomControl: false, attributionControl: Boolean(config.tile_url) });
+    L.control.zoom({ position: "topright" }).addTo(this.map);
     this.map.setView([-5.43, 105.26], 12);
     if (config.tile_url) {
       L.tileLayer(config.tile_url, { maxZoom: 19, attribution: config.tile_attribution || "" }).addTo(this.map);
     } else {
       element.classList.add("no-tiles");
-      const note = L.control({ position: "topright" });
+      const note = L.control({ position: "bottomleft" });
       note.onAdd = () => L.DomUtil.create("div", "map-note");
       note.addTo(this.map);
       this.note = note.getContainer();
@@ -87,7 +88,8 @@ export class AlertMap {
     const points = [];
     const add = (lat, lon, style, label) => {
       if (typeof lat !== "number" || typeof lon !== "number") return;
-      const marker = L.circleMarker([lat, lon], style).bindTooltip(text(label), { permanent: style.permanent ?? false });
+      const marker = L.circleMarker([lat, lon], style).bindTooltip(text(label),
+        { permanent: style.permanent ?? false, direction: style.direction ?? "auto" });
       this.markers.addLayer(marker);
       points.push([lat, lon]);
     };
@@ -107,10 +109,11 @@ export class AlertMap {
     }
     const station = alert.station;
     if (station) {
-      add(station.lat, station.lon, { radius: 9, color: "#1565c0", fillOpacity: 0.8, permanent: true },
+      add(station.lat, station.lon, { radius: 9, color: "#1565c0", fillOpacity: 0.8, permanent: true, direction: "top" },
         `${station.name} (${t("responsible")}, ${(station.distance_m / 1000).toFixed(1)} km)`);
     }
-    add(where.lat, where.lon, { radius: 10, color: "#b71c1c", fillColor: "#e53935", fillOpacity: 0.9, permanent: true },
+    add(where.lat, where.lon, { radius: 10, color: "#b71c1c", fillColor: "#e53935", fillOpacity: 0.9, permanent: true,
+      direction: "bottom" },
       alert.owner ? alert.owner.name : alert.alert_id);
     if (points.length === 1) this.map.setView(points[0], 15);
     else if (points.length > 1) this.map.fitBounds(points, { padding: [30, 30], maxZoom: 16 });
