@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
                          broker_connected=bridge.connected.is_set, station_directory=bridge.publisher.stations)
         server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port,
                                                log_level=settings.log_level.lower(), access_log=False))
+        # Long-lived responses (the console's live feed) end when the server is exiting, or uvicorn
+        # would wait for them before stopping.
+        app.state.exiting = lambda: server.should_exit
         server.run()  # returns on SIGINT/SIGTERM
     bridge.stop()
     forwarder.stop()

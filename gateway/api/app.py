@@ -50,6 +50,7 @@ def create_app(settings: Settings, store: Store, registry: Registry, metrics_: M
     app.state.metrics = metrics_
     app.state.acknowledge = acknowledge
     app.state.broker_connected = broker_connected
+    app.state.exiting = lambda: False  # the server replaces it: True once it is shutting down
     if station_directory is not None:
         app.state.stations = station_directory
     app.state.throttle = FailureThrottle(settings.api_token_failures, settings.api_token_failure_window_s)

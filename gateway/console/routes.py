@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,14 +109,16 @@ def get_snapshot(request: Request, store: StoreDep, directory: DirectoryDep, _ro
 
 @router.get("/api/events", responses=errors(), response_class=StreamingResponse)
 async def events(request: Request, store: StoreDep, directory: DirectoryDep, _role: Operator) -> StreamingResponse:
-    """Server-sent events: `snapshot` (the same as /console/api/snapshot) at once and whenever it changed."""
+    """Server-sent events: `snapshot` (the same as /console/api/snapshot) at once and whenever it changed.
+    The feed ends when the server shuts down (the browser reconnects, to another instance if there is one)."""
     settings = _settings(request)
 
     async def stream() -> AsyncIterator[str]:
         yield "retry: 2000\n\n"
         mark: object = None
         quiet_since = time.monotonic()
-        while not await request.is_disconnected():
+        exiting: Callable[[], bool] = request.app.state.exiting
+        while not exiting() and not await request.is_disconnected():
             current = await run_in_threadpool(store.console_mark)
             if current != mark:
                 data = await run_in_threadpool(snapshot, store, directory, settings)

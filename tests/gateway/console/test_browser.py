@@ -25,12 +25,6 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    with Stack(tmp_path) as running:
-        yield running
-
-
-@pytest.fixture
 def browser() -> Iterator[Browser]:
     assert Path(CHROMIUM).exists(), "Debian's chromium is needed (apt-get install chromium; run.sh installs it)"
     with sync_playwright() as playwright:

@@ -12,6 +12,7 @@ import pytest
 
 from gateway.api.auth import SESSION_COOKIE, session_cookie
 from gateway.storage.store import utcnow
+from simulator.stack import Stack
 from tests.conftest import BrokerUnderTest
 from tests.gateway.api_harness import Api, auth, make_api
 from tests.gateway.console.conftest import import_sample_stations, register, serving
@@ -178,3 +179,19 @@ def test_the_live_feed_needs_a_login(tmp_path: Path, broker: BrokerUnderTest) ->
         with client.stream("GET", "/console/api/events") as response:
             assert response.status_code == 401
             assert "text/event-stream" not in response.headers.get("content-type", "")
+
+
+def test_an_open_feed_does_not_hold_up_the_gateway_stopping(stack: Stack) -> None:
+    """The real gateway process, a console following it: SIGTERM ends the feed and the gateway stops by
+    itself (uvicorn would otherwise wait for the feed until the process is killed)."""
+    with httpx.Client(base_url=stack.gateway.url, timeout=10) as client:
+        assert client.post("/console/session", json={"token": stack.gateway.token}).status_code == 200
+        with client.stream("GET", "/console/api/events") as response:
+            feed = events(response)
+            assert next(feed)[0] == "snapshot"
+            process = stack.gateway.process
+            assert process is not None
+            stack.gateway.stop()  # SIGTERM, then SIGKILL if it has not ended in time
+            assert list(feed) == []  # the server closed the feed
+    assert process.returncode == 0, stack.gateway.log()[-2000:]
+    assert "gateway stopped" in stack.gateway.log()
