@@ -2,7 +2,8 @@
 # The one entry point for people and CI on Debian/Ubuntu:
 #   ./run.sh demo   run the system end to end (broker, gateway, simulated button, dispatch)
 #   ./run.sh test   run the whole test suite (extra arguments go to pytest)
-# It installs what is missing: Debian packages (mosquitto, python3-venv) when it
+# It installs what is missing: Debian packages (mosquitto, python3-venv; for the tests
+# also chromium, in which the operator console is tested headless) when it
 # may (root or password-less sudo), otherwise it says what to install; and the
 # project's virtual environment in .venv from pyproject.toml.
 set -euo pipefail
@@ -35,6 +36,8 @@ ensure_system() {
   local pkgs=()
   command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || pkgs+=(mosquitto)
   python3 -c 'import ensurepip, venv' 2>/dev/null || pkgs+=("python3-venv")
+  # The console's browser test drives Debian's chromium through Playwright (no browser download).
+  if [ "${1:-}" = test ]; then [ -x /usr/bin/chromium ] || pkgs+=(chromium); fi
   [ ${#pkgs[@]} -eq 0 ] || need_debian_packages "${pkgs[@]}"
 }
 
@@ -57,7 +60,7 @@ case "${1:-}" in
     shift; ensure_system; ensure_venv
     exec .venv/bin/panic-demo "$@" ;;
   test)
-    shift; ensure_system; ensure_venv
+    shift; ensure_system test; ensure_venv
     exec .venv/bin/python -m pytest "$@" ;;
   *)
     echo "usage: ./run.sh demo | ./run.sh test [pytest args]" >&2; exit 2 ;;
