@@ -8,6 +8,7 @@ there (docs/console.png is made so: see docs/operations.md, "Operator console").
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -94,7 +95,9 @@ def test_a_press_appears_live_and_acknowledging_it_reaches_the_button(stack: Sta
 
 
 def test_a_refused_action_is_shown_to_the_operator(stack: Stack, tmp_path: Path, browser: Browser) -> None:
-    """An action the gateway refuses (here: an alert resolved meanwhile elsewhere) shows its reason."""
+    """A desk whose view is behind (the alert was resolved meanwhile at another desk) acts on it: the
+    gateway refuses (409) and the page shows why. The view is held back by serving the page's feed a
+    snapshot taken from the gateway before the other desk acted."""
     button = start_button(stack, tmp_path)
     page = browser.new_page()
     try:
@@ -106,12 +109,18 @@ def test_a_refused_action_is_shown_to_the_operator(stack: Stack, tmp_path: Path,
         card = page.locator(f'[data-alert-id^="{DEVICE}:"]')
         expect(card).to_be_visible(timeout=30_000)
         alert_id = card.get_attribute("data-alert-id")
-        page.route("**/console/api/events", lambda route: route.abort())  # the feed stays behind
-        page.evaluate("1")
+        before = page.request.get(f"{stack.gateway.url}/console/api/snapshot")  # with the page's session
+        assert before.ok and before.json()["alerts"][0]["state"] == "new"
+        held = f"event: snapshot\ndata: {json.dumps(before.json())}\n\n"
+        page.route("**/console/api/events", lambda route: route.fulfill(
+            status=200, headers={"Content-Type": "text/event-stream"}, body=held))
+        page.reload()  # the feed now comes from the held snapshot
+        expect(card.locator("[data-state-badge]")).to_have_text("new")
         stack.gateway.request("POST", f"/alerts/{alert_id}/ack", {"state": "resolved", "by": "another desk"})
         page.click('#buttons [data-state="dispatched"]')
         expect(page.locator("#action-error")).to_contain_text("409")
-        expect(page.locator("#action-error")).to_contain_text("resolved")
+        expect(page.locator("#action-error")).to_contain_text("is resolved; cannot become dispatched")
+        assert stack.gateway.request("GET", f"/alerts/{alert_id}")["state"] == "resolved"  # nothing changed
     finally:
         page.close()
         button.stop()
