@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import uvicorn
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from broker.run import free_port
 from tests.conftest import BrokerUnderTest
@@ -43,7 +43,7 @@ def import_sample_stations(api: Api) -> None:
 
 
 @contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
+def serving(app: ASGIApp) -> Iterator[str]:
     """`app` on a real uvicorn in a thread; yields its base URL."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",

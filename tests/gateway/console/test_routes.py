@@ -21,7 +21,8 @@ DATA = ["/console/api/config", "/console/api/snapshot", "/console/api/events"]
 
 
 def login(api: Api, token: str) -> httpx.Response:
-    return api.client.post("/console/session", json={"token": token})
+    response: httpx.Response = api.client.post("/console/session", json={"token": token})
+    return response
 
 
 def test_the_page_and_its_files_are_public(api: Api) -> None:
@@ -135,7 +136,7 @@ def test_offline_devices_are_listed(api: Api) -> None:
 
 def events(response: httpx.Response) -> Iterator[tuple[str, Any]]:
     """The server-sent events of a streaming response, as (event, data)."""
-    name, data = "message", []
+    name, data = "message", list[str]()
     for line in response.iter_lines():
         if line == "":
             if data:
@@ -153,7 +154,7 @@ def test_the_live_feed_delivers_a_new_alert_from_another_instance(tmp_path: Path
     first = make_api(tmp_path, broker)
     second = make_api(tmp_path, broker, console_poll_s=0.05)
     issued = register(first)
-    with serving(second.client.app) as url, httpx.Client(base_url=url, timeout=10) as client:  # type: ignore[arg-type]
+    with serving(second.client.app) as url, httpx.Client(base_url=url, timeout=10) as client:
         assert client.post("/console/session", json={"token": "ops-token"}).status_code == 200
         with client.stream("GET", "/console/api/events") as response:
             assert response.status_code == 200
@@ -175,10 +176,10 @@ def test_the_live_feed_delivers_a_new_alert_from_another_instance(tmp_path: Path
 
 def test_the_live_feed_needs_a_login(tmp_path: Path, broker: BrokerUnderTest) -> None:
     api = make_api(tmp_path, broker)
-    with serving(api.client.app) as url, httpx.Client(base_url=url, timeout=10) as client:  # type: ignore[arg-type]
-        with client.stream("GET", "/console/api/events") as response:
-            assert response.status_code == 401
-            assert "text/event-stream" not in response.headers.get("content-type", "")
+    with (serving(api.client.app) as url,
+          httpx.Client(base_url=url, timeout=10) as client, client.stream("GET", "/console/api/events") as response):
+        assert response.status_code == 401
+        assert "text/event-stream" not in response.headers.get("content-type", "")
 
 
 def test_an_open_feed_does_not_hold_up_the_gateway_stopping(stack: Stack) -> None:
