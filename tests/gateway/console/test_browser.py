@@ -13,16 +13,26 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
 from simulator.stack import Stack
-from tests.gateway.console.conftest import SAMPLE
+from tests.conftest import BrokerUnderTest
+from tests.gateway.api_harness import auth, make_api
+from tests.gateway.console.conftest import SAMPLE, register, serving
 from tests.test_end_to_end import DEVICE, start_button
 
 CHROMIUM = "/usr/bin/chromium"
+# Counts the tones the page starts (WebAudio oscillators), to see the new-alert sound without hearing it.
+COUNT_BEEPS = """
+window.beeps = 0;
+const createOscillator = AudioContext.prototype.createOscillator;
+AudioContext.prototype.createOscillator = function () { window.beeps += 1; return createOscillator.call(this); };
+"""
 
 
 @pytest.fixture
@@ -42,6 +52,7 @@ def test_a_press_appears_live_and_acknowledging_it_reaches_the_button(stack: Sta
     assert imported.status_code == 200, imported.text
     button = start_button(stack, tmp_path)
     page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="en-GB")
+    page.add_init_script(COUNT_BEEPS)
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(str(error)))
     failed: list[str] = []
@@ -62,6 +73,7 @@ def test_a_press_appears_live_and_acknowledging_it_reaches_the_button(stack: Sta
         expect(card).to_be_visible(timeout=30_000)
         expect(card.locator("[data-state-badge]")).to_have_text("new")
         assert page.evaluate("window.sameDocument") is True
+        assert page.evaluate("window.beeps") == 3  # the new alert's sound (the login click allowed audio)
         detail = page.locator("#detail")
         expect(detail.locator("#d-owner")).to_contain_text("Toko Emas Sinar Jaya")  # the new alert is selected
         expect(detail.locator("#d-stations li.responsible")).to_have_count(1)
@@ -124,3 +136,54 @@ def test_a_refused_action_is_shown_to_the_operator(stack: Stack, tmp_path: Path,
     finally:
         page.close()
         button.stop()
+
+
+def test_the_page_shows_what_the_alert_lifecycle_adds(tmp_path: Path, broker: BrokerUnderTest,
+                                                     browser: Browser) -> None:
+    """Silent SOS, cancel requests, GET /alerts/{id} with `timeline` and `escalation_level`, and acks with
+    `rev` come with the alert lifecycle, which today's gateway does not have yet. So the page is served
+    today's real data changed into those shapes (docs/protocol.md) and must show them, in the browser's
+    language (Indonesian here), and send `rev` with an action and show a stale one's refusal."""
+    api = make_api(tmp_path, broker)
+    issued = register(api)
+    for seq in (1, 2, 3):
+        assert api.send_alert(issued["device_id"], issued["device_key"], seq).verdict == "new"
+    snapshot = api.client.get("/console/api/snapshot", headers=auth("ops-token")).json()
+    silent, test, cancelling = snapshot["alerts"]  # newest first
+    silent["type"], test["type"], test["test"], cancelling["state"] = "silent_sos", "test", True, "cancel_requested"
+    held = f"event: snapshot\ndata: {json.dumps(snapshot)}\n\n"
+    detail = {**api.client.get(f"/alerts/{silent['alert_id']}", headers=auth("ops-token")).json(),
+              "escalation_level": 2, "timeline": [
+                  {"at": silent["received_at"], "state": "new", "by": None, "note": None, "rev": 1, "escalation": None},
+                  {"at": silent["received_at"], "state": "new", "by": "gateway", "note": "no answer in 60 s",
+                   "rev": 2, "escalation": {"level": 2, "reason": "unacknowledged"}}]}
+    sent: list[Any] = []
+    with serving(api.client.app) as url:
+        page = browser.new_page(locale="id-ID")
+        page.route("**/console/api/events", lambda route: route.fulfill(
+            status=200, headers={"Content-Type": "text/event-stream"}, body=held))
+        page.route(lambda address: unquote(address).endswith(f"/alerts/{silent['alert_id']}"),
+                   lambda route: route.fulfill(json=detail))
+        page.route("**/ack", lambda route: (sent.append(route.request.post_data_json), route.fulfill(
+            status=409, json={"detail": f"alert {silent['alert_id']} is at rev 3, not 1"})))
+        try:
+            page.goto(f"{url}/console/")
+            expect(page.locator("#login h2")).to_have_text("Masuk")
+            page.fill("#token", "ops-token")
+            page.fill("#operator", "Bripka Andi")
+            page.click("#login button[type=submit]")
+            cards = page.locator("[data-alert-id]")
+            expect(cards).to_have_count(3)
+            expect(cards.nth(0).locator(".type-silent_sos")).to_have_text("SOS SENYAP")
+            expect(cards.nth(1).locator(".type-test")).to_have_text("UJI")
+            expect(cards.nth(2).locator("[data-state-badge]")).to_have_text("minta dibatalkan")
+            expect(page.locator("#d-owner .hint.silent")).to_have_text("Senyap: jangan menelepon tempat itu")
+            expect(page.locator("#d-escalation")).to_have_text("Tingkat eskalasi: 2")
+            expect(page.locator("#d-timeline li")).to_have_count(2)
+            expect(page.locator("#d-timeline li").nth(1)).to_contain_text("no answer in 60 s")
+            page.click('#buttons [data-state="acknowledged"]')
+            expect(page.locator("#action-error")).to_contain_text("409")
+            expect(page.locator("#action-error")).to_contain_text("is at rev 3, not 1")
+            assert sent == [{"state": "acknowledged", "by": "Bripka Andi", "note": None, "rev": silent["rev"]}]
+        finally:
+            page.close()
