@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
+from broker.run import free_port
 from simulator.stack import Stack
 from tests.conftest import BrokerUnderTest
 from tests.gateway.api_harness import auth, make_api
@@ -143,8 +145,9 @@ def test_the_page_shows_what_the_alert_lifecycle_adds(tmp_path: Path, broker: Br
     """Silent SOS, cancel requests, GET /alerts/{id} with `timeline` and `escalation_level`, and acks with
     `rev` come with the alert lifecycle, which today's gateway does not have yet. So the page is served
     today's real data changed into those shapes (docs/protocol.md) and must show them, in the browser's
-    language (Indonesian here), and send `rev` with an action and show a stale one's refusal."""
-    api = make_api(tmp_path, broker)
+    language (Indonesian here), and send `rev` with an action and show a stale one's refusal. The tile
+    server configured here cannot be reached: the map still shows the positions, a grid, scale and coordinates."""
+    api = make_api(tmp_path, broker, console_tile_url=f"http://127.0.0.1:{free_port()}/{{z}}/{{x}}/{{y}}.png")
     issued = register(api)
     for seq in (1, 2, 3):
         assert api.send_alert(issued["device_id"], issued["device_key"], seq).verdict == "new"
@@ -181,6 +184,11 @@ def test_the_page_shows_what_the_alert_lifecycle_adds(tmp_path: Path, broker: Br
             expect(page.locator("#d-escalation")).to_have_text("Tingkat eskalasi: 2")
             expect(page.locator("#d-timeline li")).to_have_count(2)
             expect(page.locator("#d-timeline li").nth(1)).to_contain_text("no answer in 60 s")
+            expect(page.locator("#map img.leaflet-tile")).not_to_have_count(0)  # asked for, never loaded
+            expect(page.locator("#map .leaflet-interactive")).not_to_have_count(0)  # the alert's marker
+            expect(page.locator("#map .grid-label")).not_to_have_count(0)
+            expect(page.locator("#map .leaflet-control-scale-line")).to_be_visible()
+            expect(page.locator("#map .coord-readout")).to_have_text(re.compile(r"^-5\.\d{6}, 105\.\d{6}$"))
             page.click('#buttons [data-state="acknowledged"]')
             expect(page.locator("#action-error")).to_contain_text("409")
             expect(page.locator("#action-error")).to_contain_text("is at rev 3, not 1")
