@@ -98,7 +98,8 @@ class Settings(BaseSettings):
     # Operator console (gateway/console/, docs/operations.md "Operator console"): the map's tile URL
     # template (e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png or a tile server in the operations
     # room; empty: no tiles, positions on a plain coordinate grid) and its attribution; how long a
-    # login lasts; how often each open console's live feed looks at the database for changes.
+    # login lasts; how often the consoles' live feed looks at the database for changes (one query per
+    # instance while any console is open).
     console_tile_url: str = ""
     console_tile_attribution: str = ""
     console_session_s: int = Field(default=12 * 3600, ge=60)

@@ -1,23 +1,19 @@
 """The console's routes: the page and its static files (public: no alert data in them), login, and
 the data the page reads (operator), live through server-sent events.
 
-The live feed is driven by the database, not by this process: each open feed
-looks at a change mark (`Store.console_mark`, a few aggregates) every
-`PANIC_CONSOLE_POLL_S` and sends a fresh snapshot when it moved, so a
-console on any gateway instance sees what every instance did.
+The live feed (feed.py) is driven by the database, not by this process: one
+poller per process looks at a change mark (`Store.console_mark`, a few
+aggregates) every `PANIC_CONSOLE_POLL_S` and hands a fresh snapshot to every
+open console when it moved, so a console on any gateway instance sees what
+every instance did.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
@@ -26,6 +22,7 @@ from gateway.api.auth import SESSION_COOKIE, SESSION_ROLES, authenticate, sessio
 from gateway.api.deps import Operator, StoreDep
 from gateway.api.responses import errors
 from gateway.api.routes.stations import DirectoryDep
+from gateway.console.feed import ConsoleFeed
 from gateway.console.records import alert_records, offline_records
 from gateway.enrich import rfc3339
 from gateway.render import AlertRouting
@@ -107,30 +104,23 @@ def get_snapshot(request: Request, store: StoreDep, directory: DirectoryDep, _ro
     return snapshot(store, directory, _settings(request))
 
 
+def _feed(request: Request, store: Store, directory: StationDirectory) -> ConsoleFeed:
+    """The app's one feed (made by the first console to follow it)."""
+    feed: ConsoleFeed | None = getattr(request.app.state, "console_feed", None)
+    if feed is None:
+        settings = _settings(request)
+        feed = request.app.state.console_feed = ConsoleFeed(
+            store.console_mark, lambda: snapshot(store, directory, settings), settings.console_poll_s,
+            request.app.state.exiting)
+    return feed
+
+
 @router.get("/api/events", responses=errors(), response_class=StreamingResponse)
 async def events(request: Request, store: StoreDep, directory: DirectoryDep, _role: Operator) -> StreamingResponse:
-    """Server-sent events: `snapshot` (the same as /console/api/snapshot) at once and whenever it changed.
-    The feed ends when the server shuts down (the browser reconnects, to another instance if there is one)."""
-    settings = _settings(request)
-
-    async def stream() -> AsyncIterator[str]:
-        yield "retry: 2000\n\n"
-        mark: object = None
-        quiet_since = time.monotonic()
-        exiting: Callable[[], bool] = request.app.state.exiting
-        while not exiting() and not await request.is_disconnected():
-            current = await run_in_threadpool(store.console_mark)
-            if current != mark:
-                data = await run_in_threadpool(snapshot, store, directory, settings)
-                mark = current
-                quiet_since = time.monotonic()
-                yield f"event: snapshot\ndata: {json.dumps(data, separators=(',', ':'), ensure_ascii=False)}\n\n"
-            elif time.monotonic() - quiet_since >= KEEPALIVE_S:
-                quiet_since = time.monotonic()
-                yield ": keep-alive\n\n"
-            await asyncio.sleep(settings.console_poll_s)
-
-    return StreamingResponse(stream(), media_type="text/event-stream",
+    """Server-sent events: `snapshot` (the same as /console/api/snapshot) at once and whenever it changed;
+    `unavailable` while the database cannot be read. The feed ends when the server shuts down (the browser
+    reconnects, to another instance if there is one)."""
+    return StreamingResponse(_feed(request, store, directory).follow(KEEPALIVE_S), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 

@@ -278,6 +278,7 @@ function follow() {
   const events = new EventSource("/console/api/events");
   view.events = events;
   events.addEventListener("snapshot", (event) => { live("on"); apply(JSON.parse(event.data)); });
+  events.addEventListener("unavailable", () => live("retry"));  // the gateway cannot read its database
   events.addEventListener("error", async () => {
     live("retry");
     if (events.readyState !== EventSource.CLOSED) return;  // the browser reconnects by itself

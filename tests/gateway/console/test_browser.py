@@ -19,7 +19,7 @@ from urllib.parse import unquote
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, Route, expect, sync_playwright
 
 from broker.run import free_port
 from simulator.stack import Stack
@@ -161,14 +161,18 @@ def test_the_page_shows_what_the_alert_lifecycle_adds(tmp_path: Path, broker: Br
                   {"at": silent["received_at"], "state": "new", "by": "gateway", "note": "no answer in 60 s",
                    "rev": 2, "escalation": {"level": 2, "reason": "unacknowledged"}}]}
     sent: list[Any] = []
+
+    def refuse_as_stale(route: Route) -> None:
+        sent.append(route.request.post_data_json)
+        route.fulfill(status=409, json={"detail": f"alert {silent['alert_id']} is at rev 3, not 1"})
+
     with serving(api.client.app) as url:
         page = browser.new_page(locale="id-ID")
         page.route("**/console/api/events", lambda route: route.fulfill(
             status=200, headers={"Content-Type": "text/event-stream"}, body=held))
         page.route(lambda address: unquote(address).endswith(f"/alerts/{silent['alert_id']}"),
                    lambda route: route.fulfill(json=detail))
-        page.route("**/ack", lambda route: (sent.append(route.request.post_data_json), route.fulfill(
-            status=409, json={"detail": f"alert {silent['alert_id']} is at rev 3, not 1"})))
+        page.route("**/ack", refuse_as_stale)
         try:
             page.goto(f"{url}/console/")
             expect(page.locator("#login h2")).to_have_text("Masuk")

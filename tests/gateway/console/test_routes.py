@@ -15,6 +15,7 @@ from gateway.storage.store import utcnow
 from simulator.stack import Stack
 from tests.conftest import BrokerUnderTest
 from tests.gateway.api_harness import Api, auth, make_api
+from tests.gateway.broken_parts import fail_once
 from tests.gateway.console.conftest import import_sample_stations, register, serving
 
 DATA = ["/console/api/config", "/console/api/snapshot", "/console/api/events"]
@@ -196,3 +197,30 @@ def test_an_open_feed_does_not_hold_up_the_gateway_stopping(stack: Stack) -> Non
             assert list(feed) == []  # the server closed the feed
     assert process.returncode == 0, stack.gateway.log()[-2000:]
     assert "gateway stopped" in stack.gateway.log()
+
+
+def test_consoles_share_one_poller_and_hear_when_the_database_fails(tmp_path: Path, broker: BrokerUnderTest) -> None:
+    """Two consoles on one instance: one snapshot is built per change for both; a database failure is
+    told to them (`unavailable`) and a fresh snapshot follows when it is back."""
+    api = make_api(tmp_path, broker, console_poll_s=0.05)
+    issued = register(api)
+    with (serving(api.client.app) as url, httpx.Client(base_url=url, timeout=10) as one,
+          httpx.Client(base_url=url, timeout=10) as two):
+        for client in (one, two):
+            assert client.post("/console/session", json={"token": "ops-token"}).status_code == 200
+        with one.stream("GET", "/console/api/events") as first, two.stream("GET", "/console/api/events") as second:
+            feeds = [events(first), events(second)]
+            assert [next(feed)[0] for feed in feeds] == ["snapshot", "snapshot"]
+            assert api.send_alert(issued["device_id"], issued["device_key"], 1).verdict == "new"
+            for feed in feeds:
+                name, snapshot = next(feed)
+                assert name == "snapshot" and [a["alert_id"] for a in snapshot["alerts"]] == [
+                    f"{issued['device_id']}:1"]
+            shared = api.client.app.state.console_feed  # type: ignore[attr-defined]
+            assert (shared.snapshots, shared.followers) == (2, 2)
+            fail_once(api.store, "sessions")  # the next database call fails as a lost connection would
+            for feed in feeds:
+                assert next(feed) == ("unavailable", {"detail": "the database is not available; retrying"})
+                name, snapshot = next(feed)
+                assert name == "snapshot" and len(snapshot["alerts"]) == 1
+
