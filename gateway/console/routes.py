@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
@@ -58,9 +59,22 @@ def console_root() -> RedirectResponse:
     return RedirectResponse("/console/", status_code=307)
 
 
+def _tile_source(tile_url: str) -> str:
+    """The tile server's origin for the page's Content-Security-Policy ("{s}" subdomains as a wildcard)."""
+    parts = urlsplit(tile_url.replace("{s}", "*"))
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
+
+
 @router.get("/", include_in_schema=False)
-def console_page() -> FileResponse:
-    return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+def console_page(request: Request) -> FileResponse:
+    """The page. Its policy lets it load only its own files and the tile server's images, and not be
+    framed by another site (so no one can lay the action buttons under their own page)."""
+    tiles = _tile_source(_settings(request).console_tile_url)
+    policy = ("default-src 'self'; script-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; "
+              f"img-src 'self' data:{' ' + tiles if tiles else ''}; frame-ancestors 'none'; base-uri 'none'; "
+              "form-action 'self'")
+    return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache", "Content-Security-Policy": policy,
+                                                         "X-Frame-Options": "DENY"})
 
 
 @router.post("/session", response_model=SessionOut, responses=errors(403))

@@ -57,6 +57,8 @@ def test_a_press_appears_live_and_acknowledging_it_reaches_the_button(stack: Sta
     page.add_init_script(COUNT_BEEPS)
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("console", lambda message: problems.append(message.text)
+            if message.type == "error" and not message.text.startswith("Failed to load resource") else None)
     failed: list[str] = []
     page.on("response", lambda response: failed.append(f"{response.status} {response.url}")
             if response.status >= 400 else None)

@@ -35,6 +35,15 @@ def test_the_page_and_its_files_are_public(api: Api) -> None:
                  "vendor/leaflet/leaflet.css", "vendor/leaflet/LICENSE"):
         assert api.client.get(f"/console/static/{path}").status_code == 200, path
     assert api.client.get("/console/static/../routes.py").status_code == 404
+    policy = page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy and "script-src 'self';" in policy
+    assert "img-src 'self' data:;" in policy  # no tile server configured
+
+
+def test_the_page_may_load_images_from_the_configured_tile_server(tmp_path: Path, broker: BrokerUnderTest) -> None:
+    api = make_api(tmp_path, broker, console_tile_url="https://{s}.tiles.example.org:8443/{z}/{x}/{y}.png")
+    policy = api.client.get("/console/").headers["content-security-policy"]
+    assert "img-src 'self' data: https://*.tiles.example.org:8443;" in policy
 
 
 @pytest.mark.parametrize("path", DATA)
