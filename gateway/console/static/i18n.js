@@ -27,6 +27,7 @@ const TEXTS = {
     unknown_session: "Unknown token or session expired: log in again.",
     not_allowed: "Refused", map_no_tiles: "No map tiles: positions on a coordinate grid",
     denied: "This token may not open the console (an operator's or admin's token is needed).",
+    device_at_press: "Battery, power and network as sent with the alert",
   },
   id: {
     title: "Konsol operator", login_title: "Masuk", token: "Token operator",
@@ -54,6 +55,7 @@ const TEXTS = {
     unknown_session: "Token tidak dikenal atau sesi berakhir: silakan masuk lagi.",
     not_allowed: "Ditolak", map_no_tiles: "Tanpa ubin peta: posisi pada kisi koordinat",
     denied: "Token ini tidak boleh membuka konsol (perlu token operator atau admin).",
+    device_at_press: "Baterai, daya dan jaringan seperti dikirim bersama peringatan",
   },
 };
 
