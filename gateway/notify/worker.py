@@ -75,7 +75,7 @@ class NotifyWorker:
             self._expand(event, now)
         outgoing = self.store.claim_notifications(now, list(self.notifiers)) if self.notifiers else []
         for item in outgoing:
-            self._send(item)
+            self._send(item, now)
         return len(events) + len(outgoing)
 
     def _expand(self, event: EventItem, now: datetime) -> None:
@@ -92,18 +92,18 @@ class NotifyWorker:
         added = self.store.expand(event, found, now)
         log.info("alert %s %s: %d notifications", event.alert_id, event.event, added)
 
-    def _send(self, item: Outgoing) -> None:
+    def _send(self, item: Outgoing, now: datetime) -> None:
         try:
             self.notifiers[item.channel].send(item.recipient, item.text)
         except NotifyError as exc:
             self.metrics.inc("notify_failures_total", channel=item.channel)
             give_up = exc.final or item.attempts >= self.settings.notify_max_attempts
-            retry_at = None if give_up else utcnow() + timedelta(seconds=self._backoff(item.attempts))
+            retry_at = None if give_up else now + timedelta(seconds=self._backoff(item.attempts))
             self.store.notification_failed(item, str(exc), retry_at)
             log.warning("alert %s %s by %s: %s (attempt %d%s)", item.alert_id, item.event, item.channel, exc,
                         item.attempts, "; given up" if give_up else "; will retry")
             return
-        self.store.notification_sent(item, utcnow())
+        self.store.notification_sent(item, now)
         self.metrics.inc("notifications_sent_total", channel=item.channel)
 
     def _backoff(self, attempts: int) -> float:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from gateway.storage.base import StoreBase
 from gateway.storage.claims import claim_rows
+from gateway.storage.common import as_utc
 from gateway.storage.models import Notification, NotifyEvent
 
 
@@ -145,4 +146,4 @@ class NotificationStore(StoreBase):
             rows = session.execute(select(Notification).where(Notification.alert_id == alert_id)
                                    .order_by(Notification.id)).scalars()
             return [Sent(n.event, n.channel, n.recipient, n.role, n.lang, n.state, n.attempts, n.last_error,
-                         n.sent_at) for n in rows]
+                         as_utc(n.sent_at) if n.sent_at else None) for n in rows]

@@ -46,6 +46,7 @@ class Api:
     ingest: Ingest
     accounts: FailingAccounts  # the broker's accounts (dynamic security); told to fail when a test wants
     broker: BrokerUnderTest
+    acknowledgements: Acknowledgements
 
     def create_owner(self) -> dict[str, Any]:
         response = self.client.post("/owners", json=OWNER, headers=auth("tech-token"))
@@ -74,7 +75,7 @@ def make_api(tmp_path: Path, broker: BrokerUnderTest, **settings: Any) -> Api:
     app = create_app(config, store, Registry(store.registry, accounts, config.key_grace_s), metrics,
                      acknowledge=acknowledgements.apply)
     return Api(TestClient(app, raise_server_exceptions=False), store, metrics,
-               Ingest(store, metrics, max_payload_bytes=2048), accounts, broker)
+               Ingest(store, metrics, max_payload_bytes=2048), accounts, broker, acknowledgements)
 
 
 def broker_clients(api: Api) -> dict[str, dict[str, Any]]:

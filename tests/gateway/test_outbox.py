@@ -109,7 +109,7 @@ def test_a_dispatch_alert_stays_until_its_receipt(database_url: str) -> None:
     retry = store.claim_due(NOW + timedelta(seconds=10), 10)
     assert [(i.kind, i.rev, i.redelivery) for i in retry] == [("dispatch_alert", 1, True)]
     # a newer revision supersedes the waiting one; a receipt for it closes everything older
-    revision = store.set_dispatch_state(f"{DEVICE}:1", "acknowledged", "desk", None, False, NOW,
+    revision = store.set_dispatch_state(f"{DEVICE}:1", "acknowledged", "desk", None, NOW,
                                         plan=lambda alert, changed: pipeline.for_revision(alert, changed,
                                                                                           "acknowledged"))
     assert [(i.kind, i.rev) for i in revision.staged] == [("dispatch_alert", 2), ("device_ack", None)]
