@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -107,7 +108,8 @@ class Alert(Base):
     # Escalation (gateway/escalation.py): the level reached (0: none), the latest escalation
     # ({level, reason, stations, at}) and when the next one is due. The timer is this column:
     # null once acknowledged, at the top, or for an alert that does not escalate (a test).
-    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    # (Server defaults, and left out of an insert when unset: code that predates them keeps working.)
+    escalation_level: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     escalation: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     escalate_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
 

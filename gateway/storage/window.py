@@ -176,8 +176,10 @@ class WindowStore(StoreBase):
         alert = Alert(
             id=alert_id, device_id=c.device_id, seq=c.seq, type=c.body["type"], state="new", rev=1,
             published_rev=0, payload=c.payload, body=c.body, received_at=now, updated_at=now,
-            escalation_level=0, escalation=None, escalate_at=self._escalate_at(c.body["type"], now),
         )
+        escalate_at = self._escalate_at(c.body["type"], now)
+        if escalate_at is not None:
+            alert.escalate_at = escalate_at
         session.add(alert)
         stored[alert_id] = alert  # the same message twice in one batch is a duplicate
         return Acceptance("new", alert)

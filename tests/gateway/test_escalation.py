@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from gateway.storage.models import NotifyEvent
-from tests.gateway.lifecycle_harness import make_world
+from tests.gateway.lifecycle_harness import World, make_world
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 AFTER = 60
@@ -104,22 +104,27 @@ def test_two_instances_escalate_each_level_exactly_once(database_url: str) -> No
     second = make_world(database_url, "panic-gateway-2", import_sample=False, escalate_after_s=AFTER)
     alerts = [first.press(T0) for _ in range(12)]
     for level in (1, 2):
-        start = threading.Barrier(2)
-        done: dict[str, int] = {}
-
-        def run(name: str, world: object, moment: datetime) -> None:
-            start.wait()
-            done[name] = world.escalator.run_due(moment)  # type: ignore[attr-defined]
-
-        threads = [threading.Thread(target=run, args=(name, world, at(level * AFTER)))
-                   for name, world in (("one", first), ("two", second))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-        assert done["one"] + done["two"] == len(alerts), done
+        done = race([first, second], at(level * AFTER))
+        assert sum(done) == len(alerts), done
         for alert_id in alerts:
             alert = first.store.get_alert(alert_id)
             assert (alert.escalation_level, alert.rev) == (level, level + 1)
             steps = first.store.timeline(alert_id)[1]
             assert [s.escalation for s in steps[1:]] == list(range(1, level + 1)), "each level stored once"
+
+
+def race(worlds: list[World], moment: datetime) -> list[int]:
+    """Every world's escalator checks at `moment`, all starting together; how many each escalated."""
+    start = threading.Barrier(len(worlds))
+    done = [0] * len(worlds)
+
+    def run(index: int) -> None:
+        start.wait()
+        done[index] = worlds[index].escalator.run_due(moment)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(worlds))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return done
