@@ -1,6 +1,6 @@
 """Escalation: an emergency alert nobody acknowledged in time goes wider (docs/operations.md, "Escalation settings").
 
-    every escalate_check_s: alerts still `new` whose `escalate_at` has passed
+    every escalate_check_s: alerts police have not answered (`new`, `cancel_requested`) whose `escalate_at` has passed
       → route the alert as it is now (its station, candidates, the station's parents)
       → level n: candidate n and the n-th station up the tree (gateway/lifecycle.py)
       → one compare-and-set: level, `escalation`, rev + 1, the next due time (or none at the top),
@@ -17,13 +17,13 @@ the timer. The dispatch alert names the stations escalated to so far in its
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from gateway import enrich, lifecycle, pipeline
 from gateway.metrics import Metrics
+from gateway.periodic import Periodic
 from gateway.settings import Settings
 from gateway.stations.alerts import route_alert
 from gateway.stations.directory import StationDirectory
@@ -42,24 +42,10 @@ class Escalator:
         self.stations = stations
         self.metrics = metrics
         self.submit = submit
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="gateway-escalation", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self.settings.escalate_check_s):
-            try:
-                self.run_due(utcnow())
-            except Exception:
-                # Storage trouble: the timers are in the table and still due next time.
-                self.metrics.inc("escalation_errors_total")
-                log.exception("escalation check failed; trying again")
+        # Storage trouble in a round: the timers are in the table and still due at the next.
+        self.loop = Periodic("gateway-escalation", settings.escalate_check_s, lambda: self.run_due(utcnow()) > 0,
+                             metrics, "escalation_errors_total", log)
+        self.start, self.stop = self.loop.start, self.loop.stop
 
     def run_due(self, now: datetime) -> int:
         """Escalate every alert due at `now`; returns how many this instance escalated."""

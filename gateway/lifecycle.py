@@ -24,6 +24,9 @@ POLICE_STATES: tuple[PoliceState, ...] = ("acknowledged", "dispatched", "on_scen
 # Entered when the presser's button asks to cancel (the device's cancel gesture); police confirm.
 CANCEL_REQUESTED = "cancel_requested"
 STATES = (*FORWARD, "false_alarm", "cancelled", CANCEL_REQUESTED)
+# No police answer yet: escalation goes on. A cancel request does not stop it (a presser may be
+# made to cancel); any police state does.
+UNANSWERED = ("new", CANCEL_REQUESTED)
 # The states the button is told (a signed device ack): its LED follows them.
 SHOWN_TO_DEVICE = frozenset({"acknowledged", "dispatched", "on_scene", "resolved", "cancelled", "false_alarm"})
 # Alert types that escalate and notify: the ones that call for police. A test, a cancel, a technical

@@ -12,7 +12,6 @@ one message twice; nothing else can.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -20,6 +19,7 @@ from gateway import enrich
 from gateway.metrics import Metrics
 from gateway.notify import recipients
 from gateway.notify.channels import Notifier, NotifyError, WebhookNotifier
+from gateway.periodic import Periodic
 from gateway.settings import Settings
 from gateway.stations.alerts import route_alert
 from gateway.stations.directory import StationDirectory
@@ -40,33 +40,10 @@ class NotifyWorker:
         self.stations = stations
         self.metrics = metrics
         self.notifiers = {n.channel: n for n in notifiers}
-        self.poll_s = poll_s if poll_s is not None else settings.outbox_poll_s
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="gateway-notify", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        self._thread.join(timeout=10)
-
-    def wake(self) -> None:
-        """Something was staged: look now rather than at the next poll."""
-        self._wake.set()
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.wait(self.poll_s)
-            self._wake.clear()
-            try:
-                while self.run_once(utcnow()) and not self._stopping.is_set():
-                    pass
-            except Exception:
-                self.metrics.inc("notify_errors_total")
-                log.exception("notifying failed; the work stays in the tables")
+        self.loop = Periodic("gateway-notify", poll_s if poll_s is not None else settings.outbox_poll_s,
+                             lambda: self.run_once(utcnow()), metrics, "notify_errors_total", log)
+        # wake(): something was staged, look now rather than at the next poll
+        self.start, self.stop, self.wake = self.loop.start, self.loop.stop, self.loop.wake
 
     def run_once(self, now: datetime) -> int:
         """Expand the due events, send the due messages; returns how much was done."""

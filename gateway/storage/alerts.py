@@ -112,8 +112,8 @@ class AlertStore(StoreBase):
                 alert.note = note
                 alert.false_alarm = alert.false_alarm or state == "false_alarm"
                 alert.updated_at = now
-                if state != "new":
-                    alert.escalate_at = None  # someone answered: escalation stops
+                if state not in lifecycle.UNANSWERED:
+                    alert.escalate_at = None  # police answered: escalation stops
                 session.add(AlertTransition(alert_id=alert.id, at=now, state=state, by=by, note=note,
                                             rev=alert.rev, escalation=None))
             staged = stage(session, plan(alert, changed), now, self.instance, self.lease_s)

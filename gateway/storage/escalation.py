@@ -1,6 +1,6 @@
 """Escalation timers as data: `alerts.escalate_at` (gateway/escalation.py decides, this commits).
 
-An escalation is a compare-and-set on the alert row (still `new`, still at
+An escalation is a compare-and-set on the alert row (still unanswered, at
 the level seen, still due): with several instances on one database exactly
 one wins each level, on SQLite and PostgreSQL alike; the loser changes
 nothing. A restart loses nothing: the next due time is a column.
@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from gateway.lifecycle import UNANSWERED
 from gateway.storage.base import StoreBase
 from gateway.storage.models import Alert, AlertTransition
 from gateway.storage.outbox import OutboxItem, Publication, stage
@@ -25,7 +26,7 @@ class EscalationStore(StoreBase):
         with self.sessions() as session:
             rows = session.execute(
                 select(Alert.id, Alert.escalation_level)
-                .where(Alert.escalate_at <= now, Alert.state == "new")
+                .where(Alert.escalate_at <= now, Alert.state.in_(UNANSWERED))
                 .order_by(Alert.escalate_at).limit(limit)
             ).all()
         return [(row.id, row.escalation_level) for row in rows]
@@ -41,7 +42,7 @@ class EscalationStore(StoreBase):
         with self.sessions() as session:
             won = session.execute(
                 update(Alert)
-                .where(Alert.id == alert_id, Alert.escalation_level == level - 1, Alert.state == "new",
+                .where(Alert.id == alert_id, Alert.escalation_level == level - 1, Alert.state.in_(UNANSWERED),
                        Alert.escalate_at <= now)
                 .values(escalation_level=level, escalation=record, escalate_at=next_at, rev=Alert.rev + 1,
                         updated_at=now)
@@ -53,7 +54,7 @@ class EscalationStore(StoreBase):
                 return None
             alert = session.execute(select(Alert).where(Alert.id == alert_id)
                                     .execution_options(populate_existing=True)).scalar_one()
-            session.add(AlertTransition(alert_id=alert_id, at=now, state="new", by=None, note=str(record["reason"]),
+            session.add(AlertTransition(alert_id=alert_id, at=now, state=alert.state, by=None, note=str(record["reason"]),
                                         rev=won.rev, escalation=level))
             staged = stage(session, plan(alert), now, self.instance, self.lease_s)
             session.commit()

@@ -128,3 +128,15 @@ def race(worlds: list[World], moment: datetime) -> list[int]:
     for thread in threads:
         thread.join(60)
     return done
+
+
+def test_a_cancel_request_does_not_stop_escalation_but_police_do(database_url: str) -> None:
+    world = make_world(database_url, escalate_after_s=AFTER)
+    alert_id = world.press(T0)
+    world.acks.transition(alert_id, "cancel_requested", "button")  # the presser may be made to cancel
+    assert world.escalator.run_due(at(AFTER)) == 1
+    alert = world.store.get_alert(alert_id)
+    assert (alert.state, alert.escalation_level) == ("cancel_requested", 1)
+    assert [(s.state, s.escalation) for s in world.store.timeline(alert_id)[1]][-1] == ("cancel_requested", 1)
+    world.acks.transition(alert_id, "cancelled", "desk 1", "owner confirmed by phone")
+    assert world.escalator.run_due(at(10 * AFTER)) == 0
