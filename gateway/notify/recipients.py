@@ -35,9 +35,9 @@ def messages(event: EventItem, context: AlertContext, where: dict[str, Any], rou
     found: list[Message] = []
     if sms:
         if name != "escalation":
-            found += [Message("sms", c["phone"], "contact", c.get("lang", "id"), text(event.event, c.get("lang", "id"),
-                                                                                       told))
-                      for c in context.profile.owner.emergency_contacts]
+            for contact in context.profile.owner.emergency_contacts:
+                lang = contact.get("lang", "id")  # contacts stored before they had a language: Indonesian
+                found.append(Message("sms", contact["phone"], "contact", lang, text(event.event, lang, told)))
         stations = ([routing.station.station.id] if routing.station and name == "new"
                     else list(event.detail.get("stations", [])) if name == "escalation" else [])
         for station_id in stations:

@@ -54,8 +54,8 @@ class EscalationStore(StoreBase):
                 return None
             alert = session.execute(select(Alert).where(Alert.id == alert_id)
                                     .execution_options(populate_existing=True)).scalar_one()
-            session.add(AlertTransition(alert_id=alert_id, at=now, state=alert.state, by=None, note=str(record["reason"]),
-                                        rev=won.rev, escalation=level))
+            session.add(AlertTransition(alert_id=alert_id, at=now, state=alert.state, by=None,
+                                        note=str(record["reason"]), rev=won.rev, escalation=level))
             staged = stage(session, plan(alert), now, self.instance, self.lease_s)
             session.commit()
             return staged
