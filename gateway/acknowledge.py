@@ -2,41 +2,85 @@
 
     Acknowledgements.apply(ack) → the alert, as stored
 
-The new state, its revision to dispatch and the state to the button are
-committed in one transaction (the outbox), then handed to the publisher. A
-retried acknowledgement changes nothing and publishes nothing new (the
-revision it repeats is already staged or published) but tells the button
-again. Errors are `StoreError`s: not_found, or conflict for a move back.
+The new state (gateway/lifecycle.py), its transition (actor, time, note),
+its revision to dispatch, the state to the button and the people to notify
+are committed in one transaction (the outbox), then handed to the
+publisher. A retried acknowledgement (the state the alert already has)
+changes nothing and publishes nothing new (the revision it repeats is
+already staged or published) but tells the button again. Errors are
+`StoreError`s: not_found, or conflict for a move that is not allowed or a
+stale revision.
+
+The time from the press to the first answer and to officers on scene goes
+to /metrics as histograms.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 
-from gateway import pipeline
+from gateway import lifecycle, pipeline
 from gateway.logsafe import printable
+from gateway.metrics import Metrics
 from gateway.protocol import DispatchAck
-from gateway.storage.common import utcnow
+from gateway.storage.common import as_utc, utcnow
 from gateway.storage.models import Alert
 from gateway.storage.outbox import OutboxItem
 from gateway.storage.store import Store
 
 log = logging.getLogger("gateway.acknowledge")
 
+# The first answer to an alert: any of these, straight from `new` (or from escalation, still `new`).
+_ANSWERS = frozenset({"acknowledged", "dispatched", "on_scene"})
+
+
+def pressed_at(alert: Alert) -> datetime:
+    """When the button was pressed: its own clock when it had one and it is not after the
+    gateway received the alert, else when the gateway received it."""
+    received = as_utc(alert.received_at)
+    ts = (alert.body or {}).get("ts")
+    if isinstance(ts, int) and not isinstance(ts, bool):
+        pressed = datetime.fromtimestamp(ts, UTC)
+        if pressed <= received:
+            return pressed
+    return received
+
 
 class Acknowledgements:
-    def __init__(self, store: Store, submit: Callable[[list[OutboxItem]], None]) -> None:
+    def __init__(self, store: Store, submit: Callable[[list[OutboxItem]], None],
+                 metrics: Metrics | None = None) -> None:
         self.store = store
         self.submit = submit  # hands committed publications to the publisher
+        self.metrics = metrics if metrics is not None else Metrics()
 
     def apply(self, ack: DispatchAck) -> Alert:
+        return self.transition(ack.alert_id, ack.state, ack.by, ack.note, rev=ack.rev)
+
+    def transition(self, alert_id: str, state: str, by: str, note: str | None = None, *,
+                   rev: int | None = None) -> Alert:
+        """Move an alert to `state`: what dispatch's acknowledgements do, and what the button's
+        cancel request does (`cancel_requested`, by the device)."""
         now = utcnow()
         revision = self.store.set_dispatch_state(
-            ack.alert_id, ack.state, ack.by, ack.note, ack.false_alarm, now,
-            plan=lambda alert, changed: pipeline.for_revision(alert, changed, ack.state),
+            alert_id, state, by, note, now, rev=rev,
+            plan=lambda alert, changed: pipeline.for_revision(alert, changed, state),
         )
         self.submit(revision.staged)
+        alert = revision.alert
         if revision.changed:
-            log.info("alert %s %s by %s (rev %d)", ack.alert_id, ack.state, printable(ack.by, 100), revision.alert.rev)
-        return revision.alert
+            log.info("alert %s %s -> %s by %s (rev %d)", alert_id, revision.previous, state, printable(by, 100),
+                     alert.rev)
+            self.metrics.inc("alert_transitions_total", state=state)
+            self._time_it(alert, revision.previous, now)
+        return alert
+
+    def _time_it(self, alert: Alert, previous: str, now: datetime) -> None:
+        if not lifecycle.escalates(alert.type):
+            return  # tests and technical reports are not answered by officers
+        since_press = max(0.0, (now - pressed_at(alert)).total_seconds())
+        if previous == "new" and alert.state in _ANSWERS:
+            self.metrics.observe("alert_press_to_acknowledged_seconds", since_press)
+        if alert.state == "on_scene":
+            self.metrics.observe("alert_press_to_on_scene_seconds", since_press)

@@ -57,6 +57,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from gateway import pipeline, protocol
 from gateway.acknowledge import Acknowledgements
+from gateway.escalation import Escalator
 from gateway.ingest import Ingest
 from gateway.logsafe import printable
 from gateway.metrics import Metrics
@@ -141,7 +142,9 @@ class Bridge:
         metrics.gauge("heartbeat_backlog", self._heartbeats.qsize)
         metrics.gauge("heartbeat_lag_seconds", lambda: round(self.heartbeat_lag_s(), 3))
         self.publisher = Publisher(settings, store, metrics, self._send, self.connected)
-        self.acknowledgements = Acknowledgements(store, self.publisher.submit)
+        self.acknowledgements = Acknowledgements(store, self.publisher.submit, metrics)
+        # Timers in the table (alerts.escalate_at); off with PANIC_ESCALATE_AFTER_S=0.
+        self.escalator = Escalator(settings, store, self.publisher.stations, metrics, self.publisher.submit)
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -170,6 +173,8 @@ class Bridge:
         self._worker.start()
         self._heartbeat_worker.start()
         self.publisher.start()
+        if self.settings.escalate_after_s > 0:
+            self.escalator.start()
         for client in (self.client, self.heartbeat_client):
             client.connect_async(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30)
             client.loop_start()
@@ -179,6 +184,8 @@ class Bridge:
         self._put("job", (lambda: None, ()))
         self._worker.join(timeout=10)
         self._heartbeat_worker.join(timeout=10)
+        if self.settings.escalate_after_s > 0:
+            self.escalator.stop()
         self.publisher.stop()
         for client in (self.heartbeat_client, self.client):
             client.disconnect()

@@ -50,6 +50,12 @@ def location(body: dict[str, Any], premises_lat: float | None, premises_lon: flo
     return {"lat": None, "lon": None, "accuracy_m": None, "source": "none", "age_s": None}
 
 
+def alert_location(ctx: AlertContext, max_fix_age_s: int | None = None) -> dict[str, Any]:
+    """`location()` of a stored alert: its fix, else its device's premises."""
+    premises = ctx.profile.premises
+    return location(ctx.alert.body, e7_to_degrees(premises.lat_e7), e7_to_degrees(premises.lon_e7), max_fix_age_s)
+
+
 def owner_record(owner: OwnerProfile) -> dict[str, Any]:
     return {
         "name": owner.name,
@@ -94,6 +100,8 @@ def dispatch_alert(ctx: AlertContext, redelivery: bool = False, *, route: Route 
         "premises": premises,
         "location": where,
         **routing.dispatch_fields(),  # station (null: unrouted), candidates
+        # Nobody acknowledged in time (gateway/escalation.py): level, reason, stations so far; null before.
+        "escalation": alert.escalation if alert.escalation_level else None,
         "history": {
             "recent_alerts": ctx.recent_alerts,
             "false_alarms": ctx.false_alarms,

@@ -19,6 +19,8 @@ from gateway.bridge import Bridge
 from gateway.dc09 import Dc09Forwarder
 from gateway.dc09.queue import Dc09Queue
 from gateway.metrics import Metrics
+from gateway.notify.channels import Notifier, WebhookNotifier
+from gateway.notify.worker import NotifyWorker
 from gateway.registry import Registry
 from gateway.settings import Settings
 from gateway.stations import cli as stations_cli
@@ -76,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     migrate(settings.database_url)
     store = Store(session_factory(make_engine(settings.database_url)), settings.history_days,
-                  instance=settings.mqtt_client_id, lease_s=settings.outbox_lease_s)
+                  instance=settings.mqtt_client_id, lease_s=settings.outbox_lease_s,
+                  escalate_after_s=settings.escalate_after_s or None)
     metrics = Metrics()
     admin_password = settings.broker_admin_password.get_secret_value()
     accounts = (DynsecAccounts(settings.mqtt_host, settings.mqtt_port, settings.broker_admin_username, admin_password)
@@ -90,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     forwarder = Dc09Forwarder(settings.dc09_receivers, Dc09Queue(store.sessions, store.instance, store.lease_s),
                               metrics, poll_s=settings.outbox_poll_s)
     bridge.publisher.on_committed.append(forwarder.wake)
+    # Notifications (docs/operations.md): webhooks when configured; SMS when a modem is (an SmsNotifier
+    # around the gateway's modem driver, gateway/sms/, joins this list).
+    notifiers: list[Notifier] = ([WebhookNotifier(settings.notify_webhooks, settings.notify_timeout_s)]
+                                 if settings.notify_webhooks else [])
+    notify = NotifyWorker(settings, store, bridge.publisher.stations, metrics, notifiers)
+    bridge.publisher.on_committed.append(notify.wake)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -102,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     # bridge has stopped.
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    notify.start()
     forwarder.start()  # with no receiver configured it has no sender and sends nothing
     bridge.start()
     if args.no_api:
@@ -119,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         server.run()  # returns on SIGINT/SIGTERM
     bridge.stop()
     forwarder.stop()
+    notify.stop()
     log.info("gateway stopped")
     return 0
 

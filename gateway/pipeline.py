@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from gateway import protocol
+from gateway import lifecycle, protocol
 from gateway.dc09.contact_id import contact_id_for
 from gateway.dc09.location import Location
 from gateway.enrich import rfc3339
@@ -108,22 +108,40 @@ def for_device_messages(outcomes: Sequence[Outcome], at: datetime,
             continue  # a heartbeat: the window update was all there was to do
         elif outcome.verdict == "new":
             publications += [dispatch_alert(alert), device_ack(alert.device_id, alert.seq, "received"),
-                             *dc09_report(alert)]
+                             *dc09_report(alert), *notify(alert, "new")]
         else:
             publications.append(device_ack(alert.device_id, alert.seq, "received"))
-            if alert.state != "new":
+            if alert.state in lifecycle.SHOWN_TO_DEVICE:
                 publications.append(device_ack(alert.device_id, alert.seq, alert.state))
     return publications
 
 
-def for_revision(alert: Alert, changed: bool, state: str) -> list[Publication]:
-    """Dispatch acted on an alert: the new revision to dispatch, the state to the button.
+def notify(alert: Alert, event: str, **detail: object) -> list[Publication]:
+    """People to tell besides dispatch (gateway/notify/): an emergency alert's arrival, its
+    escalations and its end. Tests and technical reports notify nobody."""
+    if not lifecycle.escalates(alert.type):
+        return []
+    return [Publication("notify", "notify", body={"event": event, **detail}, alert_id=alert.id,
+                        device_id=alert.device_id)]
 
-    An acknowledgement that changes nothing (a retry) tells the button again
-    and publishes nothing new: the revision it repeats is already staged.
+
+def for_revision(alert: Alert, changed: bool, state: str) -> list[Publication]:
+    """An alert moved (gateway/lifecycle.py): the new revision to dispatch, the state to the button
+    when the button shows it, people to tell when it ended.
+
+    A move that changes nothing (a retry) tells the button again and publishes
+    nothing new: the revision it repeats is already staged.
     """
-    to_button = device_ack(alert.device_id, alert.seq, state)
-    return [dispatch_alert(alert), to_button] if changed else [to_button]
+    to_button = ([device_ack(alert.device_id, alert.seq, state)] if state in lifecycle.SHOWN_TO_DEVICE else [])
+    if not changed:
+        return to_button
+    told = notify(alert, state) if state in lifecycle.NOTIFY_ON_END else []
+    return [dispatch_alert(alert), *to_button, *told]
+
+
+def for_escalation(alert: Alert, level: int, stations: Sequence[str]) -> list[Publication]:
+    """Nobody acknowledged in time: the escalated revision to dispatch (and the stations it names), people told."""
+    return [dispatch_alert(alert), *notify(alert, f"escalation-{level}", level=level, stations=list(stations))]
 
 
 def for_health(device_id: str, online: bool, detail: str, at: datetime) -> list[Publication]:

@@ -13,10 +13,11 @@ import json
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Self, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from gateway.lifecycle import PoliceState, map_false_alarm
 from gateway.logsafe import printable
 
 PREFIX = "panic/v1/"
@@ -83,10 +84,19 @@ class Acknowledgement(BaseModel):
 
     model_config = ConfigDict(strict=True, str_strip_whitespace=True, extra="forbid")
 
-    state: Literal["acknowledged", "dispatched", "resolved", "cancelled"]
+    state: PoliceState
     by: str = Field(min_length=1, max_length=100)
     note: str | None = Field(default=None, max_length=1000)
+    # The revision the actor saw (optional): another one is refused as stale.
+    rev: int | None = Field(default=None, ge=1, le=2147483647)
+    # Before `false_alarm` was a state: with resolved or cancelled it means state false_alarm
+    # (lifecycle.map_false_alarm); with any other state it is refused.
     false_alarm: bool = False
+
+    @model_validator(mode="after")
+    def _false_alarm_is_a_state(self) -> Self:
+        self.state = cast(PoliceState, map_false_alarm(self.state, self.false_alarm))
+        return self
 
 
 class DispatchAck(Acknowledgement):

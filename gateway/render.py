@@ -3,8 +3,9 @@
 Rendering late means a publication always carries the registry as it is
 now, and a device ack is signed with the device's current key. A dispatch
 alert is routed here too, against the stations as they are now: it goes to
-the all-alerts topic and, when routed, to its station's topic, as one outbox
-row (confirmed only when every copy is PUBACKed).
+the all-alerts topic and, when routed, to its station's topic, and when
+escalated to the topic of every station escalated to, as one outbox row
+(confirmed only when every copy is PUBACKed).
 """
 
 from __future__ import annotations
@@ -64,7 +65,9 @@ def render(item: OutboxItem, store: Store, contexts: dict[str, AlertContext], ro
             no_location = record["location"]["source"] == "none"
             unrouted.append(Unrouted(item, "the alert has no location (no GPS fix, premises not surveyed)"
                                      if no_location else "no stations are registered"))
-        topics = [item.topic] + ([station_topic(record["station"]["id"])] if record["station"] else [])
+        stations = ([record["station"]["id"]] if record["station"] else []) + (
+            record["escalation"]["stations"] if record["escalation"] else [])
+        topics = [item.topic] + [station_topic(s) for s in dict.fromkeys(stations)]
         return [(topic, payload) for topic in topics]
     if item.kind == "device_ack":
         assert item.device_id is not None and item.body is not None

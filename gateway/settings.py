@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -114,5 +114,30 @@ class Settings(BaseSettings):
     def _parse_receivers(cls, value: Any) -> Any:
         # The forwarder's own parser: its errors name the receiver and field, never the key.
         return load_receivers(value) if isinstance(value, str) else value
+
+    # Escalation (docs/operations.md, "Escalation settings"): an emergency alert nobody acknowledged
+    # within this many seconds is re-published to the next candidate and the parent station, and
+    # again after as long at each level up to the top; 0 turns escalation off. Checked this often.
+    escalate_after_s: float = Field(default=60.0, ge=0)
+    escalate_max_level: int = Field(default=3, ge=1, le=20)
+    escalate_check_s: float = Field(default=1.0, gt=0)
+
+    # Notifications (docs/operations.md, "Notifications"): webhook URLs (a JSON list) POSTed every
+    # notification event; a failed message is retried after notify_retry_s, doubling up to the
+    # maximum, at most notify_max_attempts times. Stations are texted in notify_station_lang.
+    notify_webhooks: list[str] = Field(default_factory=list)
+    notify_retry_s: float = Field(default=5.0, gt=0)
+    notify_retry_max_s: float = Field(default=600.0, gt=0)
+    notify_max_attempts: int = Field(default=10, ge=1)
+    notify_timeout_s: float = Field(default=10.0, gt=0)
+    notify_station_lang: Literal["id", "en"] = "id"
+
+    @field_validator("notify_webhooks")
+    @classmethod
+    def _webhook_urls(cls, urls: list[str]) -> list[str]:
+        bad = [u for u in urls if not u.startswith(("http://", "https://"))]
+        if bad:
+            raise ValueError(f"webhook URLs must start with http:// or https:// ({len(bad)} do not)")
+        return urls
 
     log_level: str = "INFO"

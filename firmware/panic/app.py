@@ -60,10 +60,13 @@ if TYPE_CHECKING:
     from panic.hal import Hardware
 
 _DEFAULT_WDT_MS = 10000
+# The gateway's state of the newest alert -> the LED. Officers on the way or on scene show as
+# acknowledged; an end (resolved, cancelled, false_alarm) is not here: the LED goes back to idle.
 _SHOWN = {
     "received": indicator.RECEIVED,
     "acknowledged": indicator.ACKNOWLEDGED,
     "dispatched": indicator.ACKNOWLEDGED,
+    "on_scene": indicator.ACKNOWLEDGED,
 }
 
 

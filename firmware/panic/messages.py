@@ -27,7 +27,7 @@ big-int constants, one shared body formatter.
 
 PREFIX = "panic/v1/dev/"
 ALERT_TYPES = ("sos", "silent_sos", "cancel", "test", "tamper", "power_lost", "battery_low")
-ACK_STATES = ("received", "acknowledged", "dispatched", "resolved", "cancelled")
+ACK_STATES = ("received", "acknowledged", "dispatched", "on_scene", "resolved", "cancelled", "false_alarm")
 OFFLINE = b'{"state":"offline"}'
 
 

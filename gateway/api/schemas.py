@@ -16,6 +16,8 @@ Longitude = Decimal
 class Contact(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     phone: str = Field(min_length=3, max_length=40)
+    # The language the contact is texted in (gateway/notify/): Indonesian or English.
+    lang: Literal["id", "en"] = "id"
 
 
 class PremisesIn(BaseModel):
@@ -38,6 +40,10 @@ class OwnerIn(BaseModel):
     phone: str = Field(min_length=3, max_length=40)
     emergency_contacts: list[Contact] = Field(default_factory=list, max_length=5)
     premises: list[PremisesIn] = Field(min_length=1, max_length=50)
+
+
+class ContactsIn(BaseModel):
+    emergency_contacts: list[Contact] = Field(max_length=5)
 
 
 class OwnerOut(BaseModel):
@@ -86,6 +92,34 @@ class AlertOut(BaseModel):
     false_alarm: bool
     acted_by: str | None
     note: str | None
+    escalation_level: int
+
+
+class TimelineStep(BaseModel):
+    """One step of an alert's life: its first state (new, rev 1), a transition, or an escalation."""
+
+    at: str
+    state: str
+    by: str | None
+    note: str | None
+    rev: int
+    escalation: int | None
+
+
+class AlertDetail(AlertOut):
+    timeline: list[TimelineStep]
+
+
+class NotificationOut(BaseModel):
+    event: str
+    channel: str
+    recipient: str  # a phone number, or a webhook's key (never its URL)
+    role: str
+    lang: str
+    state: str
+    attempts: int
+    last_error: str | None
+    sent_at: str | None
 
 
 class ErrorOut(BaseModel):

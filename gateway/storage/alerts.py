@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, func, select
 
+from gateway import lifecycle
 from gateway.storage.base import StoreBase
 from gateway.storage.common import StoreError, as_utc
-from gateway.storage.models import Alert
+from gateway.storage.models import Alert, AlertTransition
 from gateway.storage.outbox import OutboxItem, Publication, stage
 from gateway.storage.profiles import DeviceProfile
 
@@ -33,16 +34,19 @@ class Revision:
     alert: Alert
     changed: bool  # False: the alert already was in that state (a retried acknowledgement)
     staged: list[OutboxItem]
+    previous: str  # the state before
 
 
-# Dispatch may move an alert forward only; resolved and cancelled are final.
-_NEXT_STATES = {
-    "new": {"acknowledged", "dispatched", "resolved", "cancelled"},
-    "acknowledged": {"dispatched", "resolved", "cancelled"},
-    "dispatched": {"resolved", "cancelled"},
-    "resolved": set(),
-    "cancelled": set(),
-}
+@dataclass(frozen=True)
+class Step:
+    """One entry of an alert's timeline (GET /alerts/{id}): its first state, then every transition."""
+
+    at: datetime
+    state: str
+    by: str | None
+    note: str | None
+    rev: int
+    escalation: int | None
 
 
 class AlertStore(StoreBase):
@@ -81,27 +85,52 @@ class AlertStore(StoreBase):
         return found
 
     def set_dispatch_state(
-        self, alert_id: str, state: str, by: str, note: str | None, false_alarm: bool, now: datetime,
+        self, alert_id: str, state: str, by: str, note: str | None, now: datetime, *, rev: int | None = None,
         plan: Callable[[Alert, bool], list[Publication]] = lambda _alert, _changed: [],
     ) -> Revision:
-        """Apply a dispatcher's acknowledgement and stage what `plan` publishes about it, in one transaction."""
+        """Move an alert to `state` (gateway/lifecycle.py), store the transition and stage what `plan`
+        publishes about it, in one transaction.
+
+        The same state again is a retry: nothing changes, `plan` still runs (the button is told
+        again). `rev`: the revision the actor saw; another one is a conflict (stale revision).
+        """
         with self.sessions() as session:
             alert = session.get(Alert, alert_id, with_for_update=True)
             if alert is None:
                 raise StoreError("not_found", f"no alert {alert_id}")
-            changed = not (alert.state == state and not (false_alarm and not alert.false_alarm))
+            previous = alert.state
+            changed = alert.state != state
             if changed:
-                if state not in _NEXT_STATES.get(alert.state, set()):
-                    raise StoreError("conflict", f"alert {alert_id} is {alert.state}; cannot become {state}")
+                if rev is not None and rev != alert.rev:
+                    raise StoreError("conflict", f"stale revision: alert {alert_id} is at rev {alert.rev} "
+                                                 f"({alert.state}), not rev {rev}; read it again")
+                if not lifecycle.allowed(alert.state, state):
+                    raise StoreError("conflict", f"alert {alert_id} cannot go from {alert.state} to {state}")
                 alert.state = state
                 alert.rev += 1
                 alert.acted_by = by
                 alert.note = note
-                alert.false_alarm = alert.false_alarm or false_alarm
+                alert.false_alarm = alert.false_alarm or state == "false_alarm"
                 alert.updated_at = now
+                if state not in lifecycle.UNANSWERED:
+                    alert.escalate_at = None  # police answered: escalation stops
+                session.add(AlertTransition(alert_id=alert.id, at=now, state=state, by=by, note=note,
+                                            rev=alert.rev, escalation=None))
             staged = stage(session, plan(alert, changed), now, self.instance, self.lease_s)
             session.commit()
-            return Revision(alert, changed, staged)
+            return Revision(alert, changed, staged, previous)
+
+    def timeline(self, alert_id: str) -> tuple[Alert, list[Step]]:
+        """The alert and its life in order: `new` at rev 1, then every stored transition."""
+        with self.sessions() as session:
+            alert = session.get(Alert, alert_id)
+            if alert is None:
+                raise StoreError("not_found", f"no alert {alert_id}")
+            steps = [Step(as_utc(alert.received_at), "new", None, None, 1, None)]
+            rows = session.execute(select(AlertTransition).where(AlertTransition.alert_id == alert_id)
+                                   .order_by(AlertTransition.id)).scalars()
+            steps += [Step(as_utc(t.at), t.state, t.by, t.note, t.rev, t.escalation) for t in rows]
+            return alert, steps
 
     def list_alerts(self, device_id: str | None, state: str | None, limit: int) -> list[Alert]:
         with self.sessions() as session:

@@ -17,6 +17,9 @@ class StoreBase:
     # another instance (or this one, restarted) may take the row again.
     instance: str
     lease_s: float
+    # Escalation (gateway/escalation.py): a new emergency alert not acknowledged this long
+    # escalates; None: alerts stored by this instance never escalate.
+    escalate_after_s: float | None
 
     def device_profile(self, device_id: str) -> DeviceProfile | None:
         """Who is behind a device, or None for one not registered."""

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -104,6 +105,76 @@ class Alert(Base):
     false_alarm: Mapped[bool] = mapped_column(default=False)
     acted_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Escalation (gateway/escalation.py): the level reached (0: none), the latest escalation
+    # ({level, reason, stations, at}) and when the next one is due. The timer is this column:
+    # null once acknowledged, at the top, or for an alert that does not escalate (a test).
+    # (Server defaults, and left out of an insert when unset: code that predates them keeps working.)
+    escalation_level: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    escalation: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    escalate_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
+
+
+class AlertTransition(Base):
+    """One step of an alert's life (docs/operations.md, "Lifecycle"): who, when, to which state, which rev.
+
+    The alert's first state (`new`, rev 1) is its row in `alerts`; escalations are rows here too
+    (state stays `new`, `escalation` says the level).
+    """
+
+    __tablename__ = "alert_transitions"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    state: Mapped[str] = mapped_column(String(20))
+    by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    rev: Mapped[int] = mapped_column(Integer)
+    escalation: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class NotifyEvent(Base):
+    """Something about an alert that people are to be told (gateway/notify/), staged with its cause.
+
+    The notifier expands it into one `notifications` row per recipient and deletes it.
+    `due_at` is the lease, as in the outbox.
+    """
+
+    __tablename__ = "notify_events"
+    __table_args__ = (UniqueConstraint("alert_id", "event"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id"))
+    event: Mapped[str] = mapped_column(String(30))  # new, escalation-1, resolved, false_alarm, cancelled
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Notification(Base):
+    """One message to one recipient about one alert event: the per-alert log of what was sent.
+
+    Unique per alert, event, channel and recipient: expanded twice (after a crash), it is still
+    one row, so one message. Retries are data: `due_at` moves with the back-off.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (UniqueConstraint("alert_id", "event", "channel", "recipient"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id"), index=True)
+    event: Mapped[str] = mapped_column(String(30))
+    channel: Mapped[str] = mapped_column(String(10))  # sms, webhook
+    recipient: Mapped[str] = mapped_column(String(300))  # a phone number or a webhook URL
+    role: Mapped[str] = mapped_column(String(20))  # contact, station, webhook
+    lang: Mapped[str] = mapped_column(String(5))  # id, en
+    text: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(10))  # pending, sent, failed
+    attempts: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class OutboxEntry(Base):

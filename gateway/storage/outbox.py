@@ -28,10 +28,14 @@ from sqlalchemy.orm import Session
 from gateway.dc09.queue import Report
 from gateway.dc09.queue import stage as stage_dc09
 from gateway.storage.base import StoreBase
+from gateway.storage.claims import claim_rows
 from gateway.storage.models import Alert, OutboxEntry
+from gateway.storage.notifications import stage as stage_notify
 
 # dc09: a Contact ID report for the alarm-receiving centres, staged into their own table (gateway/dc09/queue.py).
-Kind = Literal["dispatch_alert", "device_ack", "event", "dc09"]
+# notify: people to tell about an alert (gateway/notify/), staged into notify_events.
+Kind = Literal["dispatch_alert", "device_ack", "event", "dc09", "notify"]
+_OWN_TABLES = ("dc09", "notify")
 
 
 @dataclass(frozen=True)
@@ -91,9 +95,10 @@ def stage(session: Session, publications: Sequence[Publication], now: datetime, 
     dispatch keeps only the newest revision anyway.
     """
     stage_dc09(session, [_report(p) for p in publications if p.kind == "dc09"], now)
+    stage_notify(session, [(p.alert_id or "", p.body or {}) for p in publications if p.kind == "notify"], now)
     entries = []
     for p in publications:
-        if p.kind == "dc09":
+        if p.kind in _OWN_TABLES:
             continue
         if p.kind == "dispatch_alert" and p.rev and p.rev > 1:
             session.execute(delete(OutboxEntry).where(OutboxEntry.kind == "dispatch_alert",
@@ -124,18 +129,10 @@ class Unreceipted:
 class OutboxStore(StoreBase):
     def claim_due(self, now: datetime, limit: int) -> list[OutboxItem]:
         """Take up to `limit` due rows, oldest first, for this instance."""
-        due = (OutboxEntry.due_at <= now)
-        chosen = select(OutboxEntry.id).where(due).order_by(OutboxEntry.id).limit(limit)
         with self.sessions() as session:
-            if session.get_bind().dialect.name == "postgresql":
-                chosen = chosen.with_for_update(skip_locked=True)
-            rows = session.execute(
-                update(OutboxEntry).where(OutboxEntry.id.in_(chosen.scalar_subquery()), due)
-                .values(claimed_by=self.instance, due_at=now + timedelta(seconds=self.lease_s),
-                        attempts=OutboxEntry.attempts + 1)
-                .returning(*_COLUMNS)
-                .execution_options(synchronize_session=False)
-            ).all()
+            rows = claim_rows(session, OutboxEntry, OutboxEntry.due_at <= now, limit, _COLUMNS,
+                              claimed_by=self.instance, due_at=now + timedelta(seconds=self.lease_s),
+                              attempts=OutboxEntry.attempts + 1)
             session.commit()
         return sorted((_item(r) for r in rows), key=lambda item: item.id)
 

@@ -150,6 +150,17 @@ class RegistryStore:
             session.commit()
             return place
 
+    def set_emergency_contacts(self, owner_id: str, contacts: list[dict[str, Any]]) -> list[str]:
+        """Replace the owner's emergency contacts; returns the owner's devices (whose profiles changed)."""
+        with self.sessions() as session:
+            owner = session.get(Owner, owner_id, with_for_update=True)
+            if owner is None:
+                raise StoreError("not_found", f"no owner {owner_id}")
+            owner.emergency_contacts = contacts
+            devices = list(session.execute(select(Device.id).where(Device.owner_id == owner_id)).scalars())
+            session.commit()
+            return devices
+
     def get_owner(self, owner_id: str) -> tuple[Owner, list[Premises]]:
         with self.sessions() as session:
             owner = session.get(Owner, owner_id)

@@ -4,6 +4,8 @@
     alerts.py       alerts, their revisions and enrichment context
     supervision.py  online / offline: status messages, heartbeat silence
     outbox.py       publications committed with their cause, until confirmed
+    escalation.py   escalation timers: one compare-and-set per level
+    notifications.py  people to tell: events, then one message per recipient, until sent
     profiles.py     who is behind a device, as plain values, cached briefly
     console.py      what the operator console reads (gateway/console/)
 
@@ -27,7 +29,9 @@ from gateway.storage.common import StoreError as StoreError
 from gateway.storage.common import as_utc as as_utc
 from gateway.storage.common import utcnow as utcnow
 from gateway.storage.console import ConsoleStore
+from gateway.storage.escalation import EscalationStore
 from gateway.storage.models import Device, Owner, Premises
+from gateway.storage.notifications import NotificationStore
 from gateway.storage.outbox import OutboxStore
 from gateway.storage.profiles import Profiles
 from gateway.storage.registry import DeviceKeys, RegistryStore
@@ -40,13 +44,16 @@ from gateway.storage.window import WindowStore
 DEFAULT_LEASE_S = 30.0
 
 
-class Store(WindowStore, AlertStore, SupervisionStore, OutboxStore, ConsoleStore):
+class Store(WindowStore, AlertStore, SupervisionStore, OutboxStore, EscalationStore, NotificationStore,
+            ConsoleStore):
     def __init__(self, sessions: sessionmaker[Session], history_days: int = 30, *,
-                 instance: str = "panic-gateway-1", lease_s: float = DEFAULT_LEASE_S) -> None:
+                 instance: str = "panic-gateway-1", lease_s: float = DEFAULT_LEASE_S,
+                 escalate_after_s: float | None = None) -> None:
         self.sessions = sessions
         self.history_days = history_days
         self.instance = instance
         self.lease_s = lease_s
+        self.escalate_after_s = escalate_after_s
         self.profiles = Profiles()
         self.registry = RegistryStore(sessions)
 
@@ -70,6 +77,9 @@ class Store(WindowStore, AlertStore, SupervisionStore, OutboxStore, ConsoleStore
 
     def add_premises(self, owner_id: str, premises: dict[str, Any]) -> Premises:
         return self.registry.add_premises(owner_id, premises)
+
+    def set_emergency_contacts(self, owner_id: str, contacts: list[dict[str, Any]]) -> None:
+        self.profiles.forget(*self.registry.set_emergency_contacts(owner_id, contacts))
 
     def get_owner(self, owner_id: str) -> tuple[Owner, list[Premises]]:
         return self.registry.get_owner(owner_id)

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gateway import replay
+from gateway import lifecycle, replay
 from gateway.storage.base import StoreBase
 from gateway.storage.models import Alert, Device
 from gateway.storage.outbox import OutboxItem, Publication, stage
@@ -151,8 +151,12 @@ class WindowStore(StoreBase):
         swapped = session.connection().execute(_SWAP, moved).rowcount
         return bool(swapped == len(moved))
 
-    @staticmethod
-    def _judge(session: Session, c: Candidate, windows: dict[str, tuple[int, int]], stored: dict[str, Alert],
+    def _escalate_at(self, alert_type: str, now: datetime) -> datetime | None:
+        """When a new alert escalates if nobody acknowledges it (gateway/escalation.py); None: never."""
+        after = self.escalate_after_s
+        return now + timedelta(seconds=after) if after and lifecycle.escalates(alert_type) else None
+
+    def _judge(self, session: Session, c: Candidate, windows: dict[str, tuple[int, int]], stored: dict[str, Alert],
                now: datetime) -> Acceptance:
         if c.device_id not in windows:
             return Acceptance("unknown")  # removed since its key was looked up
@@ -173,6 +177,9 @@ class WindowStore(StoreBase):
             id=alert_id, device_id=c.device_id, seq=c.seq, type=c.body["type"], state="new", rev=1,
             published_rev=0, payload=c.payload, body=c.body, received_at=now, updated_at=now,
         )
+        escalate_at = self._escalate_at(c.body["type"], now)
+        if escalate_at is not None:
+            alert.escalate_at = escalate_at
         session.add(alert)
         stored[alert_id] = alert  # the same message twice in one batch is a duplicate
         return Acceptance("new", alert)

@@ -81,6 +81,8 @@ ACKS: list[tuple[str, bytes]] = [
     ("received_1_again", signed(ack(1))),
     ("acknowledged_2_first", signed(ack(2, "acknowledged"))),
     ("dispatched_2", signed(ack(2, "dispatched"))),
+    ("on_scene_2", signed(ack(2, "on_scene"))),
+    ("false_alarm_2", signed(ack(2, "false_alarm"))),
 ]
 
 
@@ -118,6 +120,8 @@ def test_alert_body_and_ack_handling(run_micropython: Callable[..., Any], tmp_pa
         "received_1_again": ["2", "received", "2", "7"],
         "acknowledged_2_first": ["-", "acknowledged", "2", "7"],  # any state means the gateway has it
         "dispatched_2": ["-", "dispatched", "2", "7"],
+        "on_scene_2": ["-", "on_scene", "2", "7"],  # the lifecycle's states (device-ack.json)
+        "false_alarm_2": ["-", "false_alarm", "2", "7"],
     }, out
     assert "W " in out and "ack: rejected reason=bad_sig" in out
     assert "ack: rejected reason=no_sig" in out and "ack: rejected reason=dev_mismatch" in out

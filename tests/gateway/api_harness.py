@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 
 from broker.credentials import verifies
+from gateway.acknowledge import Acknowledgements
 from gateway.api.app import create_app
 from gateway.ingest import Ingest, Outcome
 from gateway.metrics import Metrics
-from gateway.protocol import DispatchAck
 from gateway.registry import Registry
 from gateway.settings import Settings
 from gateway.storage.db import migrate, session_factory
@@ -46,6 +46,7 @@ class Api:
     ingest: Ingest
     accounts: FailingAccounts  # the broker's accounts (dynamic security); told to fail when a test wants
     broker: BrokerUnderTest
+    acknowledgements: Acknowledgements
 
     def create_owner(self) -> dict[str, Any]:
         response = self.client.post("/owners", json=OWNER, headers=auth("tech-token"))
@@ -69,13 +70,12 @@ def make_api(tmp_path: Path, broker: BrokerUnderTest, **settings: Any) -> Api:
     config = Settings(api_tokens=TOKENS, **settings)
     metrics = Metrics()
 
-    def acknowledge(ack: DispatchAck) -> None:
-        store.set_dispatch_state(ack.alert_id, ack.state, ack.by, ack.note, ack.false_alarm, utcnow())
-
+    # The gateway's acknowledgement service; what it stages stays in the outbox (no publisher here).
+    acknowledgements = Acknowledgements(store, lambda _staged: None, metrics)
     app = create_app(config, store, Registry(store.registry, accounts, config.key_grace_s), metrics,
-                     acknowledge=acknowledge)
+                     acknowledge=acknowledgements.apply)
     return Api(TestClient(app, raise_server_exceptions=False), store, metrics,
-               Ingest(store, metrics, max_payload_bytes=2048), accounts, broker)
+               Ingest(store, metrics, max_payload_bytes=2048), accounts, broker, acknowledgements)
 
 
 def broker_clients(api: Api) -> dict[str, dict[str, Any]]:

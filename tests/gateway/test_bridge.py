@@ -290,11 +290,12 @@ def test_operators_can_act_on_an_alert_over_http(stack: Stack, dispatch: MqttLis
     done = stack.gateway.request("POST", f"/alerts/{alert_id}/ack",
                                  {"state": "resolved", "by": "Polsek desk 2", "note": "false alarm: child",
                                   "false_alarm": True})
-    assert (done["state"], done["rev"], done["false_alarm"]) == ("resolved", 2, True)
+    # the v1 flag with resolved closes the alert as a false alarm (docs/protocol.md)
+    assert (done["state"], done["rev"], done["false_alarm"]) == ("false_alarm", 2, True)
     record = dispatched_alert(dispatch)
-    assert (record["rev"], record["state"]) == (2, "resolved")
-    assert device.next_ack()["state"] == "resolved"
-    # resolved is final: moving it back is refused and changes nothing
+    assert (record["rev"], record["state"]) == (2, "false_alarm")
+    assert device.next_ack()["state"] == "false_alarm"
+    # an end is final: moving it back is refused and changes nothing
     with pytest.raises(RuntimeError, match="409"):
         stack.gateway.request("POST", f"/alerts/{alert_id}/ack", {"state": "acknowledged", "by": "desk 3"})
     with pytest.raises(RuntimeError, match="404"):

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, update
+from sqlalchemy import create_engine, insert
 
 from gateway import pipeline
 from gateway.storage.db import alembic_config, session_factory
@@ -109,7 +109,7 @@ def test_a_dispatch_alert_stays_until_its_receipt(database_url: str) -> None:
     retry = store.claim_due(NOW + timedelta(seconds=10), 10)
     assert [(i.kind, i.rev, i.redelivery) for i in retry] == [("dispatch_alert", 1, True)]
     # a newer revision supersedes the waiting one; a receipt for it closes everything older
-    revision = store.set_dispatch_state(f"{DEVICE}:1", "acknowledged", "desk", None, False, NOW,
+    revision = store.set_dispatch_state(f"{DEVICE}:1", "acknowledged", "desk", None, NOW,
                                         plan=lambda alert, changed: pipeline.for_revision(alert, changed,
                                                                                           "acknowledged"))
     assert [(i.kind, i.rev) for i in revision.staged] == [("dispatch_alert", 2), ("device_ack", None)]
@@ -147,10 +147,15 @@ def test_alerts_unpublished_before_the_outbox_existed_are_staged_by_the_migratio
     command.upgrade(config, "0003_device_keys")  # the revision before the outbox
     store = make_store(empty_database_url, "gw-1")
     register(store, DEVICE, "11" * 32)
-    store.accept(DEVICE, 1, b"1", body_for(1), NOW)  # committed; its publication never confirmed
-    store.accept(DEVICE, 2, b"2", body_for(2), NOW)
-    with store.sessions() as session:  # the old bridge's mark: confirmed on the dispatch topic
-        session.execute(update(Alert).where(Alert.id == f"{DEVICE}:2").values(published_rev=1))
+    with store.sessions() as session:
+        # Written as the gateway of that revision did, in the columns it had (today's model has more):
+        # alert 1 committed, its publication never confirmed; alert 2 with the old bridge's mark,
+        # confirmed on the dispatch topic.
+        for seq, published in ((1, 0), (2, 1)):
+            session.execute(insert(Alert.__table__).values(  # type: ignore[arg-type]
+                id=f"{DEVICE}:{seq}", device_id=DEVICE, seq=seq, type="sos", state="new", rev=1,
+                published_rev=published, payload=str(seq).encode(), body=body_for(seq), received_at=NOW,
+                updated_at=NOW, false_alarm=False))
         session.commit()
     command.upgrade(config, "head")
     due = store.claim_due(NOW, 10)

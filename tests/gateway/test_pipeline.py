@@ -12,8 +12,8 @@ AT = datetime(2026, 11, 30, 12, 0, 5, tzinfo=UTC)
 DEVICE = "pb-0123456789ab"
 
 
-def alert(seq: int, state: str = "new", rev: int = 1) -> Alert:
-    return Alert(id=f"{DEVICE}:{seq}", device_id=DEVICE, seq=seq, type="sos", state=state, rev=rev)
+def alert(seq: int, state: str = "new", rev: int = 1, alert_type: str = "sos") -> Alert:
+    return Alert(id=f"{DEVICE}:{seq}", device_id=DEVICE, seq=seq, type=alert_type, state=state, rev=rev)
 
 
 def never_quiet(_key: tuple[str, str]) -> bool:
@@ -21,7 +21,9 @@ def never_quiet(_key: tuple[str, str]) -> bool:
 
 
 def test_a_new_alert_goes_to_dispatch_and_its_button_hears_received() -> None:
-    dispatch, ack, _arc = pipeline.for_device_messages([Outcome("new", DEVICE, alert=alert(7))], AT, never_quiet)
+    dispatch, ack, _arc, told = pipeline.for_device_messages([Outcome("new", DEVICE, alert=alert(7))], AT,
+                                                             never_quiet)
+    assert (told.kind, told.alert_id, told.body) == ("notify", f"{DEVICE}:7", {"event": "new"})
     assert (dispatch.kind, dispatch.topic, dispatch.alert_id, dispatch.rev) == (
         "dispatch_alert", "panic/v1/dispatch/alerts", f"{DEVICE}:7", 1)
     assert (ack.kind, ack.topic) == ("device_ack", f"panic/v1/dev/{DEVICE}/ack")
@@ -63,3 +65,20 @@ def test_the_same_outcomes_always_give_the_same_publications() -> None:
     outcomes = [Outcome("new", DEVICE, alert=alert(1)), Outcome("rejected", DEVICE, reason="replay")]
     assert pipeline.for_device_messages(outcomes, AT, never_quiet) == pipeline.for_device_messages(
         outcomes, AT, never_quiet)
+
+
+def test_the_button_is_told_the_states_it_shows_and_people_the_ends() -> None:
+    for state in ("acknowledged", "dispatched", "on_scene"):
+        assert [p.kind for p in pipeline.for_revision(alert(7, state, 2), True, state)] == [
+            "dispatch_alert", "device_ack"]
+    for state in ("resolved", "false_alarm", "cancelled"):
+        out = pipeline.for_revision(alert(7, state, 3), True, state)
+        assert [(p.kind, p.body and p.body.get("state", p.body.get("event"))) for p in out] == [
+            ("dispatch_alert", None), ("device_ack", state), ("notify", state)]
+    # the presser's own cancel request is not echoed to the button; a test alert notifies nobody
+    assert [p.kind for p in pipeline.for_revision(alert(7, "cancel_requested", 2), True, "cancel_requested")] == [
+        "dispatch_alert"]
+    assert [p.kind for p in pipeline.for_revision(alert(7, "resolved", 2, "test"), True, "resolved")] == [
+        "dispatch_alert", "device_ack"]
+    assert [p.kind for p in pipeline.for_device_messages([Outcome("new", DEVICE, alert=alert(8, alert_type="test"))],
+                                                         AT, never_quiet)] == ["dispatch_alert", "device_ack", "dc09"]

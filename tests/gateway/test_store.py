@@ -138,7 +138,7 @@ def test_context_counts_this_devices_earlier_alerts(database_url: str) -> None:
     core.store.accept(DEVICE, 1, b"1", body_for(1), start - timedelta(days=40))  # too old for `recent`
     core.store.accept(DEVICE, 2, b"2", {**body_for(2), "type": "test"}, start)  # tests do not count as recent
     core.store.accept(DEVICE, 3, b"3", body_for(3), start + timedelta(hours=1))
-    core.store.set_dispatch_state(f"{DEVICE}:3", "resolved", "desk", None, True, start)
+    core.store.set_dispatch_state(f"{DEVICE}:3", "false_alarm", "desk", None, start)
     core.store.accept(DEVICE, 4, b"4", body_for(4), start + timedelta(hours=2))
     ctx = core.store.context(f"{DEVICE}:4")
     assert (ctx.recent_alerts, ctx.false_alarms) == (1, 1)

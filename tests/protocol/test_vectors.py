@@ -389,7 +389,10 @@ def test_dispatch_alert_ties_cid_to_type(alert_type: str, cid: str) -> None:
     ("alert_id", "pb-3c71bf4a9e10:0"),
     ("alert_id", "pb-3c71bf4a9e10"),
     ("rev", 0),
-    ("state", "false_alarm"),
+    ("state", "lost"),
+    ("escalation", {"level": 0, "reason": "late", "stations": [], "at": "2024-06-01T04:11:07Z"}),
+    ("escalation", {"level": 1, "reason": "late", "stations": ["Polsek/1"], "at": "2024-06-01T04:11:07Z"}),
+    ("escalation", {"level": 1, "reason": "late", "stations": []}),
     ("received_at", "2024-06-01T11:10:07+07:00"),
     ("received_at", "2024-06-31T04:10:07Z"),
     ("pressed_at", 1717215007),
@@ -410,6 +413,11 @@ def test_dispatch_alert_rejects(member: str, value: Any) -> None:
     ({"alert_id": "pb-3c71bf4a9e10:18", "state": "acknowledged"}, False),
     ({"alert_id": "pb-3c71bf4a9e10:18", "state": "received", "by": "desk 2"}, False),
     ({"alert_id": "pb-3c71bf4a9e10:18", "state": "resolved", "by": "x", "false_alarm": "yes"}, False),
+    ({"alert_id": "pb-3c71bf4a9e10:18", "state": "on_scene", "by": "unit 7", "rev": 3}, True),
+    ({"alert_id": "pb-3c71bf4a9e10:18", "state": "false_alarm", "by": "desk 2", "rev": None}, True),
+    ({"alert_id": "pb-3c71bf4a9e10:18", "state": "on_scene", "by": "unit 7", "rev": 0}, False),
+    ({"alert_id": "pb-3c71bf4a9e10:18", "state": "cancel_requested", "by": "desk 2"}, False),
+    ({"alert_id": "pb-3c71bf4a9e10:18", "state": "acknowledged", "by": "desk 2", "false_alarm": True}, False),
 ])
 def test_dispatch_ack(ack: dict[str, Any], valid: bool) -> None:
     assert (not list(validator("dispatch-ack.json").iter_errors(ack))) is valid

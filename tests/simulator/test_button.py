@@ -49,6 +49,13 @@ def test_press_sends_a_signed_alert_and_follows_the_acks(make_button: MakeButton
     assert button.outbox() == []
     gateway.ack(body["seq"], "acknowledged")
     button.wait_for_indicator("acknowledged")
+    # officers on scene still show as answered; the end of the alert puts the LED back to idle
+    mark = button.mark()
+    gateway.ack(body["seq"], "on_scene")
+    button.wait_for_log(rf"ack: state seq={body['seq']} state=on_scene", since=mark)
+    assert button.indicator == "acknowledged"
+    gateway.ack(body["seq"], "resolved")
+    button.wait_for_indicator("idle")
 
 
 def test_unacked_alert_is_retransmitted_with_the_same_bytes(make_button: MakeButton, gateway: Gateway) -> None:

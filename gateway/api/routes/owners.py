@@ -52,3 +52,11 @@ def get_owner(owner_id: str, store: StoreDep, _role: TechnicianOrOperator) -> sc
 @router.post("/{owner_id}/premises", status_code=201, response_model=schemas.PremisesOut, responses=errors(404))
 def add_premises(owner_id: str, body: schemas.PremisesIn, store: StoreDep, _role: Technician) -> schemas.PremisesOut:
     return _premises_out(store.add_premises(owner_id, _premises_row(body)))
+
+
+@router.put("/{owner_id}/emergency_contacts", response_model=schemas.OwnerOut, responses=errors(404))
+def set_emergency_contacts(owner_id: str, body: schemas.ContactsIn, store: StoreDep,
+                           _role: Technician) -> schemas.OwnerOut:
+    """Replace the owner's emergency contacts (who is texted about their alerts, in each one's `lang`)."""
+    store.set_emergency_contacts(owner_id, [c.model_dump() for c in body.emergency_contacts])
+    return _owner_out(*store.get_owner(owner_id))

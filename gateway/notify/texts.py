@@ -1,0 +1,61 @@
+"""What people are told, in Indonesian (`id`, the default) and English (`en`).
+
+Short enough for one or two SMS; every text ends with the alert's reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Lang = Literal["id", "en"]
+LANGS: tuple[Lang, ...] = ("id", "en")
+
+_KIND = {
+    "id": {"sos": "SOS", "silent_sos": "SOS senyap", "tamper": "sabotase tombol"},
+    "en": {"sos": "SOS", "silent_sos": "silent SOS", "tamper": "button tampering"},
+}
+_TEXTS = {
+    "id": {
+        "new": "DARURAT {kind}: {owner}, {address}.{where} Polisi: {station}. Ref {ref}",
+        "escalation": "ESKALASI {level}: {kind} dari {owner}, {address} belum ditanggapi.{where} Ref {ref}",
+        "resolved": "Alarm {owner} ({address}) telah ditangani polisi dan selesai. Ref {ref}",
+        "false_alarm": "Alarm {owner} ({address}) dinyatakan alarm palsu oleh polisi. Ref {ref}",
+        "cancelled": "Alarm {owner} ({address}) dibatalkan, dikonfirmasi polisi. Ref {ref}",
+        "where": " Lokasi {lat},{lon}.",
+        "no_station": "belum ditentukan",
+    },
+    "en": {
+        "new": "EMERGENCY {kind}: {owner}, {address}.{where} Police: {station}. Ref {ref}",
+        "escalation": "ESCALATION {level}: {kind} from {owner}, {address} not acknowledged.{where} Ref {ref}",
+        "resolved": "The alarm of {owner} ({address}) was handled by police and is resolved. Ref {ref}",
+        "false_alarm": "Police closed the alarm of {owner} ({address}) as a false alarm. Ref {ref}",
+        "cancelled": "The alarm of {owner} ({address}) was cancelled, confirmed by police. Ref {ref}",
+        "where": " Location {lat},{lon}.",
+        "no_station": "not yet assigned",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a text says about the alert."""
+
+    ref: str  # the alert id
+    alert_type: str
+    owner: str
+    address: str
+    lat: float | None
+    lon: float | None
+    station: str | None  # the responsible station's name
+
+
+def text(event: str, lang: str, facts: Facts) -> str:
+    """The text of `event` (new, escalation-N, resolved, false_alarm, cancelled) in `lang` (unknown: Indonesian)."""
+    texts = _TEXTS.get(lang, _TEXTS["id"])
+    kinds = _KIND.get(lang, _KIND["id"])
+    name, _, level = event.partition("-")
+    where = texts["where"].format(lat=facts.lat, lon=facts.lon) if facts.lat is not None else ""
+    return texts[name].format(kind=kinds.get(facts.alert_type, facts.alert_type), owner=facts.owner,
+                              address=facts.address, where=where, station=facts.station or texts["no_station"],
+                              level=level, ref=facts.ref)
