@@ -11,12 +11,13 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from gateway.lifecycle import ENDS
 from gateway.storage.base import StoreBase
 from gateway.storage.common import as_utc
 from gateway.storage.models import Alert, Device, Owner, Premises
 
 # An alert in one of these states needs nobody any more (the states of docs/protocol.md and the lifecycle).
-CLOSED_STATES = ("resolved", "cancelled", "false_alarm")
+CLOSED_STATES = tuple(sorted(ENDS))  # the lifecycle's ends (gateway/lifecycle.py)
 
 
 @dataclass(frozen=True)

@@ -118,7 +118,7 @@ def test_snapshot_has_open_alerts_first_newest_at_top_with_everything_the_operat
     assert [a["open"] for a in alerts] == [True, True, False]
     closed = alerts[2]
     assert (closed["state"], closed["false_alarm"], closed["acted_by"], closed["note"]) == (
-        "resolved", True, "Bripka Andi", "tombol tersenggol")
+        "false_alarm", True, "Bripka Andi", "tombol tersenggol")  # resolved + false_alarm: the false_alarm end state
     newest = alerts[0]
     assert newest["owner"]["name"] == "Warung Bu Sari" and newest["owner"]["phone"] == "+62 812 1111 2222"
     assert newest["premises"]["address"].startswith("Jl. Kartini 5")
