@@ -21,8 +21,11 @@ from gateway.dc09.queue import Dc09Queue
 from gateway.metrics import Metrics
 from gateway.registry import Registry
 from gateway.settings import Settings
+from gateway.sms.ingress import SmsIngress
+from gateway.sms.modem import Modem
 from gateway.stations import cli as stations_cli
 from gateway.storage.db import make_engine, migrate, session_factory
+from gateway.storage.sms import SmsStore
 from gateway.storage.store import Store
 
 log = logging.getLogger("gateway")
@@ -61,6 +64,18 @@ def load_settings(args: argparse.Namespace) -> Settings:
         raise SystemExit(f"panic-gateway: invalid settings: {problems}") from None
     except SettingsError as exc:  # an environment variable that is not even parseable
         raise SystemExit(f"panic-gateway: invalid settings: {exc}") from None
+
+
+def start_sms(settings: Settings, bridge: Bridge, store: Store, metrics: Metrics) -> SmsIngress | None:
+    """The SMS ingress on PANIC_SMS_PORT (docs/sms.md), or None when no port is set."""
+    if not settings.sms_port:
+        return None
+    modem = Modem.open(settings.sms_port, settings.sms_baud)
+    ingress = SmsIngress(modem, store, SmsStore(store.sessions), bridge.ingest, metrics, bridge.commit_judged,
+                         poll_s=settings.sms_poll_s)
+    ingress.start()
+    log.info("SMS ingress on %s at %d baud", settings.sms_port, settings.sms_baud)
+    return ingress
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     forwarder.start()  # with no receiver configured it has no sender and sends nothing
     bridge.start()
+    sms = start_sms(settings, bridge, store, metrics)
     if args.no_api:
         stop.wait()
     else:
@@ -114,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port,
                                                log_level=settings.log_level.lower(), access_log=False))
         server.run()  # returns on SIGINT/SIGTERM
+    if sms is not None:
+        sms.stop()
     bridge.stop()
     forwarder.stop()
     log.info("gateway stopped")

@@ -11,7 +11,6 @@ holds the two together.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 from dataclasses import dataclass
@@ -68,7 +67,7 @@ def parse_alert(text: str) -> SmsAlert:
     """The first checks of an alert SMS, on its text: GSM-7 (`not_gsm7`), then the format (`bad_sms`)."""
     strange = sorted(set(text) - GSM7)
     if strange:
-        raise Rejected("not_gsm7", f"characters outside GSM 03.38: {ascii(''.join(strange[:8]))}")
+        raise Rejected("not_gsm7", f"characters outside GSM 03.38: {''.join(strange[:8])!a}")
     if len(text) > MAX_CHARS:
         raise Rejected("bad_sms", f"{len(text)} characters: more than one SMS")
     match = _ALERT.fullmatch(text)

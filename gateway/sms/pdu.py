@@ -46,7 +46,7 @@ def gsm7_septets(text: str) -> list[int]:
         elif ch in _ESCAPED:
             out += [0x1B, _ESCAPED[ch]]
         else:
-            raise ValueError(f"{ascii(ch)} is not in the GSM 7-bit alphabet")
+            raise ValueError(f"{ch!a} is not in the GSM 7-bit alphabet")
     return out
 
 
@@ -86,7 +86,7 @@ def _address(number: str) -> bytes:
     """An address field: digit count, type (0x91 international with "+", else 0x81), swapped BCD."""
     digits = number.lstrip("+")
     if not digits.isdigit() or not digits.isascii() or len(digits) > 20:
-        raise ValueError(f"not a phone number: {ascii(number)}")
+        raise ValueError(f"not a phone number: {number!a}")
     padded = digits + ("F" if len(digits) % 2 else "")
     swapped = "".join(padded[i + 1] + padded[i] for i in range(0, len(padded), 2))
     return bytes([len(digits), 0x91 if number.startswith("+") else 0x81]) + bytes.fromhex(swapped)
