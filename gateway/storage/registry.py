@@ -169,18 +169,21 @@ class RegistryStore:
         with self.sessions() as session:
             return _registration_problem(session, device_id, owner_id, premises_id) is None
 
-    def register_device(self, device_id: str, owner_id: str, premises_id: str, key_hex: str) -> Device:
+    def register_device(self, device_id: str, owner_id: str, premises_id: str, key_hex: str,
+                        sim_number: str | None = None) -> Device:
         """Store a new device, or give a registered one never heard from a new key (a retry)."""
         try:
             with self.sessions() as session:
                 device = _registration_problem(session, device_id, owner_id, premises_id)
                 if device is None:
                     device = Device(id=device_id, owner_id=owner_id, premises_id=premises_id, key_hex=key_hex,
-                                    status="active", replay_high=0, replay_bitmap=0, created_at=utcnow())
+                                    status="active", replay_high=0, replay_bitmap=0, created_at=utcnow(),
+                                    sim_number=sim_number)
                     session.add(device)
                 else:
                     device.key_hex = key_hex
                     device.previous_key_hex = device.previous_key_until = None
+                    device.sim_number = sim_number
                 session.commit()
         except IntegrityError:
             raise StoreError("conflict", f"device {device_id} was registered at the same moment "
@@ -205,6 +208,14 @@ class RegistryStore:
             device.key_hex = key_hex
             session.commit()
         self.forget_keys(device_id)
+        return device
+
+    def set_sim_number(self, device_id: str, sim_number: str | None) -> Device:
+        """The button's SIM was replaced (or its number is now known): what SMS senders are compared with."""
+        with self.sessions() as session:
+            device = _device(session, device_id, lock=True)
+            device.sim_number = sim_number
+            session.commit()
         return device
 
     def revoke(self, device_id: str) -> Device:

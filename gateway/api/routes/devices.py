@@ -17,7 +17,8 @@ router = APIRouter(prefix="/devices", tags=["devices"])
 def _device_out(device: Device) -> schemas.DeviceOut:
     return schemas.DeviceOut(
         device_id=device.id, owner_id=device.owner_id, premises_id=device.premises_id, status=device.status,
-        firmware=device.firmware, online=device.online, key_fingerprint=key_fingerprint(device.key_hex),
+        firmware=device.firmware, online=device.online, sim_number=device.sim_number,
+        key_fingerprint=key_fingerprint(device.key_hex),
         previous_key_until=rfc3339(device.previous_key_until) if device.previous_key_until else None,
     )
 
@@ -34,7 +35,7 @@ def _issued_out(issued: IssuedDevice) -> schemas.DeviceIssued:
                         **errors(400, 409, 503)})
 def register_device(body: schemas.DeviceIn, registry: RegistryDep, response: Response,
                     _role: Technician) -> schemas.DeviceIssued:
-    issued = registry.register_device(body.device_id, body.owner_id, body.premises_id)
+    issued = registry.register_device(body.device_id, body.owner_id, body.premises_id, body.sim_number)
     if not issued.created:
         response.status_code = 200
     return _issued_out(issued)
@@ -43,6 +44,13 @@ def register_device(body: schemas.DeviceIn, registry: RegistryDep, response: Res
 @router.get("/{device_id}", response_model=schemas.DeviceOut, responses=errors(404))
 def get_device(device_id: str, store: StoreDep, _role: TechnicianOrOperator) -> schemas.DeviceOut:
     return _device_out(store.get_device(device_id))
+
+
+@router.patch("/{device_id}", response_model=schemas.DeviceOut, responses=errors(400, 404))
+def change_device(device_id: str, body: schemas.DeviceChange, store: StoreDep,
+                  _role: Technician) -> schemas.DeviceOut:
+    """Set (or clear, with null) the button's SIM number."""
+    return _device_out(store.registry.set_sim_number(device_id, body.sim_number))
 
 
 @router.post("/{device_id}/rotate", response_model=schemas.DeviceIssued, responses=errors(404, 409, 503))
