@@ -25,6 +25,7 @@ Anything else answers `ERROR`, as a real modem does.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -157,10 +158,8 @@ class EmulatedModem:
                 self._feed(data)
 
     def _write(self, data: bytes) -> None:
-        try:
+        with contextlib.suppress(OSError):
             os.write(self._master, data)
-        except OSError:
-            pass
 
     def _write_line(self, line: str) -> None:
         self._write(b"\r\n" + line.encode("latin-1") + b"\r\n")
