@@ -67,6 +67,7 @@ class EmulatedModem:
         tty.setraw(self._slave)
         self.path = os.ttyname(self._slave)
         self._lock = threading.RLock()
+        self.booted = threading.Event()  # set once the boot URCs are out (cleared by a reboot)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name=f"modem-{number}", daemon=True)
         self._reset_settings()
@@ -98,6 +99,7 @@ class EmulatedModem:
     def reboot(self) -> None:
         """The modem restarts (power glitch, watchdog, AT+CFUN=1,1): settings are lost, the SIM keeps its SMS."""
         with self._lock:
+            self.booted.clear()
             self._reset_settings()
             self._boot()
 
@@ -112,6 +114,7 @@ class EmulatedModem:
                 if line.startswith("+CPIN") and self.sim != "ready":
                     line = "+CPIN: SIM PIN" if self.sim == "pin" else "+CPIN: NOT INSERTED"
                 self._write_line(line)
+            self.booted.set()
         self.network.flush()
 
     # --- network side ------------------------------------------------------------------
