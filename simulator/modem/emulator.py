@@ -62,6 +62,7 @@ class EmulatedModem:
         self.signal = signal  # +CSQ rssi, 0..31
         self.slots: dict[int, Stored] = {}
         self.received_commands: list[str] = []
+        self.stalls: list[str] = []  # command prefixes to leave unanswered once each (a hung modem)
         self.apn = ""
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
@@ -212,8 +213,17 @@ class EmulatedModem:
 
     # --- commands ------------------------------------------------------------------------
 
+    def stall_next(self, prefix: str) -> None:
+        """The next command starting with `prefix` gets no answer at all: the modem hangs (until a reboot)."""
+        with self._lock:
+            self.stalls.append(prefix.upper())
+
     def _command(self, text: str) -> None:
         upper = text.upper()
+        stalled = next((p for p in self.stalls if upper.startswith(p)), None)
+        if stalled is not None:
+            self.stalls.remove(stalled)
+            return
         if upper in self.variant.reboot:
             self._final([])
             self.reboot()

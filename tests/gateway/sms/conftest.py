@@ -95,6 +95,9 @@ def sms_world(tmp_path: Path) -> Iterator[SmsWorld]:
     try:
         driver.setup()
         with stack:
+            # The gateway has set its modem up (the last step asks for +CMTI): SMS from now on are announced.
+            wait_until(lambda: any(c.startswith("AT+CNMI") for c in gateway_modem.received_commands),
+                       what="the gateway to set its modem up")
             yield SmsWorld(network, gateway_modem, stack, Phone(button_modem, driver))
     finally:
         driver.close()

@@ -171,3 +171,41 @@ def test_lost_sms_is_no_alert_and_the_resend_gets_through(
     sms_world.phone.send(text)  # the button resends until acked
     assert next_alert(dispatch)["alert_id"] == f"{button.id}:4"
     check_ack(sms_world, button, 4)
+
+
+def test_gateway_killed_after_reading_an_sms_judges_it_exactly_once_after_restart(
+    sms_world: SmsWorld, dispatch: MqttListener, button: ScriptedDevice,
+) -> None:
+    gateway = sms_world.stack.gateway
+    gateway.stop()
+    gateway.start(module="tests.gateway.sms.crashing_sms_gateway")
+    sms_world.phone.send(alert_text(button.key, button.id, 11))
+    assert gateway.process is not None
+    assert gateway.process.wait(timeout=30) == -9, "the wrapper kills the gateway once the SMS is stored"
+    assert "SMS 1 stored, killing the gateway" in gateway.log()
+    assert [t for t, _ in dispatch.drain(0.5) if t.endswith("/alerts")] == [], "killed before the commit"
+    assert sms_world.gateway_modem.slots, "still on the SIM: not deleted before the commit"
+    gateway.start()
+    record = next_alert(dispatch)
+    assert record["alert_id"] == f"{button.id}:11"
+    check_ack(sms_world, button, 11)
+    wait_until(lambda: not sms_world.gateway_modem.slots, what="the SMS deleted once judged")
+    assert [t for t, _ in dispatch.drain(1.5) if t.endswith("/alerts")] == [], "judged once, dispatched once"
+    metrics = sms_world.metrics()
+    assert 'panic_sms_alerts_total{verdict="new"} 1' in metrics
+    assert "panic_sms_received_total 1" in metrics, "the SIM's copy was recognised as the stored SMS"
+
+
+def test_modem_rebooting_in_the_middle_of_reading_an_sms_loses_nothing(
+    sms_world: SmsWorld, dispatch: MqttListener, button: ScriptedDevice,
+) -> None:
+    modem = sms_world.gateway_modem
+    modem.stall_next("AT+CMGR")  # the modem hangs on the read ...
+    sms_world.phone.send(alert_text(button.key, button.id, 13))
+    wait_until(lambda: not modem.stalls, what="the gateway's AT+CMGR")
+    modem.reboot()  # ... and its watchdog reboots it: RDY where the gateway waits for +CMGR
+    record = next_alert(dispatch)
+    assert record["alert_id"] == f"{button.id}:13"
+    check_ack(sms_world, button, 13)
+    wait_until(lambda: not modem.slots, what="the SMS deleted")
+    assert "panic_sms_modem_errors_total 1" in sms_world.metrics(), "the read failed on the reboot (ModemReset)"
