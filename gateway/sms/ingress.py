@@ -171,22 +171,7 @@ class SmsIngress:
         self.sms_store.done(kept.id, sender, outcome.reason or outcome.verdict, utcnow())
 
     def _verify(self, delivered: pdu.Delivered, now: datetime) -> Candidate:
-        if delivered.multipart:
-            raise Rejected("multipart", "a part of a concatenated SMS: an alert is always one SMS")
-        if delivered.text is None:
-            raise Rejected("not_gsm7", f"{delivered.alphabet} data, not text")
-        text = delivered.text
-        if not text.encode("utf-8").startswith(SMS_PREFIX) and not self.sms_store.is_known_number(delivered.sender):
-            raise Rejected("unknown_number", f"not an alert SMS, from {printable(delivered.sender, 40)}, "
-                                             "which is no registered device's SIM")
-        sms = smsformat.parse_alert(text)
-        try:
-            self.ingest.check_signature(sms.device_id, lambda key: smsformat.verify(sms, key), now)
-            body = smsformat.parse_body(sms)
-        except Rejected as rejected:
-            rejected.device_id = sms.device_id
-            raise
-        return Candidate(sms.device_id, sms.seq, text.encode("ascii"), body)
+        return verify(delivered, self.ingest, self.sms_store, now)
 
     def _mismatch(self, verified: Candidate | Rejected, sender: str | None) -> str | None:
         """Why the sender's number is not the device's registered SIM, or None (it is, or none is registered)."""
@@ -214,6 +199,26 @@ class SmsIngress:
             # The button sends its SMS again; that repeat is a duplicate and is acked then.
             self.metrics.inc("sms_ack_failures_total")
             log.warning("ack SMS for %s:%d to %s not sent: %s", device_id, seq, printable(sender, 40), exc)
+
+
+def verify(delivered: pdu.Delivered, ingest: Ingest, sms_store: SmsStore, now: datetime) -> Candidate:
+    """An SMS's checks in the contract's order (protocol/README.md, SMS); Rejected with the reason."""
+    if delivered.multipart:
+        raise Rejected("multipart", "a part of a concatenated SMS: an alert is always one SMS")
+    if delivered.text is None:
+        raise Rejected("not_gsm7", f"{delivered.alphabet} data, not text")
+    text = delivered.text
+    if not text.encode("utf-8").startswith(SMS_PREFIX) and not sms_store.is_known_number(delivered.sender):
+        raise Rejected("unknown_number", f"not an alert SMS, from {printable(delivered.sender, 40)}, "
+                                         "which is no registered device's SIM")
+    sms = smsformat.parse_alert(text)
+    try:
+        ingest.check_signature(sms.device_id, lambda key: smsformat.verify(sms, key), now)
+        body = smsformat.parse_body(sms)
+    except Rejected as rejected:
+        rejected.device_id = sms.device_id
+        raise
+    return Candidate(sms.device_id, sms.seq, text.encode("ascii"), body)
 
 
 class _Reset(Exception):
