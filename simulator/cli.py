@@ -5,6 +5,7 @@
     panic-sim run --flash var/button1          # already provisioned
     panic-sim run --flash var/button1 --from-source   # the firmware's .py files, for debugging
     panic-sim gps-replay capture.nmea          # positions the firmware reads from a GPS capture
+    panic-sim modem                            # emulated A7670E / SIM800L modems on ptys (docs/sms.md)
 
 The firmware runs compiled to .mpy, as on a unit (built and cached on first
 use, see simulator/compiled.py); ``--from-source`` (or
@@ -25,6 +26,7 @@ from typing import Any
 
 from simulator.button import SimulatedButton, SimulatorError
 from simulator.gpsreplay import replay
+from simulator.modem import cli as modem_cli
 
 HELP = "commands: press [ms] | pattern <ms>,<ms>,... | status | help | quit"
 
@@ -65,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--from-source", action="store_true",
                            help="run the firmware's .py files, not the compiled .mpy (for debugging; "
                                 "also PANIC_SIM_FROM_SOURCE=1)")
+    modem_cli.add_parser(sub)
     p = sub.add_parser("gps-replay", help="replay a GPS receiver capture (NMEA lines) through the firmware's GPS code")
     p.add_argument("file", type=Path, help="NMEA sentences, one a line; # comments ignored")
     p.add_argument("--heapsize", default="110K", help="MicroPython heap (default 110K, as on the ESP32)")
@@ -120,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "gps-replay":
         return replay(args.file, heapsize=args.heapsize)
+    if args.command == "modem":
+        return modem_cli.run(args)
     provisioned = _provision(args, parser)
     if args.command == "provision":
         if not provisioned:

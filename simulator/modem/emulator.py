@@ -83,7 +83,8 @@ class EmulatedModem:
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=2)
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
         os.close(self._master)
         os.close(self._slave)
 
