@@ -7,22 +7,18 @@ judged twice when the gateway dies between reading it and committing it.
 
 from __future__ import annotations
 
-import logging
-import os
-import signal
 import sys
 from datetime import datetime
 
 from gateway import main
 from gateway.storage.sms import Kept, SmsStore
+from tests.gateway.crashing_gateway import kill_gateway
 
 
 class CrashAfterStoring(SmsStore):
     def keep(self, pdu: str, now: datetime) -> Kept:
         kept = super().keep(pdu, now)
-        logging.getLogger("gateway").critical("test wrapper: SMS %d stored, killing the gateway", kept.id)
-        logging.shutdown()
-        os.kill(os.getpid(), signal.SIGKILL)
+        kill_gateway(f"SMS {kept.id} stored")
         return kept
 
 

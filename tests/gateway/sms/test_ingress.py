@@ -17,23 +17,19 @@ from tests.gateway.sms.conftest import (
     sms_mac,
     wait_until,
 )
+from tests.gateway.test_bridge import dispatched_alert
+from tests.gateway.test_bridge import next_event as bridge_next_event
 
 
 def next_alert(dispatch: MqttListener, timeout: float = 20.0) -> dict[str, Any]:
-    _topic, payload = dispatch.next(timeout, "/alerts")
-    record: dict[str, Any] = json.loads(payload)
-    assert_valid("dispatch-alert.json", record)
-    return record
+    return dispatched_alert(dispatch, timeout)
 
 
 def next_event(dispatch: MqttListener, timeout: float = 20.0) -> dict[str, Any]:
-    """The next event but `unrouted` (the test stores no police stations, so every alert has one)."""
-    while True:
-        _topic, payload = dispatch.next(timeout, "/events")
-        record: dict[str, Any] = json.loads(payload)
-        assert_valid("dispatch-event.json", record)
-        if record["event"] != "unrouted":
-            return record
+    """The next event but `unrouted` (the test stores no police stations, so every alert has one), checked."""
+    record = bridge_next_event(dispatch, timeout)
+    assert_valid("dispatch-event.json", record)
+    return record
 
 
 def check_ack(world: SmsWorld, button: ScriptedDevice, seq: int) -> None:

@@ -141,25 +141,16 @@ def test_sim_missing_and_pin(network: Network) -> None:
         locked.close()
 
 
-def test_sms_text_mode_between_modems_with_cmti_cmgr_cmgd(network: Network) -> None:
-    sender = EmulatedModem(network, A, "SIM800L")
-    receiver = EmulatedModem(network, B, "A7670E")
+@pytest.fixture(params=[("SIM800L", "A7670E"), ("A7670E", "SIM800L")], ids=["2g-to-lte", "lte-to-2g"])
+def pair(request: pytest.FixtureRequest, network: Network) -> Iterator[tuple[Client, Client, EmulatedModem]]:
+    """Two booted modems on the network, A sending to B: (A's client, B's client, B)."""
+    sender = EmulatedModem(network, A, request.param[0])
+    receiver = EmulatedModem(network, B, request.param[1])
     s, r = Client(sender), Client(receiver)
     try:
-        s.lines(until=("SMS Ready",))
-        r.lines(until=("PB DONE",))
-        for c in (s, r):
-            c.at("ATE0")
-            assert c.at("AT+CMGF=1") == ["OK"]
-        assert r.at("AT+CNMI=2,1,0,0,0") == ["OK"]
-        assert s.at(f'AT+CMGS="{B}"', prompt=True) == []
-        s.port.write(b"PB1 hello\x1a")
-        assert s.lines()[0].startswith("+CMGS:")
-        assert r.lines(until=("+CMTI",)) == ['+CMTI: "SM",0']
-        got = r.at("AT+CMGR=0")
-        assert got[0].startswith(f'+CMGR: "REC UNREAD","{A}"') and got[1:] == ["PB1 hello", "OK"]
-        assert r.at("AT+CMGD=0") == ["OK"]
-        assert r.at("AT+CMGL=\"ALL\"") == ["OK"], "deleted"
+        s.lines(until=(sender.variant.boot_urcs[-1],))
+        r.lines(until=(receiver.variant.boot_urcs[-1],))
+        yield s, r, receiver
     finally:
         s.close()
         r.close()
@@ -167,32 +158,39 @@ def test_sms_text_mode_between_modems_with_cmti_cmgr_cmgd(network: Network) -> N
         receiver.close()
 
 
-def test_sms_pdu_mode_lost_sms_and_reboot_keeps_the_sim(network: Network) -> None:
-    sender = EmulatedModem(network, A, "A7670E")
-    receiver = EmulatedModem(network, B, "SIM800L")
-    s, r = Client(sender), Client(receiver)
-    try:
-        s.lines(until=("PB DONE",))
-        r.lines(until=("SMS Ready",))
-        s.at("ATE0")
-        hex_pdu, length = pdu.encode_submit(B, "first")
-        network.lose_sms(1)
-        for _ in range(2):
-            assert s.at(f"AT+CMGS={length}", prompt=True) == []
-            s.port.write(hex_pdu.encode() + b"\x1a")
-            assert s.lines()[0].startswith("+CMGS:"), "accepted, even the one the network loses"
-        assert len(network.sent) == 2 and len(receiver.slots) == 1
-        receiver.reboot()
-        assert r.lines(until=("SMS Ready",))[0] == "RDY"
-        r.at("ATE0")
-        listed = r.at("AT+CMGL=4")
-        assert listed[0].startswith("+CMGL: 0,0,,") and listed[-1] == "OK"
-        assert pdu.decode_deliver(listed[1]).text == "first"
-    finally:
-        s.close()
-        r.close()
-        sender.close()
-        receiver.close()
+def test_sms_text_mode_between_modems_with_cmti_cmgr_cmgd(pair: tuple[Client, Client, EmulatedModem]) -> None:
+    s, r, _receiver = pair
+    for c in (s, r):
+        c.at("ATE0")
+        assert c.at("AT+CMGF=1") == ["OK"]
+    assert r.at("AT+CNMI=2,1,0,0,0") == ["OK"]
+    assert s.at(f'AT+CMGS="{B}"', prompt=True) == []
+    s.port.write(b"PB1 hello\x1a")
+    assert s.lines()[0].startswith("+CMGS:")
+    assert r.lines(until=("+CMTI",)) == ['+CMTI: "SM",0']
+    got = r.at("AT+CMGR=0")
+    assert got[0].startswith(f'+CMGR: "REC UNREAD","{A}"') and got[1:] == ["PB1 hello", "OK"]
+    assert r.at("AT+CMGD=0") == ["OK"]
+    assert r.at("AT+CMGL=\"ALL\"") == ["OK"], "deleted"
+
+
+def test_sms_pdu_mode_lost_sms_and_reboot_keeps_the_sim(
+        pair: tuple[Client, Client, EmulatedModem], network: Network) -> None:
+    s, r, receiver = pair
+    s.at("ATE0")
+    hex_pdu, length = pdu.encode_submit(B, "first")
+    network.lose_sms(1)
+    for _ in range(2):
+        assert s.at(f"AT+CMGS={length}", prompt=True) == []
+        s.port.write(hex_pdu.encode() + b"\x1a")
+        assert s.lines()[0].startswith("+CMGS:"), "accepted, even the one the network loses"
+    assert len(network.sent) == 2 and len(receiver.slots) == 1
+    receiver.reboot()
+    assert r.lines(until=(receiver.variant.boot_urcs[-1],)) == list(receiver.variant.boot_urcs)
+    r.at("ATE0")
+    listed = r.at("AT+CMGL=4")
+    assert listed[0].startswith("+CMGL: 0,0,,") and listed[-1] == "OK"
+    assert pdu.decode_deliver(listed[1]).text == "first"
 
 
 def test_unknown_command_is_error_and_reboot_command_per_variant(modem: EmulatedModem, client: Client) -> None:
