@@ -34,7 +34,8 @@ gc.collect(); a = gc.mem_alloc()
 text = smsfmt.alert(s, "pb-3c71bf4a9e10", 9007199254740991, "battery_low", 4294967295, 9007199254740991, 100,
                     "battery", -150, None, loc)
 alert = gc.mem_alloc() - a
-ack_text = "PB1 K 3c71bf4a9e10 18 R 1717215010 " + s.mac("panic/v1/sms", b"PB1 K 3c71bf4a9e10 18 R 1717215010")[:16].decode()
+signed = "PB1 K 3c71bf4a9e10 18 R 1717215010"
+ack_text = signed + " " + s.mac("panic/v1/sms", signed.encode())[:16].decode()
 gc.collect(); a = gc.mem_alloc()
 try:
     smsfmt.ack(s, "pb-3c71bf4a9e10", ack_text)
