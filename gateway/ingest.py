@@ -46,13 +46,16 @@ class Ingest:
                 verified.append(self._verify(topic, payload, now))
             except Rejected as rejected:
                 verified.append(rejected)
-        return self.judge_verified(verified, [topic for topic, _ in messages], now, plan)
+        return self.judge_verified(verified, [topic for topic, _ in messages], now, plan,
+                                   describe=lambda topic: f"topic '{printable(topic, 80)}'")
 
     def judge_verified(self, verified: Sequence[Candidate | Rejected], sources: Sequence[str], now: datetime,
-                       plan: OutcomePlan) -> tuple[list[Outcome], list[OutboxItem]]:
+                       plan: OutcomePlan, describe: Callable[[str], str] = str,
+                       ) -> tuple[list[Outcome], list[OutboxItem]]:
         """Checks done elsewhere (an SMS, gateway/sms/): the replay window and the one commit path.
 
-        `sources` name each message in the log (its topic, or where an SMS came from)."""
+        `describe(source)` names a message's sender in the log when no device id is known (its topic,
+        or the number an SMS came from); called only for those."""
         candidates = [v for v in verified if isinstance(v, Candidate)]
         outcomes: list[Outcome] = []
 
@@ -62,7 +65,7 @@ class Ingest:
 
         _, staged = self.store.accept_and_stage(candidates, now, staged_for)
         for source, outcome in zip(sources, outcomes, strict=True):
-            self._count(source, outcome)
+            self._count(source, outcome, describe)
         return outcomes, staged
 
     def _verify(self, topic: str, payload: bytes, now: datetime) -> Candidate:
@@ -119,13 +122,13 @@ class Ingest:
                 outcomes.append(Outcome(acceptance.verdict, item.device_id, alert=acceptance.alert))
         return outcomes
 
-    def _count(self, topic: str, outcome: Outcome) -> None:
+    def _count(self, source: str, outcome: Outcome, describe: Callable[[str], str]) -> None:
         """Metrics and log lines, once the batch is committed."""
         if outcome.verdict == "heartbeat":
             self.metrics.inc("heartbeats_total")
         elif outcome.verdict == "rejected":
             self.metrics.inc("rejected_total", reason=outcome.reason or "-")
             log.warning("rejected %s message from %s: %s", outcome.reason,
-                        outcome.device_id or f"topic '{printable(topic, 80)}'", printable(outcome.detail or "-", 200))
+                        outcome.device_id or describe(source), printable(outcome.detail or "-", 200))
         else:
             self.metrics.inc("alerts_total", verdict=outcome.verdict)

@@ -83,6 +83,7 @@ class SmsIngress:
         while not self._stopping.is_set():
             try:
                 if not ready:
+                    self._forget_events()  # the sweep after the set-up reads the whole SIM anyway
                     self.modem.setup()
                     ready, delay = True, 1.0
                     log.info("SMS modem ready")
@@ -106,6 +107,14 @@ class SmsIngress:
                 ready = False
                 self._stopping.wait(delay)
                 delay = min(delay * 2, 30.0)
+
+    def _forget_events(self) -> None:
+        """Drop what the modem announced before this set-up: one reboot prints several boot lines."""
+        while True:
+            try:
+                self.modem.events.get_nowait()
+            except queue.Empty:
+                return
 
     def _wait_event(self, timeout_s: float) -> None:
         try:

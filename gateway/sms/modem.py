@@ -178,7 +178,9 @@ class Modem:
     def read(self, index: str) -> str | None:
         """The PDU (hex) in SIM slot `index`, or None if the slot is empty."""
         lines = self.command(f"AT+CMGR={index}")
-        return lines[1] if len(lines) >= 2 and lines[0].startswith("+CMGR:") else None
+        # A URC that slipped in among the answer's lines (+CREG: …) is passed over.
+        heads = [i for i, line in enumerate(lines[:-1]) if line.startswith("+CMGR:")]
+        return lines[heads[0] + 1] if heads else None
 
     def list_all(self) -> list[tuple[str, str]]:
         """(slot, PDU) of every SMS on the SIM, read or not (AT+CMGL=4)."""
