@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from gateway.protocol import Rejected
 from gateway.sms import format as smsformat
 from gateway.sms import pdu
 from gateway.sms.ingress import verify
-from gateway.storage.db import migrate
 from gateway.storage.sms import SmsStore
 from gateway.storage.store import Candidate
 from tests.conftest import PROTOCOL
@@ -27,10 +25,9 @@ SIM = "+6281200000002"
 
 
 @pytest.fixture
-def core(tmp_path: Path) -> Core:
-    url = f"sqlite:///{tmp_path / 'gateway.db'}"
-    migrate(url)
-    core = make_core(create_engine(url))
+def core(database_url: str) -> Core:
+    """A migrated database (SQLite, and PostgreSQL where reachable) with devices A and B registered."""
+    core = make_core(create_engine(database_url))
     register(core.store, VECTORS["device"]["id"], VECTORS["device"]["key_hex"])
     register(core.store, VECTORS["other_device"]["id"], VECTORS["other_device"]["key_hex"])
     core.store.registry.set_sim_number(VECTORS["device"]["id"], SIM)  # the vectors' texts come from its SIM
@@ -100,3 +97,15 @@ def test_pdu_garbage_is_a_clear_error() -> None:
         pdu.encode_submit("+6281", "\u4f60")
     with pytest.raises(ValueError, match="more than one SMS"):
         pdu.encode_submit("+6281", "a" * 161)
+
+
+def test_raw_sms_is_kept_once_until_done(core: Core) -> None:
+    """The inbox: the same PDU read twice (slot not yet deleted) is one row; pending until marked done."""
+    inbox = SmsStore(core.store.sessions)
+    hex_pdu = pdu.encode_deliver(SIM, VECTORS["alerts"][0]["text"])
+    first = inbox.keep(hex_pdu, NOW)
+    assert inbox.keep(hex_pdu.lower(), NOW) == first and not first.done
+    assert inbox.pending() == [first]
+    inbox.done(first.id, SIM, "new", NOW)
+    assert inbox.keep(hex_pdu, NOW).done and inbox.pending() == []
+    assert inbox.outcomes() == [("done", SIM, "new")]
