@@ -17,6 +17,7 @@ from gateway.sms.ingress import verify
 from gateway.storage.sms import SmsStore
 from gateway.storage.store import Candidate
 from tests.conftest import PROTOCOL
+from tests.contract import assert_valid
 from tests.gateway.harness import Core, make_core, register
 
 VECTORS: dict[str, Any] = json.loads((PROTOCOL / "vectors" / "sms.json").read_text())
@@ -52,6 +53,7 @@ def test_valid_alerts_are_accepted_as_the_body_they_stand_for(core: Core) -> Non
         verdict, reason, body = judge(core, v["text"])
         assert (verdict, reason) == ("new", None), v["name"]
         assert body == v["body"], v["name"]
+        assert_valid("device-alert.json", {**v["body"], "sig": "0" * 64})  # what an MQTT alert could carry
 
 
 def test_rejected_alerts_fail_with_their_reason_in_order(core: Core) -> None:
