@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from simulator import console
 from simulator.button import SimulatedButton, SimulatorError
 from simulator.gpsreplay import replay
 from simulator.modem import cli as modem_cli
@@ -98,13 +99,8 @@ def _status(button: SimulatedButton) -> str:
 
 def _command(button: SimulatedButton, line: str) -> bool:
     """Run one stdin command; False means quit."""
-    words = line.split()
-    if not words:
-        return True
-    cmd, rest = words[0], words[1:]
-    try:
-        if cmd in ("quit", "exit"):
-            return False
+
+    def handle(cmd: str, rest: list[str]) -> bool:
         if cmd == "press":
             button.press(int(rest[0]) if rest else 2500)
         elif cmd == "pattern" and len(rest) == 1:
@@ -112,10 +108,10 @@ def _command(button: SimulatedButton, line: str) -> bool:
         elif cmd == "status":
             print(f"# {_status(button)}", flush=True)
         else:
-            print(f"# {HELP}", flush=True)
-    except (ValueError, SimulatorError) as e:
-        print(f"# error: {e}", flush=True)
-    return True
+            return False
+        return True
+
+    return console.command(line, handle, HELP, (ValueError, SimulatorError))
 
 
 def main(argv: list[str] | None = None) -> int:

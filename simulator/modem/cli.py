@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from simulator import console
 from simulator.modem.emulator import EmulatedModem
 from simulator.modem.network import Network
 from simulator.modem.variants import VARIANTS
@@ -41,13 +42,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _command(network: Network, line: str) -> bool:
-    words = line.split()
-    if not words:
-        return True
-    cmd, rest = words[0], words[1:]
-    try:
-        if cmd in ("quit", "exit"):
-            return False
+    """Run one stdin command; False means quit."""
+
+    def handle(cmd: str, rest: list[str]) -> bool:
         if cmd in ("sms", "ucs2") and len(rest) >= 3:
             network.inject(rest[0], rest[1], " ".join(rest[2:]), alphabet="gsm7" if cmd == "sms" else "ucs2")
         elif cmd == "lose":
@@ -63,10 +60,10 @@ def _command(network: Network, line: str) -> bool:
                 print(f"# {number} {modem.variant.model} {modem.path} registration={modem.registration} "
                       f"sim_sms={len(modem.slots)}", flush=True)
         else:
-            print(f"# {HELP}", flush=True)
-    except (KeyError, ValueError) as exc:
-        print(f"# error: {exc}", flush=True)
-    return True
+            return False
+        return True
+
+    return console.command(line, handle, HELP, (KeyError, ValueError))
 
 
 def run(args: argparse.Namespace) -> int:

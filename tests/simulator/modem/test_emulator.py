@@ -202,8 +202,16 @@ def test_unknown_command_is_error_and_reboot_command_per_variant(modem: Emulated
 
 
 def test_cli_prints_the_ptys_and_takes_commands() -> None:
-    done = subprocess.run([sys.executable, "-m", "simulator.cli", "modem"], input="list\nquit\n",
-                          capture_output=True, text=True, timeout=30, check=True)
-    assert "modem +6281100000001 SIM800L on /dev/pts/" in done.stdout
-    assert "modem +6281200000002 A7670E on /dev/pts/" in done.stdout
-    assert "registration=home" in done.stdout
+    commands = "reg +6281200000002 denied\nlist\nreg +999 home\nfly\nlose x\nquit\nlist\n"
+    done = subprocess.run([sys.executable, "-m", "simulator.cli", "modem", "--modem", "+6281100000001:SIM800L",
+                           "--modem", "+6281200000002"], input=commands, capture_output=True, text=True,
+                          timeout=30, check=True)
+    out = done.stdout.splitlines()
+    assert out[0].startswith("modem +6281100000001 SIM800L on /dev/pts/")
+    assert out[1].startswith("modem +6281200000002 A7670E on /dev/pts/"), "A7670E is the default variant"
+    listed = [line for line in out if line.startswith("# +62")]
+    assert len(listed) == 2, "one list, a line a modem: quit ended the console before the second"
+    assert "registration=home" in listed[0] and "registration=denied" in listed[1]
+    assert "# error: '+999'" in out, "an unknown number is said, not a crash"
+    assert sum(line.startswith("# commands:") for line in out) == 2, "the help at start, and for 'fly'"
+    assert any(line.startswith("# error: invalid literal") for line in out), "lose x"
