@@ -79,9 +79,20 @@ class Device(Base):
     online: Mapped[bool | None] = mapped_column(nullable=True)
     online_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # The phone number of the button's SIM (E.164, "+62812..."), optional: an SMS alert from
-    # another number is still judged by its MAC, and the mismatch is reported (docs/sms.md).
-    sim_number: Mapped[str | None] = mapped_column(String(20), nullable=True, index=True)
+
+
+class DeviceSim(Base):
+    """The phone number of a button's SIM (E.164, "+62812..."), when registered (docs/sms.md).
+
+    Optional, so a table of its own rather than a column of `devices`: an SMS
+    alert from another number is still judged by its MAC, and the mismatch is
+    reported.
+    """
+
+    __tablename__ = "device_sims"
+
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), primary_key=True)
+    sim_number: Mapped[str] = mapped_column(String(20), index=True)
 
 
 class Alert(Base):

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.storage.common import StoreError, as_utc, utcnow
-from gateway.storage.models import Device, Owner, Premises
+from gateway.storage.models import Device, DeviceSim, Owner, Premises
 
 KEY_CACHE_SECONDS = 30.0  # how stale a key may be after a rotation or revocation on another instance
 KEY_CACHE_ENTRIES = 100_000  # least recently used entries beyond this are dropped
@@ -48,6 +48,17 @@ class DeviceKeys:
 def heard_from(device: Device) -> bool:
     """Whether the device ever used its credentials (a message, a birth, or a will on its connection)."""
     return device.last_seen_at is not None or device.online is not None
+
+
+def _set_sim(session: Session, device_id: str, sim_number: str | None) -> None:
+    row = session.get(DeviceSim, device_id)
+    if sim_number is None:
+        if row is not None:
+            session.delete(row)
+    elif row is None:
+        session.add(DeviceSim(device_id=device_id, sim_number=sim_number))
+    else:
+        row.sim_number = sim_number
 
 
 def _device(session: Session, device_id: str, *, lock: bool = False) -> Device:
@@ -177,13 +188,14 @@ class RegistryStore:
                 device = _registration_problem(session, device_id, owner_id, premises_id)
                 if device is None:
                     device = Device(id=device_id, owner_id=owner_id, premises_id=premises_id, key_hex=key_hex,
-                                    status="active", replay_high=0, replay_bitmap=0, created_at=utcnow(),
-                                    sim_number=sim_number)
+                                    status="active", replay_high=0, replay_bitmap=0, created_at=utcnow())
                     session.add(device)
                 else:
                     device.key_hex = key_hex
                     device.previous_key_hex = device.previous_key_until = None
-                    device.sim_number = sim_number
+                if sim_number is not None:  # a retry without one keeps what was registered
+                    session.flush()  # the device row first: the SIM's row refers to it
+                    _set_sim(session, device_id, sim_number)
                 session.commit()
         except IntegrityError:
             raise StoreError("conflict", f"device {device_id} was registered at the same moment "
@@ -214,9 +226,13 @@ class RegistryStore:
         """The button's SIM was replaced (or its number is now known): what SMS senders are compared with."""
         with self.sessions() as session:
             device = _device(session, device_id, lock=True)
-            device.sim_number = sim_number
+            _set_sim(session, device_id, sim_number)
             session.commit()
         return device
+
+    def sim_number(self, device_id: str) -> str | None:
+        with self.sessions() as session:
+            return session.scalar(select(DeviceSim.sim_number).where(DeviceSim.device_id == device_id))
 
     def revoke(self, device_id: str) -> Device:
         """Mark the device revoked: none of its keys verifies any more. Idempotent."""

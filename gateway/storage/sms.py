@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.storage.models import Device, SmsInbox
+from gateway.storage.models import DeviceSim, SmsInbox
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,10 @@ class SmsStore:
 
     def sim_number(self, device_id: str) -> str | None:
         with self.sessions() as session:
-            return session.scalar(select(Device.sim_number).where(Device.id == device_id))
+            return session.scalar(select(DeviceSim.sim_number).where(DeviceSim.device_id == device_id))
 
     def is_known_number(self, number: str) -> bool:
         """Whether some registered device has this SIM number."""
         with self.sessions() as session:
-            return session.scalar(select(Device.id).where(Device.sim_number == number).limit(1)) is not None
+            found = session.scalar(select(DeviceSim.device_id).where(DeviceSim.sim_number == number).limit(1))
+            return found is not None

@@ -1,4 +1,4 @@
-"""sms: raw SMS inbox, and the device's registered SIM number (docs/sms.md)
+"""sms: raw SMS inbox, and the devices' registered SIM numbers (docs/sms.md)
 
 Revision ID: 0009_sms
 Revises: 0006_dc09
@@ -32,15 +32,21 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('sms_inbox', schema=None) as batch_op:
         batch_op.create_index('ix_sms_inbox_state', ['state'], unique=False)
-    with op.batch_alter_table('devices', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('sim_number', sa.String(length=20), nullable=True))
-        batch_op.create_index('ix_devices_sim_number', ['sim_number'], unique=False)
+    op.create_table(
+        'device_sims',
+        sa.Column('device_id', sa.String(length=15), nullable=False),
+        sa.Column('sim_number', sa.String(length=20), nullable=False),
+        sa.ForeignKeyConstraint(['device_id'], ['devices.id']),
+        sa.PrimaryKeyConstraint('device_id'),
+    )
+    with op.batch_alter_table('device_sims', schema=None) as batch_op:
+        batch_op.create_index('ix_device_sims_sim_number', ['sim_number'], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('devices', schema=None) as batch_op:
-        batch_op.drop_index('ix_devices_sim_number')
-        batch_op.drop_column('sim_number')
+    with op.batch_alter_table('device_sims', schema=None) as batch_op:
+        batch_op.drop_index('ix_device_sims_sim_number')
+    op.drop_table('device_sims')
     with op.batch_alter_table('sms_inbox', schema=None) as batch_op:
         batch_op.drop_index('ix_sms_inbox_state')
     op.drop_table('sms_inbox')
