@@ -58,14 +58,16 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from gateway import pipeline, protocol
 from gateway.acknowledge import Acknowledgements
 from gateway.escalation import Escalator
-from gateway.ingest import Ingest
+from gateway.ingest import Ingest, OutcomePlan
 from gateway.logsafe import printable
 from gateway.metrics import Metrics
+from gateway.pipeline import Outcome
 from gateway.protocol import DispatchAck
 from gateway.publisher import Publisher
 from gateway.receipts import DispatchReceipt
 from gateway.settings import Settings
 from gateway.storage.common import StoreError, utcnow
+from gateway.storage.outbox import OutboxItem
 from gateway.storage.store import CasContention, Store
 from gateway.storage.supervision import Flips, HealthPlan
 from gateway.topics import DISPATCH_ACK, DISPATCH_RECEIPT
@@ -380,15 +382,24 @@ class Bridge:
             self.client.ack(message.mid, message.qos)
 
     def _device_messages(self, messages: list[mqtt.MQTTMessage]) -> None:
-        now, clock = utcnow(), time.monotonic()
+        now = utcnow()
+        self.commit_judged(lambda plan: self.ingest.judge([(m.topic, bytes(m.payload)) for m in messages], now, plan),
+                           now)
+        for message in messages:  # only now may the broker forget them
+            if message.qos > 0:
+                self.client.ack(message.mid, message.qos)
+
+    def commit_judged(self, judge: Callable[[OutcomePlan], tuple[list[Outcome], list[OutboxItem]]], now: datetime,
+                      extra: OutcomePlan | None = None) -> list[Outcome]:
+        """Run `judge` with the pipeline's plan (and `extra`'s publications), hand what it staged to the
+        publisher and note the rejection events sent: for MQTT messages and SMS alerts (gateway/sms/) alike."""
+        clock = time.monotonic()
 
         def quiet(key: tuple[str, str]) -> bool:
             return clock - self._last_event.get(key, -1e18) < self.settings.rejection_event_interval_s
 
-        outcomes, staged = self.ingest.judge(
-            [(m.topic, bytes(m.payload)) for m in messages], now,
-            lambda judged: pipeline.for_device_messages(judged, now, quiet),
-        )
+        outcomes, staged = judge(
+            lambda judged: pipeline.for_device_messages(judged, now, quiet) + (extra(judged) if extra else []))
         self.publisher.submit(staged)
         with self._throttle_lock:
             for outcome in outcomes:
@@ -397,9 +408,7 @@ class Bridge:
             if len(self._last_event) > THROTTLE_KEYS_MAX:  # forged sender ids must not grow it without end
                 interval = self.settings.rejection_event_interval_s
                 self._last_event = {k: t for k, t in self._last_event.items() if clock - t < interval}
-        for message in messages:  # only now may the broker forget them
-            if message.qos > 0:
-                self.client.ack(message.mid, message.qos)
+        return outcomes
 
     # --- status, supervision, dispatch acknowledgements and receipts ---------------------------
 

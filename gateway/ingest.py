@@ -46,6 +46,16 @@ class Ingest:
                 verified.append(self._verify(topic, payload, now))
             except Rejected as rejected:
                 verified.append(rejected)
+        return self.judge_verified(verified, [topic for topic, _ in messages], now, plan,
+                                   describe=lambda topic: f"topic '{printable(topic, 80)}'")
+
+    def judge_verified(self, verified: Sequence[Candidate | Rejected], sources: Sequence[str], now: datetime,
+                       plan: OutcomePlan, describe: Callable[[str], str] = str,
+                       ) -> tuple[list[Outcome], list[OutboxItem]]:
+        """Checks done elsewhere (an SMS, gateway/sms/): the replay window and the one commit path.
+
+        `describe(source)` names a message's sender in the log when no device id is known (its topic,
+        or the number an SMS came from); called only for those."""
         candidates = [v for v in verified if isinstance(v, Candidate)]
         outcomes: list[Outcome] = []
 
@@ -54,25 +64,26 @@ class Ingest:
             return plan(outcomes)
 
         _, staged = self.store.accept_and_stage(candidates, now, staged_for)
-        for (topic, _payload), outcome in zip(messages, outcomes, strict=True):
-            self._count(topic, outcome)
+        for source, outcome in zip(sources, outcomes, strict=True):
+            self._count(source, outcome, describe)
         return outcomes, staged
 
     def _verify(self, topic: str, payload: bytes, now: datetime) -> Candidate:
         """Checks 1-8 (protocol/README.md); storage does check 9, the replay window."""
         envelope = protocol.open_envelope(topic, payload, self.max_payload_bytes)
         try:
-            self._check_signature(envelope, topic, now)
+            self.check_signature(envelope.device_id, lambda key: protocol.verify(envelope, topic, key), now)
             body = protocol.parse_body(envelope)
         except Rejected as rejected:
             rejected.device_id = envelope.device_id  # the topic named the sender
             raise
         return Candidate(envelope.device_id, body["seq"], payload, body if envelope.kind == "alert" else None)
 
-    def _check_signature(self, envelope: protocol.Envelope, topic: str, now: datetime) -> None:
+    def check_signature(self, device_id: str, verify: Callable[[bytes], None], now: datetime) -> None:
         """Checks 4-5: a registered, unrevoked sender, signed with its current key or,
-        during the grace period after a rotation, its previous one."""
-        keys = self.store.device_keys(envelope.device_id)
+        during the grace period after a rotation, its previous one. `verify(key)` raises
+        Rejected("bad_sig") when the message's signature is not that key's."""
+        keys = self.store.device_keys(device_id)
         if keys is None:
             raise Rejected("unknown_device", "not registered")
         if keys.status == "revoked":
@@ -82,7 +93,7 @@ class Ingest:
         mismatch = Rejected("bad_sig", "signature does not match")
         for name, key in keys.verifying(now):
             try:
-                protocol.verify(envelope, topic, key)
+                verify(key)
             except Rejected as rejected:
                 mismatch = rejected
                 continue
@@ -111,13 +122,13 @@ class Ingest:
                 outcomes.append(Outcome(acceptance.verdict, item.device_id, alert=acceptance.alert))
         return outcomes
 
-    def _count(self, topic: str, outcome: Outcome) -> None:
+    def _count(self, source: str, outcome: Outcome, describe: Callable[[str], str]) -> None:
         """Metrics and log lines, once the batch is committed."""
         if outcome.verdict == "heartbeat":
             self.metrics.inc("heartbeats_total")
         elif outcome.verdict == "rejected":
             self.metrics.inc("rejected_total", reason=outcome.reason or "-")
             log.warning("rejected %s message from %s: %s", outcome.reason,
-                        outcome.device_id or f"topic '{printable(topic, 80)}'", printable(outcome.detail or "-", 200))
+                        outcome.device_id or describe(source), printable(outcome.detail or "-", 200))
         else:
             self.metrics.inc("alerts_total", verdict=outcome.verdict)

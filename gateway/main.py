@@ -19,12 +19,15 @@ from gateway.bridge import Bridge
 from gateway.dc09 import Dc09Forwarder
 from gateway.dc09.queue import Dc09Queue
 from gateway.metrics import Metrics
-from gateway.notify.channels import Notifier, WebhookNotifier
+from gateway.notify.channels import Notifier, SmsNotifier, WebhookNotifier
 from gateway.notify.worker import NotifyWorker
 from gateway.registry import Registry
 from gateway.settings import Settings
+from gateway.sms.ingress import SmsIngress
+from gateway.sms.modem import Modem
 from gateway.stations import cli as stations_cli
 from gateway.storage.db import make_engine, migrate, session_factory
+from gateway.storage.sms import SmsStore
 from gateway.storage.store import Store
 
 log = logging.getLogger("gateway")
@@ -65,6 +68,18 @@ def load_settings(args: argparse.Namespace) -> Settings:
         raise SystemExit(f"panic-gateway: invalid settings: {exc}") from None
 
 
+def start_sms(settings: Settings, modem: Modem | None, bridge: Bridge, store: Store,
+              metrics: Metrics) -> SmsIngress | None:
+    """The SMS ingress on the modem at PANIC_SMS_PORT (docs/sms.md), or None when no port is set."""
+    if modem is None:
+        return None
+    ingress = SmsIngress(modem, store, SmsStore(store.sessions), bridge.ingest, metrics, bridge.commit_judged,
+                         poll_s=settings.sms_poll_s)
+    ingress.start()
+    log.info("SMS ingress on %s at %d baud", settings.sms_port, settings.sms_baud)
+    return ingress
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["stations"]:  # `panic-gateway stations ...` (docs/stations.md)
@@ -93,10 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     forwarder = Dc09Forwarder(settings.dc09_receivers, Dc09Queue(store.sessions, store.instance, store.lease_s),
                               metrics, poll_s=settings.outbox_poll_s)
     bridge.publisher.on_committed.append(forwarder.wake)
-    # Notifications (docs/operations.md): webhooks when configured; SMS when a modem is (an SmsNotifier
-    # around the gateway's modem driver, gateway/sms/, joins this list).
+    # The gateway's GSM modem (PANIC_SMS_PORT): SMS alerts come in on it and notifications go out on it;
+    # the driver runs one AT command at a time, so both share it.
+    modem = Modem.open(settings.sms_port, settings.sms_baud) if settings.sms_port else None
+    # Notifications (docs/operations.md): webhooks when configured; SMS when a modem is.
     notifiers: list[Notifier] = ([WebhookNotifier(settings.notify_webhooks, settings.notify_timeout_s)]
                                  if settings.notify_webhooks else [])
+    if modem is not None:
+        notifiers.append(SmsNotifier(modem))
     notify = NotifyWorker(settings, store, bridge.publisher.stations, metrics, notifiers)
     bridge.publisher.on_committed.append(notify.wake)
     stop = threading.Event()
@@ -114,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     notify.start()
     forwarder.start()  # with no receiver configured it has no sender and sends nothing
     bridge.start()
+    sms = start_sms(settings, modem, bridge, store, metrics)
     if args.no_api:
         stop.wait()
     else:
@@ -127,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         # would wait for them before stopping.
         app.state.exiting = lambda: server.should_exit
         server.run()  # returns on SIGINT/SIGTERM
+    if sms is not None:
+        sms.stop()
     bridge.stop()
     forwarder.stop()
     notify.stop()

@@ -30,7 +30,7 @@ from gateway.storage.outbox import Publication, Unreceipted
 from gateway.topics import DISPATCH_ALERTS, DISPATCH_EVENTS
 
 EventKind = Literal["device_online", "device_offline", "unregistered", "rejected", "dispatch_unreceipted",
-                    "unrouted"]
+                    "unrouted", "sms_sender_mismatch"]
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,8 @@ CONTACT_ID = {
 Reason = Literal[
     "too_large", "bad_topic", "no_sig", "unknown_device", "bad_sig",
     "bad_json", "bad_field", "out_of_range", "dev_mismatch", "replay", "revoked",
+    # SMS only (protocol/README.md, "SMS"; gateway/sms/)
+    "multipart", "not_gsm7", "bad_sms", "unknown_number",
 ]
 
 
@@ -135,6 +137,23 @@ def sign(key: bytes, topic: str, body: dict[str, Any]) -> bytes:
     """Serialise `body` compactly and append its `sig` member as the last one."""
     signed = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
     return signed[:-1] + b',"sig":"' + compute_sig(key, topic, signed).encode() + b'"}'
+
+
+def same_alert(stored: bytes, stored_type: str, payload: bytes, body: dict[str, Any]) -> bool:
+    """Whether a verified alert is the stored alert with the same (dev, seq) again: a duplicate.
+
+    The same bytes (a retransmission), or the same alert over the other
+    bearer: an SMS alert (text starting "PB1 ") and an MQTT alert (JSON) with
+    the same seq and type. Both passed the device key's check and a button
+    never signs two alerts with one seq, so the pair is one press sent twice
+    (protocol/README.md, "SMS"), not a replay.
+    """
+    if stored == payload:
+        return True
+    return stored.startswith(SMS_PREFIX) != payload.startswith(SMS_PREFIX) and stored_type == body.get("type")
+
+
+SMS_PREFIX = b"PB1 "
 
 
 def open_envelope(topic: str, payload: bytes, max_bytes: int) -> Envelope:

@@ -57,7 +57,8 @@ class Registry:
         self.key_grace = timedelta(seconds=key_grace_s)
         self.dc09_accounts = list(dc09_accounts)  # one per configured alarm-receiving centre
 
-    def register_device(self, device_id: str, owner_id: str, premises_id: str) -> IssuedDevice:
+    def register_device(self, device_id: str, owner_id: str, premises_id: str,
+                        sim_number: str | None = None) -> IssuedDevice:
         """Register a device, or complete a registration whose answer was lost (new credentials)."""
         if not DEVICE_ID.fullmatch(device_id):
             raise StoreError("invalid", "device_id must be pb- and 12 lowercase hex digits")
@@ -67,7 +68,7 @@ class Registry:
         self._check_dc09_account(device_id)
         key_hex, password = secrets.token_bytes(32).hex(), new_password()
         self._set_account(device_id, password)
-        device = self.store.register_device(device_id, owner_id, premises_id, key_hex)
+        device = self.store.register_device(device_id, owner_id, premises_id, key_hex, sim_number)
         log.info("device %s %s (key %s)", device_id, "registered" if created else "re-issued",
                  key_fingerprint(key_hex))
         return IssuedDevice(device, key_hex, device_id, password, created)

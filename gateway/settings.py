@@ -139,5 +139,11 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"webhook URLs must start with http:// or https:// ({len(bad)} do not)")
         return urls
+    # SMS alerts (docs/sms.md): the gateway's own GSM modem on a serial port, e.g. /dev/ttyUSB0;
+    # empty: no SMS ingress. The whole SIM is read again this often (and after every modem reboot),
+    # besides each +CMTI the modem announces.
+    sms_port: str = ""
+    sms_baud: int = Field(default=115200, gt=0)
+    sms_poll_s: float = Field(default=30.0, gt=0)
 
     log_level: str = "INFO"

@@ -5,6 +5,7 @@
     panic-sim run --flash var/button1          # already provisioned
     panic-sim run --flash var/button1 --from-source   # the firmware's .py files, for debugging
     panic-sim gps-replay capture.nmea          # positions the firmware reads from a GPS capture
+    panic-sim modem                            # emulated A7670E / SIM800L modems on ptys (docs/sms.md)
 
 The firmware runs compiled to .mpy, as on a unit (built and cached on first
 use, see simulator/compiled.py); ``--from-source`` (or
@@ -23,8 +24,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from simulator import console
 from simulator.button import SimulatedButton, SimulatorError
 from simulator.gpsreplay import replay
+from simulator.modem import cli as modem_cli
 
 HELP = "commands: press [ms] | pattern <ms>,<ms>,... | status | help | quit"
 
@@ -65,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--from-source", action="store_true",
                            help="run the firmware's .py files, not the compiled .mpy (for debugging; "
                                 "also PANIC_SIM_FROM_SOURCE=1)")
+    modem_cli.add_parser(sub)
     p = sub.add_parser("gps-replay", help="replay a GPS receiver capture (NMEA lines) through the firmware's GPS code")
     p.add_argument("file", type=Path, help="NMEA sentences, one a line; # comments ignored")
     p.add_argument("--heapsize", default="110K", help="MicroPython heap (default 110K, as on the ESP32)")
@@ -95,13 +99,8 @@ def _status(button: SimulatedButton) -> str:
 
 def _command(button: SimulatedButton, line: str) -> bool:
     """Run one stdin command; False means quit."""
-    words = line.split()
-    if not words:
-        return True
-    cmd, rest = words[0], words[1:]
-    try:
-        if cmd in ("quit", "exit"):
-            return False
+
+    def handle(cmd: str, rest: list[str]) -> bool:
         if cmd == "press":
             button.press(int(rest[0]) if rest else 2500)
         elif cmd == "pattern" and len(rest) == 1:
@@ -109,10 +108,10 @@ def _command(button: SimulatedButton, line: str) -> bool:
         elif cmd == "status":
             print(f"# {_status(button)}", flush=True)
         else:
-            print(f"# {HELP}", flush=True)
-    except (ValueError, SimulatorError) as e:
-        print(f"# error: {e}", flush=True)
-    return True
+            return False
+        return True
+
+    return console.command(line, handle, HELP, (ValueError, SimulatorError))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "gps-replay":
         return replay(args.file, heapsize=args.heapsize)
+    if args.command == "modem":
+        return modem_cli.run(args)
     provisioned = _provision(args, parser)
     if args.command == "provision":
         if not provisioned:

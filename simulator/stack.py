@@ -182,11 +182,13 @@ class Stack:
                                 receipt_as="stack-dispatch" if receipts else None)
         return listener
 
-    def register_button(self, device_id: str, *, owner: dict[str, Any] | None = None) -> dict[str, Any]:
+    def register_button(self, device_id: str, *, owner: dict[str, Any] | None = None,
+                        sim_number: str | None = None) -> dict[str, Any]:
         """Register a demo owner with one premises and the device; returns the issued credentials."""
         created = self.gateway.request("POST", "/owners", owner or DEMO_OWNER)
         issued: dict[str, Any] = self.gateway.request("POST", "/devices", {
             "device_id": device_id, "owner_id": created["id"], "premises_id": created["premises"][0]["id"],
+            **({"sim_number": sim_number} if sim_number else {}),
         })
         return issued
 

@@ -17,15 +17,20 @@ def _degrees(e7: int) -> str:
     return "%s%d.%07d" % (sign, e7 // 10000000, e7 % 10000000)
 
 
+def valid(loc: tuple[int, int, int, str, int]) -> bool:
+    """Whether (lat_e7, lon_e7, acc_m, src, age_s) is a fix the contract can carry (also panic/smsfmt.py)."""
+    return (
+        loc[3] in ("gps", "last_gps")
+        and -900000000 <= int(loc[0]) <= 900000000
+        and -1800000000 <= int(loc[1]) <= 1800000000
+        and 0 <= int(loc[2]) <= 100000  # metres: a worse fix does not even name the town
+        and 0 <= int(loc[4]) <= 31536000  # 365 days: an older fix says less than the premises
+    )
+
+
 def location(loc: tuple[int, int, int, str, int]) -> str:
     """JSON text of (lat_e7, lon_e7, acc_m, src, age_s): the object, or null."""
-    lat, lon, acc, age = int(loc[0]), int(loc[1]), int(loc[2]), int(loc[4])
-    if (
-        loc[3] not in ("gps", "last_gps")
-        or not -900000000 <= lat <= 900000000
-        or not -1800000000 <= lon <= 1800000000
-        or not 0 <= acc <= 100000  # metres: a worse fix does not even name the town
-        or not 0 <= age <= 31536000  # 365 days: an older fix says less than the premises
-    ):
+    if not valid(loc):
         return "null"
-    return '{"lat":%s,"lon":%s,"acc":%d,"src":"%s","age":%d}' % (_degrees(lat), _degrees(lon), acc, loc[3], age)
+    return '{"lat":%s,"lon":%s,"acc":%d,"src":"%s","age":%d}' % (
+        _degrees(int(loc[0])), _degrees(int(loc[1])), int(loc[2]), loc[3], int(loc[4]))

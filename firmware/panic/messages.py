@@ -35,8 +35,8 @@ def topic(dev: str, leaf: str) -> str:
     return PREFIX + dev + "/" + leaf
 
 
-def _num(v: int | None, low: int, high: int) -> str:
-    return "null" if v is None else str(min(max(int(v), low), high))
+def _num(v: int | None, low: int, high: int, none: str = "null") -> str:
+    return none if v is None else str(min(max(int(v), low), high))
 
 
 def _body(

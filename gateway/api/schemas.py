@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 # Coordinates arrive as decimals with at most 7 places and are stored as
 # integer 1e-7 degrees: exact, never a float.
@@ -54,10 +54,24 @@ class OwnerOut(BaseModel):
     premises: list[PremisesOut]
 
 
+# E.164 as the network gives an SMS sender: "+", country code, number (docs/sms.md).
+SIM_NUMBER = r"^\+[1-9][0-9]{6,14}$"
+
+
 class DeviceIn(BaseModel):
     device_id: str = Field(pattern=r"^pb-[0-9a-f]{12}$")
     owner_id: str
     premises_id: str
+    # The button's SIM number, optional: SMS alerts from another number are flagged (docs/sms.md).
+    sim_number: str | None = Field(default=None, pattern=SIM_NUMBER)
+
+
+class DeviceChange(BaseModel):
+    """PATCH /devices/{id}: what may change on a registered device without new credentials."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sim_number: str | None = Field(pattern=SIM_NUMBER)
 
 
 class DeviceOut(BaseModel):
@@ -67,6 +81,7 @@ class DeviceOut(BaseModel):
     status: str
     firmware: str | None
     online: bool | None
+    sim_number: str | None
     key_fingerprint: str
     # After a rotation: until when the previous key still verifies (RFC 3339), else null.
     previous_key_until: str | None

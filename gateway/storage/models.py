@@ -82,6 +82,20 @@ class Device(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class DeviceSim(Base):
+    """The phone number of a button's SIM (E.164, "+62812..."), when registered (docs/sms.md).
+
+    Optional, so a table of its own rather than a column of `devices`: an SMS
+    alert from another number is still judged by its MAC, and the mismatch is
+    reported.
+    """
+
+    __tablename__ = "device_sims"
+
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), primary_key=True)
+    sim_number: Mapped[str] = mapped_column(String(20), index=True)
+
+
 class Alert(Base):
     __tablename__ = "alerts"
     __table_args__ = (UniqueConstraint("device_id", "seq"),)
@@ -265,3 +279,24 @@ class Dc09Message(Base):
     attempts: Mapped[int] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SmsInbox(Base):
+    """An SMS as the gateway's modem delivered it, stored before it is judged (gateway/sms/ingress.py).
+
+    Written (and committed) before anything else is done with the message, so
+    a gateway that dies while judging finds it again; deleted from the SIM only
+    once `state` is `done`. `digest` (SHA-256 of the PDU, which carries the
+    service centre's time stamp) makes reading the same SIM slot twice one row.
+    """
+
+    __tablename__ = "sms_inbox"
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    pdu: Mapped[str] = mapped_column(Text)  # hex, as AT+CMGR gave it
+    state: Mapped[str] = mapped_column(String(10), index=True)  # pending, done
+    sender: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(40), nullable=True)  # verdict, or the rejection reason
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.storage.common import StoreError, as_utc, utcnow
-from gateway.storage.models import Device, Owner, Premises
+from gateway.storage.models import Device, DeviceSim, Owner, Premises
 
 KEY_CACHE_SECONDS = 30.0  # how stale a key may be after a rotation or revocation on another instance
 KEY_CACHE_ENTRIES = 100_000  # least recently used entries beyond this are dropped
@@ -48,6 +48,17 @@ class DeviceKeys:
 def heard_from(device: Device) -> bool:
     """Whether the device ever used its credentials (a message, a birth, or a will on its connection)."""
     return device.last_seen_at is not None or device.online is not None
+
+
+def _set_sim(session: Session, device_id: str, sim_number: str | None) -> None:
+    row = session.get(DeviceSim, device_id)
+    if sim_number is None:
+        if row is not None:
+            session.delete(row)
+    elif row is None:
+        session.add(DeviceSim(device_id=device_id, sim_number=sim_number))
+    else:
+        row.sim_number = sim_number
 
 
 def _device(session: Session, device_id: str, *, lock: bool = False) -> Device:
@@ -180,7 +191,8 @@ class RegistryStore:
         with self.sessions() as session:
             return _registration_problem(session, device_id, owner_id, premises_id) is None
 
-    def register_device(self, device_id: str, owner_id: str, premises_id: str, key_hex: str) -> Device:
+    def register_device(self, device_id: str, owner_id: str, premises_id: str, key_hex: str,
+                        sim_number: str | None = None) -> Device:
         """Store a new device, or give a registered one never heard from a new key (a retry)."""
         try:
             with self.sessions() as session:
@@ -192,6 +204,9 @@ class RegistryStore:
                 else:
                     device.key_hex = key_hex
                     device.previous_key_hex = device.previous_key_until = None
+                if sim_number is not None:  # a retry without one keeps what was registered
+                    session.flush()  # the device row first: the SIM's row refers to it
+                    _set_sim(session, device_id, sim_number)
                 session.commit()
         except IntegrityError:
             raise StoreError("conflict", f"device {device_id} was registered at the same moment "
@@ -217,6 +232,18 @@ class RegistryStore:
             session.commit()
         self.forget_keys(device_id)
         return device
+
+    def set_sim_number(self, device_id: str, sim_number: str | None) -> Device:
+        """The button's SIM was replaced (or its number is now known): what SMS senders are compared with."""
+        with self.sessions() as session:
+            device = _device(session, device_id, lock=True)
+            _set_sim(session, device_id, sim_number)
+            session.commit()
+        return device
+
+    def sim_number(self, device_id: str) -> str | None:
+        with self.sessions() as session:
+            return session.scalar(select(DeviceSim.sim_number).where(DeviceSim.device_id == device_id))
 
     def revoke(self, device_id: str) -> Device:
         """Mark the device revoked: none of its keys verifies any more. Idempotent."""

@@ -18,7 +18,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gateway import lifecycle, replay
+from gateway import lifecycle, protocol, replay
 from gateway.storage.base import StoreBase
 from gateway.storage.models import Alert, Device
 from gateway.storage.outbox import OutboxItem, Publication, stage
@@ -162,7 +162,7 @@ class WindowStore(StoreBase):
             return Acceptance("unknown")  # removed since its key was looked up
         alert_id = f"{c.device_id}:{c.seq}"
         if c.body is not None and alert_id in stored:
-            same = bytes(stored[alert_id].payload) == c.payload
+            same = protocol.same_alert(bytes(stored[alert_id].payload), stored[alert_id].type, c.payload, c.body)
             return Acceptance("duplicate", stored[alert_id]) if same else Acceptance("replay")
         high, bitmap = windows[c.device_id]
         decision = replay.decide(high, bitmap, c.seq)

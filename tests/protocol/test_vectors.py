@@ -233,6 +233,7 @@ def by_name(vectors: list[dict[str, Any]]) -> list[Any]:
     ("make_signing.py", "signing.json"),
     ("make_malformed.py", "malformed.json"),
     ("make_bounds.py", "bounds.json"),
+    ("make_sms.py", "sms.json"),
 ])
 def test_generator_reproduces_committed_file(script: str, output: str) -> None:
     # -E -s -S: no environment, no site-packages (the script's own folder stays on

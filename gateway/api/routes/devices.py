@@ -14,16 +14,17 @@ from gateway.storage.models import Device
 router = APIRouter(prefix="/devices", tags=["devices"])
 
 
-def _device_out(device: Device) -> schemas.DeviceOut:
+def _device_out(device: Device, sim_number: str | None) -> schemas.DeviceOut:
     return schemas.DeviceOut(
         device_id=device.id, owner_id=device.owner_id, premises_id=device.premises_id, status=device.status,
-        firmware=device.firmware, online=device.online, key_fingerprint=key_fingerprint(device.key_hex),
+        firmware=device.firmware, online=device.online, sim_number=sim_number,
+        key_fingerprint=key_fingerprint(device.key_hex),
         previous_key_until=rfc3339(device.previous_key_until) if device.previous_key_until else None,
     )
 
 
-def _issued_out(issued: IssuedDevice) -> schemas.DeviceIssued:
-    return schemas.DeviceIssued(**_device_out(issued.device).model_dump(), device_key=issued.device_key_hex,
+def _issued_out(issued: IssuedDevice, sim_number: str | None) -> schemas.DeviceIssued:
+    return schemas.DeviceIssued(**_device_out(issued.device, sim_number).model_dump(), device_key=issued.device_key_hex,
                                 mqtt_username=issued.mqtt_username, mqtt_password=issued.mqtt_password)
 
 
@@ -34,22 +35,29 @@ def _issued_out(issued: IssuedDevice) -> schemas.DeviceIssued:
                         **errors(400, 409, 503)})
 def register_device(body: schemas.DeviceIn, registry: RegistryDep, response: Response,
                     _role: Technician) -> schemas.DeviceIssued:
-    issued = registry.register_device(body.device_id, body.owner_id, body.premises_id)
+    issued = registry.register_device(body.device_id, body.owner_id, body.premises_id, body.sim_number)
     if not issued.created:
         response.status_code = 200
-    return _issued_out(issued)
+    return _issued_out(issued, body.sim_number)
 
 
 @router.get("/{device_id}", response_model=schemas.DeviceOut, responses=errors(404))
 def get_device(device_id: str, store: StoreDep, _role: TechnicianOrOperator) -> schemas.DeviceOut:
-    return _device_out(store.get_device(device_id))
+    return _device_out(store.get_device(device_id), store.registry.sim_number(device_id))
+
+
+@router.patch("/{device_id}", response_model=schemas.DeviceOut, responses=errors(400, 404))
+def change_device(device_id: str, body: schemas.DeviceChange, store: StoreDep,
+                  _role: Technician) -> schemas.DeviceOut:
+    """Set (or clear, with null) the button's SIM number."""
+    return _device_out(store.registry.set_sim_number(device_id, body.sim_number), body.sim_number)
 
 
 @router.post("/{device_id}/rotate", response_model=schemas.DeviceIssued, responses=errors(404, 409, 503))
 def rotate_device(device_id: str, registry: RegistryDep, _role: Technician) -> schemas.DeviceIssued:
-    return _issued_out(registry.rotate_device(device_id))
+    return _issued_out(registry.rotate_device(device_id), registry.store.sim_number(device_id))
 
 
 @router.delete("/{device_id}", response_model=schemas.DeviceOut, responses=errors(404, 503))
 def revoke_device(device_id: str, registry: RegistryDep, _role: Admin) -> schemas.DeviceOut:
-    return _device_out(registry.revoke_device(device_id))
+    return _device_out(registry.revoke_device(device_id), registry.store.sim_number(device_id))
