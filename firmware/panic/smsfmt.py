@@ -15,7 +15,7 @@ from panic.sign import SigError, Signer, compare
 
 DOMAIN = "panic/v1/sms"
 _TYPES = "SQCTMPB"  # messages.ALERT_TYPES, in order
-_STATES = "RADXC"  # messages.ACK_STATES, in order
+_STATES = "RADOXCF"  # messages.ACK_STATES, in order
 _HEX = "0123456789abcdef"
 BAD_SMS = "bad_sms"
 DEV_MISMATCH = "dev_mismatch"

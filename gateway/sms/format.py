@@ -24,7 +24,8 @@ MAC_HEX = 16  # 64 bits (protocol/README.md says why that is enough)
 MAX_CHARS = 160  # one GSM-7 SMS
 TYPES = dict(zip("SQCTMPB", ("sos", "silent_sos", "cancel", "test", "tamper", "power_lost", "battery_low"),
                  strict=True))
-STATES = dict(zip("RADXC", ("received", "acknowledged", "dispatched", "resolved", "cancelled"), strict=True))
+STATES = dict(zip("RADOXCF", ("received", "acknowledged", "dispatched", "on_scene", "resolved", "cancelled",
+                              "false_alarm"), strict=True))
 _STATE_LETTER = {state: letter for letter, state in STATES.items()}
 
 # GSM 03.38 default alphabet and its extension table, as Unicode.

@@ -171,6 +171,10 @@ ACKS: list[tuple[str, dict[str, object], str]] = [
     ("ack_resolved", {"dev": DEV_A, "ref": 1, "state": "resolved", "ts": 0}, f"PB1 K {A} 1 X 0"),
     ("ack_cancelled", {"dev": DEV_A, "ref": 19, "state": "cancelled", "ts": 1717215100},
      f"PB1 K {A} 19 C 1717215100"),
+    ("ack_on_scene", {"dev": DEV_A, "ref": 20, "state": "on_scene", "ts": 1717215200},
+     f"PB1 K {A} 20 O 1717215200"),
+    ("ack_false_alarm", {"dev": DEV_A, "ref": 21, "state": "false_alarm", "ts": 1717215300},
+     f"PB1 K {A} 21 F 1717215300"),
 ]
 
 VALID_ACK = f"PB1 K {A} 18 R 1717215010"
