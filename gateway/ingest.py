@@ -62,16 +62,16 @@ class Ingest:
         """Checks 1-8 (protocol/README.md); storage does check 9, the replay window."""
         envelope = protocol.open_envelope(topic, payload, self.max_payload_bytes)
         try:
-            self._check_signature(envelope, topic, now)
+            self.check_signature(envelope, topic, now)
             body = protocol.parse_body(envelope)
         except Rejected as rejected:
             rejected.device_id = envelope.device_id  # the topic named the sender
             raise
         return Candidate(envelope.device_id, body["seq"], payload, body if envelope.kind == "alert" else None)
 
-    def _check_signature(self, envelope: protocol.Envelope, topic: str, now: datetime) -> None:
+    def check_signature(self, envelope: protocol.Envelope, topic: str, now: datetime) -> None:
         """Checks 4-5: a registered, unrevoked sender, signed with its current key or,
-        during the grace period after a rotation, its previous one."""
+        during the grace period after a rotation, its previous one. (Also for command results.)"""
         keys = self.store.device_keys(envelope.device_id)
         if keys is None:
             raise Rejected("unknown_device", "not registered")

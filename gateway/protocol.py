@@ -22,6 +22,7 @@ from gateway.logsafe import printable
 PREFIX = "panic/v1/"
 DEVICE_ID = re.compile(r"pb-[0-9a-f]{12}")
 _DEVICE_TOPIC = re.compile(r"panic/v1/dev/(pb-[0-9a-f]{12})/(alert|hb)")
+_RESULT_TOPIC = re.compile(r"panic/v1/dev/(pb-[0-9a-f]{12})/result")
 _SIG_SUFFIX = re.compile(rb',"sig":"([0-9a-f]{64})"\}\Z')
 SIG_SUFFIX_LEN = 74  # len(',"sig":"') + 64 + len('"}')
 # Bounds that keep every number exact in any JSON parser and storable in a
@@ -46,6 +47,14 @@ RANGES: dict[str, tuple[int, int]] = {
 MAX_STATUS_BYTES = 256
 # A firmware version as the unsigned status message may carry it.
 FIRMWARE_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}")
+
+# Remote commands (protocol/README.md, "Commands"; schemas/device-cmd.json, device-result.json).
+COMMANDS = ("locate", "test", "identify", "config", "reboot")
+# What a config command may change, and the bounds: those of firmware/panic/config.py (a test holds them equal).
+CONFIG_BOUNDS: dict[str, tuple[int, int]] = {"heartbeat_s": (1, 86_400), "hold_ms": (100, 30_000)}
+# Why a device rejects a command (it changes nothing then).
+COMMAND_REJECTIONS = ("no_sig", "bad_sig", "bad_json", "bad_field", "dev_mismatch", "replay", "expired",
+                      "unknown_cmd", "bad_args", "out_of_range", "failed")
 
 # Alert types and their Ademco Contact ID event codes (schemas/device-alert.json, docs/protocol.md).
 CONTACT_ID = {
@@ -100,7 +109,7 @@ class Envelope:
     """A device message split into what was signed and its signature."""
 
     device_id: str
-    kind: Literal["alert", "hb"]
+    kind: Literal["alert", "hb", "result"]
     signed: bytes
     sig: str
 
@@ -134,12 +143,17 @@ def open_envelope(topic: str, payload: bytes, max_bytes: int) -> Envelope:
     match = _DEVICE_TOPIC.fullmatch(topic)
     if not match:
         raise Rejected("bad_topic", f"topic '{printable(topic)}'")
+    signed, sig = split_signed(payload)
+    kind: Literal["alert", "hb"] = "alert" if match.group(2) == "alert" else "hb"
+    return Envelope(match.group(1), kind, signed, sig)
+
+
+def split_signed(payload: bytes) -> tuple[bytes, str]:
+    """Check 3: the signed bytes and the sig of a payload ending in its sig member."""
     sig = _SIG_SUFFIX.search(payload)
     if not sig:
         raise Rejected("no_sig", 'payload must end with ,"sig":"<64 lowercase hex>"}')
-    kind: Literal["alert", "hb"] = "alert" if match.group(2) == "alert" else "hb"
-    signed = payload[: -SIG_SUFFIX_LEN] + b"}"
-    return Envelope(match.group(1), kind, signed, sig.group(1).decode())
+    return payload[: -SIG_SUFFIX_LEN] + b"}", sig.group(1).decode()
 
 
 def verify(envelope: Envelope, topic: str, key: bytes) -> None:
@@ -252,6 +266,7 @@ def _is_coordinate(value: object) -> bool:
 
 
 _COMMON = ("v", "dev", "seq", "ts", "up", "bat", "pwr", "net", "rssi")
+_RESULT = ("v", "dev", "cseq", "cmd", "status", "reason", "ts", "up")
 _ALERT_ONLY = ("type", "loc")
 _LOC_KEYS = {"lat", "lon", "acc", "src", "age"}
 _BODY_NUMBERS = ("seq", "ts", "up", "bat", "rssi", "ref")
@@ -322,6 +337,65 @@ def _check_location(loc: object) -> str | None:
     if not _is_int(loc["age"]):
         return "loc.age must be an integer"
     return None
+
+
+def _check_result(body: dict[str, Any]) -> str | None:
+    missing = [k for k in _RESULT if k not in body]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    extra = set(body) - {*_RESULT, "loc", "seq"}
+    if extra:
+        return f"unexpected member '{printable(min(extra))}'"
+    if body["v"] != 1 or not _is_int(body["v"]):
+        return "v must be 1"
+    if not isinstance(body["dev"], str) or not DEVICE_ID.fullmatch(body["dev"]):
+        return "dev must match pb-<12 hex>"
+    if not _int_or_none(body["cseq"]) or (body["cmd"] is not None and body["cmd"] not in COMMANDS):
+        return "cseq must be an integer or null, cmd a command or null"
+    if body["status"] not in ("ok", "rejected") or (body["reason"] is not None
+                                                    and body["reason"] not in COMMAND_REJECTIONS):
+        return "status must be ok or rejected, reason a rejection code or null"
+    if (body["status"] == "ok") != (body["reason"] is None) or (
+            body["status"] == "ok" and (body["cseq"] is None or body["cmd"] is None)):
+        return "an ok result names its command and has no reason; a rejected one has a reason"
+    if not _int_or_none(body["ts"]) or not _is_int(body["up"]):
+        return "ts must be an integer or null, up an integer"
+    if "loc" in body and (body["cmd"] != "locate" or body["status"] != "ok"):
+        return "only an ok locate result carries loc"
+    if "seq" in body and (body["cmd"] != "test" or body["status"] != "ok" or not _is_int(body["seq"])):
+        return "only an ok test result carries seq, an integer"
+    return _check_location(body.get("loc"))
+
+
+def open_result(topic: str, payload: bytes, max_bytes: int) -> Envelope:
+    """open_envelope's checks 1-3 for a device's result on `panic/v1/dev/{id}/result`."""
+    if len(payload) > max_bytes:
+        raise Rejected("too_large", f"{len(payload)} bytes > {max_bytes}")
+    match = _RESULT_TOPIC.fullmatch(topic)
+    if not match:
+        raise Rejected("bad_topic", f"topic '{printable(topic)}'")
+    signed, sig = split_signed(payload)
+    return Envelope(match.group(1), "result", signed, sig)
+
+
+def parse_result(signed: bytes, device_id: str) -> dict[str, Any]:
+    """A device's result (protocol/schemas/device-result.json), signed part already verified."""
+    body = _load_json(signed)
+    if not isinstance(body, dict):
+        raise Rejected("bad_json", "not a JSON object")
+    problem = _check_result(body)
+    if problem:
+        raise Rejected("bad_field", problem)
+    problem = _check_ranges(body)
+    if problem:
+        raise Rejected("out_of_range", problem)
+    if body["cseq"] is not None and not 1 <= body["cseq"] <= MAX_SEQ:  # a command's number: as a seq
+        raise Rejected("out_of_range", f"cseq {printable(body['cseq'], 24)} is outside 1 to {MAX_SEQ}")
+    if body["dev"] != device_id:
+        raise Rejected("dev_mismatch", "body dev differs from the topic's device id")
+    if body.get("loc"):
+        body["loc"] = {**body["loc"], "lat": float(body["loc"]["lat"]), "lon": float(body["loc"]["lon"])}
+    return body
 
 
 def _check_ranges(body: dict[str, Any]) -> str | None:

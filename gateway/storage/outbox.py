@@ -28,10 +28,11 @@ from sqlalchemy.orm import Session
 from gateway.dc09.queue import Report
 from gateway.dc09.queue import stage as stage_dc09
 from gateway.storage.base import StoreBase
-from gateway.storage.models import Alert, OutboxEntry
+from gateway.storage.models import Alert, Command, OutboxEntry
 
 # dc09: a Contact ID report for the alarm-receiving centres, staged into their own table (gateway/dc09/queue.py).
-Kind = Literal["dispatch_alert", "device_ack", "event", "dc09"]
+# device_cmd: a remote command (gateway/commands.py), signed when published; its PUBACK makes the command `sent`.
+Kind = Literal["dispatch_alert", "device_ack", "event", "dc09", "device_cmd"]
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,11 @@ class OutboxStore(StoreBase):
                     for i in items if i.kind == "dispatch_alert" and receipt_backoff is not None]
         waiting = {entry["b_row"] for entry in awaiting}
         finished = [i.id for i in items if i.id not in waiting]
+        commands = [i.body["id"] for i in items if i.kind == "device_cmd" and i.body]
         with self.sessions() as session:
+            if commands:
+                session.execute(update(Command).where(Command.id.in_(commands), Command.status == "pending")
+                                .values(status="sent", sent_at=now))
             # One statement each, executed for many rows (executemany).
             if published:
                 session.execute(_MARK_PUBLISHED, published)

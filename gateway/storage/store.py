@@ -4,6 +4,7 @@
     alerts.py       alerts, their revisions and enrichment context
     supervision.py  online / offline: status messages, heartbeat silence
     outbox.py       publications committed with their cause, until confirmed
+    commands.py     remote commands to devices and their results
     profiles.py     who is behind a device, as plain values, cached briefly
 
     registry.py     owners, premises, devices and their keys (RegistryStore)
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.storage.alerts import AlertContext as AlertContext
 from gateway.storage.alerts import AlertStore
+from gateway.storage.commands import CommandStore
 from gateway.storage.common import StoreError as StoreError
 from gateway.storage.common import as_utc as as_utc
 from gateway.storage.common import utcnow as utcnow
@@ -38,7 +40,7 @@ from gateway.storage.window import WindowStore
 DEFAULT_LEASE_S = 30.0
 
 
-class Store(WindowStore, AlertStore, SupervisionStore, OutboxStore):
+class Store(WindowStore, AlertStore, SupervisionStore, OutboxStore, CommandStore):
     def __init__(self, sessions: sessionmaker[Session], history_days: int = 30, *,
                  instance: str = "panic-gateway-1", lease_s: float = DEFAULT_LEASE_S) -> None:
         self.sessions = sessions

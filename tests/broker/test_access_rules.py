@@ -26,9 +26,11 @@ FORBIDDEN_PUBLISH = {
     "gateway": ["panic/v1/dev/gateway/status", "panic/v1/dev/gateway/alert", dev(DEV, "alert"), dev(DEV, "hb"),
                 dev(DEV, "status"), dev(DEV, "result"), "panic/v1/dispatch/ack", "panic/v1/dispatch/receipt"],
     "dispatch": ["panic/v1/dev/dispatch/alert", "panic/v1/dev/dispatch/status", dev(DEV, "alert"),
-                 dev(DEV, "ack"), dev(DEV, "cmd"), dev(DEV, "result"), "panic/v1/dispatch/alerts", "panic/v1/dispatch/events",
+                 dev(DEV, "ack"), dev(DEV, "cmd"), dev(DEV, "result"), "panic/v1/dispatch/alerts",
+                 "panic/v1/dispatch/events",
                  "panic/v1/dispatch/stations/s-1/alerts"],
-    DEV: [dev(OTHER, "alert"), dev(OTHER, "status"), dev(OTHER, "result"), dev(DEV, "ack"), dev(DEV, "cmd"), "panic/v1/dispatch/alerts",
+    DEV: [dev(OTHER, "alert"), dev(OTHER, "status"), dev(OTHER, "result"), dev(DEV, "ack"), dev(DEV, "cmd"),
+          "panic/v1/dispatch/alerts",
           "panic/v1/dispatch/events", "panic/v1/dispatch/ack", "panic/v1/dispatch/receipt"],
     "admin": [dev(DEV, "alert"), dev(DEV, "ack"), "panic/v1/dispatch/alerts", "panic/v1/dispatch/ack"],
 }
@@ -42,7 +44,8 @@ FORBIDDEN_SUBSCRIBE = {
                 "$SYS/#"],
     "dispatch": [dev("+", "alert"), "$share/dispatch/panic/v1/dev/+/alert", "panic/v1/dispatch/ack",
                  "panic/v1/dispatch/receipt", "panic/v1/dispatch/#", "#", policy.CONTROL_RESPONSE_TOPIC],
-    DEV: [dev(OTHER, "ack"), dev("+", "ack"), dev(DEV, "alert"), dev(DEV, "status"), dev(DEV, "result"), f"$share/g/{dev(DEV, 'ack')}",
+    DEV: [dev(OTHER, "ack"), dev("+", "ack"), dev(DEV, "alert"), dev(DEV, "status"), dev(DEV, "result"),
+          f"$share/g/{dev(DEV, 'ack')}",
           "panic/v1/dispatch/alerts", "#", policy.CONTROL_RESPONSE_TOPIC],
     "admin": [dev("+", "alert"), "panic/v1/dispatch/alerts", "#"],
 }
