@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
-from sqlalchemy import Row, Table, bindparam, delete, func, select, update
+from sqlalchemy import Row, Table, bindparam, case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from gateway.dc09.queue import Report
@@ -176,9 +176,10 @@ class OutboxStore(StoreBase):
         finished = [i.id for i in items if i.id not in waiting]
         commands = [i.body["id"] for i in items if i.kind == "device_cmd" and i.body]
         with self.sessions() as session:
-            if commands:
-                session.execute(update(Command).where(Command.id.in_(commands), Command.status == "pending")
-                                .values(status="sent", sent_at=now))
+            if commands:  # the device may have answered already: then only sent_at is new
+                session.execute(update(Command).where(Command.id.in_(commands), Command.sent_at.is_(None))
+                                .values(sent_at=now, status=case((Command.status == "pending", "sent"),
+                                                                 else_=Command.status)))
             # One statement each, executed for many rows (executemany).
             if published:
                 session.execute(_MARK_PUBLISHED, published)
