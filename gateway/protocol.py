@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -138,14 +139,24 @@ def sign(key: bytes, topic: str, body: dict[str, Any]) -> bytes:
 
 def open_envelope(topic: str, payload: bytes, max_bytes: int) -> Envelope:
     """Checks 1-3: size, topic, and the shape of the trailing sig member."""
-    if len(payload) > max_bytes:
-        raise Rejected("too_large", f"{len(payload)} bytes > {max_bytes}")
-    match = _DEVICE_TOPIC.fullmatch(topic)
-    if not match:
-        raise Rejected("bad_topic", f"topic '{printable(topic)}'")
-    signed, sig = split_signed(payload)
+    match, signed, sig = _open(topic, payload, max_bytes, _DEVICE_TOPIC)
     kind: Literal["alert", "hb"] = "alert" if match.group(2) == "alert" else "hb"
     return Envelope(match.group(1), kind, signed, sig)
+
+
+def open_result(topic: str, payload: bytes, max_bytes: int) -> Envelope:
+    """The same checks for a device's result of a command, on `panic/v1/dev/{id}/result`."""
+    match, signed, sig = _open(topic, payload, max_bytes, _RESULT_TOPIC)
+    return Envelope(match.group(1), "result", signed, sig)
+
+
+def _open(topic: str, payload: bytes, max_bytes: int, topics: re.Pattern[str]) -> tuple[re.Match[str], bytes, str]:
+    if len(payload) > max_bytes:
+        raise Rejected("too_large", f"{len(payload)} bytes > {max_bytes}")
+    match = topics.fullmatch(topic)
+    if not match:
+        raise Rejected("bad_topic", f"topic '{printable(topic)}'")
+    return (match, *split_signed(payload))
 
 
 def split_signed(payload: bytes) -> tuple[bytes, str]:
@@ -168,16 +179,20 @@ def parse_body(envelope: Envelope) -> dict[str, Any]:
     Types are checked for every member before any range, so a body with both
     kinds of fault is `bad_field`. Coordinates come back as floats.
     """
-    body = _load_json(envelope.signed)
+    return _parse(envelope.signed, envelope.device_id, _check_alert if envelope.kind == "alert" else _check_heartbeat)
+
+
+def _parse(signed: bytes, device_id: str, check: Callable[[dict[str, Any]], str | None]) -> dict[str, Any]:
+    body = _load_json(signed)
     if not isinstance(body, dict):
         raise Rejected("bad_json", "not a JSON object")
-    problem = (_check_alert if envelope.kind == "alert" else _check_heartbeat)(body)
+    problem = check(body)
     if problem:
         raise Rejected("bad_field", problem)
     problem = _check_ranges(body)
     if problem:
         raise Rejected("out_of_range", problem)
-    if body["dev"] != envelope.device_id:
+    if body["dev"] != device_id:
         raise Rejected("dev_mismatch", "body dev differs from the topic's device id")
     if body.get("loc"):
         body["loc"] = {**body["loc"], "lat": float(body["loc"]["lat"]), "lon": float(body["loc"]["lon"])}
@@ -367,35 +382,9 @@ def _check_result(body: dict[str, Any]) -> str | None:
     return _check_location(body.get("loc"))
 
 
-def open_result(topic: str, payload: bytes, max_bytes: int) -> Envelope:
-    """open_envelope's checks 1-3 for a device's result on `panic/v1/dev/{id}/result`."""
-    if len(payload) > max_bytes:
-        raise Rejected("too_large", f"{len(payload)} bytes > {max_bytes}")
-    match = _RESULT_TOPIC.fullmatch(topic)
-    if not match:
-        raise Rejected("bad_topic", f"topic '{printable(topic)}'")
-    signed, sig = split_signed(payload)
-    return Envelope(match.group(1), "result", signed, sig)
-
-
 def parse_result(signed: bytes, device_id: str) -> dict[str, Any]:
     """A device's result (protocol/schemas/device-result.json), signed part already verified."""
-    body = _load_json(signed)
-    if not isinstance(body, dict):
-        raise Rejected("bad_json", "not a JSON object")
-    problem = _check_result(body)
-    if problem:
-        raise Rejected("bad_field", problem)
-    problem = _check_ranges(body)
-    if problem:
-        raise Rejected("out_of_range", problem)
-    if body["cseq"] is not None and not 1 <= body["cseq"] <= MAX_SEQ:  # a command's number: as a seq
-        raise Rejected("out_of_range", f"cseq {printable(body['cseq'], 24)} is outside 1 to {MAX_SEQ}")
-    if body["dev"] != device_id:
-        raise Rejected("dev_mismatch", "body dev differs from the topic's device id")
-    if body.get("loc"):
-        body["loc"] = {**body["loc"], "lat": float(body["loc"]["lat"]), "lon": float(body["loc"]["lon"])}
-    return body
+    return _parse(signed, device_id, _check_result)
 
 
 def _check_ranges(body: dict[str, Any]) -> str | None:
@@ -404,6 +393,9 @@ def _check_ranges(body: dict[str, Any]) -> str | None:
         value = body.get(name)
         if value is not None and (problem := _range_problem(name, value)):
             return problem
+    cseq = body.get("cseq")  # a result's: a command's number, ranged as a seq
+    if cseq is not None and not 1 <= cseq <= MAX_SEQ:
+        return f"cseq {printable(cseq, 24)} is outside 1 to {MAX_SEQ}"
     loc = body.get("loc")
     if loc:
         for name in _LOC_NUMBERS:
