@@ -288,8 +288,9 @@ _BODY_NUMBERS = ("seq", "ts", "up", "bat", "rssi", "ref")
 _LOC_NUMBERS = ("lat", "lon", "acc", "age")
 
 
-def _check_common(body: dict[str, Any], allowed: set[str]) -> str | None:
-    missing = [k for k in _COMMON if k not in body]
+def _check_members(body: dict[str, Any], required: tuple[str, ...], allowed: set[str]) -> str | None:
+    """Every required member, no other than `allowed`, `v` 1 and a device id in `dev`."""
+    missing = [k for k in required if k not in body]
     if missing:
         return f"missing {', '.join(missing)}"
     extra = set(body) - allowed
@@ -299,6 +300,13 @@ def _check_common(body: dict[str, Any], allowed: set[str]) -> str | None:
         return "v must be 1"
     if not isinstance(body["dev"], str) or not DEVICE_ID.fullmatch(body["dev"]):
         return "dev must match pb-<12 hex>"
+    return None
+
+
+def _check_common(body: dict[str, Any], allowed: set[str]) -> str | None:
+    problem = _check_members(body, _COMMON, allowed)
+    if problem:
+        return problem
     if not _is_int(body["seq"]):
         return "seq must be an integer"
     if not _int_or_none(body["ts"]):
@@ -355,16 +363,9 @@ def _check_location(loc: object) -> str | None:
 
 
 def _check_result(body: dict[str, Any]) -> str | None:
-    missing = [k for k in _RESULT if k not in body]
-    if missing:
-        return f"missing {', '.join(missing)}"
-    extra = set(body) - {*_RESULT, "loc", "seq"}
-    if extra:
-        return f"unexpected member '{printable(min(extra))}'"
-    if body["v"] != 1 or not _is_int(body["v"]):
-        return "v must be 1"
-    if not isinstance(body["dev"], str) or not DEVICE_ID.fullmatch(body["dev"]):
-        return "dev must match pb-<12 hex>"
+    problem = _check_members(body, _RESULT, {*_RESULT, "loc", "seq"})
+    if problem:
+        return problem
     if not _int_or_none(body["cseq"]) or (body["cmd"] is not None and body["cmd"] not in COMMANDS):
         return "cseq must be an integer or null, cmd a command or null"
     if body["status"] not in ("ok", "rejected") or (body["reason"] is not None
