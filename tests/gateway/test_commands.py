@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import ast
 import json
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
 
 from gateway import protocol
 from gateway.commands import Commands
@@ -23,6 +24,8 @@ from gateway.storage.outbox import OutboxItem
 from tests.conftest import FIRMWARE, PROTOCOL, BrokerUnderTest
 from tests.contract import assert_valid
 from tests.gateway.api_harness import Api, auth, make_api
+from tests.gateway.harness import make_core
+from tests.gateway.harness import register as harness_register
 
 VECTORS = json.loads((PROTOCOL / "vectors" / "commands.json").read_text())
 TECH = auth("tech-token")
@@ -239,3 +242,24 @@ def test_config_bounds_are_the_firmwares() -> None:
     schema = json.loads((PROTOCOL / "schemas" / "device-cmd.json").read_text())
     config = schema["allOf"][0]["then"]["properties"]["args"]["properties"]
     assert {k: (v["minimum"], v["maximum"]) for k, v in config.items()} == protocol.CONFIG_BOUNDS
+
+
+def test_two_instances_number_a_devices_commands_without_gaps_or_repeats(database_url: str) -> None:
+    """Commands created at once through two gateway instances (separate engines) each get their own cseq."""
+    first, second = make_core(create_engine(database_url)), make_core(create_engine(database_url))
+    harness_register(first.store, "pb-c0ffee000003", "22" * 32)
+    made: list[int] = []
+    barrier = threading.Barrier(2)
+
+    def run(core: Any) -> None:
+        barrier.wait()
+        for _ in range(15):
+            made.append(core.store.create_command("pb-c0ffee000003", "locate", {}, "technician", utcnow(), 300)[0].cseq)
+
+    threads = [threading.Thread(target=run, args=(core,)) for core in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(made) == list(range(1, 31))
+    assert [c.cseq for c in first.store.commands("pb-c0ffee000003", utcnow(), 100)] == list(range(30, 0, -1))
