@@ -27,7 +27,8 @@ executed twice, not even after a reboot; then it runs and is answered::
 
     locate    the result carries ``loc`` (the GPS fix, or null without one)
     test      raises a ``test`` alert; the result carries its ``seq``
-    identify  the indicator blinks ``identify`` and the buzzer beeps for IDENTIFY_MS
+    identify  the indicator blinks ``identify`` and the buzzer beeps for IDENTIFY_MS (not while an
+              alert is being sent, and no beep in silent mode); any state change ends it
     config    changes heartbeat_s / hold_ms: written to config.json (atomically), then applied
     reboot    answers, then resets the device
 
@@ -165,7 +166,10 @@ def handle(app: App, topic: str, payload: bytes) -> None:
         if cmd == "config":
             _apply(app, c["args"])
         elif cmd == "test":
-            more = ',"seq":%d' % alerts.raise_alert("test")
+            seq = alerts.raise_alert("test")
+            if not seq:  # seq counter exhausted (logged by alerts): no alert, though the cseq is spent
+                raise Rejected("failed", c)
+            more = ',"seq":%d' % seq
         elif cmd == "locate":
             more = ',"loc":' + _loc(app)
         elif cmd == "identify":
@@ -223,7 +227,8 @@ def _loc(app: App) -> str:
 
 async def _identify(app: App) -> None:
     ind, buzzer = app.ind, app.hw.buzzer
-    if ind is None:
+    if ind is None or ind.state == indicator.SENDING:
+        log.info("cmd", "identify not shown: an alert is being sent")  # what the button shows comes first
         return
     ind.set(indicator.IDENTIFY, "cmd")
     beep = buzzer is not None and not ind.silent

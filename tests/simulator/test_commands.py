@@ -98,7 +98,7 @@ def test_each_command_end_to_end(stack: Stack, button: SimulatedButton) -> None:
         assert done["status"] == "ok", done
         seq = done["result"]["seq"]
         button.wait_for_log(rf"alert: raised seq={seq} type=test", since=mark)
-        topic, payload = dispatch.next(20, "/dispatch/alerts")
+        _topic, payload = dispatch.next(20, "/dispatch/alerts")
         alert = json.loads(payload)
         assert_valid("dispatch-alert.json", alert)
         assert (alert["alert_id"], alert["type"], alert["cid"]) == (f"{DEVICE}:{seq}", "test", "601")
