@@ -8,6 +8,7 @@ never send (forged, unsigned, unknown, out of range, replayed) are published her
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -205,3 +206,38 @@ def test_forged_unsigned_unknown_out_of_range_and_replayed_commands_change_nothi
             time.sleep(0.05)
     finally:
         peer.close()
+
+
+@pytest.mark.parametrize("point", ["committed", "published"])
+def test_a_gateway_killed_on_the_way_neither_loses_nor_repeats_a_command(
+    stack: Stack, button: SimulatedButton, point: str
+) -> None:
+    """SIGKILL right after the commit (before the publisher has the command, before the API answers), or
+    after the broker's PUBACK (before the outbox row goes, so it is published again): the command is
+    executed once, and shows ok."""
+    gateway = stack.gateway
+    gateway.stop()
+    gateway.env["PANIC_TEST_CRASH_AT"] = point
+    gateway.start(module="tests.gateway.crashing_command_gateway")
+    mark = button.mark()
+    with contextlib.suppress(RuntimeError, OSError):  # the API may die before it answers
+        send(stack, "test")
+    assert gateway.process is not None
+    gateway.process.wait(timeout=20)
+    assert gateway.process.returncode == -9 and f"command {point}, killing the gateway" in gateway.log()
+    del gateway.env["PANIC_TEST_CRASH_AT"]
+    gateway.start()
+    [command] = gateway.request("GET", f"/devices/{DEVICE}/commands")
+    done = answered(stack, command)
+    assert (done["status"], done["cseq"], done["cmd"]) == ("ok", 1, "test"), done
+    if point == "published":
+        # published twice: the second copy is answered replay, which changes nothing
+        button.wait_for_log(r"cmd: rejected reason=replay cseq=1 ", since=mark, timeout=20)
+        deadline = time.monotonic() + 10
+        while "result for cseq 1 (rejected replay) matches no waiting command" not in gateway.log():
+            assert time.monotonic() < deadline, gateway.log()[-2000:]
+            time.sleep(0.05)
+        assert answered(stack, command)["status"] == "ok"
+    lines = button.lines[mark:]
+    assert sum("cmd: accepted cseq=1 cmd=test" in line for line in lines) == 1, "\n".join(lines)
+    assert sum("type=test" in line and "alert: raised" in line for line in lines) == 1
