@@ -213,8 +213,13 @@ def _apply(app: App, args: dict) -> None:
 
 
 def _loc(app: App) -> str:
-    """The current fix as `loc` JSON; null without one (or without a GPS, until it is wired)."""
-    gps = getattr(app, "gps", None)
+    """The current fix as `loc` JSON, as an alert would carry it; null without one.
+
+    The GPS object is the one the alerts use (``Alerts._gps``, from the GPS
+    task: ``loc(uptime_ms)`` -> (lat_e7, lon_e7, acc_m, src, age_s) or None);
+    a firmware or board without one answers null and logs ``gps=none``.
+    """
+    gps = getattr(app.alerts, "_gps", None) or getattr(app, "gps", None)
     now = log.uptime_ms()
     fix = gps.loc(now) if gps is not None else None
     if fix is None:

@@ -97,3 +97,37 @@ def test_the_stored_cseq(run_micropython: Callable[..., Any], tmp_path: Path) ->
     lines = _run(run_micropython, tmp_path, CSEQ_SCRIPT, [])
     assert [line for line in lines if line.startswith("cseq")] == ["cseq 0", "cseq 41", "cseq failed", "cseq failed"]
     assert [line.split(" ", 2)[2] for line in lines if line.startswith("E ")] == ["cmd: cseq unreadable"] * 2
+
+
+LOCATE_SCRIPT = """
+from panic import command
+
+class Gps:  # the GPS task's object, as the alerts hold it (panic/gps.py: loc(uptime_ms))
+    def __init__(self, fix):
+        self.fix = fix
+    def loc(self, now):
+        return self.fix
+
+class Alerts:
+    pass
+
+class App:
+    pass
+
+app = App()
+app.alerts = Alerts()
+print("none", command._loc(app))
+for fix in (None, (-54291234, 1052612345, 6, "gps", 1)):
+    app.alerts._gps = Gps(fix)
+    print("gps", command._loc(app))
+"""
+
+
+def test_locate_answers_the_fix_the_alerts_would_carry(run_micropython: Callable[..., Any], tmp_path: Path) -> None:
+    """The hook into the GPS: no GPS, no fix -> null (and logged); a fix -> an alert's `loc` text."""
+    lines = _run(run_micropython, tmp_path, LOCATE_SCRIPT, [])
+    answers = [line for line in lines if line.startswith(("none ", "gps "))]
+    assert answers == ["none null", "gps null",
+                       'gps {"lat":-5.4291234,"lon":105.2612345,"acc":6,"src":"gps","age":1}']
+    assert [line.split(" ", 2)[2] for line in lines if line.startswith("I ")] == [
+        "cmd: locate loc=null gps=none", "cmd: locate loc=null gps=nofix"]
