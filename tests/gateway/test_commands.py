@@ -171,6 +171,17 @@ def test_confirmed_command_is_sent_then_answered_and_the_first_result_wins(api: 
     assert api.metrics.get("command_results_total", status="unmatched") == 1
 
 
+def test_an_answer_before_the_pubacks_confirmation_stays_and_sent_at_is_recorded(api: Api) -> None:
+    """The device can answer before the publisher's confirming transaction: that one must not undo it."""
+    key = register(api)
+    created = post(api, {"cmd": "identify"}).json()
+    Commands(api.ingest, lambda _items: None).on_result(*signed_result(key, "pb-c0ffee000001", cseq=1,
+                                                                       cmd="identify"))
+    api.store.confirm(staged(api), utcnow(), None)
+    done = api.store.command("pb-c0ffee000001", created["id"], utcnow())
+    assert done.status == "ok" and done.sent_at is not None
+
+
 def test_a_rejection_is_stored_with_its_reason(api: Api) -> None:
     key = register(api)
     created = post(api, {"cmd": "config", "args": {"heartbeat_s": 60}}).json()

@@ -61,11 +61,12 @@ def send(stack: Stack, cmd: str, **args: int) -> dict[str, Any]:
 
 
 def answered(stack: Stack, command: dict[str, Any], timeout: float = 20) -> dict[str, Any]:
-    """The command once the device's result is in (polls the API until then)."""
+    """The command once the device's result is in and the broker's PUBACK recorded (polls the API until
+    then: the answer can overtake the publisher's confirmation)."""
     deadline = time.monotonic() + timeout
     while True:
         got: dict[str, Any] = stack.gateway.request("GET", f"/devices/{DEVICE}/commands/{command['id']}")
-        if got["status"] in ("ok", "rejected") or time.monotonic() > deadline:
+        if got["status"] in ("ok", "rejected") and got["sent_at"] or time.monotonic() > deadline:
             return got
         time.sleep(0.05)
 
