@@ -66,7 +66,7 @@ def answered(stack: Stack, command: dict[str, Any], timeout: float = 20) -> dict
     deadline = time.monotonic() + timeout
     while True:
         got: dict[str, Any] = stack.gateway.request("GET", f"/devices/{DEVICE}/commands/{command['id']}")
-        if got["status"] in ("ok", "rejected") and got["sent_at"] or time.monotonic() > deadline:
+        if (got["status"] in ("ok", "rejected") and got["sent_at"]) or time.monotonic() > deadline:
             return got
         time.sleep(0.05)
 
