@@ -31,14 +31,16 @@ SERVICE_ACCOUNTS = (ADMIN, GATEWAY, DISPATCH)
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 CONTROL_RESPONSE_TOPIC = f"{CONTROL_TOPIC}/response"
 
-# A device publishes under its own id and reads only its own acks and commands.
-DEVICE_WRITES = ("alert", "hb", "status")
+# A device publishes under its own id (its answers to commands on `result`) and reads only its own
+# acks and commands.
+DEVICE_WRITES = ("alert", "hb", "status", "result")
 DEVICE_READS = ("ack", "cmd")
 
 GATEWAY_READS = (
     f"{PREFIX}/dev/+/alert",
     f"{PREFIX}/dev/+/hb",
     f"{PREFIX}/dev/+/status",
+    f"{PREFIX}/dev/+/result",
     f"{PREFIX}/dispatch/ack",
     f"{PREFIX}/dispatch/receipt",
 )

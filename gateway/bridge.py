@@ -22,7 +22,7 @@ Resilience, next to the code that provides it:
   to the broker, memory stays flat) and `panic_heartbeat_backlog` and
   `panic_heartbeat_lag_seconds` say how far behind the heartbeats are.
 - One worker thread does all other storage work of incoming messages
-  (alerts, status, dispatch acks and receipts) in arrival order, alerts
+  (alerts, status, command results, dispatch acks and receipts) in arrival order, alerts
   first; paho's network thread only queues. Device messages already waiting
   are judged and committed as one batch (one transaction) and acked
   together after it. If storage or the network
@@ -57,6 +57,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from gateway import pipeline, protocol
 from gateway.acknowledge import Acknowledgements
+from gateway.commands import Commands
 from gateway.escalation import Escalator
 from gateway.ingest import Ingest, OutcomePlan
 from gateway.logsafe import printable
@@ -147,6 +148,7 @@ class Bridge:
         self.acknowledgements = Acknowledgements(store, self.publisher.submit, metrics)
         # Timers in the table (alerts.escalate_at); off with PANIC_ESCALATE_AFTER_S=0.
         self.escalator = Escalator(settings, store, self.publisher.stations, metrics, self.publisher.submit)
+        self.commands = Commands(self.ingest, self.publisher.submit)
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -214,6 +216,7 @@ class Bridge:
         client.subscribe([
             (f"{share}panic/v1/dev/+/alert", 1),
             ("panic/v1/dev/+/status", 1),
+            (f"{share}panic/v1/dev/+/result", 1),
             (f"{share}{DISPATCH_ACK}", 1),
             (f"{share}{DISPATCH_RECEIPT}", 1),
         ])
@@ -376,6 +379,8 @@ class Bridge:
             self._dispatch_ack(payload)
         elif topic == DISPATCH_RECEIPT:
             self._dispatch_receipt(payload)
+        elif topic.endswith("/result"):
+            self.commands.on_result(topic, payload)
         else:
             self._device_status(topic, payload)
         if message.qos > 0:

@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         registry = Registry(store.registry, accounts, settings.key_grace_s,
                             dc09_accounts=[r.accounts() for r in settings.dc09_receivers])
         app = create_app(settings, store, registry, metrics, acknowledge=bridge.acknowledgements.apply,
-                         broker_connected=bridge.connected.is_set, station_directory=bridge.publisher.stations)
+                         broker_connected=bridge.connected.is_set, station_directory=bridge.publisher.stations,
+                         commands_=bridge.commands)
         server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port,
                                                log_level=settings.log_level.lower(), access_log=False))
         # Long-lived responses (the console's live feed) end when the server is exiting, or uvicorn

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal, Self, cast
@@ -23,6 +24,7 @@ from gateway.logsafe import printable
 PREFIX = "panic/v1/"
 DEVICE_ID = re.compile(r"pb-[0-9a-f]{12}")
 _DEVICE_TOPIC = re.compile(r"panic/v1/dev/(pb-[0-9a-f]{12})/(alert|hb)")
+_RESULT_TOPIC = re.compile(r"panic/v1/dev/(pb-[0-9a-f]{12})/result")
 _SIG_SUFFIX = re.compile(rb',"sig":"([0-9a-f]{64})"\}\Z')
 SIG_SUFFIX_LEN = 74  # len(',"sig":"') + 64 + len('"}')
 # Bounds that keep every number exact in any JSON parser and storable in a
@@ -47,6 +49,14 @@ RANGES: dict[str, tuple[int, int]] = {
 MAX_STATUS_BYTES = 256
 # A firmware version as the unsigned status message may carry it.
 FIRMWARE_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}")
+
+# Remote commands (protocol/README.md, "Commands"; schemas/device-cmd.json, device-result.json).
+COMMANDS = ("locate", "test", "identify", "config", "reboot")
+# What a config command may change, and the bounds: those of firmware/panic/config.py (a test holds them equal).
+CONFIG_BOUNDS: dict[str, tuple[int, int]] = {"heartbeat_s": (1, 86_400), "hold_ms": (100, 30_000)}
+# Why a device rejects a command (it changes nothing then).
+COMMAND_REJECTIONS = ("no_sig", "bad_sig", "bad_json", "bad_field", "dev_mismatch", "replay", "expired",
+                      "unknown_cmd", "bad_args", "out_of_range", "failed")
 
 # Alert types and their Ademco Contact ID event codes (schemas/device-alert.json, docs/protocol.md).
 CONTACT_ID = {
@@ -112,7 +122,7 @@ class Envelope:
     """A device message split into what was signed and its signature."""
 
     device_id: str
-    kind: Literal["alert", "hb"]
+    kind: Literal["alert", "hb", "result"]
     signed: bytes
     sig: str
 
@@ -158,17 +168,32 @@ SMS_PREFIX = b"PB1 "
 
 def open_envelope(topic: str, payload: bytes, max_bytes: int) -> Envelope:
     """Checks 1-3: size, topic, and the shape of the trailing sig member."""
+    match, signed, sig = _open(topic, payload, max_bytes, _DEVICE_TOPIC)
+    kind: Literal["alert", "hb"] = "alert" if match.group(2) == "alert" else "hb"
+    return Envelope(match.group(1), kind, signed, sig)
+
+
+def open_result(topic: str, payload: bytes, max_bytes: int) -> Envelope:
+    """The same checks for a device's result of a command, on `panic/v1/dev/{id}/result`."""
+    match, signed, sig = _open(topic, payload, max_bytes, _RESULT_TOPIC)
+    return Envelope(match.group(1), "result", signed, sig)
+
+
+def _open(topic: str, payload: bytes, max_bytes: int, topics: re.Pattern[str]) -> tuple[re.Match[str], bytes, str]:
     if len(payload) > max_bytes:
         raise Rejected("too_large", f"{len(payload)} bytes > {max_bytes}")
-    match = _DEVICE_TOPIC.fullmatch(topic)
+    match = topics.fullmatch(topic)
     if not match:
         raise Rejected("bad_topic", f"topic '{printable(topic)}'")
+    return (match, *split_signed(payload))
+
+
+def split_signed(payload: bytes) -> tuple[bytes, str]:
+    """Check 3: the signed bytes and the sig of a payload ending in its sig member."""
     sig = _SIG_SUFFIX.search(payload)
     if not sig:
         raise Rejected("no_sig", 'payload must end with ,"sig":"<64 lowercase hex>"}')
-    kind: Literal["alert", "hb"] = "alert" if match.group(2) == "alert" else "hb"
-    signed = payload[: -SIG_SUFFIX_LEN] + b"}"
-    return Envelope(match.group(1), kind, signed, sig.group(1).decode())
+    return payload[: -SIG_SUFFIX_LEN] + b"}", sig.group(1).decode()
 
 
 def verify(envelope: Envelope, topic: str, key: bytes) -> None:
@@ -183,16 +208,20 @@ def parse_body(envelope: Envelope) -> dict[str, Any]:
     Types are checked for every member before any range, so a body with both
     kinds of fault is `bad_field`. Coordinates come back as floats.
     """
-    body = _load_json(envelope.signed)
+    return _parse(envelope.signed, envelope.device_id, _check_alert if envelope.kind == "alert" else _check_heartbeat)
+
+
+def _parse(signed: bytes, device_id: str, check: Callable[[dict[str, Any]], str | None]) -> dict[str, Any]:
+    body = _load_json(signed)
     if not isinstance(body, dict):
         raise Rejected("bad_json", "not a JSON object")
-    problem = (_check_alert if envelope.kind == "alert" else _check_heartbeat)(body)
+    problem = check(body)
     if problem:
         raise Rejected("bad_field", problem)
     problem = _check_ranges(body)
     if problem:
         raise Rejected("out_of_range", problem)
-    if body["dev"] != envelope.device_id:
+    if body["dev"] != device_id:
         raise Rejected("dev_mismatch", "body dev differs from the topic's device id")
     if body.get("loc"):
         body["loc"] = {**body["loc"], "lat": float(body["loc"]["lat"]), "lon": float(body["loc"]["lon"])}
@@ -281,14 +310,16 @@ def _is_coordinate(value: object) -> bool:
 
 
 _COMMON = ("v", "dev", "seq", "ts", "up", "bat", "pwr", "net", "rssi")
+_RESULT = ("v", "dev", "cseq", "cmd", "status", "reason", "ts", "up")
 _ALERT_ONLY = ("type", "loc")
 _LOC_KEYS = {"lat", "lon", "acc", "src", "age"}
 _BODY_NUMBERS = ("seq", "ts", "up", "bat", "rssi", "ref")
 _LOC_NUMBERS = ("lat", "lon", "acc", "age")
 
 
-def _check_common(body: dict[str, Any], allowed: set[str]) -> str | None:
-    missing = [k for k in _COMMON if k not in body]
+def _check_members(body: dict[str, Any], required: tuple[str, ...], allowed: set[str]) -> str | None:
+    """Every required member, no other than `allowed`, `v` 1 and a device id in `dev`."""
+    missing = [k for k in required if k not in body]
     if missing:
         return f"missing {', '.join(missing)}"
     extra = set(body) - allowed
@@ -298,6 +329,13 @@ def _check_common(body: dict[str, Any], allowed: set[str]) -> str | None:
         return "v must be 1"
     if not isinstance(body["dev"], str) or not DEVICE_ID.fullmatch(body["dev"]):
         return "dev must match pb-<12 hex>"
+    return None
+
+
+def _check_common(body: dict[str, Any], allowed: set[str]) -> str | None:
+    problem = _check_members(body, _COMMON, allowed)
+    if problem:
+        return problem
     if not _is_int(body["seq"]):
         return "seq must be an integer"
     if not _int_or_none(body["ts"]):
@@ -353,12 +391,41 @@ def _check_location(loc: object) -> str | None:
     return None
 
 
+def _check_result(body: dict[str, Any]) -> str | None:
+    problem = _check_members(body, _RESULT, {*_RESULT, "loc", "seq"})
+    if problem:
+        return problem
+    if not _int_or_none(body["cseq"]) or (body["cmd"] is not None and body["cmd"] not in COMMANDS):
+        return "cseq must be an integer or null, cmd a command or null"
+    if body["status"] not in ("ok", "rejected") or (body["reason"] is not None
+                                                    and body["reason"] not in COMMAND_REJECTIONS):
+        return "status must be ok or rejected, reason a rejection code or null"
+    if (body["status"] == "ok") != (body["reason"] is None) or (
+            body["status"] == "ok" and (body["cseq"] is None or body["cmd"] is None)):
+        return "an ok result names its command and has no reason; a rejected one has a reason"
+    if not _int_or_none(body["ts"]) or not _is_int(body["up"]):
+        return "ts must be an integer or null, up an integer"
+    if "loc" in body and (body["cmd"] != "locate" or body["status"] != "ok"):
+        return "only an ok locate result carries loc"
+    if "seq" in body and (body["cmd"] != "test" or body["status"] != "ok" or not _is_int(body["seq"])):
+        return "only an ok test result carries seq, an integer"
+    return _check_location(body.get("loc"))
+
+
+def parse_result(signed: bytes, device_id: str) -> dict[str, Any]:
+    """A device's result (protocol/schemas/device-result.json), signed part already verified."""
+    return _parse(signed, device_id, _check_result)
+
+
 def _check_ranges(body: dict[str, Any]) -> str | None:
     """After the type checks: every number within RANGES (absent or null members have none)."""
     for name in _BODY_NUMBERS:
         value = body.get(name)
         if value is not None and (problem := _range_problem(name, value)):
             return problem
+    cseq = body.get("cseq")  # a result's: a command's number, ranged as a seq
+    if cseq is not None and not 1 <= cseq <= MAX_SEQ:
+        return f"cseq {printable(cseq, 24)} is outside 1 to {MAX_SEQ}"
     loc = body.get("loc")
     if loc:
         for name in _LOC_NUMBERS:

@@ -230,6 +230,11 @@ class Publisher:
         elif item.kind == "device_ack":
             assert item.body is not None
             self.metrics.inc("device_acks_total", state=str(item.body["state"]))
+        elif item.kind == "device_cmd":
+            assert item.body is not None
+            self.metrics.inc("commands_sent_total", cmd=str(item.body["cmd"]["cmd"]))
+            log.info("command %d (%s cseq %d) sent to %s", item.body["id"], item.body["cmd"]["cmd"],
+                     item.body["cmd"]["cseq"], item.device_id)
         else:
             assert item.body is not None
             self.metrics.inc("events_total", event=str(item.body["event"]))

@@ -1,7 +1,7 @@
 """Turn a staged publication into the bytes that go on the wire, when it is published.
 
 Rendering late means a publication always carries the registry as it is
-now, and a device ack is signed with the device's current key. A dispatch
+now, and a device ack or command is signed with the device's current key. A dispatch
 alert is routed here too, against the stations as they are now: it goes to
 the all-alerts topic and, when routed, to its station's topic, and when
 escalated to the topic of every station escalated to, as one outbox row
@@ -69,6 +69,16 @@ def render(item: OutboxItem, store: Store, contexts: dict[str, AlertContext], ro
             record["escalation"]["stations"] if record["escalation"] else [])
         topics = [item.topic] + [station_topic(s) for s in dict.fromkeys(stations)]
         return [(topic, payload) for topic in topics]
+    if item.kind == "device_cmd":
+        assert item.device_id is not None and item.body is not None
+        key = store.device_key(item.device_id)
+        command = item.body["cmd"]
+        now = int(time.time())
+        if key is None or now > command["exp"]:
+            return None  # revoked or gone, or too late: the command reads as expired
+        # The member order of protocol/vectors/commands.json: ts (the gateway's clock as it leaves) before exp.
+        body = {**{k: v for k, v in command.items() if k != "exp"}, "ts": now, "exp": command["exp"]}
+        return [(item.topic, protocol.sign(key, item.topic, body))]
     if item.kind == "device_ack":
         assert item.device_id is not None and item.body is not None
         key = store.device_key(item.device_id)

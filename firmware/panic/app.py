@@ -9,6 +9,9 @@ Tasks (one per concern, all asyncio, none blocking for long):
 - delivery    sends outbox entries until the gateway acks them
 - heartbeat   signed ``hb`` every heartbeat_s
 
+Remote commands (``…/cmd``) are handled by panic.command, imported when one
+arrives and unloaded after it (see _command).
+
 Hardware comes in as one object (panic.hal.Esp32Hardware on the ESP32, virtual
 hardware in the simulator): nothing here imports machine or network.
 
@@ -81,6 +84,8 @@ class App:
         self.alerts: Alerts | None = None
         self.delivery: Delivery | None = None
         self.sup: Supervisor | None = None
+        self.button: Button | None = None  # a config command changes these two (panic/command.py)
+        self.beat: Heartbeat | None = None
         self.fault = ""  # damage found on the flash at boot (and worked around): shown while idle
 
     async def run(self) -> None:
@@ -142,8 +147,8 @@ class App:
         self.link = Link(cfg, hw, sup, self._on_message, self._on_link)
         self.delivery = Delivery(self.outbox, self.link, cfg.retry_min_ms, cfg.retry_max_ms, sup)
         self.alerts = Alerts(cfg.device_id, hw, self.seq, self.outbox, signer, self.delivery.wake, self._refresh)
-        button = Button(hw.button, cfg.hold_ms, self._on_gesture, sup)
-        beat = Heartbeat(cfg.device_id, hw, self.seq, signer, self.link, cfg.heartbeat_s, sup)
+        button = self.button = Button(hw.button, cfg.hold_ms, self._on_gesture, sup)
+        beat = self.beat = Heartbeat(cfg.device_id, hw, self.seq, signer, self.link, cfg.heartbeat_s, sup)
         self._refresh("boot")
         return [
             self._guard("button", button.run()),
@@ -173,8 +178,9 @@ class App:
         if alerts is not None and topic == alerts.ack_topic and self.sup is not None:
             self.sup.feed()  # as in _on_gesture
             alerts.on_ack(payload)
-        elif topic.endswith("/cmd"):
-            log.info("cmd", "ignored, commands not implemented yet bytes=%d" % len(payload))
+        elif topic.endswith("/cmd") and alerts is not None and self.sup is not None:
+            self.sup.feed()  # a command may write the flash
+            _command(self, topic, payload)
         else:
             log.warn("link", "unexpected topic=%s" % log.q(topic))
 
@@ -222,6 +228,20 @@ def _configure(device_id: str) -> tuple:
         return None, "", "load failed exc=%s" % type(e).__name__
     finally:
         mem.unload("panic.config")
+
+
+def _command(app: App, topic: str, payload: bytes) -> None:
+    """panic.command, on demand: loaded for one command, unloaded after (as panic.config at boot)."""
+    try:
+        from panic import command
+
+        command.handle(app, topic, payload)
+    except Exception as e:  # also a MemoryError loading it: the command goes unanswered, and expires
+        log.exc("cmd", "failed", e)
+    finally:
+        mem.unload("panic.command")
+        mem.unload("panic.config")  # config commands check their bounds there
+        mem.report("cmd")
 
 
 def main(hw: Hardware | None = None) -> None:

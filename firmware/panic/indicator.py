@@ -10,6 +10,7 @@ state            pattern             meaning
 ``received``     500 on, 500 off     the gateway has the alert
 ``acknowledged`` steady on           police acknowledged / dispatched
 ``fault``        100,150,100,1650    no config, or no link while idle
+``identify``     250 on, 250 off     a technician's ``identify`` command (panic/command.py)
 ===============  ==================  =====================================
 
 Every change is logged as ``I <up> indicator: state=<new> prev=<old> why=<w>``
@@ -35,6 +36,7 @@ SENDING = "sending"
 RECEIVED = "received"
 ACKNOWLEDGED = "acknowledged"
 FAULT = "fault"
+IDENTIFY = "identify"
 
 PATTERNS = {
     IDLE: (50, 2950),
@@ -42,6 +44,7 @@ PATTERNS = {
     RECEIVED: (500, 500),
     ACKNOWLEDGED: (1000,),  # one element: steady on
     FAULT: (100, 150, 100, 1650),
+    IDENTIFY: (250, 250),
 }
 _CHIRP_MS = 150
 _SLICE_MS = 50  # how often a running pattern looks for a state change

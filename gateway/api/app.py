@@ -20,9 +20,11 @@ from sqlalchemy.exc import OperationalError
 from gateway import __version__
 from gateway.api.deps import AnyRole
 from gateway.api.responses import HTTP_STATUS
-from gateway.api.routes import alerts, devices, health, metrics, owners, stations
+from gateway.api.routes import alerts, commands, devices, health, metrics, owners, stations
 from gateway.api.throttle import FailureThrottle
+from gateway.commands import Commands
 from gateway.console import routes as console
+from gateway.ingest import Ingest
 from gateway.metrics import Metrics
 from gateway.protocol import DispatchAck
 from gateway.registry import Registry
@@ -37,11 +39,13 @@ log = logging.getLogger("gateway.api")
 def create_app(settings: Settings, store: Store, registry: Registry, metrics_: Metrics, *,
                acknowledge: Callable[[DispatchAck], object],
                broker_connected: Callable[[], bool] | None = None,
-               station_directory: StationDirectory | None = None) -> FastAPI:
+               station_directory: StationDirectory | None = None,
+               commands_: Commands | None = None) -> FastAPI:
     """`acknowledge` applies an operator's acknowledgement (then the alert is read back from
     storage); `broker_connected` tells /health about the MQTT link (None: not running);
     `station_directory`: the process's station directory, the one alerts are routed with (None: the
-    stations routes make their own), so a change through the API re-routes at once."""
+    stations routes make their own), so a change through the API re-routes at once; `commands_`: the
+    bridge's command service (None: commands are stored and staged, and published by the outbox's poll)."""
     app = FastAPI(title="Panic button registry", version=__version__,
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
@@ -53,6 +57,7 @@ def create_app(settings: Settings, store: Store, registry: Registry, metrics_: M
     app.state.exiting = lambda: False  # the server replaces it: True once it is shutting down
     if station_directory is not None:
         app.state.stations = station_directory
+    app.state.commands = commands_ or Commands(Ingest(store, metrics_, settings.max_payload_bytes), lambda _: None)
     app.state.throttle = FailureThrottle(settings.api_token_failures, settings.api_token_failure_window_s)
 
     @app.exception_handler(StoreError)
@@ -66,7 +71,7 @@ def create_app(settings: Settings, store: Store, registry: Registry, metrics_: M
         return JSONResponse({"detail": "the database is not available; retry"},
                             status_code=503)
 
-    for module in (health, metrics, owners, devices, alerts, stations):
+    for module in (health, metrics, owners, devices, commands, alerts, stations):
         app.include_router(module.router)
     console.install(app)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -139,3 +139,23 @@ class NotificationOut(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: str
+
+
+class CommandOut(BaseModel):
+    """A remote command and where it stands (docs/operations.md, "Remote commands")."""
+
+    id: int
+    device_id: str
+    cseq: int
+    cmd: str
+    args: dict[str, int]
+    status: Literal["pending", "sent", "ok", "rejected", "expired"] = Field(
+        description="pending: committed, not yet taken by the broker; sent: the broker has it; ok / rejected: "
+                    "the device's signed answer; expired: no answer before expires_at")
+    reason: str | None = Field(description="why the device rejected it (protocol/README.md, Commands)")
+    result: dict[str, Any] | None = Field(description="the device's result body (locate: loc; test: seq)")
+    requested_by: str
+    created_at: str
+    expires_at: str
+    sent_at: str | None
+    answered_at: str | None

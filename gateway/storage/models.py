@@ -300,3 +300,29 @@ class SmsInbox(Base):
     outcome: Mapped[str | None] = mapped_column(String(40), nullable=True)  # verdict, or the rejection reason
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+class Command(Base):
+    """A remote command to a device (gateway/commands.py; protocol/README.md, "Commands").
+
+    `cseq` is the device's command counter, given here (one above the device's
+    highest so far) in the transaction that stages the command's outbox row.
+    `status`: pending (committed, not yet accepted by the broker), sent (the
+    broker has it), ok or rejected (the device's signed result, in `result`).
+    A pending or sent command past `expires_at` reads as expired.
+    """
+
+    __tablename__ = "commands"
+    __table_args__ = (UniqueConstraint("device_id", "cseq"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
+    cseq: Mapped[int] = mapped_column(BigInteger)
+    cmd: Mapped[str] = mapped_column(String(20))
+    args: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(10))  # pending, sent, ok, rejected
+    reason: Mapped[str | None] = mapped_column(String(20), nullable=True)  # the device's, when rejected
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # the device's result body
+    requested_by: Mapped[str] = mapped_column(String(100))  # the API caller's role
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -22,19 +22,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
-from sqlalchemy import Row, Table, bindparam, delete, func, select, update
+from sqlalchemy import Row, Table, bindparam, case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from gateway.dc09.queue import Report
 from gateway.dc09.queue import stage as stage_dc09
 from gateway.storage.base import StoreBase
 from gateway.storage.claims import claim_rows
-from gateway.storage.models import Alert, OutboxEntry
+from gateway.storage.models import Alert, Command, OutboxEntry
 from gateway.storage.notifications import stage as stage_notify
 
 # dc09: a Contact ID report for the alarm-receiving centres, staged into their own table (gateway/dc09/queue.py).
 # notify: people to tell about an alert (gateway/notify/), staged into notify_events.
-Kind = Literal["dispatch_alert", "device_ack", "event", "dc09", "notify"]
+# device_cmd: a remote command (gateway/commands.py), signed when published; its PUBACK makes the command `sent`.
+Kind = Literal["dispatch_alert", "device_ack", "event", "dc09", "notify", "device_cmd"]
 _OWN_TABLES = ("dc09", "notify")
 
 
@@ -170,7 +171,12 @@ class OutboxStore(StoreBase):
                     for i in items if i.kind == "dispatch_alert" and receipt_backoff is not None]
         waiting = {entry["b_row"] for entry in awaiting}
         finished = [i.id for i in items if i.id not in waiting]
+        commands = [i.body["id"] for i in items if i.kind == "device_cmd" and i.body]
         with self.sessions() as session:
+            if commands:  # the device may have answered already: then only sent_at is new
+                session.execute(update(Command).where(Command.id.in_(commands), Command.sent_at.is_(None))
+                                .values(sent_at=now, status=case((Command.status == "pending", "sent"),
+                                                                 else_=Command.status)))
             # One statement each, executed for many rows (executemany).
             if published:
                 session.execute(_MARK_PUBLISHED, published)

@@ -6,6 +6,7 @@
     outbox.py       publications committed with their cause, until confirmed
     escalation.py   escalation timers: one compare-and-set per level
     notifications.py  people to tell: events, then one message per recipient, until sent
+    commands.py     remote commands to devices and their results
     profiles.py     who is behind a device, as plain values, cached briefly
     console.py      what the operator console reads (gateway/console/)
 
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.storage.alerts import AlertContext as AlertContext
 from gateway.storage.alerts import AlertStore
+from gateway.storage.commands import CommandStore
 from gateway.storage.common import StoreError as StoreError
 from gateway.storage.common import as_utc as as_utc
 from gateway.storage.common import utcnow as utcnow
@@ -45,7 +47,7 @@ DEFAULT_LEASE_S = 30.0
 
 
 class Store(WindowStore, AlertStore, SupervisionStore, OutboxStore, EscalationStore, NotificationStore,
-            ConsoleStore):
+            ConsoleStore, CommandStore):
     def __init__(self, sessions: sessionmaker[Session], history_days: int = 30, *,
                  instance: str = "panic-gateway-1", lease_s: float = DEFAULT_LEASE_S,
                  escalate_after_s: float | None = None) -> None:

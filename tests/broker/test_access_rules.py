@@ -24,11 +24,13 @@ def dev(device: str, leaf: str) -> str:
 
 FORBIDDEN_PUBLISH = {
     "gateway": ["panic/v1/dev/gateway/status", "panic/v1/dev/gateway/alert", dev(DEV, "alert"), dev(DEV, "hb"),
-                dev(DEV, "status"), "panic/v1/dispatch/ack", "panic/v1/dispatch/receipt"],
+                dev(DEV, "status"), dev(DEV, "result"), "panic/v1/dispatch/ack", "panic/v1/dispatch/receipt"],
     "dispatch": ["panic/v1/dev/dispatch/alert", "panic/v1/dev/dispatch/status", dev(DEV, "alert"),
-                 dev(DEV, "ack"), dev(DEV, "cmd"), "panic/v1/dispatch/alerts", "panic/v1/dispatch/events",
+                 dev(DEV, "ack"), dev(DEV, "cmd"), dev(DEV, "result"), "panic/v1/dispatch/alerts",
+                 "panic/v1/dispatch/events",
                  "panic/v1/dispatch/stations/s-1/alerts"],
-    DEV: [dev(OTHER, "alert"), dev(OTHER, "status"), dev(DEV, "ack"), dev(DEV, "cmd"), "panic/v1/dispatch/alerts",
+    DEV: [dev(OTHER, "alert"), dev(OTHER, "status"), dev(OTHER, "result"), dev(DEV, "ack"), dev(DEV, "cmd"),
+          "panic/v1/dispatch/alerts",
           "panic/v1/dispatch/events", "panic/v1/dispatch/ack", "panic/v1/dispatch/receipt"],
     "admin": [dev(DEV, "alert"), dev(DEV, "ack"), "panic/v1/dispatch/alerts", "panic/v1/dispatch/ack"],
 }
@@ -42,7 +44,8 @@ FORBIDDEN_SUBSCRIBE = {
                 "$SYS/#"],
     "dispatch": [dev("+", "alert"), "$share/dispatch/panic/v1/dev/+/alert", "panic/v1/dispatch/ack",
                  "panic/v1/dispatch/receipt", "panic/v1/dispatch/#", "#", policy.CONTROL_RESPONSE_TOPIC],
-    DEV: [dev(OTHER, "ack"), dev("+", "ack"), dev(DEV, "alert"), dev(DEV, "status"), f"$share/g/{dev(DEV, 'ack')}",
+    DEV: [dev(OTHER, "ack"), dev("+", "ack"), dev(DEV, "alert"), dev(DEV, "status"), dev(DEV, "result"),
+          f"$share/g/{dev(DEV, 'ack')}",
           "panic/v1/dispatch/alerts", "#", policy.CONTROL_RESPONSE_TOPIC],
     "admin": [dev("+", "alert"), "panic/v1/dispatch/alerts", "#"],
 }
@@ -97,6 +100,18 @@ def test_each_account_subscribes_to_its_topics_and_nothing_else(broker: BrokerUn
         FORBIDDEN_SUBSCRIBE[account], SUBACK_REFUSED)
     assert {t: peer.subscribe(t) for t in ALLOWED_SUBSCRIBE[account]} == dict.fromkeys(ALLOWED_SUBSCRIBE[account], 1)
     peer.close()
+
+
+def test_a_device_answers_commands_on_its_own_result_topic(broker: BrokerUnderTest) -> None:
+    """The result topic (protocol/README.md, "Commands"): the device writes it, the gateway (shared) reads it."""
+    broker.add_device(DEV, "device-pw")
+    gateway = Peer(broker, "gateway", password(broker, "gateway"))
+    assert gateway.subscribe(f"$share/g/{dev('+', 'result')}") == 1
+    device = Peer(broker, DEV, "device-pw")
+    device.publish(dev(DEV, "result"))
+    assert received(gateway) == [dev(DEV, "result")]
+    for peer in (gateway, device):
+        peer.close()
 
 
 @pytest.mark.parametrize("account", ["gateway", "dispatch", DEV])

@@ -51,6 +51,7 @@ TOPICS = [
     ("panic/v1/dev/{id}/status", "device", "all", 1, True),
     ("panic/v1/dev/{id}/ack", "gateway", "device", 1, False),
     ("panic/v1/dev/{id}/cmd", "gateway", "device", 1, False),
+    ("panic/v1/dev/{id}/result", "device", "gateway", 1, False),
     ("panic/v1/dispatch/alerts", "gateway", "dispatch", 1, False),
     ("panic/v1/dispatch/stations/{station}/alerts", "gateway", "dispatch", 1, False),
     ("panic/v1/dispatch/events", "gateway", "dispatch", 1, False),
@@ -58,7 +59,7 @@ TOPICS = [
     ("panic/v1/dispatch/receipt", "dispatch", "gateway", 1, False),
 ]
 # Topics the project added to the original table (dispatch receipts, docs/protocol.md).
-ADDED_TOPICS = {"panic/v1/dispatch/receipt"}
+ADDED_TOPICS = {"panic/v1/dispatch/receipt", "panic/v1/dev/{id}/result"}
 
 
 # --- helpers ----------------------------------------------------------------------
@@ -216,6 +217,7 @@ class ReplayWindow:
 
 
 SIGNING = load_json(VECTORS / "signing.json")
+COMMANDS = load_json(VECTORS / "commands.json")
 MALFORMED = load_json(VECTORS / "malformed.json")
 REPLAY = load_json(VECTORS / "replay_window.json")
 BOUNDS = load_json(VECTORS / "bounds.json")
@@ -234,6 +236,7 @@ def by_name(vectors: list[dict[str, Any]]) -> list[Any]:
     ("make_malformed.py", "malformed.json"),
     ("make_bounds.py", "bounds.json"),
     ("make_sms.py", "sms.json"),
+    ("make_commands.py", "commands.json"),
 ])
 def test_generator_reproduces_committed_file(script: str, output: str) -> None:
     # -E -s -S: no environment, no site-packages (the script's own folder stays on
@@ -245,7 +248,8 @@ def test_generator_reproduces_committed_file(script: str, output: str) -> None:
     assert result.stdout == (VECTORS / output).read_bytes(), f"{output} is stale: run protocol/vectors/{script}"
 
 
-@pytest.mark.parametrize("name", ["signing.json", "malformed.json", "replay_window.json", "bounds.json"])
+@pytest.mark.parametrize("name", ["signing.json", "malformed.json", "replay_window.json", "bounds.json",
+                                  "commands.json"])
 def test_vector_files_have_the_common_shape(name: str) -> None:
     data = load_json(VECTORS / name)
     assert isinstance(data["description"], str) and data["description"]
@@ -260,7 +264,7 @@ def test_vector_files_have_the_common_shape(name: str) -> None:
 def test_every_payload_has_a_schema() -> None:
     expected = {
         "device-alert.json", "device-heartbeat.json", "device-status.json", "device-ack.json",
-        "device-cmd.json", "dispatch-alert.json", "dispatch-event.json", "dispatch-ack.json",
+        "device-cmd.json", "device-result.json", "dispatch-alert.json", "dispatch-event.json", "dispatch-ack.json",
         "dispatch-receipt.json",
     }
     assert {path.name for path in SCHEMA_FILES} == expected
@@ -292,11 +296,8 @@ def _object_schemas(node: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
-@pytest.mark.parametrize(
-    "path", [path for path in SCHEMA_FILES if path.name != "device-cmd.json"], ids=lambda path: path.name
-)
+@pytest.mark.parametrize("path", SCHEMA_FILES, ids=lambda path: path.name)
 def test_closed_schemas_forbid_unknown_members(path: Path) -> None:
-    # device-cmd.json is provisional and deliberately open.
     objects = _object_schemas(load_json(path), "#")
     assert objects
     for where, node in objects:
@@ -363,6 +364,36 @@ def test_signed_schemas_require_sig_and_device_fields() -> None:
     for name in ("device-alert.json", "device-heartbeat.json"):
         assert "seq" in load_json(SCHEMAS / name)["required"]
     assert "sig" not in load_json(SCHEMAS / "device-status.json")["properties"]
+
+
+@pytest.mark.parametrize("vector", by_name(COMMANDS["vectors"]))
+def test_command_vector_schema_validity(vector: dict[str, Any]) -> None:
+    """Valid commands validate against device-cmd.json; each rejection the schema can see, it sees."""
+    try:
+        valid = field_errors(vector["payload"].encode("utf-8"), "device-cmd.json") == []
+    except ValueError:  # not JSON
+        valid = False
+    assert valid == vector["schema_valid"]
+    if vector["reason"] is None:
+        assert vector["schema_valid"], "a command the device accepts is one the schema accepts"
+
+
+@pytest.mark.parametrize("vector", by_name(COMMANDS["results"]))
+def test_command_result_vector(vector: dict[str, Any]) -> None:
+    key = bytes.fromhex(COMMANDS["device"]["key_hex"])
+    body = vector["body"].encode("utf-8")
+    sig = hmac_hex(key, vector["topic"], body)
+    assert vector["payload"].encode("utf-8") == body[:-1] + b',"sig":"' + sig.encode() + b'"}'
+    assert field_errors(vector["payload"].encode("utf-8"), "device-result.json") == []
+
+
+def test_command_vectors_cover_the_brief() -> None:
+    reasons = {v["reason"] for v in COMMANDS["vectors"]}
+    assert {None, "no_sig", "bad_sig", "bad_json", "bad_field", "dev_mismatch", "replay", "expired", "unknown_cmd",
+            "bad_args", "out_of_range"} == reasons
+    commands = {json.loads(v["payload"])["cmd"] for v in COMMANDS["vectors"] if v["reason"] is None}
+    assert commands == {"locate", "test", "identify", "config", "reboot"}
+    assert {"ok", "rejected"} == {json.loads(r["body"])["status"] for r in COMMANDS["results"]}
 
 
 CID = {"sos": "120", "silent_sos": "122", "cancel": "406", "test": "601",
@@ -719,6 +750,8 @@ def test_asyncapi_examples_validate(schema_file: str, payload: Any) -> None:
 
 def test_asyncapi_signed_examples_come_from_the_vectors() -> None:
     sigs = {vector["sig"] for vector in SIGNING["vectors"]}
+    for vector in COMMANDS["vectors"] + COMMANDS["results"]:
+        sigs.add(vector["payload"][-66:-2])
     for message in ASYNCAPI["components"]["messages"].values():
         for example in message.get("examples", []):
             if "sig" in example["payload"]:

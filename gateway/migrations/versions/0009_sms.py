@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0009_sms'
-down_revision = '0007_lifecycle'
+down_revision = '0008_commands'
 branch_labels = None
 depends_on = None
 
