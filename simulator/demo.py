@@ -5,8 +5,10 @@ the sample Bandar Lampung stations imported (`panic-gateway stations import`)
 → registration through the API → the real firmware under the MicroPython unix
 port as a simulated button → press → the enriched alert as dispatch sees it,
 routed to the nearest station with candidates, also on that station's topic
-→ the button's view of "received" and of police's "acknowledged". Then
-everything is shut down.
+→ nobody answers within the (shortened) escalation time, so the alert is
+escalated to the next station and the parent → police acknowledge, dispatch a
+unit, arrive, resolve, and the button's indicator follows each step; the
+alert's timeline as the API keeps it. Then everything is shut down.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from simulator.button import SimulatedButton
 from simulator.stack import MqttListener, Stack
@@ -25,6 +29,8 @@ from simulator.stack import MqttListener, Stack
 ROOT = Path(__file__).resolve().parents[1]
 DEVICE_ID = "pb-24a160c0ffee"
 SAMPLE_STATIONS = ROOT / "gateway" / "stations" / "sample_bandar_lampung.csv"
+# 60 s in production ("within a minute"); shortened so the demo shows an escalation quickly.
+ESCALATE_AFTER_S = 3
 STATION_ALERTS = "panic/v1/dispatch/stations/+/alerts"
 
 
@@ -40,7 +46,7 @@ def run(state_dir: Path, broker_port: int | None, hold_ms: int) -> int:
     say = Narrator()
     if state_dir.exists():
         shutil.rmtree(state_dir)
-    stack = Stack(state_dir, broker_port=broker_port)
+    stack = Stack(state_dir, broker_port=broker_port, gateway_env={"PANIC_ESCALATE_AFTER_S": str(ESCALATE_AFTER_S)})
     button: SimulatedButton | None = None
     try:
         say.step(f"starting Mosquitto with broker/mosquitto.conf.in on 127.0.0.1:{stack.broker_config.port}")
@@ -91,12 +97,32 @@ def run(state_dir: Path, broker_port: int | None, hold_ms: int) -> int:
         say.step("button: the gateway confirmed receipt (indicator 'received'; outbox now "
                  f"{len(button.outbox())} entries)")
 
-        ack = {"alert_id": alert["alert_id"], "state": "acknowledged", "by": "Polsek Tanjung Karang, desk 2",
+        escalated = next_revision(dispatch, lambda a: a["escalation"] is not None)
+        level = escalated["escalation"]
+        say.step(f"nobody acknowledged within {ESCALATE_AFTER_S} s (PANIC_ESCALATE_AFTER_S, 60 s by default): "
+                 f"rev {escalated['rev']} escalates to level {level['level']}, to "
+                 + ", ".join(str(s) for s in level["stations"]) + f" ({level['reason']})")
+
+        alert_id = alert["alert_id"]
+        ack = {"alert_id": alert_id, "state": "acknowledged", "by": "Polsek Tanjung Karang, desk 2",
                "note": "unit 7 en route"}
         dispatch.publish("panic/v1/dispatch/ack", json.dumps(ack).encode())
-        say.step(f"dispatch acknowledged {alert['alert_id']} on panic/v1/dispatch/ack")
+        say.step(f"dispatch acknowledged {alert_id} on panic/v1/dispatch/ack")
         button.wait_for_indicator("acknowledged", timeout=30)
         say.step("button: police acknowledged (indicator 'acknowledged')")
+        for state, note, shown in (("dispatched", "unit 7 on the way", "acknowledged"),
+                                   ("on_scene", "officers at the shop", "acknowledged"),
+                                   ("resolved", "a robbery attempt; suspect detained", "idle")):
+            stack.gateway.request("POST", f"/alerts/{alert_id}/ack",
+                                  {"state": state, "by": "Polsek Tanjung Karang, desk 2", "note": note})
+            revision = next_revision(dispatch, lambda a, s=state: a["state"] == s)  # type: ignore[misc]
+            button.wait_for_indicator(shown, timeout=30)
+            say.step(f"police: {state} (POST /alerts/{{id}}/ack; rev {revision['rev']} on dispatch); "
+                     f"button indicator '{shown}'")
+        timeline = stack.gateway.request("GET", f"/alerts/{alert_id}")["timeline"]
+        say.step("the alert's timeline (GET /alerts/{id}): " + "; ".join(
+            f"{entry['state']}" + (f" level {entry['escalation']}" if entry["escalation"] else "")
+            + (f" by {entry['by']}" if entry["by"] else "") for entry in timeline))
         memory = button.memory()
         if memory:
             say.step(f"button heap: {memory}")
@@ -116,6 +142,17 @@ def run(state_dir: Path, broker_port: int | None, hold_ms: int) -> int:
             button.stop()
         stack.stop()
         say.step(f"everything stopped; logs kept in {state_dir}")
+
+
+def next_revision(dispatch: MqttListener, wanted: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """The next alert revision on dispatch that `wanted` accepts (events and other revisions pass by)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        _topic, payload = dispatch.next(max(0.1, deadline - time.monotonic()), "/dispatch/alerts")
+        revision: dict[str, Any] = json.loads(payload)
+        if wanted(revision):
+            return revision
+    raise TimeoutError("the expected alert revision did not reach dispatch")
 
 
 def import_stations(stack: Stack) -> str:

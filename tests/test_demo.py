@@ -48,6 +48,15 @@ def test_demo_runs_the_whole_path_and_leaves_nothing_running(tmp_path: Path) -> 
     assert "the station desk received it on panic/v1/dispatch/stations/polresta-bandar-lampung/alerts" in out
     # then the button's view: received by the gateway, acknowledged by police
     assert out.index("indicator 'received'") < out.index("indicator 'acknowledged'")
+    # nobody answered within the demo's escalation time: escalated to the next candidate and the parent
+    escalation = re.search(r"rev 2 escalates to level 1, to (\S+), (\S+) ", out)
+    assert escalation is not None, out
+    assert escalation.groups() == ("polsek-tanjung-karang-pusat", "polda-lampung")
+    assert out.index("escalates to level 1") < out.index("dispatch acknowledged")
+    # then police take it to its end and the button follows: back to idle once resolved
+    assert "police: resolved (POST /alerts/{id}/ack; rev 6 on dispatch); button indicator 'idle'" in out
+    assert ("timeline (GET /alerts/{id}): new; new level 1; acknowledged by Polsek Tanjung Karang, desk 2; "
+            "dispatched by") in out
     assert "demo complete" in out
     # no secret in anything a person reads: the demo's output and every log it kept
     secrets = json.loads((state / "button-flash" / "secrets.json").read_text())
