@@ -110,8 +110,8 @@ def run(state_dir: Path, broker_port: int | None, hold_ms: int) -> int:
         say.step(f"dispatch acknowledged {alert_id} on panic/v1/dispatch/ack")
         button.wait_for_indicator("acknowledged", timeout=30)
         say.step("button: police acknowledged (indicator 'acknowledged')")
-        for state, note, shown in (("dispatched", "unit 7 on the way", "acknowledged"),
-                                   ("on_scene", "officers at the shop", "acknowledged"),
+        for state, note, shown in (("dispatched", "unit 7 on the way", "on_the_way"),
+                                   ("on_scene", "officers at the shop", "on_the_way"),
                                    ("resolved", "a robbery attempt; suspect detained", "idle")):
             stack.gateway.request("POST", f"/alerts/{alert_id}/ack",
                                   {"state": state, "by": "Polsek Tanjung Karang, desk 2", "note": note})

@@ -68,8 +68,8 @@ _DEFAULT_WDT_MS = 10000
 _SHOWN = {
     "received": indicator.RECEIVED,
     "acknowledged": indicator.ACKNOWLEDGED,
-    "dispatched": indicator.ACKNOWLEDGED,
-    "on_scene": indicator.ACKNOWLEDGED,
+    "dispatched": indicator.ON_THE_WAY,
+    "on_scene": indicator.ON_THE_WAY,
 }
 
 

@@ -8,7 +8,8 @@ state            pattern             meaning
 ``idle``         50 on, 2950 off     armed: config ok, link up, nothing pending
 ``sending``      100 on, 100 off     an alert is not yet confirmed by the gateway
 ``received``     500 on, 500 off     the gateway has the alert
-``acknowledged`` steady on           police acknowledged / dispatched
+``acknowledged`` steady on           police acknowledged
+``on_the_way``   1800 on, 200 off    officers dispatched, or on scene
 ``fault``        100,150,100,1650    no config, or no link while idle
 ``identify``     250 on, 250 off     a technician's ``identify`` command (panic/command.py)
 ===============  ==================  =====================================
@@ -17,8 +18,8 @@ Every change is logged as ``I <up> indicator: state=<new> prev=<old> why=<w>``
 (the simulator and tests follow the state from that line). A board with a
 fault LED (``led_fault``) lights it steadily while the state is ``fault``,
 so a fault is visible even between the status LED's blinks. The buzzer, if
-the board has one, chirps when the gateway confirms and when police
-acknowledge; ``silent`` (silent mode, later) keeps it quiet.
+the board has one, chirps when the gateway confirms, when police
+acknowledge and when officers are dispatched; ``silent`` (silent mode, later) keeps it quiet.
 """
 
 import asyncio
@@ -35,6 +36,7 @@ IDLE = "idle"
 SENDING = "sending"
 RECEIVED = "received"
 ACKNOWLEDGED = "acknowledged"
+ON_THE_WAY = "on_the_way"
 FAULT = "fault"
 IDENTIFY = "identify"
 
@@ -43,6 +45,7 @@ PATTERNS = {
     SENDING: (100, 100),
     RECEIVED: (500, 500),
     ACKNOWLEDGED: (1000,),  # one element: steady on
+    ON_THE_WAY: (1800, 200),  # steady with a short dark gap: told apart from acknowledged at a glance
     FAULT: (100, 150, 100, 1650),
     IDENTIFY: (250, 250),
 }
@@ -74,7 +77,7 @@ class Indicator:
         self.state = state
         if self.fault_led is not None:
             self.fault_led.set(state == FAULT)
-        if self._buzzer is not None and not self.silent and state in (RECEIVED, ACKNOWLEDGED):
+        if self._buzzer is not None and not self.silent and state in (RECEIVED, ACKNOWLEDGED, ON_THE_WAY):
             self._buzzer.set(True)
             self._chirping = True
             self._chirp_until = time.ticks_add(time.ticks_ms(), _CHIRP_MS)

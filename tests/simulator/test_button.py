@@ -49,11 +49,14 @@ def test_press_sends_a_signed_alert_and_follows_the_acks(make_button: MakeButton
     assert button.outbox() == []
     gateway.ack(body["seq"], "acknowledged")
     button.wait_for_indicator("acknowledged")
-    # officers on scene still show as answered; the end of the alert puts the LED back to idle
+    # officers dispatched: "on the way" (a pattern of its own); on scene still shows it; the end of
+    # the alert puts the LED back to idle
+    gateway.ack(body["seq"], "dispatched")
+    button.wait_for_indicator("on_the_way")
     mark = button.mark()
     gateway.ack(body["seq"], "on_scene")
     button.wait_for_log(rf"ack: state seq={body['seq']} state=on_scene", since=mark)
-    assert button.indicator == "acknowledged"
+    assert button.indicator == "on_the_way"
     gateway.ack(body["seq"], "resolved")
     button.wait_for_indicator("idle")
 
