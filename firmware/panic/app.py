@@ -8,6 +8,7 @@ Tasks (one per concern, all asyncio, none blocking for long):
 - link        Wi-Fi + MQTT session, reconnect with back-off; incoming acks
 - delivery    sends outbox entries until the gateway acks them
 - heartbeat   signed ``hb`` every heartbeat_s
+- gps         reads the receiver (board without one: none), powers it; alerts take its ``loc``
 
 Hardware comes in as one object (panic.hal.Esp32Hardware on the ESP32, virtual
 hardware in the simulator): nothing here imports machine or network.
@@ -47,19 +48,21 @@ from panic.delivery import Delivery  # isort: skip
 from panic.supervisor import Supervisor  # isort: skip
 from panic.button import Button  # isort: skip
 from panic.heartbeat import Heartbeat  # isort: skip
+from panic.gps import Gps  # isort: skip
 from panic import VERSION, indicator, log, mem, messages  # isort: skip
 from panic.outbox import Outbox  # isort: skip
 from panic.seq import SeqCounter  # isort: skip
 from panic.sign import Signer  # isort: skip
+from micropython import const
 
-TYPE_CHECKING = False
+TYPE_CHECKING = const(False)  # a constant: the block below is compiled away
 if TYPE_CHECKING:
     from typing import Coroutine
 
     from panic.config import Config
     from panic.hal import Hardware
 
-_DEFAULT_WDT_MS = 10000
+_DEFAULT_WDT_MS = const(10000)
 _SHOWN = {
     "received": indicator.RECEIVED,
     "acknowledged": indicator.ACKNOWLEDGED,
@@ -138,7 +141,9 @@ class App:
         assert self.outbox is not None and self.seq is not None
         self.link = Link(cfg, hw, sup, self._on_message, self._on_link)
         self.delivery = Delivery(self.outbox, self.link, cfg.retry_min_ms, cfg.retry_max_ms, sup)
-        self.alerts = Alerts(cfg.device_id, hw, self.seq, self.outbox, signer, self.delivery.wake, self._refresh)
+        uart = hw.gps_uart
+        gps = Gps(uart, hw.gps_power) if uart is not None else None
+        self.alerts = Alerts(cfg.device_id, hw, self.seq, self.outbox, signer, self.delivery.wake, self._refresh, gps)
         button = Button(hw.button, cfg.hold_ms, self._on_gesture, sup)
         beat = Heartbeat(cfg.device_id, hw, self.seq, signer, self.link, cfg.heartbeat_s, sup)
         self._refresh("boot")
@@ -147,7 +152,7 @@ class App:
             self._guard("link", self.link.run()),
             self._guard("delivery", self.delivery.run()),
             self._guard("heartbeat", beat.run()),
-        ]
+        ] + ([self._guard("gps", gps.run(sup))] if gps is not None else [])
 
     async def _guard(self, name: str, coro: Coroutine) -> None:
         # A task that dies stops reporting progress, so the supervisor lets

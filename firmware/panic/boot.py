@@ -19,10 +19,12 @@ every new identifier is a qstr, and on the unix port the 621st qstr costs
 
 import os
 
+from micropython import const
+
 from panic import flash, log
 from panic.outbox import Entry
 
-TYPE_CHECKING = False
+TYPE_CHECKING = const(False)  # a constant: the block below is compiled away
 if TYPE_CHECKING:
     from typing import Callable
 

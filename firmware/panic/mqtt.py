@@ -53,7 +53,7 @@ failure ends in one of two exceptions: ``MQTTError`` (the broker said no) or
   (the same bytes; receivers deduplicate by ``seq``).
 * ``publish()``/``subscribe()``/``next_message()`` while not connected raise
   ``OSError(ENOTCONN)`` (or the errno of the last drop) immediately.
-* Inbox full (``INBOX`` messages not yet taken by ``next_message()``): the
+* Inbox full (``_INBOX`` messages not yet taken by ``next_message()``): the
   reader keeps reading so PUBACKs and PINGRESPs are never held up; the oldest
   queued message is dropped and ``stats["drops"]`` += 1.
 * A message the client cannot or will not take, a packet it does not expect:
@@ -164,6 +164,8 @@ _DISCONNECT = b"\xe0\x00"
 _MAX_LENGTH = const(268435455)  # largest remaining length, 4 varint bytes
 _WAITING = const(-1)
 _LOST = const(-2)
+_INBOX = const(8)  # incoming messages buffered for next_message()
+_TICK_MS = const(1000)  # longest supervisor sleep
 
 _CONNACK_TEXT = (
     "accepted",
@@ -238,8 +240,6 @@ class _Pending:
 
 
 class MQTTClient:
-    INBOX = 8  # incoming messages buffered for next_message()
-    TICK_MS = 1000  # longest supervisor sleep
 
     def __init__(
         self,
@@ -279,7 +279,7 @@ class MQTTClient:
         self._wdeadline = ticks_ms()
         self._last_rx = self._last_tx = self._last_ping = ticks_ms()
         # Inbox ring buffer.
-        self._q: list[tuple[str, bytes] | None] = [None] * self.INBOX
+        self._q: list[tuple[str, bytes] | None] = [None] * _INBOX
         self._qhead = 0
         self._qlen = 0
         self._qev = asyncio.Event()
@@ -419,7 +419,7 @@ class MQTTClient:
         i = self._qhead
         msg = self._q[i]
         self._q[i] = None
-        self._qhead = (i + 1) % self.INBOX
+        self._qhead = (i + 1) % _INBOX
         self._qlen -= 1
         assert msg is not None
         return msg
@@ -694,7 +694,7 @@ class MQTTClient:
 
     def _put(self, topic: str, payload: bytes) -> None:
         self.stats["received"] += 1
-        size = self.INBOX
+        size = _INBOX
         if self._qlen == size:  # full: drop the oldest
             self._qhead = (self._qhead + 1) % size
             self._qlen -= 1
@@ -711,7 +711,7 @@ class MQTTClient:
 
     async def _supervisor(self, gen: int) -> None:
         ka = self.keepalive_s * 1000
-        tick = min(self.TICK_MS, ka // 4) if ka else self.TICK_MS
+        tick = min(_TICK_MS, ka // 4) if ka else _TICK_MS
         while True:
             await asyncio.sleep_ms(tick)
             if gen != self._gen or not self._connected:

@@ -41,29 +41,25 @@ the latest closed cycle had one. The previous fix stays readable after a
 cycle without one.
 """
 
-_LINE_MAX = 120  # NMEA allows 82; receivers with 8-decimal minutes send ~100
-_FIELDS_MAX = 24
+from micropython import const
+
+# Constants (const, "_" names): compiled into the bytecode, no global, no interned name.
+_LINE_MAX = const(120)  # NMEA allows 82; receivers with 8-decimal minutes send ~100
+_FIELDS_MAX = const(24)
 
 # Sentence kinds carrying a time, as bits: a cycle remembers which it has seen.
-_RMC = 1
-_GGA = 2
-_GLL = 4
-_GNS = 8
+_RMC = const(1)
+_GGA = const(2)
+_GLL = const(4)
+_GNS = const(8)
 
-
-def _code(name: bytes) -> int:
-    code = 0
-    for b in name:
-        code = code << 8 | b
-    return code
-
-
-_TALKERS = tuple(_code(t) for t in (b"GP", b"GN", b"GL", b"GA", b"BD", b"GB", b"GI", b"GQ"))
-_K_RMC = _code(b"RMC")
-_K_GGA = _code(b"GGA")
-_K_GLL = _code(b"GLL")
-_K_GNS = _code(b"GNS")
-_K_GSA = _code(b"GSA")
+# Talkers and sentence kinds as big-endian integers of their letters (e.g. "GP" = 0x4750).
+_TALKERS = (0x4750, 0x474E, 0x474C, 0x4741, 0x4244, 0x4742, 0x4749, 0x4751)  # GP GN GL GA BD GB GI GQ
+_K_RMC = const(0x524D43)
+_K_GGA = const(0x474741)
+_K_GLL = const(0x474C4C)
+_K_GNS = const(0x474E53)
+_K_GSA = const(0x475341)
 
 
 def _hex(b: int) -> int:
@@ -192,8 +188,8 @@ class Nmea:
         a = self._at[i]
         return self._line[a] if self._at[i + 1] - 1 == a + 1 else -1
 
-    def _dec(self, i: int, places: int) -> int:
-        """A non-negative decimal number times 10**places, rounded half up; -1 if empty or malformed."""
+    def _dec(self, i: int, n: int) -> int:
+        """A non-negative decimal number times 10**n, rounded half up; -1 if empty or malformed."""
         if self._empty(i):
             return -1
         line = self._line
@@ -216,23 +212,20 @@ class Nmea:
                 if digits > 7:
                     return -1  # no field read here is that big; refuse rather than overflow a small int
                 value = value * 10 + c
-            elif frac < places:
+            elif frac < n:
                 value = value * 10 + c
                 frac += 1
-            elif frac == places:
+            elif frac == n:
                 up = c >= 5
                 frac += 1
         if digits == 0:
             return -1
         if frac < 0:
             frac = 0
-        while frac < places:
+        while frac < n:
             value *= 10
             frac += 1
         return value + 1 if up else value
-
-    def _int(self, i: int) -> int:
-        return self._dec(i, 0)
 
     def _coord(self, i: int, limit: int, pos: int, neg: int) -> bool:
         """Field i (d..dmm.m..) and i+1 (hemisphere) to self._deg, self._frac (same sign, 1e-7 deg)."""
@@ -291,8 +284,8 @@ class Nmea:
 
     # -- sentences ----------------------------------------------------------
 
-    def _begin(self, time_field: int, kind: int) -> None:
-        t = self._dec(time_field, 2)
+    def _begin(self, i: int, kind: int) -> None:
+        t = self._dec(i, 2)  # field i: the time
         if self._kinds and (t != self._time or self._kinds & kind):
             self.end_cycle()
         self._time = t
@@ -323,25 +316,25 @@ class Nmea:
         self._veto = True
         return True
 
-    def _counts(self, q_ok: bool, sats_field: int) -> bool:
+    def _counts(self, valid: bool, i: int) -> bool:
         """GGA/GNS: satellites, HDOP and altitude; False when the sentence says there is no fix."""
-        sats = self._int(sats_field)
-        hdop = self._dec(sats_field + 1, 2)
-        if not q_ok or sats == 0:
+        sats = self._dec(i, 0)
+        hdop = self._dec(i + 1, 2)
+        if not valid or sats == 0:
             self._veto = True
             return False
         if sats > 0:
             self._sats = sats
         if hdop > 0:
             self._hdop = hdop
-        if not self._empty(sats_field + 2):
+        if not self._empty(i + 2):
             self._alt = True
         return True
 
     def _gga(self) -> bool:
         # $--GGA,time,lat,N,lon,E,quality,sats,hdop,alt,M,sep,M,age,station
         self._begin(1, _GGA)
-        quality = self._int(6)
+        quality = self._dec(6, 0)
         if self._counts(1 <= quality <= 6, 7):
             return self._position(2)
         return True
@@ -369,7 +362,7 @@ class Nmea:
 
     def _gsa(self) -> None:
         # $--GSA,selection,mode(1 none, 2 2D, 3 3D),12 x PRN,pdop,hdop,vdop[,system]
-        mode = self._int(2)
+        mode = self._dec(2, 0)
         if mode == 2 or mode == 3:
             self._gsa_dim = mode
         for i in range(3, 15):

@@ -30,10 +30,11 @@ import os
 import time
 
 from panic import flash, log
+from micropython import const
 
 OUTBOX_DIR = "outbox"
 CRITICAL_TYPES = ("sos", "silent_sos", "cancel")
-_RAM_SLACK = 8
+_RAM_SLACK = const(8)
 
 
 class Entry:

@@ -11,9 +11,10 @@ hashlib.sha256. A signed payload is a JSON object whose last member is
 
 import binascii
 import hashlib
+from micropython import const
 
 _SIG_HEAD = b',"sig":"'
-_TRAILER = 74  # len(',"sig":"') + 64 hex + len('"}')
+_TRAILER = const(74)  # len(',"sig":"') + 64 hex + len('"}')
 _HEXDIGITS = b"0123456789abcdef"
 
 NO_SIG = "no_sig"

@@ -26,9 +26,14 @@ import micropython
 import socket
 import sys
 
+from micropython import const
+
 import panic
 import vhal
 from panic import log
+
+
+_GPS_BACKLOG = const(512)
 
 
 def _board() -> tuple:
@@ -67,6 +72,8 @@ async def _control(stream: asyncio.StreamReader, hw: vhal.VirtualHardware) -> No
             _heap()
         else:
             hw.command(text)
+        while hw.gps_uart.waiting() > _GPS_BACKLOG:  # a UART's buffer is small: the host waits, not the heap
+            await asyncio.sleep_ms(10)
 
 
 def _heap() -> None:

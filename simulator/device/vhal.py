@@ -12,6 +12,8 @@ host -> device                        device -> host
                                                              its release lasted 100 ms)
 ``down`` / ``up``  raw level          ``led 0|1``, ``buzzer 0|1``
 ``stall <ms>``  block the event loop  ``reset <why>``        device resets (exit 75)
+``gps <hex>``  bytes from the GPS     ``gps 0|1``            GPS receiver power
+   receiver into its virtual UART
 
 Wi-Fi is always up (the host's network) with a fixed rssi, the clock is the
 host's (already synced), battery is unknown and power is mains. The
@@ -20,6 +22,7 @@ _RESET_EXIT (75), which the host treats as a reboot.
 """
 
 import asyncio
+import binascii
 import sys
 import time
 
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
     from typing import Iterator
 
 from panic import log
+from vuart import VirtualUart
 
 _RESET_EXIT = const(75)
 _WDT_CHECK_MS = const(100)
@@ -185,6 +189,8 @@ class VirtualHardware:
         self.fault_led = None  # the host watches the indicator's log lines instead
         self.wifi = VirtualWifi(rssi)
         self.clock = HostClock()
+        self.gps_uart = VirtualUart()  # fed by the host (``gps <hex>``), read by panic.gps
+        self.gps_power = VirtualOutput(channel, "gps")
 
     def watchdog(self, timeout_ms: int) -> VirtualWatchdog:
         return VirtualWatchdog(self._channel, timeout_ms)
@@ -218,6 +224,12 @@ class VirtualHardware:
         elif cmd == "down" or cmd == "up":
             self.button.hold(cmd == "down")
             return
+        elif cmd == "gps":
+            try:
+                self.gps_uart.write(binascii.unhexlify(arg))  # any bytes: garbage and noise too
+                return
+            except ValueError:
+                pass
         elif cmd == "stall" and arg.isdigit():
             # Block the whole event loop, as a blocking call on the device would (DNS, a slow
             # flash): the watchdog is not fed meanwhile.

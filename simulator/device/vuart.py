@@ -23,3 +23,7 @@ class VirtualUart:
         buf[:n] = self._data[self._pos:self._pos + n]
         self._pos += n
         return n
+
+    def waiting(self) -> int:
+        """Bytes not read yet."""
+        return len(self._data) - self._pos
