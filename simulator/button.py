@@ -393,12 +393,15 @@ class SimulatedButton:
         return sorted(p for p in directory.iterdir() if p.suffix in (".c", ".n"))
 
     def heap(self, timeout: float = 10) -> dict[str, int]:
-        """The device's heap now, after a collection: {'alloc', 'free', 'largest_free'} in bytes."""
+        """The device's heap now, after a collection: {'alloc', 'free', 'largest_free'} in bytes, and
+        'qstrs' (interned names) in 'qstr_pools' pools (the sixth takes 7 KB at once, docs/firmware.md)."""
         since = self.mark()
         self._send("heap")
         figures = self.wait_for_log(r"\bsim: heap alloc=(\d+) free=(\d+) block=(\d+)", timeout, since)
         largest = self.wait_for_log(r"\bmax free sz: (\d+)", timeout, since)
-        return {"alloc": int(figures[1]), "free": int(figures[2]), "largest_free": int(largest[1]) * int(figures[3])}
+        qstrs = self.wait_for_log(r"\bqstr pool: n_pool=(\d+), n_qstr=(\d+)", timeout, since)
+        return {"alloc": int(figures[1]), "free": int(figures[2]), "largest_free": int(largest[1]) * int(figures[3]),
+                "qstr_pools": int(qstrs[1]), "qstrs": int(qstrs[2])}
 
     def memory(self) -> dict[str, int]:
         """The last logged heap figures: {'alloc', 'free', 'peak'} in bytes ({} before any)."""

@@ -24,30 +24,37 @@ _PERIOD_S = const(1800)
 _ALERT_S = const(300)
 
 
+# Slots of GpsPower._t (one list, not six attributes: every attribute name is interned for good).
+_SEARCH = const(0)  # ms
+_ON = const(1)
+_PERIOD = const(2)
+_ALERT = const(3)
+_CYCLE_FROM = const(4)  # uptime when the duty cycle started; -1 while searching after boot
+_ALERT_UNTIL = const(5)
+
+
 class GpsPower:
     def __init__(self, search_s: int = _SEARCH_S, on_s: int = _ON_S, period_s: int = _PERIOD_S,
                  alert_s: int = _ALERT_S) -> None:
-        self._search_ms = search_s * 1000
-        self._on_ms = on_s * 1000
-        self._period_ms = period_s * 1000
-        self._alert_ms = alert_s * 1000
-        self._cycle_from = -1  # uptime when the duty cycle started; -1 while searching after boot
-        self._alert_until = -1
+        self._t = [search_s * 1000, on_s * 1000, period_s * 1000, alert_s * 1000, -1, -1]
 
     def fixed(self, now: int) -> None:
         """The receiver reported a fix: the boot search is over."""
-        if self._cycle_from < 0:
-            self._cycle_from = now
+        t = self._t
+        if t[_CYCLE_FROM] < 0:
+            t[_CYCLE_FROM] = now
 
     def alert(self, now: int) -> None:
-        self._alert_until = now + self._alert_ms
+        t = self._t
+        t[_ALERT_UNTIL] = now + t[_ALERT]
 
     def wanted(self, now: int) -> bool:
         """Should the receiver be powered at uptime ``now``?"""
-        if now < self._alert_until:
+        t = self._t
+        if now < t[_ALERT_UNTIL]:
             return True
-        if self._cycle_from < 0:
-            if now < self._search_ms:
+        if t[_CYCLE_FROM] < 0:
+            if now < t[_SEARCH]:
                 return True
-            self._cycle_from = self._search_ms  # no fix in the search: duty-cycle from its end
-        return (now - self._cycle_from) % self._period_ms < self._on_ms
+            t[_CYCLE_FROM] = t[_SEARCH]  # no fix in the search: duty-cycle from its end
+        return (now - t[_CYCLE_FROM]) % t[_PERIOD] < t[_ON]

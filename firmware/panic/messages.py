@@ -25,8 +25,10 @@ button (which compiles it from source) boots with little to spare: no
 big-int constants, one shared body formatter.
 """
 
+from micropython import const
+
 PREFIX = "panic/v1/dev/"
-ALERT_TYPES = ("sos", "silent_sos", "cancel", "test", "tamper", "power_lost", "battery_low")
+_ALERT_TYPES = const(("sos", "silent_sos", "cancel", "test", "tamper", "power_lost", "battery_low"))
 ACK_STATES = ("received", "acknowledged", "dispatched", "resolved", "cancelled")
 OFFLINE = b'{"state":"offline"}'
 
@@ -56,7 +58,7 @@ def alert(
     rssi: int | None, ref: int | None = None, loc: str = "null",
 ) -> bytes:
     # loc is JSON text from panic.fix.location (imported only once there is a fix), or null.
-    if kind not in ALERT_TYPES or ref is not None and (ref < 1 or ref >> 53):
+    if kind not in _ALERT_TYPES or ref is not None and (ref < 1 or ref >> 53):
         raise ValueError("unknown alert type or ref out of range")
     more = ',"type":"%s","loc":%s' % (kind, loc)
     return _body(dev, seq, ts, up, bat, pwr, net, rssi, more if ref is None else more + ',"ref":%d' % ref)

@@ -143,39 +143,25 @@ the firmware.
 
 import asyncio
 import errno
-import select
 import socket
 from time import ticks_add, ticks_diff, ticks_ms
 
 from micropython import const
 
-from panic import log
+from panic import log, mem
 
-_CONNECT = const(0x10)
-_CONNACK = const(0x20)
 _PUBLISH = const(0x30)
 _PUBACK = const(0x40)
-_SUBSCRIBE = const(0x82)
 _SUBACK = const(0x90)
 _UNSUBACK = const(0xB0)
 _PINGRESP = const(0xD0)
-_PINGREQ = b"\xc0\x00"
-_DISCONNECT = b"\xe0\x00"
+_PINGREQ = const(b"\xc0\x00")
+_DISCONNECT = const(b"\xe0\x00")
 _MAX_LENGTH = const(268435455)  # largest remaining length, 4 varint bytes
 _WAITING = const(-1)
 _LOST = const(-2)
 _INBOX = const(8)  # incoming messages buffered for next_message()
 _TICK_MS = const(1000)  # longest supervisor sleep
-
-_CONNACK_TEXT = (
-    "accepted",
-    "unacceptable protocol version",
-    "identifier rejected",
-    "server unavailable",
-    "bad user name or password",
-    "not authorised",
-)
-
 
 def encode_length(buf: bytearray, off: int, n: int) -> int:
     """Write ``n`` as an MQTT remaining-length varint at ``buf[off]``; return the end offset."""
@@ -218,6 +204,16 @@ def _put_str(buf: bytearray, off: int, s: bytes) -> int:
     buf[off + 1] = n & 0xFF
     buf[off + 2 : off + 2 + n] = s
     return off + 2 + n
+
+
+async def _connect_path(name: str, *args: object) -> int:
+    """panic.mqttc's `name`(*args): the code run once per connection, loaded for it and unloaded after."""
+    from panic import mqttc
+
+    try:
+        return await getattr(mqttc, name)(*args)  # type: ignore[no-any-return]
+    finally:
+        mem.unload("panic.mqttc")
 
 
 class MQTTError(Exception):
@@ -332,54 +328,11 @@ class MQTTClient:
     async def connect(self, clean_session: bool = True, timeout_ms: int = 5000) -> None:
         if self._connected:
             raise OSError(errno.EALREADY)
-        self._close_socket()  # leftovers of a failed attempt
-        self._gen += 1
-        self._wlock = asyncio.Lock()
-        self._pend = {}
-        self._wtask = None
-        try:
-            await asyncio.wait_for_ms(self._handshake(clean_session), timeout_ms)
-        except asyncio.TimeoutError:
-            self._close_socket()
-            self.stats["timeouts"] += 1
-            raise OSError(errno.ETIMEDOUT) from None
-        except BaseException:  # OSError, MQTTError, CancelledError: no half-open socket
-            self._close_socket()
-            raise
-        now = ticks_ms()
-        self._last_rx = self._last_tx = self._last_ping = now
-        self._connected = True
-        self._err = errno.ECONNRESET
-        gen = self._gen
-        self._rtask = asyncio.create_task(self._reader(gen))
-        self._stask = asyncio.create_task(self._supervisor(gen))
+        await _connect_path("connect", self, clean_session, timeout_ms)
 
     async def subscribe(self, topic: str, qos: int = 1, timeout_ms: int = 5000) -> int:
         """Subscribe to one topic (no wildcards); return the granted QoS (MQTTError(0x80) if refused)."""
-        if qos not in (0, 1):
-            raise ValueError("qos")
-        self.accept(topic)  # before the SUBSCRIBE: a retained message may follow the SUBACK at once
-        t = topic.encode()
-        self._check()
-        t0 = ticks_ms()
-        pid = self._new_pid()
-        rl = 2 + 2 + len(t) + 1
-        pkt = bytearray(1 + length_size(rl) + rl)
-        pkt[0] = _SUBSCRIBE
-        off = encode_length(pkt, 1, rl)
-        pkt[off] = pid >> 8
-        pkt[off + 1] = pid & 0xFF
-        off = _put_str(pkt, off + 2, t)
-        pkt[off] = qos
-        wait = self._pend[pid] = _Pending()
-        try:
-            await self._send(pkt, None, timeout_ms)
-            code = await self._wait(wait, timeout_ms - ticks_diff(ticks_ms(), t0))
-        finally:
-            self._pend.pop(pid, None)
-        if code == 0x80:
-            raise MQTTError(0x80, "subscription to %s refused" % topic)
-        return code
+        return await _connect_path("subscribe", self, topic, qos, timeout_ms)
 
     async def publish(
         self, topic: str, payload: bytes, qos: int = 0, retain: bool = False, timeout_ms: int = 5000
@@ -467,82 +420,6 @@ class MQTTClient:
         if wait.code == _LOST:
             raise OSError(self._err)
         return wait.code
-
-    async def _open(self) -> None:
-        # What asyncio.open_connection does, keeping hold of the socket.
-        ai = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)[0]
-        s = socket.socket(ai[0], ai[1], ai[2])
-        self._sock = s
-        try:
-            # TCP_NODELAY (6, 1 on Linux and lwIP): a PUBLISH goes out as
-            # header + payload writes; Nagle would hold the second one back.
-            s.setsockopt(6, 1, 1)
-        except OSError:
-            pass
-        s.setblocking(False)
-        try:
-            s.connect(ai[-1])
-        except OSError as e:
-            if e.errno != errno.EINPROGRESS:
-                raise
-        # Wait until the TCP connect completes or fails (lwIP refuses writes
-        # before that). A zero-timeout poll every 10 ms keeps this on public
-        # APIs; the caller's wait_for bounds it.
-        p = select.poll()
-        p.register(s, select.POLLOUT)
-        while not p.poll(0):
-            await asyncio.sleep_ms(10)
-        p.unregister(s)
-        self._rd = asyncio.StreamReader(s)
-        self._wr = asyncio.StreamWriter(s)
-
-    async def _handshake(self, clean_session: bool) -> None:
-        await self._open()
-        wr = self._wr
-        assert wr is not None
-        wr.write(self._connect_packet(clean_session))  # raises e.g. ECONNREFUSED
-        await wr.drain()
-        await self._fill(self._hbuf[0:4])
-        h = self._hbuf
-        if h[0] != _CONNACK or h[1] != 2:
-            raise OSError(errno.ECONNABORTED)
-        code = h[3]
-        if code:
-            text = _CONNACK_TEXT[code] if code < len(_CONNACK_TEXT) else "refused"
-            raise MQTTError(code, "connection refused: " + text)
-        self.session_present = bool(h[2] & 1)
-
-    def _connect_packet(self, clean_session: bool) -> bytearray:
-        cid = self.client_id.encode()
-        flags = 0x02 if clean_session else 0
-        rl = 10 + 2 + len(cid)
-        will = self._will
-        if will:
-            flags |= 0x04 | (will[3] << 3) | (0x20 if will[2] else 0)
-            rl += 4 + len(will[0]) + len(will[1])
-        user = self.user.encode() if self.user is not None else None
-        pw = self.password.encode() if self.password is not None else None
-        if user is not None:
-            flags |= 0x80
-            rl += 2 + len(user)
-        if pw is not None:
-            flags |= 0x40
-            rl += 2 + len(pw)
-        pkt = bytearray(1 + length_size(rl) + rl)
-        pkt[0] = _CONNECT
-        off = _put_str(pkt, encode_length(pkt, 1, rl), b"MQTT")
-        pkt[off] = 4  # protocol level 3.1.1
-        pkt[off + 1] = flags
-        pkt[off + 2] = self.keepalive_s >> 8
-        pkt[off + 3] = self.keepalive_s & 0xFF
-        off = _put_str(pkt, off + 4, cid)
-        if will:
-            off = _put_str(pkt, _put_str(pkt, off, will[0]), will[1])
-        if user is not None:
-            off = _put_str(pkt, off, user)
-        if pw is not None:
-            _put_str(pkt, off, pw)
-        return pkt
 
     async def _send(self, a: bytes | bytearray, b: bytes | None, timeout_ms: int) -> None:
         # All writes go through here, one at a time. The supervisor enforces

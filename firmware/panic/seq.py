@@ -23,12 +23,13 @@ hand-edited seq file can bring it near: re-provision the device then.)
 """
 
 from panic import flash, log
+from micropython import const
 
-SEQ_FILE = "seq"
+_SEQ_FILE = const("seq")
 
 
 class SeqCounter:
-    def __init__(self, path: str = SEQ_FILE, block: int = 64) -> None:
+    def __init__(self, path: str = _SEQ_FILE, block: int = 64) -> None:
         self.path = path
         self.block = block
         self.ceiling = 0  # highest seq covered by the reservation on flash

@@ -10,7 +10,8 @@ Connects the control channel, starts the virtual hardware's tasks and calls
 the firmware's entry, panic.app.main. Besides vhal's commands it answers
 ``heap`` on the channel by logging the heap after a collection, followed by
 ``micropython.mem_info()`` (whose ``max free sz`` is the largest free block,
-in GC blocks of four machine words).
+in GC blocks of four machine words) and ``micropython.qstr_info()`` (how many
+names are interned: the pools they live in double in size, docs/firmware.md).
 """
 
 # As in firmware/main.py: from .py sources the firmware is compiled first, while
@@ -81,6 +82,7 @@ def _heap() -> None:
     block = 32 if sys.maxsize > (1 << 32) else 16
     log.info("sim", "heap alloc=%d free=%d block=%d" % (gc.mem_alloc(), gc.mem_free(), block))
     micropython.mem_info()
+    micropython.qstr_info()  # "qstr pool: n_pool=.. n_qstr=..": interned names, for good (docs/firmware.md)
 
 
 def main() -> None:

@@ -154,9 +154,30 @@ class VirtualWatchdog:
         reset(self._channel, "watchdog")
 
 
-class VirtualWifi:
-    def __init__(self, rssi: int) -> None:
+class VirtualHardware:
+    """The board; also its Wi-Fi (always up: the host's network, a fixed rssi) and its clock (the host's:
+    the unix port's time.time() is already Unix seconds, synced). One object rather than three classes:
+    every class and name costs the simulated button's heap (docs/firmware.md, "Heap and qstrs")."""
+
+    def __init__(self, channel: Channel, name: str, uid: str, has_buzzer: bool, rssi: int = -55) -> None:
+        self._channel = channel
+        self.name = name
+        self._uid = uid
+        self.button = VirtualButton(channel)
+        self.led = VirtualOutput(channel, "led")
+        self.buzzer = VirtualOutput(channel, "buzzer") if has_buzzer else None
+        self.fault_led = None  # the host watches the indicator's log lines instead
         self._rssi = rssi
+        self.wifi = self
+        self.clock = self
+        self.gps_uart = VirtualUart()  # fed by the host (``gps <hex>``), read by panic.gps
+        self.gps_power = VirtualOutput(channel, "gps")
+
+    def watchdog(self, timeout_ms: int) -> VirtualWatchdog:
+        return VirtualWatchdog(self._channel, timeout_ms)
+
+    def unique_id(self) -> str:
+        return self._uid
 
     def connect(self, ssid: str | None, password: str | None) -> None:
         pass
@@ -167,36 +188,11 @@ class VirtualWifi:
     def rssi(self) -> int | None:
         return self._rssi
 
-
-class HostClock:
-    """The host's clock: the unix port's time.time() is already Unix seconds."""
-
     def utc(self) -> int | None:
         return int(time.time())
 
     async def sync(self, host: str | None) -> bool:
         return True
-
-
-class VirtualHardware:
-    def __init__(self, channel: Channel, name: str, uid: str, has_buzzer: bool, rssi: int = -55) -> None:
-        self._channel = channel
-        self.name = name
-        self._uid = uid
-        self.button = VirtualButton(channel)
-        self.led = VirtualOutput(channel, "led")
-        self.buzzer = VirtualOutput(channel, "buzzer") if has_buzzer else None
-        self.fault_led = None  # the host watches the indicator's log lines instead
-        self.wifi = VirtualWifi(rssi)
-        self.clock = HostClock()
-        self.gps_uart = VirtualUart()  # fed by the host (``gps <hex>``), read by panic.gps
-        self.gps_power = VirtualOutput(channel, "gps")
-
-    def watchdog(self, timeout_ms: int) -> VirtualWatchdog:
-        return VirtualWatchdog(self._channel, timeout_ms)
-
-    def unique_id(self) -> str:
-        return self._uid
 
     def battery(self) -> int | None:
         return None

@@ -96,6 +96,7 @@ def test_remaining_length_encoding(run_micropython: RunMP) -> None:
     out = run_micropython(script("""
         from panic.mqtt import encode_length, decode_length, length_size
         import binascii
+        from panic.mqttc import connect_packet
         async def main():
             for n in VALUES:
                 buf = bytearray(6)
@@ -129,12 +130,13 @@ def test_connect_packet_layout(run_micropython: RunMP) -> None:
     """CONNECT as MQTT 3.1.1 section 3.1 lays it out: flags, keepalive, will, credentials."""
     out = run_micropython(script("""
         import binascii
+        from panic.mqttc import connect_packet
         async def main():
             c = MQTTClient("pb-0123456789ab", "h", user="u", password="pw", keepalive_s=300)
             c.set_will("t/s", b"off", retain=True, qos=1)
-            print("PKT", json.dumps(binascii.hexlify(c._connect_packet(False)).decode()))
+            print("PKT", json.dumps(binascii.hexlify(connect_packet(c, False)).decode()))
             plain = MQTTClient("x", "h", keepalive_s=0)
-            print("PKT", json.dumps(binascii.hexlify(plain._connect_packet(True)).decode()))
+            print("PKT", json.dumps(binascii.hexlify(connect_packet(plain, True)).decode()))
     """)).stdout
     def s(b: bytes) -> bytes:
         return len(b).to_bytes(2, "big") + b
