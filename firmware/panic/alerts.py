@@ -16,7 +16,7 @@ import json
 
 from micropython import const
 
-from panic import fix, log, mem, messages
+from panic import log, mem, messages
 from panic.outbox import CRITICAL_TYPES
 from panic.sign import BAD_SIG, SigError
 
@@ -70,6 +70,8 @@ class Alerts:
             gps.alert(now)  # the receiver on at once, for this alert's followers
             here = gps.loc(now)
             if here is not None:
+                from panic import fix  # loaded by the app with panic.gps
+
                 loc = fix.location(here)
         body = messages.alert(
             self.dev, seq, kind, hw.clock.utc(), now, hw.battery(), hw.power(), "wifi", hw.wifi.rssi(), ref, loc,

@@ -31,7 +31,6 @@ docs/firmware.md).
 """
 
 import asyncio
-import os
 import sys
 import time
 
@@ -48,7 +47,6 @@ from panic.delivery import Delivery  # isort: skip
 from panic.supervisor import Supervisor  # isort: skip
 from panic.button import Button  # isort: skip
 from panic.heartbeat import Heartbeat  # isort: skip
-from panic.gps import Gps  # isort: skip
 from panic import VERSION, indicator, log, mem, messages  # isort: skip
 from panic.outbox import Outbox  # isort: skip
 from panic.seq import SeqCounter  # isort: skip
@@ -86,9 +84,11 @@ class App:
     async def run(self) -> None:
         hw = self.hw
         log.info("app", "starting fw=%s board=%s" % (VERSION, log.q(hw.name)))
-        cfg, fingerprint, error = _configure("pb-" + hw.unique_id())
-        if cfg is not None:
-            self._load(cfg)
+        cfg, fingerprint, error = _boot(self, "pb-" + hw.unique_id())
+        if hw.gps_uart is not None:
+            # Loaded with the rest of the code (before mark_code); a board without a receiver never loads it.
+            import panic.fix  # noqa: F401
+            import panic.gps  # noqa: F401
         mem.mark_code()
         self.cfg = cfg
         # The watchdog starts only now: nothing above can be slow enough to starve it.
@@ -115,34 +115,17 @@ class App:
         mem.report("started")
         await asyncio.gather(*tasks)
 
-    def _load(self, cfg: Config) -> None:
-        """The outbox (through the boot-only panic.boot) and the seq counter, from flash."""
-        # As in _configure: panic.boot is referenced from this frame only, which ends here.
-        outbox = self.outbox = Outbox(capacity=cfg.outbox_max)
-        try:
-            from panic import boot
-
-            if boot.entries(outbox, messages.topic(cfg.device_id, ""), Signer(cfg.device_key).verify):
-                self.fault = "outbox"
-        except Exception as e:  # the outbox stays empty here; new alerts still go out
-            log.exc("app", "reading the outbox failed", e)
-            self.fault = "outbox"
-            try:
-                os.mkdir(outbox.dir)  # so new alerts can still be kept on flash
-            except OSError:
-                pass
-        mem.unload("panic.boot")
-        entries = outbox.entries
-        self.seq = SeqCounter(block=cfg.seq_block)
-        self.seq.load(entries[-1].seq if entries else 0)
-
     def _start(self, cfg: Config, sup: Supervisor, signer: Signer) -> list:
         hw = self.hw
         assert self.outbox is not None and self.seq is not None
         self.link = Link(cfg, hw, sup, self._on_message, self._on_link)
         self.delivery = Delivery(self.outbox, self.link, cfg.retry_min_ms, cfg.retry_max_ms, sup)
         uart = hw.gps_uart
-        gps = Gps(uart, hw.gps_power) if uart is not None else None
+        gps = None
+        if uart is not None:
+            from panic.gps import Gps
+
+            gps = Gps(uart, hw.gps_power)
         self.alerts = Alerts(cfg.device_id, hw, self.seq, self.outbox, signer, self.delivery.wake, self._refresh, gps)
         button = Button(hw.button, cfg.hold_ms, self._on_gesture, sup)
         beat = Heartbeat(cfg.device_id, hw, self.seq, signer, self.link, cfg.heartbeat_s, sup)
@@ -205,24 +188,25 @@ class App:
         ind.set(state, why)
 
 
-def _configure(device_id: str) -> tuple:
-    """config.boot(device_id): (Config or None, key fingerprint, error); never raises.
+def _boot(app: App, device_id: str) -> tuple:
+    """panic.boot.start: (Config or None, key fingerprint, error); the outbox and seq loaded; never raises.
 
-    panic.config is boot-only code, unloaded once used; it is referenced from
-    this function's frame only, which ends here. (A name bound in App.run
-    would live as long as the app's coroutine, and with it the module's
-    whole code: 5-6 KB of heap for good.) A failure here - even a
+    panic.boot (and panic.config, which it imports) is boot-only code, unloaded
+    once used; it is referenced from this function's frame only, which ends
+    here. (A name bound in App.run would live as long as the app's coroutine,
+    and with it the module's whole code for good.) A failure here - even a
     MemoryError while loading - must not stop the boot: without a
     configuration the button shows fault.
     """
     try:
-        from panic import config
+        from panic import boot
 
-        return config.boot(device_id)
+        return boot.start(app, device_id)
     except Exception as e:
         log.exc("app", "reading the configuration failed", e)
         return None, "", "load failed exc=%s" % type(e).__name__
     finally:
+        mem.unload("panic.boot")
         mem.unload("panic.config")
 
 
