@@ -61,7 +61,7 @@ _K_GLL = const(0x474C4C)
 _K_GNS = const(0x474E53)
 _K_GSA = const(0x475341)
 
-# Slots of Nmea._c: the cycle being gathered (reset by _reset_cycle up to _DEG), then
+# Slots of Nmea._c: the cycle being gathered (reset by end_cycle up to _DEG), then
 # _coord's result and the field count of the current sentence.
 _TIME = const(0)  # the cycle's UTC time of day, hhmmssxx; -1 unknown
 _KINDS = const(1)  # _RMC | _GGA | ... seen in the cycle
@@ -113,13 +113,7 @@ class Nmea:
         # constants below rather than 17 attributes (each attribute name is an interned qstr
         # and an entry in the instance's dict; docs/firmware.md, "Heap and qstrs").
         self._c = [0] * _SLOTS
-        self._reset_cycle()
-
-    def _reset_cycle(self) -> None:
-        c = self._c
-        for i in range(_DEG):
-            c[i] = 0  # also: no valid position seen (_HAS), none vetoed (_VETO), no altitude (_ALT)
-        c[_TIME] = c[_SATS] = c[_HDOP] = c[_GSA_HDOP] = -1
+        self.end_cycle()  # no sentence yet: this only starts the first cycle
 
     # -- bytes to sentences -------------------------------------------------
 
@@ -176,17 +170,61 @@ class Nmea:
             return  # proprietary ($PUBX...) or another talker: not ours
         self.sentences += 1
         kind = line[3] << 16 | line[4] << 8 | line[5]
+        # One function for every kind (a function costs ~150 B of heap once loaded; see
+        # docs/firmware.md, "Heap and qstrs"). `ok` False: a field was malformed.
         ok = True
+        c = self._c
         if kind == _K_RMC:
-            ok = self._rmc()
-        elif kind == _K_GGA:
-            ok = self._gga()
+            # $--RMC,time,status,lat,N,lon,E,speed,course,date,magvar,E[,mode[,navstatus]]
+            self._begin(1, _RMC)
+            if self._char(2) == 65 and self._char(12) != 78:  # status A, mode not N
+                ok = self._position(3)
+            else:
+                c[_VETO] = 1
+        elif kind == _K_GGA or kind == _K_GNS:
+            # $--GGA,time,lat,N,lon,E,quality,sats,hdop,alt,M,sep,M,age,station
+            # $--GNS,time,lat,N,lon,E,mode(one letter per system),sats,hdop,alt,sep,age,station[,navstatus]
+            valid = False
+            if kind == _K_GGA:
+                self._begin(1, _GGA)
+                quality = self._dec(6, 0)
+                valid = 1 <= quality <= 6  # 0 no fix; 7 manual input and 8 simulation are not measurements
+            else:
+                self._begin(1, _GNS)
+                if not self._empty(6):
+                    for k in range(self._at[6], self._at[7] - 1):
+                        if line[k] in b"ADPRFE":  # autonomous, differential, precise, RTK, float RTK, estimated
+                            valid = True
+            sats = self._dec(7, 0)
+            hdop = self._dec(8, 2)
+            if not valid or sats == 0:
+                c[_VETO] = 1  # the sentence says there is no fix
+            else:
+                if sats > 0:
+                    c[_SATS] = sats
+                if hdop > 0:
+                    c[_HDOP] = hdop
+                if not self._empty(9):
+                    c[_ALT] = 1
+                ok = self._position(2)
         elif kind == _K_GLL:
-            ok = self._gll()
-        elif kind == _K_GNS:
-            ok = self._gns()
+            # $--GLL,lat,N,lon,E,time,status[,mode]
+            self._begin(5, _GLL)
+            if self._char(6) == 65 and self._char(7) != 78:
+                ok = self._position(1)
+            else:
+                c[_VETO] = 1
         elif kind == _K_GSA:
-            self._gsa()
+            # $--GSA,selection,mode(1 none, 2 2D, 3 3D),12 x PRN,pdop,hdop,vdop[,system]
+            mode = self._dec(2, 0)
+            if mode == 2 or mode == 3:
+                c[_GSA_DIM] = mode
+            for i in range(3, 15):
+                if not self._empty(i):
+                    c[_GSA_SATS] += 1
+            hdop = self._dec(16, 2)
+            if hdop > 0:
+                c[_GSA_HDOP] = hdop
         if not ok:
             self.rejected += 1
 
@@ -323,70 +361,6 @@ class Nmea:
         c[_HAS] = 1
         return True
 
-    def _rmc(self) -> bool:
-        # $--RMC,time,status,lat,N,lon,E,speed,course,date,magvar,E[,mode[,navstatus]]
-        self._begin(1, _RMC)
-        if self._char(2) == 65 and self._char(12) != 78:  # status A, mode not N
-            return self._position(3)
-        self._c[_VETO] = 1
-        return True
-
-    def _counts(self, valid: bool, i: int) -> bool:
-        """GGA/GNS: satellites, HDOP and altitude; False when the sentence says there is no fix."""
-        sats = self._dec(i, 0)
-        hdop = self._dec(i + 1, 2)
-        if not valid or sats == 0:
-            self._c[_VETO] = 1
-            return False
-        if sats > 0:
-            self._c[_SATS] = sats
-        if hdop > 0:
-            self._c[_HDOP] = hdop
-        if not self._empty(i + 2):
-            self._c[_ALT] = 1
-        return True
-
-    def _gga(self) -> bool:
-        # $--GGA,time,lat,N,lon,E,quality,sats,hdop,alt,M,sep,M,age,station
-        self._begin(1, _GGA)
-        quality = self._dec(6, 0)
-        if self._counts(1 <= quality <= 6, 7):
-            return self._position(2)
-        return True
-
-    def _gns(self) -> bool:
-        # $--GNS,time,lat,N,lon,E,mode(one letter per system),sats,hdop,alt,sep,age,station[,navstatus]
-        self._begin(1, _GNS)
-        valid = False
-        if not self._empty(6):
-            line = self._line
-            for k in range(self._at[6], self._at[7] - 1):
-                if line[k] in b"ADPRFE":  # autonomous, differential, precise, RTK, float RTK, estimated
-                    valid = True
-        if self._counts(valid, 7):
-            return self._position(2)
-        return True
-
-    def _gll(self) -> bool:
-        # $--GLL,lat,N,lon,E,time,status[,mode]
-        self._begin(5, _GLL)
-        if self._char(6) == 65 and self._char(7) != 78:
-            return self._position(1)
-        self._c[_VETO] = 1
-        return True
-
-    def _gsa(self) -> None:
-        # $--GSA,selection,mode(1 none, 2 2D, 3 3D),12 x PRN,pdop,hdop,vdop[,system]
-        mode = self._dec(2, 0)
-        if mode == 2 or mode == 3:
-            self._c[_GSA_DIM] = mode
-        for i in range(3, 15):
-            if not self._empty(i):
-                self._c[_GSA_SATS] += 1
-        hdop = self._dec(16, 2)
-        if hdop > 0:
-            self._c[_GSA_HDOP] = hdop
-
     # -- cycles -------------------------------------------------------------
 
     def end_cycle(self) -> None:
@@ -404,4 +378,6 @@ class Nmea:
                 self.valid = True
             else:
                 self.valid = False
-        self._reset_cycle()
+        for i in range(_DEG):  # a new cycle
+            c[i] = 0  # also: no valid position seen (_HAS), none vetoed (_VETO), no altitude (_ALT)
+        c[_TIME] = c[_SATS] = c[_HDOP] = c[_GSA_HDOP] = -1

@@ -136,28 +136,10 @@ class VirtualOutput:
         self._channel.send("%s %d" % (self._name, self.on))
 
 
-class VirtualWatchdog:
-    def __init__(self, channel: Channel, timeout_ms: int) -> None:
-        self._channel = channel
-        self._timeout_ms = timeout_ms
-        self._fed = time.ticks_ms()
-        asyncio.create_task(self._run())
-
-    def feed(self) -> None:
-        self._fed = time.ticks_ms()
-
-    async def _run(self) -> None:
-        # A blocked event loop also starves this check, but the overrun is
-        # seen as soon as the loop runs again - close enough to a real WDT.
-        while time.ticks_diff(time.ticks_ms(), self._fed) <= self._timeout_ms:
-            await asyncio.sleep_ms(_WDT_CHECK_MS)
-        reset(self._channel, "watchdog")
-
-
 class VirtualHardware:
-    """The board; also its Wi-Fi (always up: the host's network, a fixed rssi) and its clock (the host's:
-    the unix port's time.time() is already Unix seconds, synced). One object rather than three classes:
-    every class and name costs the simulated button's heap (docs/firmware.md, "Heap and qstrs")."""
+    """The board; also its Wi-Fi (always up: the host's network, a fixed rssi), its clock (the host's:
+    the unix port's time.time() is already Unix seconds, synced) and its watchdog. One object rather
+    than four classes: every class and name costs the simulated button's heap (docs/firmware.md)."""
 
     def __init__(self, channel: Channel, name: str, uid: str, has_buzzer: bool, rssi: int = -55) -> None:
         self._channel = channel
@@ -173,8 +155,22 @@ class VirtualHardware:
         self.gps_uart = VirtualUart()  # fed by the host (``gps <hex>``), read by panic.gps
         self.gps_power = VirtualOutput(channel, "gps")
 
-    def watchdog(self, timeout_ms: int) -> VirtualWatchdog:
-        return VirtualWatchdog(self._channel, timeout_ms)
+    def watchdog(self, timeout_ms: int) -> VirtualHardware:
+        """The virtual watchdog (this object's feed): the process exits with _RESET_EXIT unless fed in time."""
+        self._timeout_ms = timeout_ms
+        self._fed = time.ticks_ms()
+        asyncio.create_task(self._watch())
+        return self
+
+    def feed(self) -> None:
+        self._fed = time.ticks_ms()
+
+    async def _watch(self) -> None:
+        # A blocked event loop also starves this check, but the overrun is
+        # seen as soon as the loop runs again - close enough to a real WDT.
+        while time.ticks_diff(time.ticks_ms(), self._fed) <= self._timeout_ms:
+            await asyncio.sleep_ms(_WDT_CHECK_MS)
+        reset(self._channel, "watchdog")
 
     def unique_id(self) -> str:
         return self._uid
