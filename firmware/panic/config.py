@@ -133,7 +133,7 @@ def load(default_device_id: str | None, where: str = "") -> Config:
     """Read and validate config.json and secrets.json (names prefixed with `where`)."""
     raw = _read(where + _CONFIG_FILE, False)
     cfg = Config()
-    known = list(_OTHER)
+    known: list[str] = list(_OTHER)  # and every key read below (annotated: not only these two literals)
     for key, default, low, high in _INTS:
         known.append(key)
         v = raw.get(key, default)

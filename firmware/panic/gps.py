@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     class Uart(Protocol):
         """machine.UART opened with timeout=0: readinto returns at once, None when nothing waits."""
 
-        def readinto(self, buf: bytearray) -> int | None: ...
+        # Positional-only (the "__" name: MicroPython has no "/" syntax), as machine.UART's stub has it.
+        def readinto(self, __buf: bytearray) -> int | None: ...
 
 # const: compiled in; "_" names are not even interned (docs/firmware.md, "Heap and qstrs").
 _POLL_MS = const(100)  # at 9600 baud ~96 bytes per poll: the UART's rx buffer (>= 256) never overflows

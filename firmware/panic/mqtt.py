@@ -544,6 +544,7 @@ class MQTTClient:
             await self._fill(rx[:tlen])
         else:
             await self._skip(tlen)
+        pid = 0
         if qos:
             await self._fill(self._s2)
             pid = (s[0] << 8) | s[1]
