@@ -30,19 +30,6 @@ HOLD_MS = 1800
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    with Stack(tmp_path) as running:
-        yield running
-
-
-@pytest.fixture
-def dispatch(stack: Stack) -> Iterator[MqttListener]:
-    listener = stack.dispatch()
-    yield listener
-    listener.close()
-
-
-@pytest.fixture
 def button(stack: Stack, tmp_path: Path) -> Iterator[SimulatedButton]:
     device_id = "pb-0badc0ffee09"
     issued = stack.register_button(device_id)
