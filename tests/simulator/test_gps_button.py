@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from simulator import cli
 from simulator.button import SimulatedButton
 from simulator.stack import DEMO_OWNER, MqttListener, Stack
 from tests.contract import assert_valid
@@ -174,3 +177,39 @@ def test_gps_garbage_crashes_nothing_and_gives_no_position(
         fixed = press_and_dispatch(button, dispatch)
     where = fixed["location"]
     assert where["source"] == "gps" and (round(where["lat"] * 10**7), round(where["lon"] * 10**7)) == (lat, lon)
+
+
+def test_panic_sim_run_refuses_a_capture_it_cannot_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`panic-sim run --nmea FILE` with a missing file: a clear error before anything starts."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["run", "--flash", str(tmp_path / "flash"), "--nmea", str(tmp_path / "missing.nmea")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "cannot read the NMEA capture" in err and "missing.nmea" in err, err
+    assert not (tmp_path / "flash").exists()
+
+
+def test_panic_sim_run_replays_a_capture_into_the_running_button(stack: Stack, tmp_path: Path) -> None:
+    """The CLI's --nmea: the button gets a fix from the file while it runs."""
+    issued = stack.register_button("pb-0badc0ffee0a")
+    flash = tmp_path / "flash"
+    SimulatedButton.provision(flash, device_id="pb-0badc0ffee0a", device_key_hex=issued["device_key"],
+                              mqtt_password=issued["mqtt_password"], broker_host=stack.broker_config.host,
+                              broker_port=stack.broker_config.port)
+    capture = tmp_path / "short.nmea"
+    capture.write_text("# one epoch of neo-m8n.log\n" + "\n".join(last_epoch(CAPTURE)[0]) + "\n")
+    log = tmp_path / "console.log"
+    process = subprocess.Popen([sys.executable, "-m", "simulator.cli", "run", "--flash", str(flash), "--nmea",
+                                str(capture), "--log", str(log)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, cwd=Path(__file__).resolve().parents[2])
+    try:
+        assert process.stdout is not None
+        seen = []
+        for line in process.stdout:  # ends when the process does: a timeout of its own below
+            seen.append(line)
+            if "gps: fix dim=3 sats=12 hdop=105" in line:
+                break
+        else:
+            pytest.fail("no fix from the replayed capture:\n" + "".join(seen))
+    finally:
+        process.communicate("quit\n", timeout=30)
