@@ -84,7 +84,7 @@ class App:
     async def run(self) -> None:
         hw = self.hw
         log.info("app", "starting fw=%s board=%s" % (VERSION, log.q(hw.name)))
-        cfg, fingerprint, error = _boot(self, "pb-" + hw.unique_id())
+        cfg, _, error = _boot(self, "pb-" + hw.unique_id())  # panic.boot also logs what it loaded
         if hw.gps_uart is not None:
             # Loaded with the rest of the code (before mark_code); a board without a receiver never loads it.
             import panic.fix  # noqa: F401
@@ -103,14 +103,6 @@ class App:
             if error:
                 self.fault = "config"
                 log.error("config", "invalid reason=%s; running on the last good copy" % log.q(error))
-            log.info(
-                "config",
-                "loaded device_id=%s broker=%s:%d wifi_ssid=%s heartbeat_s=%d hold_ms=%d key=%s"
-                % (cfg.device_id, cfg.broker_host, cfg.broker_port, log.q(cfg.wifi_ssid or ""),
-                   cfg.heartbeat_s, cfg.hold_ms, fingerprint),
-            )
-            for key in cfg.unknown_keys:
-                log.warn("config", "unknown key=%s ignored" % log.q(key))
             tasks += self._start(cfg, sup, Signer(cfg.device_key))
         mem.report("started")
         await asyncio.gather(*tasks)

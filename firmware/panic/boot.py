@@ -52,6 +52,14 @@ def start(app: App, device_id: str) -> tuple:
     finally:
         mem.unload("panic.config")
     if cfg is not None:
+        log.info(
+            "config",
+            "loaded device_id=%s broker=%s:%d wifi_ssid=%s heartbeat_s=%d hold_ms=%d key=%s"
+            % (cfg.device_id, cfg.broker_host, cfg.broker_port, log.q(cfg.wifi_ssid or ""),
+               cfg.heartbeat_s, cfg.hold_ms, fingerprint),
+        )
+        for key in cfg.unknown_keys:
+            log.warn("config", "unknown key=%s ignored" % log.q(key))
         _load(app, cfg)
     return cfg, fingerprint, error
 
