@@ -174,9 +174,17 @@ class Nmea:
         # docs/firmware.md, "Heap and qstrs"). `ok` False: a field was malformed.
         ok = True
         c = self._c
+        # Sentences with a time first join the cycle of that time (or end the one before).
+        bit = _RMC if kind == _K_RMC else _GGA if kind == _K_GGA else _GNS if kind == _K_GNS else \
+            _GLL if kind == _K_GLL else 0
+        if bit:
+            t = self._dec(5 if bit == _GLL else 1, 2)  # the time field
+            if c[_KINDS] and (t != c[_TIME] or c[_KINDS] & bit):
+                self.end_cycle()
+            c[_TIME] = t
+            c[_KINDS] |= bit
         if kind == _K_RMC:
             # $--RMC,time,status,lat,N,lon,E,speed,course,date,magvar,E[,mode[,navstatus]]
-            self._begin(1, _RMC)
             if self._char(2) == 65 and self._char(12) != 78:  # status A, mode not N
                 ok = self._position(3)
             else:
@@ -186,15 +194,12 @@ class Nmea:
             # $--GNS,time,lat,N,lon,E,mode(one letter per system),sats,hdop,alt,sep,age,station[,navstatus]
             valid = False
             if kind == _K_GGA:
-                self._begin(1, _GGA)
                 quality = self._dec(6, 0)
                 valid = 1 <= quality <= 6  # 0 no fix; 7 manual input and 8 simulation are not measurements
-            else:
-                self._begin(1, _GNS)
-                if not self._empty(6):
-                    for k in range(self._at[6], self._at[7] - 1):
-                        if line[k] in b"ADPRFE":  # autonomous, differential, precise, RTK, float RTK, estimated
-                            valid = True
+            elif not self._empty(6):
+                for k in range(self._at[6], self._at[7] - 1):
+                    if line[k] in b"ADPRFE":  # autonomous, differential, precise, RTK, float RTK, estimated
+                        valid = True
             sats = self._dec(7, 0)
             hdop = self._dec(8, 2)
             if not valid or sats == 0:
@@ -209,7 +214,6 @@ class Nmea:
                 ok = self._position(2)
         elif kind == _K_GLL:
             # $--GLL,lat,N,lon,E,time,status[,mode]
-            self._begin(5, _GLL)
             if self._char(6) == 65 and self._char(7) != 78:
                 ok = self._position(1)
             else:
@@ -335,13 +339,6 @@ class Nmea:
         return True
 
     # -- sentences ----------------------------------------------------------
-
-    def _begin(self, i: int, kind: int) -> None:
-        t = self._dec(i, 2)  # field i: the time
-        if self._c[_KINDS] and (t != self._c[_TIME] or self._c[_KINDS] & kind):
-            self.end_cycle()
-        self._c[_TIME] = t
-        self._c[_KINDS] |= kind
 
     def _position(self, i: int) -> bool:
         """A sentence says field i.. holds a valid position: keep it for the cycle."""
