@@ -158,9 +158,13 @@ def test_type_check_has_teeth(typings: Path, tmp_path: Path) -> None:
     assert "import-not-found" not in run.output and "attr-defined" not in run.output, run.output
 
 
-def run_basedpyright(typings: Path, root: Path, targets: list[Path], extra_path: Sequence[Path] = ()) -> MypyRun:
-    """basedpyright over `targets` with MicroPython's stubs; errors by path relative to `root`."""
-    config = root / "pyrightconfig.json"
+def run_basedpyright(typings: Path, root: Path, targets: list[Path], config_dir: Path,
+                     extra_path: Sequence[Path] = ()) -> MypyRun:
+    """basedpyright over `targets` with MicroPython's stubs; errors by path relative to `root`.
+
+    Its configuration file goes into `config_dir` (every path in it is absolute), not into the tree.
+    """
+    config = config_dir / "pyrightconfig.json"
     config.write_text(json.dumps({
         "include": [str(t) for t in targets],
         "typeshedPath": str(typings),  # its stdlib/ is MicroPython's, as for mypy
@@ -189,7 +193,7 @@ def run_basedpyright(typings: Path, root: Path, targets: list[Path], extra_path:
 
 @pytest.fixture(scope="session")
 def firmware_pyright(typings: Path, tmp_path_factory: pytest.TempPathFactory) -> MypyRun:
-    return run_basedpyright(typings, FIRMWARE, FILES, [FIRMWARE])
+    return run_basedpyright(typings, FIRMWARE, FILES, tmp_path_factory.mktemp("basedpyright"), [FIRMWARE])
 
 
 @pytest.mark.parametrize("path", FILES, ids=rel)
@@ -229,7 +233,7 @@ raw: int = machine.Pin                  # error: a class is not an int
 def test_basedpyright_has_teeth(typings: Path, tmp_path: Path) -> None:
     """The same configuration flags real errors, the list-of-literals one included, with the stubs resolved."""
     (tmp_path / "canary.py").write_text(PYRIGHT_CANARY)
-    run = run_basedpyright(typings, tmp_path, [tmp_path / "canary.py"], [FIRMWARE])
+    run = run_basedpyright(typings, tmp_path, [tmp_path / "canary.py"], tmp_path, [FIRMWARE])
     lines = run.by_file.get("canary.py", [])
     flagged = sorted(int(line.split(":")[1]) for line in lines if ": error:" in line)
     assert flagged == [10, 13], run.output
