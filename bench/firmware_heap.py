@@ -49,7 +49,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provision.build import MPY_CROSS_OPTIONS, compile_unit, package_units
+from provision.build import compile_unit, package_units
 from simulator.button import DEVICE_DIR, FIRMWARE_DIR, SimulatedButton, SimulatorError, micropython_binary
 from simulator.channel import ControlServer
 from simulator.stack import Stack
@@ -201,9 +201,6 @@ def write_driver(directory: Path, heartbeats: int) -> Path:
                       .replace("@NMEA@", str(NMEA)))
     subprocess.run([str(mpy_cross()), source.name], cwd=directory, check=True)
     source.unlink()  # a .py beside the .mpy would be imported instead
-    # vhal's GPS UART, compiled like the rest of the simulator's modules (not from source on the heap).
-    subprocess.run([str(mpy_cross()), *MPY_CROSS_OPTIONS, "-o", str(directory / "vuart.mpy"), "vuart.py"],
-                   cwd=DEVICE_DIR, check=True)
     return directory
 
 
@@ -225,7 +222,7 @@ def heap_delta(binary: str, search: list[Path], before: str, after: str) -> int:
 RESIDENT = ("panic", "panic.log", "panic.mem", "panic.flash", "panic.sign", "panic.messages", "panic.seq",
             "panic.outbox", "panic.supervisor", "panic.mqtt", "panic.link", "panic.fix", "panic.alerts",
             "panic.indicator", "panic.delivery", "panic.button", "panic.heartbeat", "panic.nmea", "panic.gpspower",
-            "panic.gps", "panic.app", "vuart", "vhal")
+            "panic.gps", "panic.app", "vhal")
 NOT_RESIDENT = ("panic.mqttc", "panic.boot", "panic.config", "panic.boarddef")
 COSTS = """
 import gc, micropython
@@ -253,7 +250,6 @@ def module_costs(binary: str, search: list[Path], work: Path) -> list[tuple[str,
     """
     script = work / "costs.py"
     script.write_text(COSTS.replace("@MODULES@", repr(RESIDENT + NOT_RESIDENT)))  # not argv: a long one crashes it
-    shutil.copyfile(DEVICE_DIR / "vuart.py", work / "vuart.py")
     out = subprocess.run([binary, "-X", f"heapsize={HEAPSIZE}", str(script)],
                          env=environment([*search, work]), capture_output=True, text=True, check=True).stdout
     rows: list[tuple[str, int, int, int]] = []

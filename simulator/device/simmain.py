@@ -89,11 +89,10 @@ def main() -> None:
     host, port, uid = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     stream = _connect(host, port)
     name, has_buzzer = _board()
-    channel = vhal.Channel(stream)
-    hw = vhal.VirtualHardware(channel, name, uid, has_buzzer)
+    hw = vhal.VirtualHardware(stream, name, uid, has_buzzer)
     # Which firmware runs: panic/__init__.mpy when compiled, .py from source.
     log.info("sim", "firmware file=%s" % log.q(panic.__file__))
-    channel.send("hello")
+    vhal.send(stream, "hello")
     # Tasks created before asyncio.run() join the loop the firmware starts.
     asyncio.create_task(hw.button.run())
     asyncio.create_task(_control(stream, hw))

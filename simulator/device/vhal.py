@@ -36,26 +36,52 @@ if TYPE_CHECKING:
     from typing import Iterator
 
 from panic import log
-from vuart import VirtualUart
 
 _RESET_EXIT = const(75)
 _WDT_CHECK_MS = const(100)
 _SETTLE_MS = const(100)
 
 
-class Channel:
-    def __init__(self, stream: asyncio.StreamReader) -> None:
-        self._stream = stream
-
-    def send(self, line: str) -> None:
-        # In MicroPython one Stream both reads and writes; the stubs split them.
-        self._stream.write(line.encode() + b"\n")  # type: ignore[attr-defined]
+def send(channel: asyncio.StreamReader, line: str) -> None:
+    """One line to the host on the control channel (a function, not a class: see VirtualHardware)."""
+    # In MicroPython one Stream both reads and writes; the stubs split them.
+    channel.write(line.encode() + b"\n")  # type: ignore[attr-defined]
 
 
-def reset(channel: Channel, why: str) -> None:
+def reset(channel: asyncio.StreamReader, why: str) -> None:
     log.error("sim", "reset why=%s" % why)
-    channel.send("reset " + why)
+    send(channel, "reset " + why)
     sys.exit(_RESET_EXIT)
+
+
+class VirtualUart:
+    """The GPS receiver's UART: what the host writes waits to be read.
+
+    Same interface as the ESP32's ``machine.UART`` opened with ``timeout=0``, as
+    far as panic.gps uses it: ``readinto(buf)`` returns at once, with the number
+    of bytes copied or None when nothing waits. (gps-replay's device side uses it too.)
+    """
+
+    def __init__(self) -> None:
+        self._data = b""
+        self._pos = 0
+
+    def write(self, data: bytes) -> None:
+        """Bytes from the device on the other end (a GPS receiver)."""
+        self._data = self._data[self._pos:] + data
+        self._pos = 0
+
+    def readinto(self, buf: bytearray) -> int | None:
+        n = min(len(buf), len(self._data) - self._pos)
+        if n <= 0:
+            return None
+        buf[:n] = self._data[self._pos:self._pos + n]
+        self._pos += n
+        return n
+
+    def waiting(self) -> int:
+        """Bytes not read yet."""
+        return len(self._data) - self._pos
 
 
 def durations(text: str) -> Iterator[int]:
@@ -77,7 +103,7 @@ def durations(text: str) -> Iterator[int]:
 class VirtualButton:
     """The SOS contact; its level follows schedules sent by the host."""
 
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: asyncio.StreamReader) -> None:
         self._channel = channel
         self.level = False
         self._steps = ""  # a pattern argument (see durations), "" when none is playing
@@ -89,7 +115,7 @@ class VirtualButton:
     def _set(self, level: bool) -> None:
         if level != self.level:
             self.level = level
-            self._channel.send("pin 1" if level else "pin 0")
+            send(self._channel, "pin 1" if level else "pin 0")
 
     def play(self, steps: str) -> None:
         """Alternate pressed/released for the ms in `steps` (checked), starting pressed; ends released."""
@@ -122,18 +148,18 @@ class VirtualButton:
                 # Report "done" once the release has lasted long enough for the
                 # firmware's debounce to see it, so back-to-back presses stay apart.
                 await asyncio.sleep_ms(_SETTLE_MS)
-                self._channel.send("done")
+                send(self._channel, "done")
 
 
 class VirtualOutput:
-    def __init__(self, channel: Channel, name: str) -> None:
+    def __init__(self, channel: asyncio.StreamReader, name: str) -> None:
         self._channel = channel
         self._name = name
         self.on = False
 
     def set(self, on: bool) -> None:
         self.on = bool(on)
-        self._channel.send("%s %d" % (self._name, self.on))
+        send(self._channel, "%s %d" % (self._name, self.on))
 
 
 class VirtualHardware:
@@ -141,7 +167,7 @@ class VirtualHardware:
     the unix port's time.time() is already Unix seconds, synced) and its watchdog. One object rather
     than four classes: every class and name costs the simulated button's heap (docs/firmware.md)."""
 
-    def __init__(self, channel: Channel, name: str, uid: str, has_buzzer: bool, rssi: int = -55) -> None:
+    def __init__(self, channel: asyncio.StreamReader, name: str, uid: str, has_buzzer: bool, rssi: int = -55) -> None:
         self._channel = channel
         self.name = name
         self._uid = uid

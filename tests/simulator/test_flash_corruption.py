@@ -206,8 +206,7 @@ def test_full_filesystem_boots_and_the_sos_gets_through_from_ram(
 ) -> None:
     device = tmp_path / "device"
     device.mkdir()
-    for name in ("vhal.py", "vuart.py"):  # the virtual hardware and its GPS UART
-        (device / name).symlink_to(simulator.button.DEVICE_DIR / name)
+    (device / "vhal.py").symlink_to(simulator.button.DEVICE_DIR / "vhal.py")
     blocks = 24
     (device / "simmain.py").write_text(FULL_FLASH_ENTRY.format(
         blocks=blocks, simmain=str(simulator.button.DEVICE_DIR / "simmain.py"),
