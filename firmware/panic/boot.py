@@ -79,7 +79,31 @@ def _load(app: App, cfg: Config) -> None:
             pass
     found = outbox.entries
     app.seq = SeqCounter(block=cfg.seq_block)
-    app.seq.load(found[-1].seq if found else 0)
+    load_seq(app.seq, found[-1].seq if found else 0)
+
+
+def load_seq(self: SeqCounter, floor: int = 0) -> None:
+    """SeqCounter `self` resumes after the stored ceiling, and never at or below `floor` (boot-only).
+
+    `floor` is the newest seq known otherwise (the outbox's). A file that
+    cannot be read or parsed - which atomic writes should make impossible -
+    is logged as an error and flagged as a fault; counting resumes after
+    `floor`, the best evidence left.
+    """
+    stored = 0
+    try:
+        raw = flash.read(self.path, 32)  # 16 digits and a newline: a bigger file is damaged
+        if raw is not None:
+            value = int(raw)
+            if value < 0 or value > 9007199254740991:
+                raise ValueError
+            stored = value
+    except (OSError, ValueError):
+        log.error("seq", "%s unreadable, resuming after floor=%d" % (self.path, floor))
+        self.fault = True
+    self.last = max(stored, floor)
+    self.ceiling = self.last
+    log.info("seq", "loaded ceiling=%d next=%d block=%d" % (stored, self.last + 1, self.block))
 
 
 def entries(outbox: Outbox, topic_prefix: str, verify: Callable[[str, bytes], bytes]) -> int:
