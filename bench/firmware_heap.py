@@ -9,7 +9,10 @@ and, for each way of loading the firmware, runs the simulator's device entry
 (MEASURE below), which measures at three points:
 
 - after boot: connected, birth and first heartbeat sent, two seconds idle;
-- after an alert: a 2.3 s hold, the alert acknowledged by the gateway;
+- with the GPS reading: a receiver capture (tests/data/nmea/neo-m8n.log)
+  played into the virtual GPS UART, a line every
+  10 ms for the rest of the run, once the firmware has its first fix;
+- after an alert: a 2.3 s hold, the alert (with its GPS loc) acknowledged by the gateway;
 - after N heartbeats: sent through the firmware's own heartbeat code
   (``Heartbeat._send``: number, sign, publish on the live session) back to
   back, with one supervisor-style heap sample (``gc.collect``) after each, as
@@ -46,15 +49,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provision.build import MPY_CROSS_OPTIONS
+from provision.build import compile_unit, package_units
 from simulator.button import DEVICE_DIR, FIRMWARE_DIR, SimulatedButton, SimulatorError, micropython_binary
 from simulator.channel import ControlServer
 from simulator.stack import Stack
 
 HEAPSIZE = "110K"
 HOLD_MS = 2000
-POINTS = ("boot", "alert", "heartbeats")
-NOT_MODULES = {"main.py", "boot.py", "manifest.py"}  # entry points and the build manifest
+POINTS = ("boot", "gps", "alert", "heartbeats")
+NMEA = Path(__file__).resolve().parents[1] / "tests" / "data" / "nmea" / "neo-m8n.log"
 
 # The measuring code, appended to a copy of the simulator's vhal.py. The
 # device entry, simmain.py, runs unchanged (compiled from source at start, as
@@ -97,6 +100,10 @@ async def _hb_run():
     print("heapbench: loaded=" + sys.modules["panic.mqtt"].__file__)
     await asyncio.sleep_ms(2000)
     _hb_measure("boot")
+    asyncio.create_task(_hb_receiver(a.hw.gps_uart))
+    await _hb_wait("gps fix", lambda: a.alerts._gps is not None and a.alerts._gps.nmea.fixes > 0, 30000)
+    await asyncio.sleep_ms(1000)
+    _hb_measure("gps")
     a.hw.button.play(str(@HOLD_MS@ + 300))  # vhal: the pattern argument, as the host sends it
     await _hb_wait("ack", lambda: a.alerts.latest_state is not None and not a.outbox.entries, 30000)
     await asyncio.sleep_ms(1000)
@@ -109,6 +116,16 @@ async def _hb_run():
     await asyncio.sleep_ms(1000)
     _hb_measure("heartbeats")
     sys.exit(0)
+
+
+async def _hb_receiver(uart):
+    # The capture, a line every 10 ms, over and over: the GPS task reads all through the run.
+    while True:
+        with open("@NMEA@", "rb") as f:
+            for line in f:
+                if line[:1] == b"$":
+                    uart.write(line.strip() + b"\\r\\n")
+                    await asyncio.sleep_ms(10)
 
 
 def _hb_start(app_module):
@@ -160,16 +177,13 @@ def mpy_cross() -> Path:
 
 
 def compile_mpy(out: Path) -> Path:
-    """firmware/ as .mpy files (no .py beside them, so the .mpy is what gets imported)."""
-    for source in sorted(FIRMWARE_DIR.rglob("*.py")):
-        relative = source.relative_to(FIRMWARE_DIR)
-        if relative.name in NOT_MODULES:
-            continue
-        target = (out / relative).with_suffix(".mpy")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # The options panic-fw build compiles with (no source line numbers), so this is a unit's bytecode.
-        subprocess.run([str(mpy_cross()), *MPY_CROSS_OPTIONS, "-o", str(target), str(relative)], cwd=FIRMWARE_DIR,
-                       check=True)
+    """firmware/'s package as .mpy files (no .py beside them, so the .mpy is what gets imported).
+
+    The compiler calls of `panic-fw build` (provision/build.py: options, stored module names), so this
+    is a unit's bytecode, as the simulator runs it.
+    """
+    for unit in package_units(FIRMWARE_DIR):
+        compile_unit(unit, out, None)
     return out
 
 
@@ -183,7 +197,8 @@ def write_driver(directory: Path, heartbeats: int) -> Path:
     shutil.copyfile(DEVICE_DIR / "simmain.py", directory / "simmain.py")
     source = directory / "vhal.py"
     source.write_text((DEVICE_DIR / "vhal.py").read_text()
-                      + MEASURE.replace("@HOLD_MS@", str(HOLD_MS)).replace("@HEARTBEATS@", str(heartbeats)))
+                      + MEASURE.replace("@HOLD_MS@", str(HOLD_MS)).replace("@HEARTBEATS@", str(heartbeats))
+                      .replace("@NMEA@", str(NMEA)))
     subprocess.run([str(mpy_cross()), source.name], cwd=directory, check=True)
     source.unlink()  # a .py beside the .mpy would be imported instead
     return directory
@@ -200,6 +215,55 @@ def heap_delta(binary: str, search: list[Path], before: str, after: str) -> int:
     out = subprocess.run([binary, "-X", f"heapsize={HEAPSIZE}", "-c", code], env=environment(search),
                          capture_output=True, text=True, check=True).stdout
     return int(out.split()[-1])
+
+
+# What each module the simulated button keeps loaded costs, leaves first (every module's own
+# imports before it), plus the boot-only and on-demand ones at the end; see module_costs.
+RESIDENT = ("panic", "panic.log", "panic.mem", "panic.flash", "panic.sign", "panic.messages", "panic.seq",
+            "panic.outbox", "panic.supervisor", "panic.mqtt", "panic.link", "panic.fix", "panic.alerts",
+            "panic.indicator", "panic.delivery", "panic.button", "panic.heartbeat", "panic.nmea", "panic.gpspower",
+            "panic.gps", "panic.app", "vhal")
+NOT_RESIDENT = ("panic.mqttc", "panic.boot", "panic.config", "panic.boarddef")
+COSTS = """
+import gc, micropython
+import asyncio
+from asyncio import Event, Lock, StreamReader, gather, wait_for_ms
+for m in @MODULES@:
+    gc.collect()
+    a = gc.mem_alloc()
+    __import__(m)
+    gc.collect()
+    print("heapbench: module=%s bytes=%d" % (m, gc.mem_alloc() - a))
+    micropython.qstr_info()
+"""
+_COST = re.compile(r"^heapbench: module=(\S+) bytes=(\d+)$")
+_QSTRS = re.compile(r"^qstr pool: n_pool=(\d+), n_qstr=(\d+)")
+
+
+def module_costs(binary: str, search: list[Path], work: Path) -> list[tuple[str, int, int, int]]:
+    """(module, heap bytes, qstr pools, qstrs) after importing each in turn, compiled, on a 110 KB heap.
+
+    A module's figure is its own code, names and objects: the modules it
+    imports were imported before it. When a qstr pool fills, the next one
+    (twice as big) is allocated with the module that needed it, so that
+    module's figure includes the pool (n_pool grows there).
+    """
+    script = work / "costs.py"
+    script.write_text(COSTS.replace("@MODULES@", repr(RESIDENT + NOT_RESIDENT)))  # not argv: a long one crashes it
+    out = subprocess.run([binary, "-X", f"heapsize={HEAPSIZE}", str(script)],
+                         env=environment([*search, work]), capture_output=True, text=True, check=True).stdout
+    rows: list[tuple[str, int, int, int]] = []
+    name, size = "", 0
+    for line in out.splitlines():
+        m = _COST.match(line)
+        if m:
+            name, size = m[1], int(m[2])
+            continue
+        m = _QSTRS.match(line)
+        if m and name:
+            rows.append((name, size, int(m[1]), int(m[2])))
+            name = ""
+    return rows
 
 
 def bare_heap(binary: str) -> int:
@@ -339,7 +403,8 @@ def run_device(stack: Stack, run: Run, work: Path, heartbeats: int) -> None:
 
 
 def report(runs: list[Run], heartbeats: int) -> None:
-    names = {"boot": "after boot", "alert": "after alert", "heartbeats": f"after {heartbeats:,} heartbeats"}
+    names = {"boot": "after boot", "gps": "GPS reading, fixed", "alert": "after alert",
+             "heartbeats": f"after {heartbeats:,} heartbeats"}
     for binary in dict.fromkeys(run.binary for run in runs):
         print(f"\n{binary}: {version(binary)}")
         print(f"  baseline: bare interpreter + asyncio, live heap {bare_heap(binary):,} B")
@@ -389,6 +454,10 @@ def main() -> None:
             run_device(stack, run, work, args.heartbeats)
         runs[:0] = run_py(stack, binary, work, args.heartbeats, args.py_paths)
         report(runs, args.heartbeats)
+        print("\nper module, .mpy as the simulator loads them (heap bytes; qstr pools and qstrs after it):")
+        for name, size, pools, qstrs in module_costs(binary, [mpy], work):
+            where = "boot-only / on demand" if name in NOT_RESIDENT else "resident"
+            print(f"  {name:18} {size:>7,} B  pools={pools} qstrs={qstrs}  {where}")
 
 
 if __name__ == "__main__":

@@ -99,7 +99,7 @@ for r in range(%(repeat)d):
     box = Outbox(capacity=%(entries)d + 1)
     boot.entries(box, "panic/v1/dev/%%s/" %% DEV, signer.verify)
     seq = SeqCounter(block=1)  # block=1: every next() writes the ceiling, the worst case
-    seq.load(0)
+    boot.load_seq(seq, 0)
     for i in range(%(entries)d):
         t0, c0 = time.ticks_us(), counts()
         s = seq.next()

@@ -1,4 +1,5 @@
 # mypy: ignore-errors
+# pyright: reportUndefinedVariable=false
 # MicroPython freeze manifest: builds the button firmware into the firmware
 # image, so its bytecode runs from flash instead of the heap (docs/firmware.md,
 # "Memory"). ESP32, from a MicroPython source tree:

@@ -155,8 +155,10 @@ def compile_unit(unit: Unit, out: Path, arch: str | None) -> None:
     if not unit.compiled:
         shutil.copyfile(unit.source, target)
         return
-    # The name a traceback on the device shows, e.g. "panic/app.py".
-    embedded = unit.target.removesuffix(".mpy") + ".py"
+    # The name a traceback on the device shows: the module's own name, e.g. "app" for panic/app.py.
+    # Interned on the heap for good, like every name; the module names are interned anyway (imports,
+    # attributes), so "panic/app.py" would be one qstr more per module (docs/firmware.md, "Heap and qstrs").
+    embedded = Path(unit.target).stem
     command = [mpy_cross(), *([f"-march={arch}"] if arch else []), *MPY_CROSS_OPTIONS, "-s", embedded,
                "-o", str(target), str(unit.source)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)

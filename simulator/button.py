@@ -44,6 +44,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -62,6 +63,7 @@ RESET_EXIT = 75  # simulator/device/vhal.py: the device asked for a reset
 FROM_SOURCE_ENV = "PANIC_SIM_FROM_SOURCE"  # "1": run the .py sources (SimulatedButton's from_source)
 DEVICE_HEAPSIZE = "110K"  # the heap an ESP32 without PSRAM gives Python
 SOURCE_HEAPSIZE = "192K"  # for the .py firmware, compiled on the device heap as no unit does
+GPS_PIECE = 128  # bytes of receiver output per control line (hex: twice that)
 _INDICATOR = re.compile(r"\bstate=(\w+)")
 _MEMORY = re.compile(r"\balloc=(\d+) free=(\d+) peak=(\d+) code=(\d+)")
 
@@ -108,6 +110,7 @@ class SimulatedButton:
         self._indicator = ""
         self._memory: dict[str, int] = {}
         self._led = False
+        self._gps_power = False
         self._done = 0
         self._hello = 0
         self._process: subprocess.Popen[bytes] | None = None
@@ -276,6 +279,38 @@ class SimulatedButton:
         """Block the device's event loop for `ms`, as a blocking call would (the watchdog starves)."""
         self._send(f"stall {int(ms)}")
 
+    def gps(self, data: bytes) -> None:
+        """Bytes from the GPS receiver into the device's virtual UART, as they are (garbage too).
+
+        Sent in pieces a UART buffer would hold; the device reads the next only
+        once the firmware has taken most of the last.
+        """
+        for start in range(0, len(data), GPS_PIECE):
+            self._send("gps " + data[start:start + GPS_PIECE].hex())
+
+    def feed_nmea(self, lines: Iterable[str | bytes], baud: int | None = None) -> int:
+        """NMEA sentences (``#`` comments and blank lines skipped), each sent with CR LF; how many were sent.
+
+        With `baud`, paced as a receiver on a UART of that speed would send them
+        (10 bits a byte), for watching a running button; without, at once.
+        """
+        sent = 0
+        for line in lines:
+            raw = (line.encode("ascii", "replace") if isinstance(line, str) else line).strip()
+            if not raw or raw.startswith(b"#"):
+                continue
+            self.gps(raw + b"\r\n")
+            sent += 1
+            if baud:
+                time.sleep((len(raw) + 2) * 10 / baud)
+        return sent
+
+    @property
+    def gps_powered(self) -> bool:
+        """Whether the firmware has the GPS receiver switched on."""
+        with self._cond:
+            return self._gps_power
+
     def _play(self, command: str, duration_ms: int) -> None:
         with self._cond:
             done = self._done
@@ -358,12 +393,15 @@ class SimulatedButton:
         return sorted(p for p in directory.iterdir() if p.suffix in (".c", ".n"))
 
     def heap(self, timeout: float = 10) -> dict[str, int]:
-        """The device's heap now, after a collection: {'alloc', 'free', 'largest_free'} in bytes."""
+        """The device's heap now, after a collection: {'alloc', 'free', 'largest_free'} in bytes, and
+        'qstrs' (interned names) in 'qstr_pools' pools (the sixth takes 7 KB at once, docs/firmware.md)."""
         since = self.mark()
         self._send("heap")
         figures = self.wait_for_log(r"\bsim: heap alloc=(\d+) free=(\d+) block=(\d+)", timeout, since)
         largest = self.wait_for_log(r"\bmax free sz: (\d+)", timeout, since)
-        return {"alloc": int(figures[1]), "free": int(figures[2]), "largest_free": int(largest[1]) * int(figures[3])}
+        qstrs = self.wait_for_log(r"\bqstr pool: n_pool=(\d+), n_qstr=(\d+)", timeout, since)
+        return {"alloc": int(figures[1]), "free": int(figures[2]), "largest_free": int(largest[1]) * int(figures[3]),
+                "qstr_pools": int(qstrs[1]), "qstrs": int(qstrs[2])}
 
     def memory(self) -> dict[str, int]:
         """The last logged heap figures: {'alloc', 'free', 'peak'} in bytes ({} before any)."""
@@ -423,4 +461,6 @@ class SimulatedButton:
                 self._done += 1
             elif event.startswith("led "):
                 self._led = event == "led 1"
+            elif event.startswith("gps "):
+                self._gps_power = event == "gps 1"
             self._cond.notify_all()

@@ -4,6 +4,7 @@
         --mqtt-password <pw> --broker 127.0.0.1:18830 [--set heartbeat_s=10 ...]
     panic-sim run --flash var/button1          # already provisioned
     panic-sim run --flash var/button1 --from-source   # the firmware's .py files, for debugging
+    panic-sim run --flash var/button1 --nmea capture.nmea   # its GPS receiver replays a capture
     panic-sim gps-replay capture.nmea          # positions the firmware reads from a GPS capture
     panic-sim modem                            # emulated A7670E / SIM800L modems on ptys (docs/sms.md)
 
@@ -13,7 +14,9 @@ use, see simulator/compiled.py); ``--from-source`` (or
 
 The firmware's console log is printed as it comes. Commands on stdin, one
 per line: ``press [ms]`` (hold, default 2500), ``pattern <ms>,<ms>,...``
-(alternating pressed/released), ``status``, ``help``, ``quit``.
+(alternating pressed/released), ``status``, ``help``, ``quit``. With
+``--nmea FILE`` the button's virtual GPS receiver sends the capture's
+sentences once, paced as at 9600 baud, while it runs.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +33,7 @@ from simulator.button import SimulatedButton, SimulatorError
 from simulator.gpsreplay import replay
 from simulator.modem import cli as modem_cli
 
+GPS_BAUD = 9600  # hardware/board.json's gps UART
 HELP = "commands: press [ms] | pattern <ms>,<ms>,... | status | help | quit"
 
 
@@ -49,6 +54,21 @@ def _broker(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _capture(text: str) -> list[bytes]:
+    try:
+        return Path(text).read_bytes().splitlines()
+    except OSError as e:
+        raise argparse.ArgumentTypeError(f"cannot read the NMEA capture {text}: {e.strerror}") from None
+
+
+def _replay_gps(button: SimulatedButton, lines: list[bytes]) -> None:
+    try:
+        sent = button.feed_nmea(lines, baud=GPS_BAUD)
+        print(f"# gps: capture replayed sentences={sent}", flush=True)
+    except SimulatorError as e:  # the button stopped meanwhile
+        print(f"# gps: replay stopped: {e}", flush=True)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="panic-sim", description="Run the panic-button firmware on this PC.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -65,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--heapsize",
                            help="MicroPython heap (default 110K, as on the ESP32; 192K with --from-source)")
             p.add_argument("--log", type=Path, help="also append the console log to this file")
+            p.add_argument("--nmea", type=_capture, metavar="FILE",
+                           help="replay this GPS capture (NMEA lines, # comments ignored) into the running button")
             p.add_argument("--from-source", action="store_true",
                            help="run the firmware's .py files, not the compiled .mpy (for debugging; "
                                 "also PANIC_SIM_FROM_SOURCE=1)")
@@ -137,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# {e}", file=sys.stderr)
         return 1
     print(f"# {HELP}", flush=True)
+    if args.nmea:
+        threading.Thread(target=_replay_gps, args=(button, args.nmea), daemon=True).start()
     try:
         for line in sys.stdin:
             if not _command(button, line) or not button.running:

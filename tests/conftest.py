@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from broker.run import BrokerConfig, Mosquitto, free_port, prepare
+from simulator.stack import MqttListener, Stack
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"
@@ -95,3 +96,18 @@ def run_micropython() -> object:
         return result
 
     return run
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """Mosquitto and the gateway (SQLite) in `tmp_path`, running."""
+    with Stack(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def dispatch(stack: Stack) -> Iterator[MqttListener]:
+    """A dispatch consumer on `stack` that confirms what it gets."""
+    listener = stack.dispatch()
+    yield listener
+    listener.close()

@@ -14,29 +14,33 @@ rejected reason=<code>``); bad signatures are counted.
 
 import json
 
+from micropython import const
+
 from panic import log, mem, messages
 from panic.outbox import CRITICAL_TYPES
 from panic.sign import BAD_SIG, SigError
 
-TYPE_CHECKING = False
+TYPE_CHECKING = const(False)  # a constant: the block below is compiled away
 if TYPE_CHECKING:
     from typing import Callable
 
+    from panic.gps import Gps
     from panic.hal import Hardware
     from panic.outbox import Outbox
     from panic.seq import SeqCounter
     from panic.sign import Signer
 
-_RECENT = 8  # confirmed alerts whose later states (acknowledged, ...) are still followed
+_RECENT = const(8)  # confirmed alerts whose later states (acknowledged, ...) are still followed
 
 
 class Alerts:
     def __init__(
         self, dev: str, hw: Hardware, seq: SeqCounter, outbox: Outbox, signer: Signer,
-        on_stored: Callable[[], None], on_change: Callable[[str], None],
+        on_stored: Callable[[], None], on_change: Callable[[str], None], gps: Gps | None = None,
     ) -> None:
         self.dev = dev
         self._hw = hw
+        self._gps = gps  # None: no receiver on this board, every loc null
         self._seq = seq
         self._outbox = outbox
         self._signer = signer
@@ -59,9 +63,18 @@ class Alerts:
             log.error("alert", "not raised type=%s reason=seq_exhausted" % kind)
             self._on_change("seq_exhausted")
             return 0
+        now = log.uptime_ms()
+        loc = "null"
+        gps = self._gps
+        if gps is not None:
+            gps.alert(now)  # the receiver on at once, for this alert's followers
+            here = gps.loc(now)
+            if here is not None:
+                from panic import fix  # loaded by the app with panic.gps
+
+                loc = fix.location(here)
         body = messages.alert(
-            self.dev, seq, kind, hw.clock.utc(), log.uptime_ms(), hw.battery(), hw.power(), "wifi",
-            hw.wifi.rssi(), ref,
+            self.dev, seq, kind, hw.clock.utc(), now, hw.battery(), hw.power(), "wifi", hw.wifi.rssi(), ref, loc,
         )
         payload = self._signer.sign(self.alert_topic, body)
         log.info("alert", "raised seq=%d type=%s" % (seq, kind))

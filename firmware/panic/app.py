@@ -8,6 +8,7 @@ Tasks (one per concern, all asyncio, none blocking for long):
 - link        Wi-Fi + MQTT session, reconnect with back-off; incoming acks
 - delivery    sends outbox entries until the gateway acks them
 - heartbeat   signed ``hb`` every heartbeat_s
+- gps         reads the receiver (board without one: none), powers it; alerts take its ``loc``
 
 Remote commands (``…/cmd``) are handled by panic.command, imported when one
 arrives and unloaded after it (see _command).
@@ -33,7 +34,6 @@ docs/firmware.md).
 """
 
 import asyncio
-import os
 import sys
 import time
 
@@ -54,17 +54,18 @@ from panic import VERSION, indicator, log, mem, messages  # isort: skip
 from panic.outbox import Outbox  # isort: skip
 from panic.seq import SeqCounter  # isort: skip
 from panic.sign import Signer  # isort: skip
+from micropython import const
 
-TYPE_CHECKING = False
+TYPE_CHECKING = const(False)  # a constant: the block below is compiled away
 if TYPE_CHECKING:
     from typing import Coroutine
 
     from panic.config import Config
     from panic.hal import Hardware
 
-_DEFAULT_WDT_MS = 10000
-# The gateway's state of the newest alert -> the LED. Officers on the way or on scene show as
-# acknowledged; an end (resolved, cancelled, false_alarm) is not here: the LED goes back to idle.
+_DEFAULT_WDT_MS = const(10000)
+# The gateway's state of the newest alert -> the LED. An end (resolved, cancelled, false_alarm)
+# is not here: the LED goes back to idle.
 _SHOWN = {
     "received": indicator.RECEIVED,
     "acknowledged": indicator.ACKNOWLEDGED,
@@ -91,9 +92,11 @@ class App:
     async def run(self) -> None:
         hw = self.hw
         log.info("app", "starting fw=%s board=%s" % (VERSION, log.q(hw.name)))
-        cfg, fingerprint, error = _configure("pb-" + hw.unique_id())
-        if cfg is not None:
-            self._load(cfg)
+        cfg, _, error = _boot(self, "pb-" + hw.unique_id())  # panic.boot also logs what it loaded
+        if hw.gps_uart is not None:
+            # Loaded with the rest of the code (before mark_code); a board without a receiver never loads it.
+            import panic.fix  # noqa: F401
+            import panic.gps  # noqa: F401
         mem.mark_code()
         self.cfg = cfg
         # The watchdog starts only now: nothing above can be slow enough to starve it.
@@ -108,45 +111,22 @@ class App:
             if error:
                 self.fault = "config"
                 log.error("config", "invalid reason=%s; running on the last good copy" % log.q(error))
-            log.info(
-                "config",
-                "loaded device_id=%s broker=%s:%d wifi_ssid=%s heartbeat_s=%d hold_ms=%d key=%s"
-                % (cfg.device_id, cfg.broker_host, cfg.broker_port, log.q(cfg.wifi_ssid or ""),
-                   cfg.heartbeat_s, cfg.hold_ms, fingerprint),
-            )
-            for key in cfg.unknown_keys:
-                log.warn("config", "unknown key=%s ignored" % log.q(key))
             tasks += self._start(cfg, sup, Signer(cfg.device_key))
         mem.report("started")
         await asyncio.gather(*tasks)
-
-    def _load(self, cfg: Config) -> None:
-        """The outbox (through the boot-only panic.boot) and the seq counter, from flash."""
-        # As in _configure: panic.boot is referenced from this frame only, which ends here.
-        outbox = self.outbox = Outbox(capacity=cfg.outbox_max)
-        try:
-            from panic import boot
-
-            if boot.entries(outbox, messages.topic(cfg.device_id, ""), Signer(cfg.device_key).verify):
-                self.fault = "outbox"
-        except Exception as e:  # the outbox stays empty here; new alerts still go out
-            log.exc("app", "reading the outbox failed", e)
-            self.fault = "outbox"
-            try:
-                os.mkdir(outbox.dir)  # so new alerts can still be kept on flash
-            except OSError:
-                pass
-        mem.unload("panic.boot")
-        entries = outbox.entries
-        self.seq = SeqCounter(block=cfg.seq_block)
-        self.seq.load(entries[-1].seq if entries else 0)
 
     def _start(self, cfg: Config, sup: Supervisor, signer: Signer) -> list:
         hw = self.hw
         assert self.outbox is not None and self.seq is not None
         self.link = Link(cfg, hw, sup, self._on_message, self._on_link)
         self.delivery = Delivery(self.outbox, self.link, cfg.retry_min_ms, cfg.retry_max_ms, sup)
-        self.alerts = Alerts(cfg.device_id, hw, self.seq, self.outbox, signer, self.delivery.wake, self._refresh)
+        uart = hw.gps_uart
+        gps = None
+        if uart is not None:
+            from panic.gps import Gps
+
+            gps = Gps(uart, hw.gps_power)
+        self.alerts = Alerts(cfg.device_id, hw, self.seq, self.outbox, signer, self.delivery.wake, self._refresh, gps)
         button = self.button = Button(hw.button, cfg.hold_ms, self._on_gesture, sup)
         beat = self.beat = Heartbeat(cfg.device_id, hw, self.seq, signer, self.link, cfg.heartbeat_s, sup)
         self._refresh("boot")
@@ -155,7 +135,7 @@ class App:
             self._guard("link", self.link.run()),
             self._guard("delivery", self.delivery.run()),
             self._guard("heartbeat", beat.run()),
-        ]
+        ] + ([self._guard("gps", gps.run(sup))] if gps is not None else [])
 
     async def _guard(self, name: str, coro: Coroutine) -> None:
         # A task that dies stops reporting progress, so the supervisor lets
@@ -209,24 +189,25 @@ class App:
         ind.set(state, why)
 
 
-def _configure(device_id: str) -> tuple:
-    """config.boot(device_id): (Config or None, key fingerprint, error); never raises.
+def _boot(app: App, device_id: str) -> tuple:
+    """panic.boot.start: (Config or None, key fingerprint, error); the outbox and seq loaded; never raises.
 
-    panic.config is boot-only code, unloaded once used; it is referenced from
-    this function's frame only, which ends here. (A name bound in App.run
-    would live as long as the app's coroutine, and with it the module's
-    whole code: 5-6 KB of heap for good.) A failure here - even a
+    panic.boot (and panic.config, which it imports) is boot-only code, unloaded
+    once used; it is referenced from this function's frame only, which ends
+    here. (A name bound in App.run would live as long as the app's coroutine,
+    and with it the module's whole code for good.) A failure here - even a
     MemoryError while loading - must not stop the boot: without a
     configuration the button shows fault.
     """
     try:
-        from panic import config
+        from panic import boot
 
-        return config.boot(device_id)
+        return boot.start(app, device_id)
     except Exception as e:
         log.exc("app", "reading the configuration failed", e)
         return None, "", "load failed exc=%s" % type(e).__name__
     finally:
+        mem.unload("panic.boot")
         mem.unload("panic.config")
 
 

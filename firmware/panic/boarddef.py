@@ -37,6 +37,7 @@ floats are single precision.
 
 import json
 import os
+from micropython import const
 
 REQUIRED = {
     "sos_button": "digital",
@@ -52,8 +53,8 @@ REQUIRED = {
     "battery": "adc",
 }
 
-_DIRS = ("in", "out")
-_PULLS = ("up", "down", None)
+_DIRS = const(("in", "out"))
+_PULLS = const(("up", "down", None))
 
 
 def _error(where: str, why: str) -> ValueError:

@@ -1,8 +1,11 @@
-"""The outbox at boot: a file becomes an entry only if everything about it is right.
+"""The boot: configuration (panic.config), outbox and seq counter, read from flash.
 
-Boot-only code: imported while the app starts, unloaded once the outbox
-is read, and small on purpose (it is compiled at boot, when the heap already
-holds the firmware, and a compile needs contiguous blocks).
+Boot-only code: imported while the app starts (panic.app._boot), unloaded
+once the configuration, the outbox and the seq counter are read, and small
+on purpose (it is compiled at boot, when the heap already holds the
+firmware, and a compile needs contiguous blocks).
+
+The outbox: a file becomes an entry only if everything about it is right.
 
 A file becomes an entry only if its name, size, topic, seq and signature
 are right. Anything else - a directory, a 200 KB file, a non-UTF-8 topic, a
@@ -19,14 +22,88 @@ every new identifier is a qstr, and on the unix port the 621st qstr costs
 
 import os
 
-from panic import flash, log
-from panic.outbox import Entry
+from micropython import const
 
-TYPE_CHECKING = False
+from panic import flash, log, mem, messages
+from panic.outbox import Entry, Outbox
+from panic.seq import SeqCounter
+from panic.sign import Signer
+
+TYPE_CHECKING = const(False)  # a constant: the block below is compiled away
 if TYPE_CHECKING:
     from typing import Callable
 
-    from panic.outbox import Outbox
+    from panic.app import App
+    from panic.config import Config
+
+
+def start(app: App, device_id: str) -> tuple:
+    """config.boot(device_id) (Config or None, key fingerprint, error); with a Config, `app`'s outbox and seq.
+
+    panic.config is unloaded once read, as this module is by the caller.
+    """
+    try:
+        from panic import config
+
+        cfg, fingerprint, error = config.boot(device_id)
+    except Exception as e:
+        log.exc("app", "reading the configuration failed", e)
+        return None, "", "load failed exc=%s" % type(e).__name__
+    finally:
+        mem.unload("panic.config")
+    if cfg is not None:
+        log.info(
+            "config",
+            "loaded device_id=%s broker=%s:%d wifi_ssid=%s heartbeat_s=%d hold_ms=%d key=%s"
+            % (cfg.device_id, cfg.broker_host, cfg.broker_port, log.q(cfg.wifi_ssid or ""),
+               cfg.heartbeat_s, cfg.hold_ms, fingerprint),
+        )
+        for key in cfg.unknown_keys:
+            log.warn("config", "unknown key=%s ignored" % log.q(key))
+        _load(app, cfg)
+    return cfg, fingerprint, error
+
+
+def _load(app: App, cfg: Config) -> None:
+    """The outbox and the seq counter, from flash."""
+    outbox = app.outbox = Outbox(capacity=cfg.outbox_max)
+    try:
+        if entries(outbox, messages.topic(cfg.device_id, ""), Signer(cfg.device_key).verify):
+            app.fault = "outbox"
+    except Exception as e:  # the outbox stays empty here; new alerts still go out
+        log.exc("app", "reading the outbox failed", e)
+        app.fault = "outbox"
+        try:
+            os.mkdir(outbox.dir)  # so new alerts can still be kept on flash
+        except OSError:
+            pass
+    found = outbox.entries
+    app.seq = SeqCounter(block=cfg.seq_block)
+    load_seq(app.seq, found[-1].seq if found else 0)
+
+
+def load_seq(self: SeqCounter, floor: int = 0) -> None:
+    """SeqCounter `self` resumes after the stored ceiling, and never at or below `floor` (boot-only).
+
+    `floor` is the newest seq known otherwise (the outbox's). A file that
+    cannot be read or parsed - which atomic writes should make impossible -
+    is logged as an error and flagged as a fault; counting resumes after
+    `floor`, the best evidence left.
+    """
+    stored = 0
+    try:
+        raw = flash.read(self.path, 32)  # 16 digits and a newline: a bigger file is damaged
+        if raw is not None:
+            value = int(raw)
+            if value < 0 or value > 9007199254740991:
+                raise ValueError
+            stored = value
+    except (OSError, ValueError):
+        log.error("seq", "%s unreadable, resuming after floor=%d" % (self.path, floor))
+        self.fault = True
+    self.last = max(stored, floor)
+    self.ceiling = self.last
+    log.info("seq", "loaded ceiling=%d next=%d block=%d" % (stored, self.last + 1, self.block))
 
 
 def entries(outbox: Outbox, topic_prefix: str, verify: Callable[[str, bytes], bytes]) -> int:

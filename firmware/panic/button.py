@@ -21,9 +21,11 @@ ends in ``_released`` with its duration; a recogniser there calls
 import asyncio
 import time
 
+from micropython import const
+
 from panic import log
 
-TYPE_CHECKING = False
+TYPE_CHECKING = const(False)  # a constant: the block below is compiled away
 if TYPE_CHECKING:
     from typing import Callable
 

@@ -35,12 +35,13 @@ import hashlib
 import json
 
 from panic import flash
+from micropython import const
 
-CONFIG_FILE = "config.json"
-SECRETS_FILE = "secrets.json"
+_CONFIG_FILE = const("config.json")
+_SECRETS_FILE = const("secrets.json")
 
 # name, default, lowest, highest
-_INTS = (
+_INTS = const((
     ("broker_port", 1883, 1, 65535),
     ("heartbeat_s", 30, 1, 86400),
     ("hold_ms", 2000, 100, 30000),
@@ -52,10 +53,10 @@ _INTS = (
     ("outbox_max", 32, 1, 1000),
     ("seq_block", 64, 1, 100000),
     ("wdt_ms", 10000, 2000, 120000),
-)
+))
 # name, default (None: optional)
-_STRS = (("wifi_ssid", None), ("ntp_host", "pool.ntp.org"))
-_OTHER = ("device_id", "broker_host")
+_STRS = const((("wifi_ssid", None), ("ntp_host", "pool.ntp.org")))
+_OTHER = const(("device_id", "broker_host"))
 
 
 class ConfigError(Exception):
@@ -125,14 +126,14 @@ def _read(path: str, secret: bool) -> dict:
 
 
 def _bad(key: str, what: str) -> ConfigError:
-    return ConfigError("%s: %s %s" % (CONFIG_FILE, key, what))
+    return ConfigError("%s: %s %s" % (_CONFIG_FILE, key, what))
 
 
 def load(default_device_id: str | None, where: str = "") -> Config:
     """Read and validate config.json and secrets.json (names prefixed with `where`)."""
-    raw = _read(where + CONFIG_FILE, False)
+    raw = _read(where + _CONFIG_FILE, False)
     cfg = Config()
-    known = list(_OTHER)
+    known: list[str] = list(_OTHER)  # and every key read below (annotated: not only these two literals)
     for key, default, low, high in _INTS:
         known.append(key)
         v = raw.get(key, default)
@@ -148,7 +149,7 @@ def load(default_device_id: str | None, where: str = "") -> Config:
     cfg.unknown_keys = [k for k in raw if k not in known]  # likely typos: logged, not fatal
     for key in ("device_key", "mqtt_password", "wifi_password"):
         if key in raw:
-            raise _bad(key, "belongs in " + SECRETS_FILE)
+            raise _bad(key, "belongs in " + _SECRETS_FILE)
     dev = raw.get("device_id", default_device_id)
     if not valid_device_id(dev):
         raise _bad("device_id", "must match pb-<12 lowercase hex>")
@@ -160,18 +161,18 @@ def load(default_device_id: str | None, where: str = "") -> Config:
     if cfg.retry_max_ms < cfg.retry_min_ms or cfg.reconnect_max_ms < cfg.reconnect_min_ms:
         raise _bad("retry_max_ms/reconnect_max_ms", "must not be below the matching _min_ms")
 
-    sec = _read(where + SECRETS_FILE, True)
+    sec = _read(where + _SECRETS_FILE, True)
     key_hex = sec.get("device_key")
     if not isinstance(key_hex, str) or len(key_hex) != 64 or not _is_hex(key_hex.lower()):
-        raise ConfigError("%s: device_key must be 64 hex digits" % SECRETS_FILE)
+        raise ConfigError("%s: device_key must be 64 hex digits" % _SECRETS_FILE)
     cfg.device_key = binascii.unhexlify(key_hex.lower())
     password = sec.get("mqtt_password")
     if not isinstance(password, str) or not password:
-        raise ConfigError("%s: mqtt_password missing" % SECRETS_FILE)
+        raise ConfigError("%s: mqtt_password missing" % _SECRETS_FILE)
     cfg.mqtt_password = password
     wifi_password = sec.get("wifi_password")
     if wifi_password is not None and not isinstance(wifi_password, str):
-        raise ConfigError("%s: wifi_password must be a string" % SECRETS_FILE)
+        raise ConfigError("%s: wifi_password must be a string" % _SECRETS_FILE)
     cfg.wifi_password = wifi_password
     return cfg
 
@@ -201,7 +202,7 @@ def _load(default_device_id: str | None) -> tuple:
             return load(default_device_id, where), e.args[0]
         except ConfigError:
             raise e
-    for path in (CONFIG_FILE, SECRETS_FILE):
+    for path in (_CONFIG_FILE, _SECRETS_FILE):
         # Copy unless the copy holds the same bytes. The file has just loaded, so it is
         # readable and small; a full flash keeps the old copy (if any).
         try:

@@ -13,15 +13,17 @@ Log lines: ``I <up> delivery: sent seq=<n> try=<k> next_ms=<ms>`` and
 import asyncio
 import time
 
+from micropython import const
+
 from panic import log
 
-TYPE_CHECKING = False
+TYPE_CHECKING = const(False)  # a constant: the block below is compiled away
 if TYPE_CHECKING:
     from panic.link import Link
     from panic.outbox import Entry, Outbox
     from panic.supervisor import Supervisor
 
-_IDLE_SLICE_MS = 50
+_IDLE_SLICE_MS = const(50)
 
 
 class Delivery:

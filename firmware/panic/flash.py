@@ -7,12 +7,13 @@ readers ignore and ``clean_tmp`` removes.
 """
 
 import os
+from micropython import const
 
 # errno values, the same everywhere (the unix port's errno module lacks some). Literals
 # rather than names where a name is not needed: every name is a qstr, and the heap of
 # a device running .py files pays for each one (see docs/firmware.md, "Heap and qstrs").
-ENOSPC = 28
-ENOENT = 2
+_ENOSPC = const(28)
+_ENOENT = const(2)
 
 
 def write_atomic(path: str, data: bytes) -> None:
@@ -22,7 +23,7 @@ def write_atomic(path: str, data: bytes) -> None:
         with open(tmp, "wb") as f:
             n = f.write(data)
         if n != len(data):
-            raise OSError(ENOSPC)
+            raise OSError(_ENOSPC)
         os.rename(tmp, path)
     except OSError:
         remove(tmp)
@@ -39,7 +40,7 @@ def read(path: str, size: int) -> bytes | None:
     try:
         p = os.stat(path)
     except OSError as e:
-        if e.errno == ENOENT:
+        if e.errno == _ENOENT:
             return None
         raise
     if p[0] & 0x4000:  # S_IFDIR

@@ -3,18 +3,18 @@
 Rules for what counts as a fix, and exact coordinates, are in panic/nmea.py;
 when the receiver is powered, in panic/gpspower.py. This module adds time:
 
-- the UART is polled every ``POLL_MS``; bytes go to the parser as they come
+- the UART is polled every ``_POLL_MS``; bytes go to the parser as they come
   (a sentence may be split over reads);
 - a receiver sends each epoch as one burst; ``QUIET_MS`` without a byte ends
   the burst's cycle, so its fix is committed without waiting for the next
   epoch (and a receiver that went silent cannot leave a fix half-read);
 - a fix's age counts from the moment it was committed (firmware uptime,
-  which does not wrap). A fix younger than ``CURRENT_MS`` is ``gps``; older
+  which does not wrap). A fix younger than ``_CURRENT_MS`` is ``gps``; older
   (the receiver went silent, lost the sky, or is switched off) it is
   ``last_gps``, with its growing age. Before the first fix there is none.
-- accuracy in metres is HDOP x ``M_PER_HDOP`` (19 m, the factor gpsd uses
+- accuracy in metres is HDOP x ``_M_PER_HDOP`` (19 m, the factor gpsd uses
   for its 95 % horizontal error without DGPS), rounded up; with HDOP
-  unknown, ``NO_HDOP_M`` (100 m) rather than a claim of precision.
+  unknown, ``_NO_HDOP_M`` (100 m) rather than a claim of precision.
 
 The alert task calls ``loc(now)`` and passes the tuple to panic.fix.location
 (None: ``loc`` null), and ``alert(now)`` to power the receiver at once.
@@ -25,11 +25,13 @@ parser works in place (tests/firmware/test_gps.py checks it with the GC off).
 
 import asyncio
 
+from micropython import const
+
 from panic import log
 from panic.gpspower import GpsPower
 from panic.nmea import Nmea
 
-TYPE_CHECKING = False
+TYPE_CHECKING = const(False)  # a constant: the block below is compiled away
 if TYPE_CHECKING:
     from typing import Protocol
 
@@ -39,21 +41,23 @@ if TYPE_CHECKING:
     class Uart(Protocol):
         """machine.UART opened with timeout=0: readinto returns at once, None when nothing waits."""
 
-        def readinto(self, buf: bytearray) -> int | None: ...
+        # Positional-only (the "__" name: MicroPython has no "/" syntax), as machine.UART's stub has it.
+        def readinto(self, __buf: bytearray) -> int | None: ...
 
-POLL_MS = 100  # at 9600 baud ~96 bytes per poll: the UART's rx buffer (>= 256) never overflows
-QUIET_MS = 300  # a burst's sentences follow each other without a gap; epochs are >= 1 s apart
-CURRENT_MS = 3000  # a receiver reports every second: a fix older than 3 s is no longer current
-M_PER_HDOP = 19
-NO_HDOP_M = 100
-_CHUNK = 64
+# const: compiled in; "_" names are not even interned (docs/firmware.md, "Heap and qstrs").
+_POLL_MS = const(100)  # at 9600 baud ~96 bytes per poll: the UART's rx buffer (>= 256) never overflows
+QUIET_MS = const(300)  # a burst's sentences follow each other without a gap; epochs are >= 1 s apart
+_CURRENT_MS = const(3000)  # a receiver reports every second: a fix older than 3 s is no longer current
+_M_PER_HDOP = const(19)
+_NO_HDOP_M = const(100)
+_CHUNK = const(64)
 
 
 def accuracy_m(hdop: int) -> int:
     """Metres from HDOP in hundredths (-1 unknown), rounded up: never better than the receiver says."""
     if hdop <= 0:
-        return NO_HDOP_M
-    return (hdop * M_PER_HDOP + 99) // 100
+        return _NO_HDOP_M
+    return (hdop * _M_PER_HDOP + 99) // 100
 
 
 class Gps:
@@ -100,7 +104,7 @@ class Gps:
         if age < 0:
             return None
         nmea = self.nmea
-        src = "gps" if nmea.valid and age < CURRENT_MS else "last_gps"
+        src = "gps" if nmea.valid and age < _CURRENT_MS else "last_gps"
         return (nmea.lat, nmea.lon, accuracy_m(nmea.hdop), src, age // 1000)
 
     def alert(self, now: int) -> None:
@@ -116,7 +120,7 @@ class Gps:
             log.info("gps", "power=%s why=%s" % ("on" if on else "off", why))
 
     async def run(self, sup: Supervisor) -> None:
-        slot = sup.register("gps", 5 * POLL_MS + 1000)
+        slot = sup.register("gps", 5 * _POLL_MS + 1000)
         nmea = self.nmea
         had = False  # the previous poll's fix state, to log changes only
         while True:
@@ -131,4 +135,4 @@ class Gps:
                     log.warn("gps", "no fix sentences=%d rejected=%d" % (nmea.sentences, nmea.rejected))
             self._switch(self._policy.wanted(now), "policy")
             sup.alive(slot)
-            await asyncio.sleep_ms(POLL_MS)
+            await asyncio.sleep_ms(_POLL_MS)

@@ -16,6 +16,9 @@ simulator/device/vhal.py, provide it):
   ``await clock.sync(ntp_host) -> bool``
 - ``unique_id() -> str``: 12 lowercase hex (base MAC), the default device id
 - ``battery() -> int | None`` (percent), ``power() -> "mains" | "battery"``
+- ``gps_uart``: the GPS receiver's UART (``readinto(buf)`` returning at once,
+  None when nothing waits), or None on a board without one; ``gps_power``:
+  its power switch, or None
 - ``reset()``: reboot
 
 Pins come from the board definition (``board.json`` in the flash root,
@@ -45,10 +48,11 @@ import time
 
 import machine
 import network
+from micropython import const
 
 from panic import dns, mem, sntp
 
-TYPE_CHECKING = False
+TYPE_CHECKING = const(False)  # a constant: the block below is compiled away
 if TYPE_CHECKING:
     from typing import Protocol
 
@@ -72,6 +76,8 @@ if TYPE_CHECKING:
         def utc(self) -> int | None: ...
         async def sync(self, host: str | None) -> bool: ...
 
+    from panic.gps import Uart
+
     class Hardware(Protocol):
         @property
         def name(self) -> str: ...
@@ -87,6 +93,10 @@ if TYPE_CHECKING:
         def wifi(self) -> Wifi: ...
         @property
         def clock(self) -> Clock: ...
+        @property
+        def gps_uart(self) -> Uart | None: ...
+        @property
+        def gps_power(self) -> Switch | None: ...
         def watchdog(self, timeout_ms: int) -> Watchdog: ...
         def unique_id(self) -> str: ...
         def battery(self) -> int | None: ...
@@ -96,10 +106,13 @@ if TYPE_CHECKING:
 BOARD_FILE = "board.json"
 # MicroPython's epoch is 2000 on some ports/versions and 1970 on others.
 _EPOCH_TO_UNIX = 946684800 if time.gmtime(0)[0] == 2000 else 0
-_SYNCED_AFTER = 1704067200  # 2024-01-01: an RTC showing less has not been set
-_POLL_MS = 100
-_ANSWER_POLLS = 30  # wait up to 3 s for an SNTP or DNS answer
-_RECV_BYTES = 512  # a DNS answer with a few records; SNTP needs 48
+_SYNCED_AFTER = const(1704067200)  # 2024-01-01: an RTC showing less has not been set
+_POLL_MS = const(100)
+_ANSWER_POLLS = const(30)  # wait up to 3 s for an SNTP or DNS answer
+_RECV_BYTES = const(512)  # a DNS answer with a few records; SNTP needs 48
+
+_EMPTY_MV = const(3300)  # battery: 0 %
+_FULL_MV = const(4200)  # 100 %
 
 
 def _active_low(spec: dict) -> bool:
@@ -238,9 +251,6 @@ class Esp32Clock:
 class Esp32Battery:
     """Cell voltage through the board's divider, mapped linearly 3.3 V -> 0 %, 4.2 V -> 100 %."""
 
-    EMPTY_MV = 3300
-    FULL_MV = 4200
-
     def __init__(self, spec: dict) -> None:
         self._spec = spec
         # boarddef._adc accepts exactly these keys; no value falls back to another.
@@ -251,7 +261,7 @@ class Esp32Battery:
         spec = self._spec
         pin_mv = self._adc.read_uv() // 1000
         mv = pin_mv * (spec["r_top"] + spec["r_bottom"]) // spec["r_bottom"]  # boarddef.divided_mv
-        pct = (mv - self.EMPTY_MV) * 100 // (self.FULL_MV - self.EMPTY_MV)
+        pct = (mv - _EMPTY_MV) * 100 // (_FULL_MV - _EMPTY_MV)
         return 0 if pct < 0 else 100 if pct > 100 else pct
 
 
@@ -273,6 +283,11 @@ class Esp32Hardware:
         self._battery = Esp32Battery(board.adc("battery"))
         self.wifi = Esp32Wifi()
         self.clock = Esp32Clock(self.wifi)
+        # timeout=0: readinto returns at once (None when nothing waits); the GPS task polls.
+        spec = board.uart("gps")
+        self.gps_uart: Uart | None = machine.UART(
+            spec["id"], baudrate=spec["baud"], tx=spec["tx"], rx=spec["rx"], timeout=0)
+        self.gps_power: Switch | None = Esp32Output(board.pin("gps_power")) if board.has("gps_power") else None
         mem.unload("panic.boarddef")  # needed only here; its heap is better spent elsewhere
 
     def watchdog(self, timeout_ms: int) -> Esp32Watchdog:

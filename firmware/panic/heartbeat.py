@@ -9,9 +9,11 @@ Log line: ``I <up> heartbeat: sent seq=<n>``.
 import asyncio
 import time
 
+from micropython import const
+
 from panic import log, messages
 
-TYPE_CHECKING = False
+TYPE_CHECKING = const(False)  # a constant: the block below is compiled away
 if TYPE_CHECKING:
     from panic.hal import Hardware
     from panic.link import Link
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
     from panic.sign import Signer
     from panic.supervisor import Supervisor
 
-_POLL_MS = 200
+_POLL_MS = const(200)
 
 
 class Heartbeat:

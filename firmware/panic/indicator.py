@@ -25,9 +25,11 @@ acknowledge and when officers are dispatched; ``silent`` (silent mode, later) ke
 import asyncio
 import time
 
+from micropython import const
+
 from panic import log
 
-TYPE_CHECKING = False
+TYPE_CHECKING = const(False)  # a constant: the block below is compiled away
 if TYPE_CHECKING:
     from panic.hal import Switch
     from panic.supervisor import Supervisor
@@ -49,8 +51,8 @@ PATTERNS = {
     FAULT: (100, 150, 100, 1650),
     IDENTIFY: (250, 250),
 }
-_CHIRP_MS = 150
-_SLICE_MS = 50  # how often a running pattern looks for a state change
+_CHIRP_MS = const(150)
+_SLICE_MS = const(50)  # how often a running pattern looks for a state change
 
 
 class Indicator:

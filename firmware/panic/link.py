@@ -23,10 +23,12 @@ import errno
 import random
 import time
 
+from micropython import const
+
 from panic import VERSION, log, messages
 from panic.mqtt import MQTTClient, MQTTError
 
-TYPE_CHECKING = False
+TYPE_CHECKING = const(False)  # a constant: the block below is compiled away
 if TYPE_CHECKING:
     from typing import Callable
 
@@ -34,9 +36,9 @@ if TYPE_CHECKING:
     from panic.hal import Hardware
     from panic.supervisor import Supervisor
 
-_WIFI_TIMEOUT_MS = 20000
-_POLL_MS = 100
-_CLOCK_RETRY_MS = 60000
+_WIFI_TIMEOUT_MS = const(20000)
+_POLL_MS = const(100)
+_CLOCK_RETRY_MS = const(60000)
 
 
 class Link:

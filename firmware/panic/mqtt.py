@@ -53,7 +53,7 @@ failure ends in one of two exceptions: ``MQTTError`` (the broker said no) or
   (the same bytes; receivers deduplicate by ``seq``).
 * ``publish()``/``subscribe()``/``next_message()`` while not connected raise
   ``OSError(ENOTCONN)`` (or the errno of the last drop) immediately.
-* Inbox full (``INBOX`` messages not yet taken by ``next_message()``): the
+* Inbox full (``_INBOX`` messages not yet taken by ``next_message()``): the
   reader keeps reading so PUBACKs and PINGRESPs are never held up; the oldest
   queued message is dropped and ``stats["drops"]`` += 1.
 * A message the client cannot or will not take, a packet it does not expect:
@@ -143,37 +143,25 @@ the firmware.
 
 import asyncio
 import errno
-import select
 import socket
 from time import ticks_add, ticks_diff, ticks_ms
 
 from micropython import const
 
-from panic import log
+from panic import log, mem
 
-_CONNECT = const(0x10)
-_CONNACK = const(0x20)
 _PUBLISH = const(0x30)
 _PUBACK = const(0x40)
-_SUBSCRIBE = const(0x82)
 _SUBACK = const(0x90)
 _UNSUBACK = const(0xB0)
 _PINGRESP = const(0xD0)
-_PINGREQ = b"\xc0\x00"
-_DISCONNECT = b"\xe0\x00"
+_PINGREQ = const(b"\xc0\x00")
+_DISCONNECT = const(b"\xe0\x00")
 _MAX_LENGTH = const(268435455)  # largest remaining length, 4 varint bytes
 _WAITING = const(-1)
 _LOST = const(-2)
-
-_CONNACK_TEXT = (
-    "accepted",
-    "unacceptable protocol version",
-    "identifier rejected",
-    "server unavailable",
-    "bad user name or password",
-    "not authorised",
-)
-
+_INBOX = const(8)  # incoming messages buffered for next_message()
+_TICK_MS = const(1000)  # longest supervisor sleep
 
 def encode_length(buf: bytearray, off: int, n: int) -> int:
     """Write ``n`` as an MQTT remaining-length varint at ``buf[off]``; return the end offset."""
@@ -218,6 +206,16 @@ def _put_str(buf: bytearray, off: int, s: bytes) -> int:
     return off + 2 + n
 
 
+async def _connect_path(name: str, *args: object) -> int:
+    """panic.mqttc's `name`(*args): the code run once per connection, loaded for it and unloaded after."""
+    from panic import mqttc
+
+    try:
+        return await getattr(mqttc, name)(*args)  # type: ignore[no-any-return]
+    finally:
+        mem.unload("panic.mqttc")
+
+
 class MQTTError(Exception):
     """The broker refused: ``code`` is the CONNACK return code, or 0x80 for a refused subscription."""
 
@@ -238,8 +236,6 @@ class _Pending:
 
 
 class MQTTClient:
-    INBOX = 8  # incoming messages buffered for next_message()
-    TICK_MS = 1000  # longest supervisor sleep
 
     def __init__(
         self,
@@ -279,7 +275,7 @@ class MQTTClient:
         self._wdeadline = ticks_ms()
         self._last_rx = self._last_tx = self._last_ping = ticks_ms()
         # Inbox ring buffer.
-        self._q: list[tuple[str, bytes] | None] = [None] * self.INBOX
+        self._q: list[tuple[str, bytes] | None] = [None] * _INBOX
         self._qhead = 0
         self._qlen = 0
         self._qev = asyncio.Event()
@@ -332,54 +328,11 @@ class MQTTClient:
     async def connect(self, clean_session: bool = True, timeout_ms: int = 5000) -> None:
         if self._connected:
             raise OSError(errno.EALREADY)
-        self._close_socket()  # leftovers of a failed attempt
-        self._gen += 1
-        self._wlock = asyncio.Lock()
-        self._pend = {}
-        self._wtask = None
-        try:
-            await asyncio.wait_for_ms(self._handshake(clean_session), timeout_ms)
-        except asyncio.TimeoutError:
-            self._close_socket()
-            self.stats["timeouts"] += 1
-            raise OSError(errno.ETIMEDOUT) from None
-        except BaseException:  # OSError, MQTTError, CancelledError: no half-open socket
-            self._close_socket()
-            raise
-        now = ticks_ms()
-        self._last_rx = self._last_tx = self._last_ping = now
-        self._connected = True
-        self._err = errno.ECONNRESET
-        gen = self._gen
-        self._rtask = asyncio.create_task(self._reader(gen))
-        self._stask = asyncio.create_task(self._supervisor(gen))
+        await _connect_path("connect", self, clean_session, timeout_ms)
 
     async def subscribe(self, topic: str, qos: int = 1, timeout_ms: int = 5000) -> int:
         """Subscribe to one topic (no wildcards); return the granted QoS (MQTTError(0x80) if refused)."""
-        if qos not in (0, 1):
-            raise ValueError("qos")
-        self.accept(topic)  # before the SUBSCRIBE: a retained message may follow the SUBACK at once
-        t = topic.encode()
-        self._check()
-        t0 = ticks_ms()
-        pid = self._new_pid()
-        rl = 2 + 2 + len(t) + 1
-        pkt = bytearray(1 + length_size(rl) + rl)
-        pkt[0] = _SUBSCRIBE
-        off = encode_length(pkt, 1, rl)
-        pkt[off] = pid >> 8
-        pkt[off + 1] = pid & 0xFF
-        off = _put_str(pkt, off + 2, t)
-        pkt[off] = qos
-        wait = self._pend[pid] = _Pending()
-        try:
-            await self._send(pkt, None, timeout_ms)
-            code = await self._wait(wait, timeout_ms - ticks_diff(ticks_ms(), t0))
-        finally:
-            self._pend.pop(pid, None)
-        if code == 0x80:
-            raise MQTTError(0x80, "subscription to %s refused" % topic)
-        return code
+        return await _connect_path("subscribe", self, topic, qos, timeout_ms)
 
     async def publish(
         self, topic: str, payload: bytes, qos: int = 0, retain: bool = False, timeout_ms: int = 5000
@@ -419,7 +372,7 @@ class MQTTClient:
         i = self._qhead
         msg = self._q[i]
         self._q[i] = None
-        self._qhead = (i + 1) % self.INBOX
+        self._qhead = (i + 1) % _INBOX
         self._qlen -= 1
         assert msg is not None
         return msg
@@ -467,82 +420,6 @@ class MQTTClient:
         if wait.code == _LOST:
             raise OSError(self._err)
         return wait.code
-
-    async def _open(self) -> None:
-        # What asyncio.open_connection does, keeping hold of the socket.
-        ai = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)[0]
-        s = socket.socket(ai[0], ai[1], ai[2])
-        self._sock = s
-        try:
-            # TCP_NODELAY (6, 1 on Linux and lwIP): a PUBLISH goes out as
-            # header + payload writes; Nagle would hold the second one back.
-            s.setsockopt(6, 1, 1)
-        except OSError:
-            pass
-        s.setblocking(False)
-        try:
-            s.connect(ai[-1])
-        except OSError as e:
-            if e.errno != errno.EINPROGRESS:
-                raise
-        # Wait until the TCP connect completes or fails (lwIP refuses writes
-        # before that). A zero-timeout poll every 10 ms keeps this on public
-        # APIs; the caller's wait_for bounds it.
-        p = select.poll()
-        p.register(s, select.POLLOUT)
-        while not p.poll(0):
-            await asyncio.sleep_ms(10)
-        p.unregister(s)
-        self._rd = asyncio.StreamReader(s)
-        self._wr = asyncio.StreamWriter(s)
-
-    async def _handshake(self, clean_session: bool) -> None:
-        await self._open()
-        wr = self._wr
-        assert wr is not None
-        wr.write(self._connect_packet(clean_session))  # raises e.g. ECONNREFUSED
-        await wr.drain()
-        await self._fill(self._hbuf[0:4])
-        h = self._hbuf
-        if h[0] != _CONNACK or h[1] != 2:
-            raise OSError(errno.ECONNABORTED)
-        code = h[3]
-        if code:
-            text = _CONNACK_TEXT[code] if code < len(_CONNACK_TEXT) else "refused"
-            raise MQTTError(code, "connection refused: " + text)
-        self.session_present = bool(h[2] & 1)
-
-    def _connect_packet(self, clean_session: bool) -> bytearray:
-        cid = self.client_id.encode()
-        flags = 0x02 if clean_session else 0
-        rl = 10 + 2 + len(cid)
-        will = self._will
-        if will:
-            flags |= 0x04 | (will[3] << 3) | (0x20 if will[2] else 0)
-            rl += 4 + len(will[0]) + len(will[1])
-        user = self.user.encode() if self.user is not None else None
-        pw = self.password.encode() if self.password is not None else None
-        if user is not None:
-            flags |= 0x80
-            rl += 2 + len(user)
-        if pw is not None:
-            flags |= 0x40
-            rl += 2 + len(pw)
-        pkt = bytearray(1 + length_size(rl) + rl)
-        pkt[0] = _CONNECT
-        off = _put_str(pkt, encode_length(pkt, 1, rl), b"MQTT")
-        pkt[off] = 4  # protocol level 3.1.1
-        pkt[off + 1] = flags
-        pkt[off + 2] = self.keepalive_s >> 8
-        pkt[off + 3] = self.keepalive_s & 0xFF
-        off = _put_str(pkt, off + 4, cid)
-        if will:
-            off = _put_str(pkt, _put_str(pkt, off, will[0]), will[1])
-        if user is not None:
-            off = _put_str(pkt, off, user)
-        if pw is not None:
-            _put_str(pkt, off, pw)
-        return pkt
 
     async def _send(self, a: bytes | bytearray, b: bytes | None, timeout_ms: int) -> None:
         # All writes go through here, one at a time. The supervisor enforces
@@ -667,6 +544,7 @@ class MQTTClient:
             await self._fill(rx[:tlen])
         else:
             await self._skip(tlen)
+        pid = 0
         if qos:
             await self._fill(self._s2)
             pid = (s[0] << 8) | s[1]
@@ -694,7 +572,7 @@ class MQTTClient:
 
     def _put(self, topic: str, payload: bytes) -> None:
         self.stats["received"] += 1
-        size = self.INBOX
+        size = _INBOX
         if self._qlen == size:  # full: drop the oldest
             self._qhead = (self._qhead + 1) % size
             self._qlen -= 1
@@ -711,7 +589,7 @@ class MQTTClient:
 
     async def _supervisor(self, gen: int) -> None:
         ka = self.keepalive_s * 1000
-        tick = min(self.TICK_MS, ka // 4) if ka else self.TICK_MS
+        tick = min(_TICK_MS, ka // 4) if ka else _TICK_MS
         while True:
             await asyncio.sleep_ms(tick)
             if gen != self._gen or not self._connected:

@@ -41,29 +41,46 @@ the latest closed cycle had one. The previous fix stays readable after a
 cycle without one.
 """
 
-_LINE_MAX = 120  # NMEA allows 82; receivers with 8-decimal minutes send ~100
-_FIELDS_MAX = 24
+from micropython import const
+
+# Constants (const, "_" names): compiled into the bytecode, no global, no interned name.
+_LINE_MAX = const(120)  # NMEA allows 82; receivers with 8-decimal minutes send ~100
+_FIELDS_MAX = const(24)
 
 # Sentence kinds carrying a time, as bits: a cycle remembers which it has seen.
-_RMC = 1
-_GGA = 2
-_GLL = 4
-_GNS = 8
+_RMC = const(1)
+_GGA = const(2)
+_GLL = const(4)
+_GNS = const(8)
 
+# Talkers and sentence kinds as big-endian integers of their letters (e.g. "GP" = 0x4750).
+_TALKERS = const((0x4750, 0x474E, 0x474C, 0x4741, 0x4244, 0x4742, 0x4749, 0x4751))  # GP GN GL GA BD GB GI GQ
+_K_RMC = const(0x524D43)
+_K_GGA = const(0x474741)
+_K_GLL = const(0x474C4C)
+_K_GNS = const(0x474E53)
+_K_GSA = const(0x475341)
 
-def _code(name: bytes) -> int:
-    code = 0
-    for b in name:
-        code = code << 8 | b
-    return code
-
-
-_TALKERS = tuple(_code(t) for t in (b"GP", b"GN", b"GL", b"GA", b"BD", b"GB", b"GI", b"GQ"))
-_K_RMC = _code(b"RMC")
-_K_GGA = _code(b"GGA")
-_K_GLL = _code(b"GLL")
-_K_GNS = _code(b"GNS")
-_K_GSA = _code(b"GSA")
+# Slots of Nmea._c: the cycle being gathered (reset by end_cycle up to _DEG), then
+# _coord's result and the field count of the current sentence.
+_TIME = const(0)  # the cycle's UTC time of day, hhmmssxx; -1 unknown
+_KINDS = const(1)  # _RMC | _GGA | ... seen in the cycle
+_HAS = const(2)  # a valid position was seen
+_VETO = const(3)  # a sentence said there is no fix
+_LAT_D = const(4)
+_LAT_F = const(5)
+_LON_D = const(6)
+_LON_F = const(7)
+_SATS = const(8)
+_HDOP = const(9)
+_ALT = const(10)  # GGA/GNS gave an altitude
+_GSA_DIM = const(11)
+_GSA_SATS = const(12)
+_GSA_HDOP = const(13)
+_DEG = const(14)
+_FRAC = const(15)
+_NF = const(16)
+_SLOTS = const(17)
 
 
 def _hex(b: int) -> int:
@@ -81,7 +98,6 @@ class Nmea:
         self._line = bytearray(_LINE_MAX)
         self._len = -1  # bytes of the sentence so far; -1 while waiting for '$'
         self._at = bytearray(_FIELDS_MAX + 1)  # where each field starts; the last entry ends the last field
-        self._nf = 0
         self.sentences = 0  # checksum-verified sentences from a known talker
         self.rejected = 0  # lines dropped: bad or missing checksum, truncated, too long, binary, bad field
         # The last fix (see the module docstring).
@@ -93,23 +109,11 @@ class Nmea:
         self.sats = -1
         self.hdop = -1
         self.utc = -1  # the fix's UTC time of day, hhmmssxx (hundredths), -1 unknown
-        # _coord's result (attributes, not a tuple: nothing allocated).
-        self._deg = 0
-        self._frac = 0
-        self._reset_cycle()
-
-    def _reset_cycle(self) -> None:
-        self._time = -1
-        self._kinds = 0
-        self._has = False  # a valid position was seen
-        self._veto = False  # a sentence said there is no fix
-        self._lat_d = self._lat_f = self._lon_d = self._lon_f = 0
-        self._sats = -1
-        self._hdop = -1
-        self._alt = False
-        self._gsa_dim = 0
-        self._gsa_sats = 0
-        self._gsa_hdop = -1
+        # The cycle's state, _coord's result and the field count: one list indexed by the
+        # constants below rather than 17 attributes (each attribute name is an interned qstr
+        # and an entry in the instance's dict; docs/firmware.md, "Heap and qstrs").
+        self._c = [0] * _SLOTS
+        self.end_cycle()  # no sentence yet: this only starts the first cycle
 
     # -- bytes to sentences -------------------------------------------------
 
@@ -161,29 +165,77 @@ class Nmea:
                 at[nf] = i + 1
         nf += 1
         at[nf] = star + 1
-        self._nf = nf
+        self._c[_NF] = nf
         if at[1] != 7 or (line[1] << 8 | line[2]) not in _TALKERS:
             return  # proprietary ($PUBX...) or another talker: not ours
         self.sentences += 1
         kind = line[3] << 16 | line[4] << 8 | line[5]
+        # One function for every kind (a function costs ~150 B of heap once loaded; see
+        # docs/firmware.md, "Heap and qstrs"). `ok` False: a field was malformed.
         ok = True
+        c = self._c
+        # Sentences with a time first join the cycle of that time (or end the one before).
+        bit = _RMC if kind == _K_RMC else _GGA if kind == _K_GGA else _GNS if kind == _K_GNS else \
+            _GLL if kind == _K_GLL else 0
+        if bit:
+            t = self._dec(5 if bit == _GLL else 1, 2)  # the time field
+            if c[_KINDS] and (t != c[_TIME] or c[_KINDS] & bit):
+                self.end_cycle()
+            c[_TIME] = t
+            c[_KINDS] |= bit
         if kind == _K_RMC:
-            ok = self._rmc()
-        elif kind == _K_GGA:
-            ok = self._gga()
+            # $--RMC,time,status,lat,N,lon,E,speed,course,date,magvar,E[,mode[,navstatus]]
+            if self._char(2) == 65 and self._char(12) != 78:  # status A, mode not N
+                ok = self._position(3)
+            else:
+                c[_VETO] = 1
+        elif kind == _K_GGA or kind == _K_GNS:
+            # $--GGA,time,lat,N,lon,E,quality,sats,hdop,alt,M,sep,M,age,station
+            # $--GNS,time,lat,N,lon,E,mode(one letter per system),sats,hdop,alt,sep,age,station[,navstatus]
+            valid = False
+            if kind == _K_GGA:
+                quality = self._dec(6, 0)
+                valid = 1 <= quality <= 6  # 0 no fix; 7 manual input and 8 simulation are not measurements
+            elif not self._empty(6):
+                for k in range(self._at[6], self._at[7] - 1):
+                    if line[k] in b"ADPRFE":  # autonomous, differential, precise, RTK, float RTK, estimated
+                        valid = True
+            sats = self._dec(7, 0)
+            hdop = self._dec(8, 2)
+            if not valid or sats == 0:
+                c[_VETO] = 1  # the sentence says there is no fix
+            else:
+                if sats > 0:
+                    c[_SATS] = sats
+                if hdop > 0:
+                    c[_HDOP] = hdop
+                if not self._empty(9):
+                    c[_ALT] = 1
+                ok = self._position(2)
         elif kind == _K_GLL:
-            ok = self._gll()
-        elif kind == _K_GNS:
-            ok = self._gns()
+            # $--GLL,lat,N,lon,E,time,status[,mode]
+            if self._char(6) == 65 and self._char(7) != 78:
+                ok = self._position(1)
+            else:
+                c[_VETO] = 1
         elif kind == _K_GSA:
-            self._gsa()
+            # $--GSA,selection,mode(1 none, 2 2D, 3 3D),12 x PRN,pdop,hdop,vdop[,system]
+            mode = self._dec(2, 0)
+            if mode == 2 or mode == 3:
+                c[_GSA_DIM] = mode
+            for i in range(3, 15):
+                if not self._empty(i):
+                    c[_GSA_SATS] += 1
+            hdop = self._dec(16, 2)
+            if hdop > 0:
+                c[_GSA_HDOP] = hdop
         if not ok:
             self.rejected += 1
 
     # -- fields (each reads self._line between self._at marks) -------------
 
     def _empty(self, i: int) -> bool:
-        return i >= self._nf or self._at[i + 1] - 1 == self._at[i]
+        return i >= self._c[_NF] or self._at[i + 1] - 1 == self._at[i]
 
     def _char(self, i: int) -> int:
         """The field's only byte; 0 when it is empty or absent, -1 when longer."""
@@ -192,8 +244,8 @@ class Nmea:
         a = self._at[i]
         return self._line[a] if self._at[i + 1] - 1 == a + 1 else -1
 
-    def _dec(self, i: int, places: int) -> int:
-        """A non-negative decimal number times 10**places, rounded half up; -1 if empty or malformed."""
+    def _dec(self, i: int, n: int) -> int:
+        """A non-negative decimal number times 10**n, rounded half up; -1 if empty or malformed."""
         if self._empty(i):
             return -1
         line = self._line
@@ -216,26 +268,23 @@ class Nmea:
                 if digits > 7:
                     return -1  # no field read here is that big; refuse rather than overflow a small int
                 value = value * 10 + c
-            elif frac < places:
+            elif frac < n:
                 value = value * 10 + c
                 frac += 1
-            elif frac == places:
+            elif frac == n:
                 up = c >= 5
                 frac += 1
         if digits == 0:
             return -1
         if frac < 0:
             frac = 0
-        while frac < places:
+        while frac < n:
             value *= 10
             frac += 1
         return value + 1 if up else value
 
-    def _int(self, i: int) -> int:
-        return self._dec(i, 0)
-
     def _coord(self, i: int, limit: int, pos: int, neg: int) -> bool:
-        """Field i (d..dmm.m..) and i+1 (hemisphere) to self._deg, self._frac (same sign, 1e-7 deg)."""
+        """Field i (d..dmm.m..) and i+1 (hemisphere) to slots _DEG, _FRAC (same sign, 1e-7 deg)."""
         if self._empty(i):
             return False
         line = self._line
@@ -285,114 +334,47 @@ class Nmea:
             q = -q
         elif h != pos:
             return False
-        self._deg = deg
-        self._frac = q
+        self._c[_DEG] = deg
+        self._c[_FRAC] = q
         return True
 
     # -- sentences ----------------------------------------------------------
-
-    def _begin(self, time_field: int, kind: int) -> None:
-        t = self._dec(time_field, 2)
-        if self._kinds and (t != self._time or self._kinds & kind):
-            self.end_cycle()
-        self._time = t
-        self._kinds |= kind
 
     def _position(self, i: int) -> bool:
         """A sentence says field i.. holds a valid position: keep it for the cycle."""
         if not self._coord(i, 90, 78, 83):  # N, S
             return False
-        lat_d, lat_f = self._deg, self._frac
+        lat_d, lat_f = self._c[_DEG], self._c[_FRAC]
         if not self._coord(i + 2, 180, 69, 87):  # E, W
             return False
-        if lat_d == 0 and lat_f == 0 and self._deg == 0 and self._frac == 0:
-            self._veto = True
+        if lat_d == 0 and lat_f == 0 and self._c[_DEG] == 0 and self._c[_FRAC] == 0:
+            self._c[_VETO] = 1
             return True
-        self._lat_d = lat_d  # one by one: a 4-way tuple assignment would allocate a tuple
-        self._lat_f = lat_f
-        self._lon_d = self._deg
-        self._lon_f = self._frac
-        self._has = True
+        c = self._c
+        c[_LAT_D] = lat_d
+        c[_LAT_F] = lat_f
+        c[_LON_D] = c[_DEG]
+        c[_LON_F] = c[_FRAC]
+        c[_HAS] = 1
         return True
-
-    def _rmc(self) -> bool:
-        # $--RMC,time,status,lat,N,lon,E,speed,course,date,magvar,E[,mode[,navstatus]]
-        self._begin(1, _RMC)
-        if self._char(2) == 65 and self._char(12) != 78:  # status A, mode not N
-            return self._position(3)
-        self._veto = True
-        return True
-
-    def _counts(self, q_ok: bool, sats_field: int) -> bool:
-        """GGA/GNS: satellites, HDOP and altitude; False when the sentence says there is no fix."""
-        sats = self._int(sats_field)
-        hdop = self._dec(sats_field + 1, 2)
-        if not q_ok or sats == 0:
-            self._veto = True
-            return False
-        if sats > 0:
-            self._sats = sats
-        if hdop > 0:
-            self._hdop = hdop
-        if not self._empty(sats_field + 2):
-            self._alt = True
-        return True
-
-    def _gga(self) -> bool:
-        # $--GGA,time,lat,N,lon,E,quality,sats,hdop,alt,M,sep,M,age,station
-        self._begin(1, _GGA)
-        quality = self._int(6)
-        if self._counts(1 <= quality <= 6, 7):
-            return self._position(2)
-        return True
-
-    def _gns(self) -> bool:
-        # $--GNS,time,lat,N,lon,E,mode(one letter per system),sats,hdop,alt,sep,age,station[,navstatus]
-        self._begin(1, _GNS)
-        valid = False
-        if not self._empty(6):
-            line = self._line
-            for k in range(self._at[6], self._at[7] - 1):
-                if line[k] in b"ADPRFE":  # autonomous, differential, precise, RTK, float RTK, estimated
-                    valid = True
-        if self._counts(valid, 7):
-            return self._position(2)
-        return True
-
-    def _gll(self) -> bool:
-        # $--GLL,lat,N,lon,E,time,status[,mode]
-        self._begin(5, _GLL)
-        if self._char(6) == 65 and self._char(7) != 78:
-            return self._position(1)
-        self._veto = True
-        return True
-
-    def _gsa(self) -> None:
-        # $--GSA,selection,mode(1 none, 2 2D, 3 3D),12 x PRN,pdop,hdop,vdop[,system]
-        mode = self._int(2)
-        if mode == 2 or mode == 3:
-            self._gsa_dim = mode
-        for i in range(3, 15):
-            if not self._empty(i):
-                self._gsa_sats += 1
-        hdop = self._dec(16, 2)
-        if hdop > 0:
-            self._gsa_hdop = hdop
 
     # -- cycles -------------------------------------------------------------
 
     def end_cycle(self) -> None:
         """The receiver's epoch is over (another time arrived, or it went quiet): commit or lose the fix."""
-        if self._kinds:
-            if self._has and not self._veto:
-                self.lat = self._lat_d * 10000000 + self._lat_f
-                self.lon = self._lon_d * 10000000 + self._lon_f
-                self.dim = self._gsa_dim or (3 if self._alt else 2)
-                self.sats = self._sats if self._sats > 0 else self._gsa_sats or -1
-                self.hdop = self._hdop if self._hdop > 0 else self._gsa_hdop
-                self.utc = self._time
+        c = self._c
+        if c[_KINDS]:
+            if c[_HAS] and not c[_VETO]:
+                self.lat = c[_LAT_D] * 10000000 + c[_LAT_F]
+                self.lon = c[_LON_D] * 10000000 + c[_LON_F]
+                self.dim = c[_GSA_DIM] or (3 if c[_ALT] else 2)
+                self.sats = c[_SATS] if c[_SATS] > 0 else c[_GSA_SATS] or -1
+                self.hdop = c[_HDOP] if c[_HDOP] > 0 else c[_GSA_HDOP]
+                self.utc = c[_TIME]
                 self.fixes += 1
                 self.valid = True
             else:
                 self.valid = False
-        self._reset_cycle()
+        for i in range(_DEG):  # a new cycle
+            c[i] = 0  # also: no valid position seen (_HAS), none vetoed (_VETO), no altitude (_ALT)
+        c[_TIME] = c[_SATS] = c[_HDOP] = c[_GSA_HDOP] = -1

@@ -30,10 +30,11 @@ import os
 import time
 
 from panic import flash, log
+from micropython import const
 
-OUTBOX_DIR = "outbox"
+_OUTBOX_DIR = const("outbox")
 CRITICAL_TYPES = ("sos", "silent_sos", "cancel")
-_RAM_SLACK = 8
+_RAM_SLACK = const(8)
 
 
 class Entry:
@@ -50,7 +51,7 @@ class Entry:
 
 
 class Outbox:
-    def __init__(self, directory: str = OUTBOX_DIR, capacity: int = 32) -> None:
+    def __init__(self, directory: str = _OUTBOX_DIR, capacity: int = 32) -> None:
         self.dir = directory
         self.capacity = capacity
         self.entries: list[Entry] = []  # oldest (lowest seq) first

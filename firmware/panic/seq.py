@@ -5,7 +5,8 @@ One counter covers every signed message (alerts and heartbeats). The file
 already have been used. At boot the counter resumes at R + 1 and, before a
 seq above the ceiling is handed out, a new ceiling R + block is written
 (atomically). A power cut therefore skips at most `block` numbers and never
-repeats one, while flash is written once per `block` messages.
+repeats one, while flash is written once per `block` messages. Reading the
+ceiling at boot is panic.boot.load_seq (boot-only code, unloaded after use).
 
 If the ceiling cannot be written (full or failing flash) seqs keep coming
 from RAM, because refusing to number an SOS would lose it; the fault is
@@ -23,40 +24,18 @@ hand-edited seq file can bring it near: re-provision the device then.)
 """
 
 from panic import flash, log
+from micropython import const
 
-SEQ_FILE = "seq"
+_SEQ_FILE = const("seq")
 
 
 class SeqCounter:
-    def __init__(self, path: str = SEQ_FILE, block: int = 64) -> None:
+    def __init__(self, path: str = _SEQ_FILE, block: int = 64) -> None:
         self.path = path
         self.block = block
         self.ceiling = 0  # highest seq covered by the reservation on flash
         self.last = 0  # last seq handed out
         self.fault = False
-
-    def load(self, floor: int = 0) -> None:
-        """Resume after the stored ceiling, and never at or below `floor`.
-
-        `floor` is the newest seq known otherwise (the outbox's). A file that
-        cannot be read or parsed - which atomic writes should make impossible -
-        is logged as an error and flagged as a fault; counting resumes after
-        `floor`, the best evidence left.
-        """
-        stored = 0
-        try:
-            raw = flash.read(self.path, 32)  # 16 digits and a newline: a bigger file is damaged
-            if raw is not None:
-                value = int(raw)
-                if value < 0 or value > 9007199254740991:
-                    raise ValueError
-                stored = value
-        except (OSError, ValueError):
-            log.error("seq", "%s unreadable, resuming after floor=%d" % (self.path, floor))
-            self.fault = True
-        self.last = max(stored, floor)
-        self.ceiling = self.last
-        log.info("seq", "loaded ceiling=%d next=%d block=%d" % (stored, self.last + 1, self.block))
 
     def next(self) -> int:
         seq = self.last + 1

@@ -11,12 +11,13 @@ hashlib.sha256. A signed payload is a JSON object whose last member is
 
 import binascii
 import hashlib
+from micropython import const
 
-_SIG_HEAD = b',"sig":"'
-_TRAILER = 74  # len(',"sig":"') + 64 hex + len('"}')
-_HEXDIGITS = b"0123456789abcdef"
+_SIG_HEAD = const(b',"sig":"')
+_TRAILER = const(74)  # len(',"sig":"') + 64 hex + len('"}')
+_HEXDIGITS = const(b"0123456789abcdef")
 
-NO_SIG = "no_sig"
+_NO_SIG = const("no_sig")
 BAD_SIG = "bad_sig"
 
 
@@ -64,11 +65,11 @@ class Signer:
         """Return the `signed` bytes of a valid payload; raise SigError otherwise."""
         n = len(payload)
         if n < _TRAILER + 2 or payload[n - 2 :] != b'"}' or payload[n - _TRAILER : n - 66] != _SIG_HEAD:
-            raise SigError(NO_SIG)
+            raise SigError(_NO_SIG)
         sig = payload[n - 66 : n - 2]
         for c in sig:
             if c not in _HEXDIGITS:
-                raise SigError(NO_SIG)
+                raise SigError(_NO_SIG)
         signed = payload[: n - _TRAILER] + b"}"
         if not compare(self.mac(topic, signed), sig):
             raise SigError(BAD_SIG)

@@ -16,9 +16,11 @@ in docs/firmware.md for the numbers).
 import asyncio
 import time
 
+from micropython import const
+
 from panic import log, mem
 
-TYPE_CHECKING = False
+TYPE_CHECKING = const(False)  # a constant: the block below is compiled away
 if TYPE_CHECKING:
     from panic.hal import Watchdog
 

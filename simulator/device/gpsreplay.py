@@ -3,7 +3,7 @@
     micropython -X heapsize=110K gpsreplay.py FILE
 
 with firmware/ and this directory on MICROPYPATH. Each line of FILE (``#`` comments and blank
-lines skipped) is written, with CR LF, into a virtual UART (vuart.py); panic.gps.Gps
+lines skipped) is written, with CR LF, into a virtual UART (vhal.VirtualUart); panic.gps.Gps
 reads it in its own chunks, as fast as it goes. The clock is virtual: it
 stands still while the capture flows (a burst), and at the end it moves
 past panic.gps.QUIET_MS with the UART empty, as a receiver that stopped
@@ -19,7 +19,7 @@ starts with ``#``.
 import sys
 
 from panic import fix, gps
-from vuart import VirtualUart
+from vhal import VirtualUart
 
 
 def _fixed2(v: int) -> str:

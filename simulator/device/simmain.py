@@ -10,7 +10,8 @@ Connects the control channel, starts the virtual hardware's tasks and calls
 the firmware's entry, panic.app.main. Besides vhal's commands it answers
 ``heap`` on the channel by logging the heap after a collection, followed by
 ``micropython.mem_info()`` (whose ``max free sz`` is the largest free block,
-in GC blocks of four machine words).
+in GC blocks of four machine words) and ``micropython.qstr_info()`` (how many
+names are interned: the pools they live in double in size, docs/firmware.md).
 """
 
 # As in firmware/main.py: from .py sources the firmware is compiled first, while
@@ -26,9 +27,14 @@ import micropython
 import socket
 import sys
 
+from micropython import const
+
 import panic
 import vhal
 from panic import log
+
+
+_GPS_BACKLOG = const(512)
 
 
 def _board() -> tuple:
@@ -67,6 +73,8 @@ async def _control(stream: asyncio.StreamReader, hw: vhal.VirtualHardware) -> No
             _heap()
         else:
             hw.command(text)
+        while hw.gps_uart.waiting() > _GPS_BACKLOG:  # a UART's buffer is small: the host waits, not the heap
+            await asyncio.sleep_ms(10)
 
 
 def _heap() -> None:
@@ -74,17 +82,17 @@ def _heap() -> None:
     block = 32 if sys.maxsize > (1 << 32) else 16
     log.info("sim", "heap alloc=%d free=%d block=%d" % (gc.mem_alloc(), gc.mem_free(), block))
     micropython.mem_info()
+    micropython.qstr_info()  # "qstr pool: n_pool=.. n_qstr=..": interned names, for good (docs/firmware.md)
 
 
 def main() -> None:
     host, port, uid = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     stream = _connect(host, port)
     name, has_buzzer = _board()
-    channel = vhal.Channel(stream)
-    hw = vhal.VirtualHardware(channel, name, uid, has_buzzer)
+    hw = vhal.VirtualHardware(stream, name, uid, has_buzzer)
     # Which firmware runs: panic/__init__.mpy when compiled, .py from source.
     log.info("sim", "firmware file=%s" % log.q(panic.__file__))
-    channel.send("hello")
+    vhal.send(stream, "hello")
     # Tasks created before asyncio.run() join the loop the firmware starts.
     asyncio.create_task(hw.button.run())
     asyncio.create_task(_control(stream, hw))

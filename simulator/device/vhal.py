@@ -12,6 +12,8 @@ host -> device                        device -> host
                                                              its release lasted 100 ms)
 ``down`` / ``up``  raw level          ``led 0|1``, ``buzzer 0|1``
 ``stall <ms>``  block the event loop  ``reset <why>``        device resets (exit 75)
+``gps <hex>``  bytes from the GPS     ``gps 0|1``            GPS receiver power
+   receiver into its virtual UART
 
 Wi-Fi is always up (the host's network) with a fixed rssi, the clock is the
 host's (already synced), battery is unknown and power is mains. The
@@ -20,6 +22,7 @@ _RESET_EXIT (75), which the host treats as a reboot.
 """
 
 import asyncio
+import binascii
 import sys
 import time
 
@@ -39,19 +42,46 @@ _WDT_CHECK_MS = const(100)
 _SETTLE_MS = const(100)
 
 
-class Channel:
-    def __init__(self, stream: asyncio.StreamReader) -> None:
-        self._stream = stream
-
-    def send(self, line: str) -> None:
-        # In MicroPython one Stream both reads and writes; the stubs split them.
-        self._stream.write(line.encode() + b"\n")  # type: ignore[attr-defined]
+def send(channel: asyncio.StreamReader, line: str) -> None:
+    """One line to the host on the control channel (a function, not a class: see VirtualHardware)."""
+    # In MicroPython one Stream both reads and writes; the stubs split them.
+    channel.write(line.encode() + b"\n")  # type: ignore[attr-defined]
 
 
-def reset(channel: Channel, why: str) -> None:
+def reset(channel: asyncio.StreamReader, why: str) -> None:
     log.error("sim", "reset why=%s" % why)
-    channel.send("reset " + why)
+    send(channel, "reset " + why)
     sys.exit(_RESET_EXIT)
+
+
+class VirtualUart:
+    """The GPS receiver's UART: what the host writes waits to be read.
+
+    Same interface as the ESP32's ``machine.UART`` opened with ``timeout=0``, as
+    far as panic.gps uses it: ``readinto(buf)`` returns at once, with the number
+    of bytes copied or None when nothing waits. (gps-replay's device side uses it too.)
+    """
+
+    def __init__(self) -> None:
+        self._data = b""
+        self._pos = 0
+
+    def write(self, data: bytes) -> None:
+        """Bytes from the device on the other end (a GPS receiver)."""
+        self._data = self._data[self._pos:] + data
+        self._pos = 0
+
+    def readinto(self, buf: bytearray) -> int | None:
+        n = min(len(buf), len(self._data) - self._pos)
+        if n <= 0:
+            return None
+        buf[:n] = self._data[self._pos:self._pos + n]
+        self._pos += n
+        return n
+
+    def waiting(self) -> int:
+        """Bytes not read yet."""
+        return len(self._data) - self._pos
 
 
 def durations(text: str) -> Iterator[int]:
@@ -73,7 +103,7 @@ def durations(text: str) -> Iterator[int]:
 class VirtualButton:
     """The SOS contact; its level follows schedules sent by the host."""
 
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: asyncio.StreamReader) -> None:
         self._channel = channel
         self.level = False
         self._steps = ""  # a pattern argument (see durations), "" when none is playing
@@ -85,7 +115,7 @@ class VirtualButton:
     def _set(self, level: bool) -> None:
         if level != self.level:
             self.level = level
-            self._channel.send("pin 1" if level else "pin 0")
+            send(self._channel, "pin 1" if level else "pin 0")
 
     def play(self, steps: str) -> None:
         """Alternate pressed/released for the ms in `steps` (checked), starting pressed; ends released."""
@@ -118,41 +148,58 @@ class VirtualButton:
                 # Report "done" once the release has lasted long enough for the
                 # firmware's debounce to see it, so back-to-back presses stay apart.
                 await asyncio.sleep_ms(_SETTLE_MS)
-                self._channel.send("done")
+                send(self._channel, "done")
 
 
 class VirtualOutput:
-    def __init__(self, channel: Channel, name: str) -> None:
+    def __init__(self, channel: asyncio.StreamReader, name: str) -> None:
         self._channel = channel
         self._name = name
         self.on = False
 
     def set(self, on: bool) -> None:
         self.on = bool(on)
-        self._channel.send("%s %d" % (self._name, self.on))
+        send(self._channel, "%s %d" % (self._name, self.on))
 
 
-class VirtualWatchdog:
-    def __init__(self, channel: Channel, timeout_ms: int) -> None:
+class VirtualHardware:
+    """The board; also its Wi-Fi (always up: the host's network, a fixed rssi), its clock (the host's:
+    the unix port's time.time() is already Unix seconds, synced) and its watchdog. One object rather
+    than four classes: every class and name costs the simulated button's heap (docs/firmware.md)."""
+
+    def __init__(self, channel: asyncio.StreamReader, name: str, uid: str, has_buzzer: bool, rssi: int = -55) -> None:
         self._channel = channel
+        self.name = name
+        self._uid = uid
+        self.button = VirtualButton(channel)
+        self.led = VirtualOutput(channel, "led")
+        self.buzzer = VirtualOutput(channel, "buzzer") if has_buzzer else None
+        self.fault_led = None  # the host watches the indicator's log lines instead
+        self._rssi = rssi
+        self.wifi = self
+        self.clock = self
+        self.gps_uart = VirtualUart()  # fed by the host (``gps <hex>``), read by panic.gps
+        self.gps_power = VirtualOutput(channel, "gps")
+
+    def watchdog(self, timeout_ms: int) -> VirtualHardware:
+        """The virtual watchdog (this object's feed): the process exits with _RESET_EXIT unless fed in time."""
         self._timeout_ms = timeout_ms
         self._fed = time.ticks_ms()
-        asyncio.create_task(self._run())
+        asyncio.create_task(self._watch())
+        return self
 
     def feed(self) -> None:
         self._fed = time.ticks_ms()
 
-    async def _run(self) -> None:
+    async def _watch(self) -> None:
         # A blocked event loop also starves this check, but the overrun is
         # seen as soon as the loop runs again - close enough to a real WDT.
         while time.ticks_diff(time.ticks_ms(), self._fed) <= self._timeout_ms:
             await asyncio.sleep_ms(_WDT_CHECK_MS)
         reset(self._channel, "watchdog")
 
-
-class VirtualWifi:
-    def __init__(self, rssi: int) -> None:
-        self._rssi = rssi
+    def unique_id(self) -> str:
+        return self._uid
 
     def connect(self, ssid: str | None, password: str | None) -> None:
         pass
@@ -163,34 +210,11 @@ class VirtualWifi:
     def rssi(self) -> int | None:
         return self._rssi
 
-
-class HostClock:
-    """The host's clock: the unix port's time.time() is already Unix seconds."""
-
     def utc(self) -> int | None:
         return int(time.time())
 
     async def sync(self, host: str | None) -> bool:
         return True
-
-
-class VirtualHardware:
-    def __init__(self, channel: Channel, name: str, uid: str, has_buzzer: bool, rssi: int = -55) -> None:
-        self._channel = channel
-        self.name = name
-        self._uid = uid
-        self.button = VirtualButton(channel)
-        self.led = VirtualOutput(channel, "led")
-        self.buzzer = VirtualOutput(channel, "buzzer") if has_buzzer else None
-        self.fault_led = None  # the host watches the indicator's log lines instead
-        self.wifi = VirtualWifi(rssi)
-        self.clock = HostClock()
-
-    def watchdog(self, timeout_ms: int) -> VirtualWatchdog:
-        return VirtualWatchdog(self._channel, timeout_ms)
-
-    def unique_id(self) -> str:
-        return self._uid
 
     def battery(self) -> int | None:
         return None
@@ -218,6 +242,12 @@ class VirtualHardware:
         elif cmd == "down" or cmd == "up":
             self.button.hold(cmd == "down")
             return
+        elif cmd == "gps":
+            try:
+                self.gps_uart.write(binascii.unhexlify(arg))  # any bytes: garbage and noise too
+                return
+            except ValueError:
+                pass
         elif cmd == "stall" and arg.isdigit():
             # Block the whole event loop, as a blocking call on the device would (DNS, a slow
             # flash): the watchdog is not fed meanwhile.

@@ -44,7 +44,7 @@ changes = []
 box = Outbox()
 boot.entries(box, "panic/v1/dev/{DEV}/", Signer({KEY!r}).verify)
 seq = SeqCounter()
-seq.load(0)
+boot.load_seq(seq, 0)
 alerts = Alerts("{DEV}", Hardware(), seq, box, Signer({KEY!r}), lambda: None, changes.append)
 for _ in range(2):
     s = alerts.raise_alert("sos")

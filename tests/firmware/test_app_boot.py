@@ -51,6 +51,8 @@ class Hardware:
     fault_led = None
     wifi = Wifi()
     clock = Clock()
+    gps_uart = None
+    gps_power = None
     def watchdog(self, timeout_ms):
         print("HW watchdog started timeout_ms=%d" % timeout_ms)
         return Dog()

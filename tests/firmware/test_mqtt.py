@@ -19,12 +19,15 @@ import subprocess
 import textwrap
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from broker.run import free_port
-from tests.conftest import BrokerUnderTest
+from simulator.button import DEVICE_DIR, FIRMWARE_DIR
+from simulator.compiled import firmware_path
+from tests.conftest import BrokerUnderTest, micropython_binary
 from tests.firmware.conftest import Device, MicroPythonProcess, Peer, PeerFactory
 
 RunMP = Callable[..., subprocess.CompletedProcess[str]]
@@ -96,6 +99,7 @@ def test_remaining_length_encoding(run_micropython: RunMP) -> None:
     out = run_micropython(script("""
         from panic.mqtt import encode_length, decode_length, length_size
         import binascii
+        from panic.mqttc import connect_packet
         async def main():
             for n in VALUES:
                 buf = bytearray(6)
@@ -129,12 +133,13 @@ def test_connect_packet_layout(run_micropython: RunMP) -> None:
     """CONNECT as MQTT 3.1.1 section 3.1 lays it out: flags, keepalive, will, credentials."""
     out = run_micropython(script("""
         import binascii
+        from panic.mqttc import connect_packet
         async def main():
             c = MQTTClient("pb-0123456789ab", "h", user="u", password="pw", keepalive_s=300)
             c.set_will("t/s", b"off", retain=True, qos=1)
-            print("PKT", json.dumps(binascii.hexlify(c._connect_packet(False)).decode()))
+            print("PKT", json.dumps(binascii.hexlify(connect_packet(c, False)).decode()))
             plain = MQTTClient("x", "h", keepalive_s=0)
-            print("PKT", json.dumps(binascii.hexlify(plain._connect_packet(True)).decode()))
+            print("PKT", json.dumps(binascii.hexlify(connect_packet(plain, True)).decode()))
     """)).stdout
     def s(b: bytes) -> bytes:
         return len(b).to_bytes(2, "big") + b
@@ -628,6 +633,12 @@ def test_large_payloads_both_ways(
     assert f"mqtt: discarded reason=too_big bytes={2 + len(topic(device, 'ack')) + 2 + 5000}" in mp.text()
 
 
+def compiled_firmware() -> list[Path]:
+    """The firmware as a unit runs it, compiled (.mpy, panic-fw build's calls): what loads on demand
+    (panic.mqttc, at each connect) then needs only blocks the size of one function, not a compiler."""
+    return firmware_path(FIRMWARE_DIR, DEVICE_DIR, micropython_binary())
+
+
 FRAGMENT = """\
 def fragment(hole):
     # Fill the heap with `hole`-byte blocks, then free every other one: plenty
@@ -662,6 +673,10 @@ def test_4k_message_in_a_fragmented_heap_keeps_the_session(
     cmd arrives, an alert goes out. A later session does not get the 4 KB
     message again (it was PUBACKed). Before, reading it raised MemoryError,
     the link dropped with ECONNABORTED and the broker redelivered it forever.
+    The firmware runs compiled, as on a unit: the reconnect in the fragmented
+    heap loads panic.mqttc (the connection path, loaded per connection), which
+    as .mpy needs blocks no larger than one function; from source it would
+    need the compiler's large blocks, which no unit ever does.
     """
     cmd = topic(device, "cmd")
     gateway.subscribe(topic(device, "alert"), qos=1)
@@ -686,7 +701,7 @@ def test_4k_message_in_a_fragmented_heap_keeps_the_session(
             except OSError as e:
                 print("LOST", json.dumps(e.errno))
             pins = None
-    """), device, broker, CMD=cmd, ALERT=topic(device, "alert")))
+    """), device, broker, CMD=cmd, ALERT=topic(device, "alert")), path=compiled_firmware())
     free, whole = json.loads(mp.expect("FRAGMENTED"))
     assert free > 20000 and not whole, "the heap should have room, but no 4 KB block"
     mp.expect("READY")

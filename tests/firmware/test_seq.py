@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 BOOT = """
+from panic import boot
 from panic.seq import SeqCounter
 c = SeqCounter(block={block})
-c.load({floor})
+boot.load_seq(c, {floor})
 print("seqs", " ".join(str(c.next()) for _ in range({count})))
 print("fault", int(c.fault))
 """
@@ -70,9 +71,10 @@ def test_unreadable_file_is_a_fault_not_a_crash(run_micropython: Callable[..., A
 
 UNWRITABLE = """
 import os
+from panic import boot
 from panic.seq import SeqCounter
 c = SeqCounter(block=4)
-c.load(0)
+boot.load_seq(c, 0)
 print("seqs", c.next(), c.next())
 os.mkdir("seq.tmp")  # the reservation's temp file can no longer be written
 got = [c.next() for _ in range(6)]
@@ -101,9 +103,10 @@ def test_unwritable_reservation_keeps_counting_in_ram(run_micropython: Callable[
 CAP = 2**53 - 1
 
 AT_THE_CAP = """
+from panic import boot
 from panic.seq import SeqCounter
 c = SeqCounter(block=64)
-c.load(0)
+boot.load_seq(c, 0)
 print("seqs", c.next(), c.next())
 print("ceiling", c.ceiling, "fault", int(c.fault))
 for _ in range(2):

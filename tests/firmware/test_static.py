@@ -7,11 +7,17 @@
   directory that serves as both MYPYPATH and --custom-typeshed-dir (its stdlib/
   is MicroPython's, replacing CPython's typeshed). mypy runs once over firmware/;
   its errors are then reported per file. A canary proves the check has teeth.
+* basedpyright (its "standard" rules) against the same typings directory, as its
+  typeshedPath and stubPath: the other checker an editor is likely to run. It
+  infers some things differently (a list made from a tuple of string literals is
+  a list of those literals, so appending another str is an error), so the
+  firmware is held clean under both. Same per-file report, same kind of canary.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import re
 import shutil
@@ -150,3 +156,85 @@ def test_type_check_has_teeth(typings: Path, tmp_path: Path) -> None:
     flagged = sorted(int(MESSAGE.match(line)["line"]) for line in lines if ": error:" in line)
     assert flagged == [11, 14], run.output
     assert "import-not-found" not in run.output and "attr-defined" not in run.output, run.output
+
+
+def run_basedpyright(typings: Path, root: Path, targets: list[Path], config_dir: Path,
+                     extra_path: Sequence[Path] = ()) -> MypyRun:
+    """basedpyright over `targets` with MicroPython's stubs; errors by path relative to `root`.
+
+    Its configuration file goes into `config_dir` (every path in it is absolute), not into the tree.
+    """
+    config = config_dir / "pyrightconfig.json"
+    config.write_text(json.dumps({
+        "include": [str(t) for t in targets],
+        "typeshedPath": str(typings),  # its stdlib/ is MicroPython's, as for mypy
+        "stubPath": str(typings),
+        "extraPaths": [str(p) for p in extra_path],
+        "pythonVersion": "3.11",
+        "typeCheckingMode": "standard",
+        "reportMissingModuleSource": False,  # the stubs have no source beside them, by design
+    }))
+    result = subprocess.run([tool("basedpyright"), "--outputjson", "-p", str(config)], cwd=root,
+                            capture_output=True, text=True)
+    run = MypyRun(result.returncode, result.stdout + result.stderr)
+    try:
+        report = json.loads(result.stdout)
+    except ValueError:
+        return run  # the soundness test reports the output
+    for d in report.get("generalDiagnostics", []):
+        path = Path(d["file"]).resolve()
+        name = path.relative_to(root.resolve()).as_posix() if path.is_relative_to(root.resolve()) else str(path)
+        line = f"{name}:{d['range']['start']['line'] + 1}: {d['severity']}: {d['message']} [{d.get('rule', '')}]"
+        run.by_file.setdefault(name, []).append(line)
+        if d["severity"] == "error":
+            run.errors[name] = run.errors.get(name, 0) + 1
+    return run
+
+
+@pytest.fixture(scope="session")
+def firmware_pyright(typings: Path, tmp_path_factory: pytest.TempPathFactory) -> MypyRun:
+    return run_basedpyright(typings, FIRMWARE, FILES, tmp_path_factory.mktemp("basedpyright"), [FIRMWARE])
+
+
+@pytest.mark.parametrize("path", FILES, ids=rel)
+def test_basedpyright_is_clean(path: Path, firmware_pyright: MypyRun) -> None:
+    name = rel(path)
+    if firmware_pyright.errors.get(name):
+        pytest.fail(f"basedpyright errors in firmware/{name}:\n" + "\n".join(firmware_pyright.by_file[name]),
+                    pytrace=False)
+
+
+def test_basedpyright_run_itself_is_sound(firmware_pyright: MypyRun) -> None:
+    """It ran, read every firmware file, and found nothing outside them (a stub error would be reported here)."""
+    assert firmware_pyright.returncode in (0, 1), firmware_pyright.output
+    report = json.loads(firmware_pyright.output[:firmware_pyright.output.rindex("}") + 1])
+    assert report["summary"]["filesAnalyzed"] == len(FILES), report["summary"]
+    stray = {p: lines for p, lines in firmware_pyright.by_file.items() if p not in {rel(f) for f in FILES}}
+    assert not stray, stray
+
+
+PYRIGHT_CANARY = """\
+import machine
+from micropython import const
+
+pin = machine.Pin(2, machine.Pin.OUT)   # resolves only with the ESP32 stubs
+_NAMES = const(("a", "b"))
+
+
+def names() -> None:
+    found = list(("device_id", "broker_host"))
+    found.append("x" + "y")             # error: a list of those two literals (config.py had it)
+
+
+raw: int = machine.Pin                  # error: a class is not an int
+"""
+
+
+def test_basedpyright_has_teeth(typings: Path, tmp_path: Path) -> None:
+    """The same configuration flags real errors, the list-of-literals one included, with the stubs resolved."""
+    (tmp_path / "canary.py").write_text(PYRIGHT_CANARY)
+    run = run_basedpyright(typings, tmp_path, [tmp_path / "canary.py"], tmp_path, [FIRMWARE])
+    lines = run.by_file.get("canary.py", [])
+    flagged = sorted(int(line.split(":")[1]) for line in lines if ": error:" in line)
+    assert flagged == [10, 13], run.output
+    assert "reportMissingImports" not in run.output, run.output

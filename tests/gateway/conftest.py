@@ -12,21 +12,8 @@ from sqlalchemy.exc import OperationalError
 
 from gateway.storage.db import migrate
 from simulator.scratch_db import scratch_postgres
-from simulator.stack import MqttListener, Stack
+from simulator.stack import Stack
 from tests.gateway.scripted import ScriptedDevice, new_device_id
-
-
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    with Stack(tmp_path) as running:
-        yield running
-
-
-@pytest.fixture
-def dispatch(stack: Stack) -> Iterator[MqttListener]:
-    listener = stack.dispatch()
-    yield listener
-    listener.close()
 
 
 @pytest.fixture

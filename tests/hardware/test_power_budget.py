@@ -119,9 +119,11 @@ def test_the_headline_states_hours_and_peak() -> None:
 def test_the_gps_duty_cycle_is_the_firmwares_policy(data: dict[str, Any]) -> None:
     # The budget's GPS window and period are the constants firmware/panic/gpspower.py runs with.
     tree = ast.parse((ROOT / "firmware" / "panic" / "gpspower.py").read_text())
-    policy = {node.targets[0].id: ast.literal_eval(node.value) for node in tree.body
-              if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)}
-    assert data["duty"]["gps_on_s"]["value"] == policy["ON_S"]
-    assert data["duty"]["gps_period_s"]["value"] == policy["PERIOD_S"]
+    # Written as MicroPython constants: `_ON_S = const(60)`.
+    policy = {node.targets[0].id: ast.literal_eval(node.value.args[0]) for node in tree.body
+              if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+              and isinstance(node.value, ast.Call) and getattr(node.value.func, "id", "") == "const"}
+    assert data["duty"]["gps_on_s"]["value"] == policy["_ON_S"]
+    assert data["duty"]["gps_period_s"]["value"] == policy["_PERIOD_S"]
     gps = next(load for load in pb.loads(data, boardfile.load(), data["scenarios"][0]) if load.name.startswith("GPS"))
-    assert gps.duty == Fraction(policy["ON_S"], policy["PERIOD_S"])
+    assert gps.duty == Fraction(policy["_ON_S"], policy["_PERIOD_S"])

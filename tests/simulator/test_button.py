@@ -189,7 +189,7 @@ def test_heap_after_an_acked_alert(make_button: MakeButton, gateway: Gateway) ->
     gateway.ack(seq)
     button.wait_for_log(rf"mem: acked seq={seq} ")
     memory = button.memory()
-    print(f"heap after an acked alert: {memory}")
+    print(f"heap after an acked alert: {memory}; now: {button.heap()}")
     data_peak = memory["peak"] - memory["code"]
     assert data_peak < 48 * 1024, f"the firmware's data needs {data_peak} B at its peak: over the 48 KB budget"
     assert memory["free"] > 16 * 1024, f"only {memory['free']} B of the 110 KB heap left"
