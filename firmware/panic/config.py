@@ -41,7 +41,7 @@ _CONFIG_FILE = const("config.json")
 _SECRETS_FILE = const("secrets.json")
 
 # name, default, lowest, highest
-_INTS = const((
+_INTS = (  # not const(): panic.command reads it (both modules are on-demand)
     ("broker_port", 1883, 1, 65535),
     ("heartbeat_s", 30, 1, 86400),
     ("hold_ms", 2000, 100, 30000),
@@ -53,7 +53,7 @@ _INTS = const((
     ("outbox_max", 32, 1, 1000),
     ("seq_block", 64, 1, 100000),
     ("wdt_ms", 10000, 2000, 120000),
-))
+)
 # name, default (None: optional)
 _STRS = const((("wifi_ssid", None), ("ntp_host", "pool.ntp.org")))
 _OTHER = const(("device_id", "broker_host"))

@@ -25,8 +25,6 @@ button (which compiles it from source) boots with little to spare: no
 big-int constants, one shared body formatter.
 """
 
-from micropython import const
-
 PREFIX = "panic/v1/dev/"
 ALERT_TYPES = ("sos", "silent_sos", "cancel", "test", "tamper", "power_lost", "battery_low")
 ACK_STATES = ("received", "acknowledged", "dispatched", "on_scene", "resolved", "cancelled", "false_alarm")

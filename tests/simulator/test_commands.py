@@ -21,6 +21,7 @@ from gateway.protocol import sign
 from simulator.button import SimulatedButton
 from simulator.stack import MqttListener, Stack
 from tests.contract import assert_valid
+from tests.simulator.test_gps_button import CAPTURE, last_epoch
 
 DEVICE = "pb-0badc0ffee02"
 CMD_TOPIC = f"panic/v1/dev/{DEVICE}/cmd"
@@ -86,12 +87,12 @@ def config_json(button: SimulatedButton) -> dict[str, Any]:
 def test_each_command_end_to_end(stack: Stack, button: SimulatedButton) -> None:
     dispatch = stack.dispatch()
     try:
-        # locate: no GPS object in the firmware yet, so the answer says loc null
+        # locate before the receiver has a fix: the answer says loc null
         mark = button.mark()
         done = answered(stack, send(stack, "locate"))
         assert (done["status"], done["cseq"], done["result"]["loc"]) == ("ok", 1, None), done
         assert done["sent_at"] and done["answered_at"]
-        button.wait_for_log(r"cmd: locate loc=null gps=none", since=mark)
+        button.wait_for_log(r"cmd: locate loc=null gps=nofix", since=mark)
         print("heap after locate:", heap_after_command(button, mark))
 
         # test: a test alert, raised and delivered like any other
@@ -151,6 +152,18 @@ def test_each_command_end_to_end(stack: Stack, button: SimulatedButton) -> None:
             (2, "test", "ok"), (1, "locate", "ok")]
     finally:
         dispatch.close()
+
+
+def test_locate_answers_with_the_exact_gps_fix(stack: Stack, button: SimulatedButton) -> None:
+    """Once the receiver has a fix, `locate` answers with it exactly as an alert would carry it."""
+    epoch, lat, lon = last_epoch(CAPTURE)
+    mark = button.mark()
+    button.feed_nmea(epoch)  # one epoch of the receiver: a valid RMC and GGA
+    button.wait_for_log(r"gps: fix dim=", since=mark, timeout=15)
+    done = answered(stack, send(stack, "locate"))
+    loc = done["result"]["loc"]
+    assert done["status"] == "ok" and loc is not None, done
+    assert (round(loc["lat"] * 10**7), round(loc["lon"] * 10**7), loc["src"]) == (lat, lon, "gps"), loc
 
 
 def _command(key_hex: str, cseq: int, cmd: str, args: dict[str, Any] | None = None) -> bytes:
