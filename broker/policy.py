@@ -144,7 +144,7 @@ def nats_service_permissions() -> dict[str, dict[str, Any]]:
     # The JetStream API for its shared durable consumer on the MQTT message stream, and the acks.
     gateway["publish"]["allow"] += ["$JS.API.INFO", f"$JS.API.STREAM.INFO.{stream}",
                                     f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.*",
-                                    f"$JS.API.CONSUMER.INFO.{stream}.*",
+                                    f"$JS.API.CONSUMER.CREATE.{stream}.>", f"$JS.API.CONSUMER.INFO.{stream}.*",
                                     f"$JS.API.CONSUMER.MSG.NEXT.{stream}.*", f"$JS.ACK.{stream}.>"]
     gateway["subscribe"]["allow"] += ["_INBOX.>"]
     return {GATEWAY: gateway, DISPATCH: nats_permissions(list(DISPATCH_WRITES), list(DISPATCH_READS))}
