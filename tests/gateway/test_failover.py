@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from broker.nats import NatsCluster
+from broker.nats import NatsCluster, NatsClusterConfig
 from broker.run import Mosquitto
+from simulator.button import SimulatedButton
 from simulator.stack import BaseStack, GatewayProcess, MqttListener, make_stack
 from tests.gateway.scripted import ScriptedDevice, new_device_id
 
@@ -140,4 +142,51 @@ def test_a_node_dies_while_dispatch_is_away(pair: Pair) -> None:
     finally:
         for device in devices:
             device.mqtt.close()
+        dispatch.close()
+
+
+def test_real_buttons_move_to_their_next_endpoint_when_their_node_dies(pair: Pair, tmp_path: Path) -> None:
+    """The firmware under MicroPython, given every endpoint (NATS: node 1 first); Mosquitto: one."""
+    config = pair.stack.broker_config
+    endpoints = [config.endpoints[i] for i in (1, 2, 0)] if isinstance(config, NatsClusterConfig) else None
+    dispatch = pair.stack.dispatch(endpoint=pair.endpoint(0))
+    hb = MqttListener(config, "gateway", config.gateway_password, ["panic/v1/dev/+/hb"], endpoint=pair.endpoint(0))
+    buttons = []
+    try:
+        for n in range(2):
+            device_id = f"pb-0000000fa11{n}"
+            issued = pair.stack.register_button(device_id)
+            SimulatedButton.provision(
+                tmp_path / device_id, device_id=device_id, device_key_hex=issued["device_key"],
+                mqtt_password=issued["mqtt_password"], broker_host=config.host, broker_port=config.port,
+                brokers=endpoints, hold_ms=300, heartbeat_s=2, reconnect_min_ms=200, reconnect_max_ms=1000,
+                retry_min_ms=500, retry_max_ms=2000)
+            buttons.append(SimulatedButton(tmp_path / device_id))
+            buttons[-1].start()
+        for button in buttons:
+            button.wait_for_indicator("idle", timeout=30)
+            button.press(400)
+        for button in buttons:
+            button.wait_for_indicator("received", timeout=30)
+        for button in buttons:
+            button.press(400)
+        pair.kill_node(1)  # the buttons' node, their second alerts in flight
+        for button in buttons:
+            button.wait_for_indicator("received", timeout=60)
+        # Both presses of each button reach dispatch (seq is shared with heartbeats: count them).
+        per_button: dict[str, set[str]] = {}
+        while sorted(len(ids) for ids in per_button.values()) != [2, 2]:
+            alert_id = json.loads(dispatch.next(60, "/dispatch/alerts")[1])["alert_id"]
+            per_button.setdefault(alert_id.split(":")[0], set()).add(alert_id)
+            assert all(len(ids) <= 2 for ids in per_button.values()), per_button
+        if endpoints:  # on the next endpoint, and the heartbeats say so
+            for button in buttons:
+                button.wait_for_log(f"connected host=127.0.0.1 port={endpoints[1][1]}", timeout=30)
+            deadline = time.monotonic() + 30
+            while (beat := json.loads(hb.next(30, "/hb")[1])).get("ep") != 1:
+                assert time.monotonic() < deadline, beat
+    finally:
+        for button in buttons:
+            button.stop()
+        hb.close()
         dispatch.close()
