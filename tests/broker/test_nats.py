@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,8 +40,9 @@ def node(cluster: NatsCluster, index: int = 0) -> Node:
     return Node(cluster.config, index)
 
 
-def stored_topics(config: NatsClusterConfig, name: str) -> list[str]:
-    """Topics of the QoS 1 messages the cluster stored since the consumer `name` was made (as the gateway)."""
+def stored_topics(config: NatsClusterConfig, name: str, until: str | None = None) -> list[str]:
+    """Topics of the QoS 1 messages the cluster stored since the consumer `name` was made (as the gateway):
+    all there are, or (with `until`) up to that topic and whatever else comes within a second."""
 
     async def fetch() -> list[str]:
         nc = await nats.connect(config.nats_urls.split(","), user="gateway", password=config.gateway_password)
@@ -49,14 +51,16 @@ def stored_topics(config: NatsClusterConfig, name: str) -> list[str]:
             await js.add_consumer(policy.NATS_MQTT_STREAM, ConsumerConfig(
                 durable_name=name, filter_subject="$MQTT.msgs.panic.v1.>"))
             sub = await js.pull_subscribe_bind(durable=name, stream=policy.NATS_MQTT_STREAM)
-            topics = []
-            try:
-                while True:
+            topics: list[str] = []
+            deadline = time.monotonic() + 20
+            while True:
+                try:
                     for msg in await sub.fetch(50, timeout=1):
                         topics.append(msg.subject.removeprefix("$MQTT.msgs.").replace(".", "/"))
                         await msg.ack()
-            except nats.errors.TimeoutError:
-                return topics
+                except nats.errors.TimeoutError:
+                    if until is None or until in topics or time.monotonic() > deadline:
+                        return topics
         finally:
             await nc.close()
 
@@ -88,7 +92,7 @@ def test_a_device_publishes_only_its_own_topics(cluster: NatsCluster) -> None:
                   "panic/v1/dispatch/ack", dev(DEV, "alert")]:
         device.publish(topic, b"forged?")
     device.close()
-    assert stored_topics(cluster.config, "test-observer") == [dev(DEV, "alert")]
+    assert stored_topics(cluster.config, "test-observer", until=dev(DEV, "alert")) == [dev(DEV, "alert")]
 
 
 def test_issue_rotate_and_remove_a_device_account(cluster: NatsCluster) -> None:
