@@ -33,6 +33,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
     running = NatsCluster(prepare_cluster(tmp_path_factory.mktemp("nats")))
     with running:
         running.config.accounts().set(DEV, "device-pw")
+        # The account's MQTT streams ($MQTT_msgs, ...) are made at its first MQTT connection.
+        assert connack(Node(running.config, 0), DEV, "device-pw") == ACCEPTED  # type: ignore[arg-type]
         yield running
 
 
