@@ -2,7 +2,7 @@
 # The one entry point for people and CI on Debian/Ubuntu:
 #   ./run.sh demo   run the system end to end (broker, gateway, simulated button, dispatch)
 #   ./run.sh test   run the whole test suite (extra arguments go to pytest)
-# It installs what is missing: Debian packages (mosquitto, python3-venv; for the tests
+# It installs what is missing: Debian packages (mosquitto, nats-server, python3-venv; for the tests
 # also chromium, in which the operator console is tested headless) when it
 # may (root or password-less sudo), otherwise it says what to install; and the
 # project's virtual environment in .venv from pyproject.toml.
@@ -35,6 +35,8 @@ ensure_system() {
     echo "run.sh: Python 3.11 or newer is required; found $(python3 --version)" >&2; exit 1; }
   local pkgs=()
   command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || pkgs+=(mosquitto)
+  # the clustered broker option (broker/nats.py) and its tests
+  command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || pkgs+=(nats-server)
   python3 -c 'import ensurepip, venv' 2>/dev/null || pkgs+=("python3-venv")
   # The console's browser test drives Debian's chromium through Playwright (no browser download).
   if [ "${1:-}" = test ]; then [ -x /usr/bin/chromium ] || pkgs+=(chromium); fi

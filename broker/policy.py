@@ -113,3 +113,45 @@ def check_device_username(user: str) -> None:
         raise ValueError("a device's broker username must be non-empty, printable, without '/', '+' or '#'")
     if user in SERVICE_ACCOUNTS:
         raise ValueError(f"{user!r} is a service account, not a device")
+
+
+# --- The same rules as NATS subject permissions (broker/nats.py) -------------------------------
+# NATS's MQTT listener maps a topic to a subject ('/' → '.', '+' → '*', '#' → '>') and checks
+# the user's subject permissions on PUBLISH and when a SUBSCRIBE is made (SUBACK 0x80 when
+# refused). A QoS 1 subscription is delivered through an internal subscription on
+# `$MQTT.sub.<random>` that the user's permissions must allow; MQTT clients cannot subscribe
+# there themselves (nats-server refuses any MQTT filter starting with it).
+NATS_MQTT_DELIVERY = "$MQTT.sub.>"
+# Gateways share the device topics through JetStream (gateway/nats_inbound.py): one durable
+# pull consumer over the MQTT message stream, heartbeats through a queue group.
+NATS_MQTT_STREAM = "$MQTT_msgs"
+
+
+def nats_subject(topic: str) -> str:
+    """The NATS subject of an MQTT topic or filter of this project (no '.' or ' ' in it)."""
+    if "." in topic or " " in topic:
+        raise ValueError(f"{topic!r}: NATS cannot carry an MQTT topic with '.' or ' '")
+    return "/".join({"+": "*", "#": ">"}.get(level, level) for level in topic.split("/")).replace("/", ".")
+
+
+def nats_permissions(publish: list[str], subscribe: list[str]) -> dict[str, Any]:
+    return {"publish": {"allow": [nats_subject(t) for t in publish]},
+            "subscribe": {"allow": [*(nats_subject(t) for t in subscribe), NATS_MQTT_DELIVERY]}}
+
+
+def nats_service_permissions() -> dict[str, dict[str, Any]]:
+    """User -> NATS permissions of the gateway and dispatch accounts (no admin: accounts are a file)."""
+    gateway = nats_permissions(list(GATEWAY_WRITES), [f"{PREFIX}/dev/+/status", f"{PREFIX}/dev/+/hb"])
+    stream = NATS_MQTT_STREAM
+    # The JetStream API for its shared durable consumer on the MQTT message stream, and the acks.
+    gateway["publish"]["allow"] += ["$JS.API.INFO", f"$JS.API.STREAM.INFO.{stream}",
+                                    f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.*",
+                                    f"$JS.API.CONSUMER.CREATE.{stream}.>", f"$JS.API.CONSUMER.INFO.{stream}.*",
+                                    f"$JS.API.CONSUMER.MSG.NEXT.{stream}.*", f"$JS.ACK.{stream}.>"]
+    gateway["subscribe"]["allow"] += ["_INBOX.>"]
+    return {GATEWAY: gateway, DISPATCH: nats_permissions(list(DISPATCH_WRITES), list(DISPATCH_READS))}
+
+
+def nats_device_permissions(device: str) -> dict[str, Any]:
+    own = f"{PREFIX}/dev/{device}"
+    return nats_permissions([f"{own}/{leaf}" for leaf in DEVICE_WRITES], [f"{own}/{leaf}" for leaf in DEVICE_READS])

@@ -62,6 +62,7 @@ from gateway.escalation import Escalator
 from gateway.ingest import Ingest, OutcomePlan
 from gateway.logsafe import printable
 from gateway.metrics import Metrics
+from gateway.nats_inbound import Delivery, NatsInbound
 from gateway.pipeline import Outcome
 from gateway.protocol import DispatchAck
 from gateway.publisher import Publisher
@@ -98,6 +99,10 @@ HEARTBEATS = "panic/v1/dev/+/hb"
 POISON_FAILURES = 3  # failures, for a reason other than storage or network trouble, before a message is parked
 
 
+# What the worker threads judge: an MQTT message, or the same shape from NATS (gateway/nats_inbound.py).
+Message = mqtt.MQTTMessage | Delivery
+
+
 class Backpressure(RuntimeError):
     """A queue or a compare-and-set that will clear: retry."""
 
@@ -125,7 +130,7 @@ class Bridge:
         self._work: queue.PriorityQueue[tuple[int, int, str, Any]] = queue.PriorityQueue()
         self._arrival = itertools.count()  # keeps FIFO order within a priority
         # (monotonic time received, message): heartbeats waiting for the heartbeat thread.
-        self._heartbeats: queue.Queue[tuple[float, mqtt.MQTTMessage]] = queue.Queue(HEARTBEAT_QUEUE_MAX)
+        self._heartbeats: queue.Queue[tuple[float, Message]] = queue.Queue(HEARTBEAT_QUEUE_MAX)
         self._stopping = threading.Event()
         self._worker = threading.Thread(target=self._run_worker, name="gateway-worker", daemon=True)
         self._heartbeat_worker = threading.Thread(target=self._run_heartbeat_worker, name="gateway-heartbeats",
@@ -142,6 +147,14 @@ class Bridge:
         self.heartbeat_client.on_connect = self._on_heartbeat_connect
         self.heartbeat_client.on_message = self._on_heartbeat
         self.heartbeat_client.on_disconnect = self._on_heartbeat_disconnect
+        # The broker's MQTT endpoints, tried in turn when one fails (the nodes of a cluster).
+        self._endpoints = [(settings.mqtt_host, settings.mqtt_port), *(
+            (h, int(p)) for h, _, p in (e.strip().rpartition(":") for e in settings.mqtt_more_endpoints.split(","))
+            if h)]
+        for client in (self.client, self.heartbeat_client):
+            client.on_connect_fail = self._next_endpoint
+        # NATS has no $share: there the shared topics come through JetStream instead.
+        self.nats = NatsInbound(settings, self._on_nats) if settings.broker_kind == "nats" else None
         metrics.gauge("heartbeat_backlog", self._heartbeats.qsize)
         metrics.gauge("heartbeat_lag_seconds", lambda: round(self.heartbeat_lag_s(), 3))
         self.publisher = Publisher(settings, store, metrics, self._send, self.connected)
@@ -179,9 +192,26 @@ class Bridge:
         self.publisher.start()
         if self.settings.escalate_after_s > 0:
             self.escalator.start()
-        for client in (self.client, self.heartbeat_client):
+        if self.nats is not None:
+            self.nats.start()
+        for client in self._mqtt_clients():
             client.connect_async(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30)
             client.loop_start()
+
+    def _mqtt_clients(self) -> tuple[mqtt.Client, ...]:
+        # On NATS heartbeats come through the queue group: no heartbeat connection.
+        return (self.client,) if self.nats is not None else (self.client, self.heartbeat_client)
+
+    def _next_endpoint(self, client: mqtt.Client, _userdata: Any = None) -> None:
+        """Point the next reconnect at the endpoint after the current one (paho's thread, socket closed)."""
+        if len(self._endpoints) < 2:
+            return
+        at = (client.host, client.port)
+        index = self._endpoints.index(at) if at in self._endpoints else -1
+        # paho's host/port setters refuse while its state still says "connected" (it does until
+        # the reconnect starts, after this callback); the reconnect reads these two fields.
+        client._host, client._port = self._endpoints[(index + 1) % len(self._endpoints)]
+        log.info("next broker endpoint %s:%s", client.host, client.port)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -191,9 +221,11 @@ class Bridge:
         if self.settings.escalate_after_s > 0:
             self.escalator.stop()
         self.publisher.stop()
-        for client in (self.heartbeat_client, self.client):
+        for client in reversed(self._mqtt_clients()):
             client.disconnect()
             client.loop_stop()
+        if self.nats is not None:
+            self.nats.stop()
 
     def _send(self, topic: str, payload: bytes, qos: int) -> mqtt.MQTTMessageInfo:
         return self.client.publish(topic, payload, qos=qos)
@@ -213,17 +245,22 @@ class Bridge:
             # ack waits for the broker's delayed ACK (~40 ms on Linux).
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         share = self._share()
-        client.subscribe([
-            (f"{share}panic/v1/dev/+/alert", 1),
-            ("panic/v1/dev/+/status", 1),
-            (f"{share}panic/v1/dev/+/result", 1),
-            (f"{share}{DISPATCH_ACK}", 1),
-            (f"{share}{DISPATCH_RECEIPT}", 1),
-        ])
+        if self.nats is not None:  # alerts and dispatch acks and receipts come through JetStream
+            # No shared subscriptions on NATS: every instance gets each command result; the first one
+            # stored wins (gateway/commands.py), so a result handled twice changes nothing.
+            client.subscribe([("panic/v1/dev/+/status", 1), ("panic/v1/dev/+/result", 1)])
+        else:
+            client.subscribe([
+                (f"{share}panic/v1/dev/+/alert", 1),
+                ("panic/v1/dev/+/status", 1),
+                (f"{share}panic/v1/dev/+/result", 1),
+                (f"{share}{DISPATCH_ACK}", 1),
+                (f"{share}{DISPATCH_RECEIPT}", 1),
+            ])
         # A gateway from before the heartbeat connection subscribed this persistent session to
         # heartbeats, and the broker keeps a session's subscriptions: drop it.
         client.unsubscribe([f"{share}{HEARTBEATS}", HEARTBEATS])
-        log.info("connected to broker %s:%s", self.settings.mqtt_host, self.settings.mqtt_port)
+        log.info("connected to broker %s:%s", client.host, client.port)
         self.connected.set()
 
     def _on_heartbeat_connect(
@@ -237,16 +274,31 @@ class Bridge:
     def _share(self) -> str:
         return f"$share/{self.settings.mqtt_shared_group}/" if self.settings.mqtt_shared_group else ""
 
-    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Properties | None) -> None:
+    def _on_disconnect(self, client: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode,
+                       _p: Properties | None) -> None:
         self.connected.clear()
         if not self._stopping.is_set():
             log.warning("lost the broker (%s); reconnecting", reason)
+            self._next_endpoint(client)
 
-    def _on_heartbeat_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode,
+    def _on_heartbeat_disconnect(self, client: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode,
                                  _p: Properties | None) -> None:
         # Only heartbeats stop: `connected` (health, the publisher) follows the alert connection.
         if not self._stopping.is_set():
             log.warning("lost the broker's heartbeat connection (%s); reconnecting", reason)
+            self._next_endpoint(client)
+
+    def _on_nats(self, kind: str, delivery: Delivery) -> None:
+        """A shared message from NATS (its own thread): queued exactly as from MQTT, never waits."""
+        if kind == "hb":
+            try:
+                self._heartbeats.put_nowait((time.monotonic(), delivery))
+            except queue.Full:  # QoS 0: dropped here, as a broker would past its limits
+                self.metrics.inc("heartbeat_backpressure_total")
+        elif kind == "alert":
+            self._put("alert", delivery)
+        else:
+            self._put("job", (self._handle, (delivery,)))
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         if message.topic.endswith("/alert"):
@@ -373,7 +425,14 @@ class Bridge:
         log.critical("parked %s after %d failures (%r): left unacknowledged for redelivery after a "
                      "restart; the worker goes on", what, POISON_FAILURES, exc)
 
-    def _handle(self, message: mqtt.MQTTMessage) -> None:
+    def _ack(self, message: Message) -> None:
+        """Tell the broker it may forget `message` (after its commit)."""
+        if isinstance(message, Delivery):
+            message.ack()
+        elif message.qos > 0:
+            self.client.ack(message.mid, message.qos)
+
+    def _handle(self, message: Message) -> None:
         topic, payload = message.topic, bytes(message.payload)
         if topic == DISPATCH_ACK:
             self._dispatch_ack(payload)
@@ -383,16 +442,14 @@ class Bridge:
             self.commands.on_result(topic, payload)
         else:
             self._device_status(topic, payload)
-        if message.qos > 0:
-            self.client.ack(message.mid, message.qos)
+        self._ack(message)
 
-    def _device_messages(self, messages: list[mqtt.MQTTMessage]) -> None:
+    def _device_messages(self, messages: list[Message]) -> None:
         now = utcnow()
         self.commit_judged(lambda plan: self.ingest.judge([(m.topic, bytes(m.payload)) for m in messages], now, plan),
                            now)
         for message in messages:  # only now may the broker forget them
-            if message.qos > 0:
-                self.client.ack(message.mid, message.qos)
+            self._ack(message)
 
     def commit_judged(self, judge: Callable[[OutcomePlan], tuple[list[Outcome], list[OutboxItem]]], now: datetime,
                       extra: OutcomePlan | None = None) -> list[Outcome]:

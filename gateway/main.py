@@ -13,7 +13,8 @@ import uvicorn
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from broker.accounts import DynsecAccounts
+from broker.accounts import BrokerAccounts, DynsecAccounts
+from broker.nats import NatsAccounts
 from gateway.api.app import create_app
 from gateway.bridge import Bridge
 from gateway.dc09 import Dc09Forwarder
@@ -97,10 +98,15 @@ def main(argv: list[str] | None = None) -> int:
                   escalate_after_s=settings.escalate_after_s or None)
     metrics = Metrics()
     admin_password = settings.broker_admin_password.get_secret_value()
-    accounts = (DynsecAccounts(settings.mqtt_host, settings.mqtt_port, settings.broker_admin_username, admin_password)
-                if admin_password else None)
+    accounts: BrokerAccounts | None
+    if settings.broker_kind == "nats":
+        accounts = NatsAccounts(settings.nats_accounts_dir) if settings.nats_accounts_dir else None
+    else:
+        accounts = (DynsecAccounts(settings.mqtt_host, settings.mqtt_port, settings.broker_admin_username,
+                                   admin_password) if admin_password else None)
     if accounts is None:
-        log.warning("no PANIC_BROKER_ADMIN_PASSWORD: registered devices get no broker account")
+        log.warning("no PANIC_BROKER_ADMIN_PASSWORD (NATS: PANIC_NATS_ACCOUNTS_DIR): registered devices get "
+                    "no broker account")
     if not settings.api_tokens and not args.no_api:
         log.warning("no PANIC_API_TOKENS: every API route but /health will answer 401")
 

@@ -41,6 +41,7 @@ RANGES: dict[str, tuple[int, int]] = {
     "up": (0, MAX_SEQ),             # uptime in ms
     "bat": (0, 100),                # percent
     "rssi": (-150, 0),              # dBm: Wi-Fi, GSM (-113) and LTE RSRP (-140) fit
+    "ep": (0, 3),                   # heartbeat: index of the broker endpoint in use (1..4 configured)
     "loc.lat": (-90, 90),           # degrees, a multiple of 1e-7
     "loc.lon": (-180, 180),         # degrees, a multiple of 1e-7
     "loc.acc": (0, 100_000),        # metres: a worse fix does not even name the town
@@ -313,7 +314,7 @@ _COMMON = ("v", "dev", "seq", "ts", "up", "bat", "pwr", "net", "rssi")
 _RESULT = ("v", "dev", "cseq", "cmd", "status", "reason", "ts", "up")
 _ALERT_ONLY = ("type", "loc")
 _LOC_KEYS = {"lat", "lon", "acc", "src", "age"}
-_BODY_NUMBERS = ("seq", "ts", "up", "bat", "rssi", "ref")
+_BODY_NUMBERS = ("seq", "ts", "up", "bat", "rssi", "ref", "ep")
 _LOC_NUMBERS = ("lat", "lon", "acc", "age")
 
 
@@ -354,7 +355,10 @@ def _check_common(body: dict[str, Any], allowed: set[str]) -> str | None:
 
 
 def _check_heartbeat(body: dict[str, Any]) -> str | None:
-    return _check_common(body, set(_COMMON))
+    problem = _check_common(body, {*_COMMON, "ep"})
+    if problem is None and "ep" in body and not _is_int(body["ep"]):
+        return "ep must be an integer"
+    return problem
 
 
 def _check_alert(body: dict[str, Any]) -> str | None:

@@ -31,6 +31,21 @@ class Settings(BaseSettings):
     # ($share/<group>/panic/v1/dev/+/alert); empty for a single instance.
     mqtt_shared_group: str = ""
     max_payload_bytes: int = 2048
+    # More MQTT endpoints of the same broker (a NATS cluster's nodes), "host:port,host:port":
+    # after a failed connect or a lost connection the bridge tries the next one.
+    mqtt_more_endpoints: str = ""
+
+    # Which broker: "mosquitto" (one process, the default) or "nats" (a cluster, docs/scaling.md).
+    # The one setting that tells them apart; only the MQTT adapter (gateway/bridge.py,
+    # gateway/nats_inbound.py) and where device accounts live depend on it.
+    broker_kind: Literal["mosquitto", "nats"] = "mosquitto"
+    # NATS: client URLs of the cluster's nodes (nats://host:port,...), for the JetStream
+    # consumers that gateways share; how long a fetched message may stay unacknowledged
+    # before it goes to another instance; the cluster's state directory (broker/nats.py)
+    # where device accounts are written (empty: registered devices get no broker account).
+    nats_urls: str = ""
+    nats_ack_wait_s: float = Field(default=30.0, gt=0)
+    nats_accounts_dir: str = ""
 
     # Registry API.
     api_host: str = "127.0.0.1"

@@ -129,8 +129,9 @@ class SimulatedButton:
         device_id: str,
         device_key_hex: str,
         mqtt_password: str,
-        broker_host: str,
-        broker_port: int,
+        broker_host: str = "",
+        broker_port: int = 1883,
+        brokers: list[tuple[str, int]] | None = None,
         wifi_password: str | None = None,
         board_file: Path | None = BOARD_FILE,
         **config: Any,
@@ -140,12 +141,17 @@ class SimulatedButton:
         Extra keyword arguments are config.json settings (heartbeat_s, hold_ms,
         retry_min_ms, ...; see firmware/panic/config.py). The firmware
         validates everything itself at boot; here only the types are checked.
+        `brokers`, the endpoints of a clustered broker in the order to try them,
+        replaces broker_host/broker_port (config.json "brokers").
         """
         if not re.fullmatch(r"[0-9a-fA-F]{64}", device_key_hex):
             raise ValueError("device_key_hex must be 64 hex digits")
         flash = Path(flash_dir)
         flash.mkdir(parents=True, exist_ok=True)
-        settings = {"device_id": device_id, "broker_host": broker_host, "broker_port": broker_port, **config}
+        where: dict[str, Any] = (
+            {"brokers": [{"host": host, "port": port} for host, port in brokers]} if brokers
+            else {"broker_host": broker_host, "broker_port": broker_port})
+        settings = {"device_id": device_id, **where, **config}
         (flash / "config.json").write_text(json.dumps(settings))
         secrets = {"device_key": device_key_hex.lower(), "mqtt_password": mqtt_password}
         if wifi_password is not None:

@@ -78,7 +78,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--device-id", help="pb- + 12 lowercase hex digits")
         p.add_argument("--key-hex", help="the device key, 64 hex digits")
         p.add_argument("--mqtt-password", help="the device's broker password")
-        p.add_argument("--broker", type=_broker, help="HOST:PORT of the MQTT broker")
+        p.add_argument("--broker", type=_broker, action="append",
+                       help="HOST:PORT of the MQTT broker; repeat for each endpoint of a cluster, in the order "
+                            "the button tries them (config.json brokers)")
         p.add_argument("--set", type=_setting, action="append", default=[], metavar="KEY=VALUE",
                        help="another config.json setting (heartbeat_s, hold_ms, ...); repeatable")
         if name == "run":
@@ -103,11 +105,12 @@ def _provision(args: argparse.Namespace, parser: argparse.ArgumentParser) -> boo
         return False
     if not all(given):
         parser.error("provisioning needs all of --device-id, --key-hex, --mqtt-password and --broker")
-    host, port = args.broker
+    host, port = args.broker[0]
     try:
         SimulatedButton.provision(
             args.flash, device_id=args.device_id, device_key_hex=args.key_hex, mqtt_password=args.mqtt_password,
-            broker_host=host, broker_port=port, **dict(args.set),
+            broker_host=host, broker_port=port, brokers=args.broker if len(args.broker) > 1 else None,
+            **dict(args.set),
         )
     except ValueError as e:
         parser.error(str(e))

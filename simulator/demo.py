@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.button import SimulatedButton
-from simulator.stack import MqttListener, Stack
+from simulator.stack import BaseStack, MqttListener, NatsStack, Stack
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVICE_ID = "pb-24a160c0ffee"
@@ -42,14 +42,18 @@ class Narrator:
         print(f"[{time.monotonic() - self.start:6.1f}s] {text}", flush=True)
 
 
-def run(state_dir: Path, broker_port: int | None, hold_ms: int) -> int:
+def run(state_dir: Path, broker_port: int | None, hold_ms: int, broker_kind: str = "mosquitto") -> int:
     say = Narrator()
     if state_dir.exists():
         shutil.rmtree(state_dir)
-    stack = Stack(state_dir, broker_port=broker_port, gateway_env={"PANIC_ESCALATE_AFTER_S": str(ESCALATE_AFTER_S)})
+    gateway_env = {"PANIC_ESCALATE_AFTER_S": str(ESCALATE_AFTER_S)}
+    stack: BaseStack = (NatsStack(state_dir, gateway_env=gateway_env) if broker_kind == "nats"
+                        else Stack(state_dir, broker_port=broker_port, gateway_env=gateway_env))
+    endpoints = getattr(stack.broker_config, "endpoints", None)
     button: SimulatedButton | None = None
     try:
-        say.step(f"starting Mosquitto with broker/mosquitto.conf.in on 127.0.0.1:{stack.broker_config.port}")
+        say.step(f"starting a 3-node NATS cluster (broker/nats.py), MQTT on {endpoints}" if endpoints else
+                 f"starting Mosquitto with broker/mosquitto.conf.in on 127.0.0.1:{stack.broker_config.port}")
         stack.broker.start()
         say.step(f"starting the gateway on SQLite ({stack.gateway.state_dir / 'gateway.db'}), API on "
                  f"{stack.gateway.url}")
@@ -71,7 +75,7 @@ def run(state_dir: Path, broker_port: int | None, hold_ms: int) -> int:
         SimulatedButton.provision(
             flash, device_id=DEVICE_ID, device_key_hex=issued["device_key"],
             mqtt_password=issued["mqtt_password"], broker_host=stack.broker_config.host,
-            broker_port=stack.broker_config.port,
+            broker_port=stack.broker_config.port, brokers=endpoints,
         )
         button = SimulatedButton(flash, log_file=state_dir / "button.log")
         button.start()
@@ -155,7 +159,7 @@ def next_revision(dispatch: MqttListener, wanted: Callable[[dict[str, Any]], boo
     raise TimeoutError("the expected alert revision did not reach dispatch")
 
 
-def import_stations(stack: Stack) -> str:
+def import_stations(stack: BaseStack) -> str:
     """The sample stations into the gateway's database, as an operator would import a real list."""
     done = subprocess.run([sys.executable, "-m", "gateway.main", "stations", "--database-url",
                            stack.gateway.env["PANIC_DATABASE_URL"], "import", str(SAMPLE_STATIONS)],
@@ -176,8 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=ROOT / "var" / "demo", help="state and logs (default var/demo)")
     parser.add_argument("--broker-port", type=int, default=None, help="broker port (default: a free one)")
     parser.add_argument("--hold-ms", type=int, default=2500, help="how long to hold SOS (default 2500)")
+    parser.add_argument("--broker", choices=("mosquitto", "nats"), default="mosquitto",
+                        help="one Mosquitto (default) or a 3-node NATS cluster (docs/scaling.md)")
     args = parser.parse_args(argv)
-    return run(args.dir.resolve(), args.broker_port, args.hold_ms)
+    return run(args.dir.resolve(), args.broker_port, args.hold_ms, args.broker)
 
 
 if __name__ == "__main__":

@@ -14,22 +14,40 @@ import queue
 import secrets
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from broker.nats import NatsCluster, NatsClusterConfig, prepare_cluster
 from broker.run import BrokerConfig, Mosquitto, free_port, prepare, stop_process
+
+BROKER_KINDS = ("mosquitto", "nats")
+AnyBroker = BrokerConfig | NatsClusterConfig
+
+
+def broker_env(broker: AnyBroker) -> dict[str, str]:
+    """The gateway's PANIC_* settings that say which broker it is on and how to reach it."""
+    env = dict(PANIC_MQTT_HOST=broker.host, PANIC_MQTT_PORT=str(broker.port),
+               PANIC_MQTT_PASSWORD=broker.gateway_password)
+    if isinstance(broker, NatsClusterConfig):
+        env.update(PANIC_BROKER_KIND="nats", PANIC_NATS_URLS=broker.nats_urls,
+                   PANIC_NATS_ACCOUNTS_DIR=str(broker.state_dir),
+                   PANIC_MQTT_MORE_ENDPOINTS=",".join(f"{h}:{p}" for h, p in broker.endpoints[1:]))
+    else:
+        env.update(PANIC_BROKER_KIND="mosquitto", PANIC_BROKER_ADMIN_PASSWORD=broker.admin_password)
+    return env
 
 
 class GatewayProcess:
     """`panic-gateway` in a child process, configured through PANIC_* variables."""
 
-    def __init__(self, broker: BrokerConfig, state_dir: Path, *, database_url: str | None = None,
+    def __init__(self, broker: AnyBroker, state_dir: Path, *, database_url: str | None = None,
                  api_port: int | None = None, extra_env: dict[str, str] | None = None) -> None:
         self.state_dir = state_dir
         self.api_port = api_port or free_port()
@@ -38,12 +56,9 @@ class GatewayProcess:
         self.env = dict(
             os.environ,
             PANIC_DATABASE_URL=database_url or f"sqlite:///{state_dir / 'gateway.db'}",
-            PANIC_MQTT_HOST=broker.host,
-            PANIC_MQTT_PORT=str(broker.port),
-            PANIC_MQTT_PASSWORD=broker.gateway_password,
+            **broker_env(broker),
             PANIC_API_PORT=str(self.api_port),
             PANIC_API_TOKENS=json.dumps({self.token: "admin"}),
-            PANIC_BROKER_ADMIN_PASSWORD=broker.admin_password,
             **(extra_env or {}),
         )
         self.process: subprocess.Popen[bytes] | None = None
@@ -99,8 +114,8 @@ class GatewayProcess:
 class MqttListener:
     """An MQTT client that collects what arrives on some topics (dispatch, a device's view)."""
 
-    def __init__(self, broker: BrokerConfig, username: str, password: str, topics: list[str],
-                 receipt_as: str | None = None) -> None:
+    def __init__(self, broker: AnyBroker, username: str, password: str, topics: list[str],
+                 receipt_as: str | None = None, endpoint: tuple[str, int] | None = None) -> None:
         self.messages: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"listener-{secrets.token_hex(4)}")
         self.client.username_pw_set(username, password)
@@ -112,7 +127,13 @@ class MqttListener:
             else:
                 self._subscribed.put(True)
 
-        def on_subscribe(*_args: Any) -> None:
+        def on_subscribe(client: mqtt.Client, _u: Any, _mid: int, reasons: list[Any], _p: Any) -> None:
+            if any(r.is_failure for r in reasons):
+                # Refused for now (a NATS cluster electing new JetStream leaders after losing a node
+                # cannot create the subscription's consumer for a few seconds): ask again, as a
+                # button does (it reconnects).
+                threading.Timer(0.5, lambda: client.subscribe([(t, 1) for t in topics])).start()
+                return
             self._subscribed.put(True)
 
         def on_message(client: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
@@ -125,9 +146,9 @@ class MqttListener:
         self.client.on_connect = on_connect
         self.client.on_subscribe = on_subscribe
         self.client.on_message = on_message
-        self.client.connect(broker.host, broker.port)
+        self.client.connect(*(endpoint or (broker.host, broker.port)))
         self.client.loop_start()
-        self._subscribed.get(timeout=10)
+        self._subscribed.get(timeout=30)
 
     def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
         self.client.publish(topic, payload, qos=qos).wait_for_publish(timeout=10)
@@ -155,14 +176,15 @@ class MqttListener:
         self.client.loop_stop()
 
 
-class Stack:
-    """Broker + gateway in one state directory."""
+class BaseStack:
+    """Broker + gateway in one state directory (the broker being made by a subclass)."""
 
-    def __init__(self, state_dir: Path, *, broker_port: int | None = None, database_url: str | None = None,
+    broker_config: AnyBroker
+    broker: Mosquitto | NatsCluster
+
+    def __init__(self, state_dir: Path, *, database_url: str | None = None,
                  gateway_env: dict[str, str] | None = None) -> None:
         self.state_dir = state_dir
-        self.broker_config = prepare(state_dir / "broker", broker_port or free_port())
-        self.broker = Mosquitto(self.broker_config)
         self.gateway = GatewayProcess(self.broker_config, state_dir / "gateway", database_url=database_url,
                                       extra_env=gateway_env)
 
@@ -174,12 +196,12 @@ class Stack:
         self.gateway.stop()
         self.broker.stop()
 
-    def dispatch(self, receipts: bool = True) -> MqttListener:
+    def dispatch(self, receipts: bool = True, endpoint: tuple[str, int] | None = None) -> MqttListener:
         """A dispatch consumer that confirms every alert revision it gets, as a real one should
         (docs/protocol.md, "Receipts and redelivery"); `receipts=False` plays one that does not."""
         listener = MqttListener(self.broker_config, "dispatch", self.broker_config.dispatch_password,
                                 ["panic/v1/dispatch/alerts", "panic/v1/dispatch/events"],
-                                receipt_as="stack-dispatch" if receipts else None)
+                                receipt_as="stack-dispatch" if receipts else None, endpoint=endpoint)
         return listener
 
     def register_button(self, device_id: str, *, owner: dict[str, Any] | None = None,
@@ -192,12 +214,45 @@ class Stack:
         })
         return issued
 
-    def __enter__(self) -> Stack:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class Stack(BaseStack):
+    """One Mosquitto (the default broker) and a gateway."""
+
+    broker_config: BrokerConfig
+    broker: Mosquitto
+
+    def __init__(self, state_dir: Path, *, broker_port: int | None = None, database_url: str | None = None,
+                 gateway_env: dict[str, str] | None = None) -> None:
+        self.broker_config = prepare(state_dir / "broker", broker_port or free_port())
+        self.broker = Mosquitto(self.broker_config)
+        super().__init__(state_dir, database_url=database_url, gateway_env=gateway_env)
+
+
+class NatsStack(BaseStack):
+    """A 3-node NATS cluster (broker/nats.py) and a gateway sharing the topics through JetStream."""
+
+    broker_config: NatsClusterConfig
+    broker: NatsCluster
+
+    def __init__(self, state_dir: Path, *, database_url: str | None = None,
+                 gateway_env: dict[str, str] | None = None, nodes: int = 3) -> None:
+        self.broker_config = prepare_cluster(state_dir / "nats", nodes)
+        self.broker = NatsCluster(self.broker_config)
+        super().__init__(state_dir, database_url=database_url, gateway_env=gateway_env)
+
+
+def make_stack(kind: str, state_dir: Path, **options: Any) -> BaseStack:
+    """A Stack on the broker `kind` ("mosquitto" or "nats")."""
+    if kind not in BROKER_KINDS:
+        raise ValueError(f"unknown broker kind {kind!r}; one of {', '.join(BROKER_KINDS)}")
+    return NatsStack(state_dir, **options) if kind == "nats" else Stack(state_dir, **options)
 
 
 DEMO_OWNER: dict[str, Any] = {

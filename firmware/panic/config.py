@@ -6,7 +6,10 @@
      "broker_port": 1883, "wifi_ssid": "shop", "heartbeat_s": 30, "hold_ms": 2000}
 
 ``device_id`` defaults to ``pb-`` + the chip's unique id; ``broker_host`` is
-required; every other key is optional, with the default and the allowed
+required unless ``brokers`` lists the broker's endpoints in the order to try
+them (1 to 4 of ``{"host": ..., "port": 1883, "tls": false}``; ``port`` and
+``tls`` optional; TLS is not built in yet, so ``tls`` must be false), which
+replaces ``broker_host``/``broker_port``; every other key is optional, with the default and the allowed
 range in _INTS (timing knobs exist so installers and tests can shorten them).
 
 ``secrets.json`` (never printed, never read back; ``fingerprint()`` is)::
@@ -56,7 +59,7 @@ _INTS = (  # not const(): panic.command reads it (both modules are on-demand)
 )
 # name, default (None: optional)
 _STRS = const((("wifi_ssid", None), ("ntp_host", "pool.ntp.org")))
-_OTHER = const(("device_id", "broker_host"))
+_OTHER = const(("device_id", "broker_host", "brokers"))
 
 
 class ConfigError(Exception):
@@ -67,8 +70,9 @@ class Config:
     """Validated settings; secrets only in device_key, mqtt_password, wifi_password."""
 
     device_id: str
-    broker_host: str
+    broker_host: str  # the first of brokers
     broker_port: int
+    brokers: list  # [(host, port)], tried in this order
     wifi_ssid: str | None
     ntp_host: str | None
     heartbeat_s: int
@@ -129,6 +133,26 @@ def _bad(key: str, what: str) -> ConfigError:
     return ConfigError("%s: %s %s" % (_CONFIG_FILE, key, what))
 
 
+def _brokers(raw: dict, port: int) -> list:
+    eps = raw.get("brokers")
+    if eps is None:
+        host = raw.get("broker_host")
+        if not isinstance(host, str) or not host:
+            raise _bad("broker_host", "missing")
+        return [(host, port)]
+    if "broker_host" in raw or "broker_port" in raw or not isinstance(eps, list) or not 0 < len(eps) < 5:
+        raise _bad("brokers", "must be a list of 1..4 endpoints, without broker_host/broker_port")
+    out = []
+    for ep in eps:
+        host = ep.get("host") if isinstance(ep, dict) else None
+        p = ep.get("port", 1883) if isinstance(ep, dict) else 0
+        if (not isinstance(host, str) or not host or not isinstance(p, int) or isinstance(p, bool)
+                or not 0 < p < 65536 or ep.get("tls", False) is not False or len(ep) > 1 + ("port" in ep) + ("tls" in ep)):
+            raise _bad("brokers", "entries must be {host, port 1..65535, tls false}")
+        out.append((host, p))
+    return out
+
+
 def load(default_device_id: str | None, where: str = "") -> Config:
     """Read and validate config.json and secrets.json (names prefixed with `where`)."""
     raw = _read(where + _CONFIG_FILE, False)
@@ -154,10 +178,8 @@ def load(default_device_id: str | None, where: str = "") -> Config:
     if not valid_device_id(dev):
         raise _bad("device_id", "must match pb-<12 lowercase hex>")
     cfg.device_id = dev
-    host = raw.get("broker_host")
-    if not isinstance(host, str) or not host:
-        raise _bad("broker_host", "missing")
-    cfg.broker_host = host
+    cfg.brokers = _brokers(raw, cfg.broker_port)
+    cfg.broker_host, cfg.broker_port = cfg.brokers[0]
     if cfg.retry_max_ms < cfg.retry_min_ms or cfg.reconnect_max_ms < cfg.reconnect_min_ms:
         raise _bad("retry_max_ms/reconnect_max_ms", "must not be below the matching _min_ms")
 

@@ -60,7 +60,8 @@ class Heartbeat:
         except OverflowError:  # seq.py: exhausted  # logged by seq.py; a heartbeat is not worth a dead task
             return
         body = messages.heartbeat(
-            self._dev, seq, hw.clock.utc(), log.uptime_ms(), hw.battery(), hw.power(), "wifi", hw.wifi.rssi()
+            self._dev, seq, hw.clock.utc(), log.uptime_ms(), hw.battery(), hw.power(), "wifi", hw.wifi.rssi(),
+            self._link.ep,
         )
         try:
             await self._link.publish(self.topic, self._signer.sign(self.topic, body), 0)

@@ -4,7 +4,9 @@ Connects with client id = username = device id and the password from
 secrets, with the will ``{"state":"offline"}`` retained on
 ``panic/v1/dev/{id}/status``. On every connect it publishes the birth
 ``{"state":"online","fw":...,"up":...}`` (retained, QoS 1) and subscribes to
-its own ``ack`` and ``cmd``. A persistent session (clean_session=False) lets
+its own ``ack`` and ``cmd``. The broker's endpoints (``cfg.brokers``) are tried
+in order: a failed attempt moves to the next one, a working one is kept
+(``ep``, its index, goes into heartbeats). A persistent session (clean_session=False) lets
 the broker keep acks that arrive while the device is away.
 
 After a failed attempt or a dropped session it waits with exponential
@@ -54,6 +56,7 @@ class Link:
         self.status_topic = messages.topic(cfg.device_id, "status")
         self.connected = False
         self.generation = 0  # counts sessions, so other tasks can spot a new one
+        self.ep = 0  # index in cfg.brokers of the endpoint in use (or tried next)
         self.publish_timeout_ms = 5000
         # Made now, at boot, with its receive buffer, while the heap is still
         # whole; every session reuses it (see panic.mqtt, "Receiving").
@@ -144,7 +147,8 @@ class Link:
         """One MQTT session; returns when it ends. True if it was established."""
         cfg = self._cfg
         client = self._client
-        log.info("link", "connecting host=%s port=%d attempt=%d" % (cfg.broker_host, cfg.broker_port, attempt))
+        client.host, client.port = cfg.brokers[self.ep]
+        log.info("link", "connecting host=%s port=%d attempt=%d" % (client.host, client.port, attempt))
         try:
             await client.connect(clean_session=False, timeout_ms=self.publish_timeout_ms)
             await client.publish(
@@ -156,15 +160,13 @@ class Link:
         except MQTTError as e:
             # Bad credentials or ACL: worth retrying, the server side can be fixed meanwhile.
             log.error("link", "refused code=%d err=%s" % (e.code, log.q(e)))
-            client.close()
-            return False
+            return self._failed(client)
         except Exception as e:  # OSError from the network, or anything unexpected: retry
             log.warn("link", "connect failed err=%s exc=%s" % (log.q(e), type(e).__name__))
-            client.close()
-            return False
+            return self._failed(client)
         self.connected = True
         self.generation += 1
-        log.info("link", "connected host=%s port=%d attempt=%d" % (cfg.broker_host, cfg.broker_port, attempt))
+        log.info("link", "connected host=%s port=%d attempt=%d" % (client.host, client.port, attempt))
         self._on_change(True)
         self._reading = True
         reader = asyncio.create_task(self._read(client))
@@ -183,6 +185,11 @@ class Link:
         log.warn("link", "disconnected session=%d" % self.generation)
         self._on_change(False)
         return True
+
+    def _failed(self, client: MQTTClient) -> bool:
+        client.close()
+        self.ep = (self.ep + 1) % len(self._cfg.brokers)  # the next endpoint, after the back-off
+        return False
 
     async def _read(self, client: MQTTClient) -> None:
         try:

@@ -62,8 +62,11 @@ def alert(
     return _body(dev, seq, ts, up, bat, pwr, net, rssi, more if ref is None else more + ',"ref":%d' % ref)
 
 
-def heartbeat(dev: str, seq: int, ts: int | None, up: int, bat: int | None, pwr: str, net: str, rssi: int | None) -> bytes:
-    return _body(dev, seq, ts, up, bat, pwr, net, rssi)
+def heartbeat(
+    dev: str, seq: int, ts: int | None, up: int, bat: int | None, pwr: str, net: str, rssi: int | None, ep: int = 0,
+) -> bytes:
+    # ep: index of the broker endpoint in use (config "brokers").
+    return _body(dev, seq, ts, up, bat, pwr, net, rssi, ',"ep":%s' % _num(ep, 0, 3))
 
 
 def online(fw: str, up: int) -> bytes:

@@ -45,10 +45,11 @@ ALERT_TEXT = {  # member order is free; the firmware writes the heartbeat's memb
 }
 HB_ARGS: dict[str, Any] = {
     "dev": DEV, "seq": 18, "ts": 1717300030, "up": 630000, "bat": 90, "pwr": "battery", "net": "wifi", "rssi": -55,
+    "ep": 0,
 }
 HB_TEXT = {
     "v": "1", "dev": f'"{DEV}"', "seq": "18", "ts": "1717300030", "up": "630000", "bat": "90",
-    "pwr": '"battery"', "net": '"wifi"', "rssi": "-55",
+    "pwr": '"battery"', "net": '"wifi"', "rssi": "-55", "ep": "0",
 }
 FIX = (-54291234, 1052612345, 6, "gps", 1)  # Bandar Lampung, integer 1e-7 degrees
 FIX_TEXT = '{"lat":-5.4291234,"lon":105.2612345,"acc":6,"src":"gps","age":1}'
@@ -156,6 +157,10 @@ for name, member, fix, note in [
 heartbeat("heartbeat_in_range", "-", "Control: a heartbeat with every reading in range.")
 heartbeat("heartbeat_every_reading_out_of_range", "-", "ts 2^32, up -1, bat 150 %, rssi +3 dBm: null, 0, 100, 0.",
           ts=MAX_TS + 1, up=-1, bat=150, rssi=3, expect={"ts": "null", "up": "0", "bat": "100", "rssi": "0"})
+heartbeat("heartbeat_second_endpoint", "ep", "On the second of its broker endpoints (config brokers[1]).", ep=1,
+          expect={"ep": "1"})
+heartbeat("heartbeat_endpoint_out_of_range", "ep", "ep past the 4 endpoints a config may list: 3.", ep=7,
+          expect={"ep": "3"})
 heartbeat("heartbeat_seq_zero_raises", "seq", "A heartbeat is never signed with seq 0.", seq=0, error="ValueError")
 
 # --- online (the unsigned, retained birth message) ----------------------------------------------

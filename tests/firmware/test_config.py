@@ -49,6 +49,18 @@ def test_defaults_and_fingerprint(run_micropython: Callable[..., Any], tmp_path:
     assert load(run_micropython, tmp_path) == expected
 
 
+def test_several_broker_endpoints_in_order(run_micropython: Callable[..., Any], tmp_path: Path) -> None:
+    write(tmp_path, {"brokers": [{"host": "n1.example", "port": 8883, "tls": False}, {"host": "n2.example"}]},
+          GOOD_SECRETS)
+    out = run_micropython("from panic import config\nc = config.load('pb-00000000000a')\n"
+                          "print(c.brokers, c.broker_host, c.broker_port)", cwd=tmp_path).stdout.strip()
+    assert out == "[('n1.example', 8883), ('n2.example', 1883)] n1.example 8883"
+    write(tmp_path, {"broker_host": "h", "broker_port": 1884})  # the one-endpoint form
+    out = run_micropython("from panic import config\nprint(config.load('pb-00000000000a').brokers)",
+                          cwd=tmp_path).stdout
+    assert out.strip() == "[('h', 1884)]"
+
+
 @pytest.mark.parametrize(
     ("config", "secrets", "error"),
     [
@@ -72,6 +84,16 @@ def test_defaults_and_fingerprint(run_micropython: Callable[..., Any], tmp_path:
         ({"broker_host": "h"}, {"device_key": KEY}, "secrets.json: mqtt_password missing"),
         ({"broker_host": "h"}, {"device_key": KEY, "mqtt_password": PASSWORD, "wifi_password": 5},
          "wifi_password must"),
+        ({"brokers": []}, GOOD_SECRETS, "config.json: brokers must be a list of 1..4"),
+        ({"brokers": [{"host": "h"}] * 5}, GOOD_SECRETS, "config.json: brokers must be a list of 1..4"),
+        ({"brokers": {"host": "h"}}, GOOD_SECRETS, "config.json: brokers must be a list of 1..4"),
+        ({"brokers": [{"host": "h"}], "broker_host": "h"}, GOOD_SECRETS, "without broker_host/broker_port"),
+        ({"brokers": [{"host": "h"}, "h2"]}, GOOD_SECRETS, "config.json: brokers entries must be"),
+        ({"brokers": [{"host": ""}]}, GOOD_SECRETS, "config.json: brokers entries must be"),
+        ({"brokers": [{"host": "h", "port": 0}]}, GOOD_SECRETS, "config.json: brokers entries must be"),
+        ({"brokers": [{"host": "h", "port": True}]}, GOOD_SECRETS, "config.json: brokers entries must be"),
+        ({"brokers": [{"host": "h", "tls": True}]}, GOOD_SECRETS, "config.json: brokers entries must be"),
+        ({"brokers": [{"host": "h", "prot": 8883}]}, GOOD_SECRETS, "config.json: brokers entries must be"),
     ],
 )
 def test_bad_configuration_is_a_clear_error(

@@ -8,7 +8,7 @@ import json
 import secrets
 from typing import Any
 
-from simulator.stack import MqttListener, Stack
+from simulator.stack import BaseStack, MqttListener
 from tests.contract import assert_valid
 
 
@@ -26,13 +26,20 @@ def sign(key: bytes, topic: str, body: dict[str, Any]) -> bytes:
 class ScriptedDevice:
     """A registered device whose messages the test writes by hand."""
 
-    def __init__(self, stack: Stack, device_id: str, owner: dict[str, Any] | None = None) -> None:
+    def __init__(self, stack: BaseStack, device_id: str, owner: dict[str, Any] | None = None,
+                 endpoint: tuple[str, int] | None = None) -> None:
         self.id = device_id
+        self.stack = stack
         issued = stack.register_button(device_id, owner=owner)
         self.key = bytes.fromhex(issued["device_key"])
-        self.mqtt = MqttListener(stack.broker_config, issued["mqtt_username"], issued["mqtt_password"],
-                                 [f"panic/v1/dev/{device_id}/ack"])
+        self.account = (issued["mqtt_username"], issued["mqtt_password"])
+        self.mqtt = self.connect(endpoint)
         self.seq = 0
+
+    def connect(self, endpoint: tuple[str, int] | None = None) -> MqttListener:
+        """A connection of this device (to one endpoint of the broker: a cluster's node)."""
+        return MqttListener(self.stack.broker_config, *self.account, [f"panic/v1/dev/{self.id}/ack"],
+                            endpoint=endpoint)
 
     def topic(self, leaf: str = "alert") -> str:
         return f"panic/v1/dev/{self.id}/{leaf}"

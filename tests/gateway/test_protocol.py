@@ -178,7 +178,18 @@ def _schema_ranges() -> dict[str, tuple[int, int]]:
     for name, node in alert["loc"]["properties"].items():
         if "minimum" in node:
             found[f"loc.{name}"] = (node["minimum"], node["maximum"])
+    ep = json.loads((SCHEMAS / "device-heartbeat.json").read_text())["properties"]["ep"]
+    found["ep"] = (ep["minimum"], ep["maximum"])
     return found
+
+
+def test_a_heartbeat_names_its_endpoint_or_is_rejected() -> None:
+    hb = {"v": 1, "dev": "pb-0123456789ab", "seq": 5, "ts": 1717300030, "up": 1, "bat": None, "pwr": "mains",
+          "net": "wifi", "rssi": -50}
+    assert protocol._check_heartbeat(hb) is None  # firmware from before endpoints: no ep
+    assert protocol._check_heartbeat({**hb, "ep": 2}) is None
+    assert protocol._check_heartbeat({**hb, "ep": "2"}) == "ep must be an integer"
+    assert protocol._check_ranges({**hb, "ep": 4}) is not None
 
 
 def test_the_gateway_ranges_are_the_schemas() -> None:
@@ -204,11 +215,17 @@ def _alert(**changes: Any) -> dict[str, Any]:
 def test_every_number_is_accepted_at_its_ends_and_refused_past_them(member: str) -> None:
     low, high = protocol.RANGES[member]
     step = 10**-7 if member in ("loc.lat", "loc.lon") else 1
+    kind = "hb" if member == "ep" else "alert"  # ep is a heartbeat's only
+
+    def body(value: object) -> dict[str, Any]:
+        made = _alert(**{member: value})
+        return {k: v for k, v in made.items() if k not in ("type", "ref", "loc")} if kind == "hb" else made
+
     for inside in (low, high):
-        assert _parse_signed("alert", _alert(**{member: inside}))
+        assert _parse_signed(kind, body(inside))
     for outside in (round(low - step, 7), round(high + step, 7)):
         with pytest.raises(Rejected) as refused:
-            _parse_signed("alert", _alert(**{member: outside}))
+            _parse_signed(kind, body(outside))
         assert refused.value.reason == "out_of_range"
         assert refused.value.detail.startswith(f"{member} ") and f"{low} to {high}" in refused.value.detail
 

@@ -340,7 +340,8 @@ def device_numbers() -> set[str]:
 
 def test_bounds_vectors_cover_every_device_number() -> None:
     members = [vector["member"] for vector in BOUNDS["vectors"]]
-    assert device_numbers() == {"seq", "ts", "up", "bat", "rssi", "ref", "loc.lat", "loc.lon", "loc.acc", "loc.age"}
+    assert device_numbers() == {"seq", "ts", "up", "bat", "rssi", "ref", "ep", "loc.lat", "loc.lon", "loc.acc",
+                                "loc.age"}
     assert device_numbers() <= set(members)
     assert {"fw", "loc.src"} <= set(members)
     for vector in BOUNDS["vectors"]:

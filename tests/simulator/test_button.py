@@ -135,7 +135,8 @@ def test_heartbeats_are_signed_with_increasing_seq(make_button: MakeButton, gate
     seqs = [b["seq"] for b in beats]
     assert seqs == sorted(set(seqs)), seqs
     for b in beats:
-        assert set(b) == {"v", "dev", "seq", "ts", "up", "bat", "pwr", "net", "rssi", "sig"}
+        assert set(b) == {"v", "dev", "seq", "ts", "up", "bat", "pwr", "net", "rssi", "ep", "sig"}
+        assert b["ep"] == 0  # its one endpoint
         assert (b["v"], b["dev"], b["pwr"], b["net"], b["rssi"]) == (1, gateway.device_id, "mains", "wifi", -55)
 
 

@@ -1,0 +1,144 @@
+"""The NATS cluster option (broker/nats.py): access rules and device accounts on a real 3-node cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+import pytest
+from nats.js.api import ConsumerConfig
+
+from broker import policy
+from broker.nats import NatsCluster, NatsClusterConfig, prepare_cluster
+from tests.broker.peers import ACCEPTED, REFUSED, SUBACK_REFUSED, Peer, connack
+from tests.broker.test_access_rules import FORBIDDEN_SUBSCRIBE, dev
+
+DEV, OTHER = "pb-dddddddddddd", "pb-000000000000"
+
+
+class Node:
+    """One node's MQTT listener, shaped as the broker fixture Peer expects."""
+
+    def __init__(self, config: NatsClusterConfig, index: int) -> None:
+        self.config = config
+        self.host, self.port = config.endpoints[index]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    running = NatsCluster(prepare_cluster(tmp_path_factory.mktemp("nats")))
+    with running:
+        running.config.accounts().set(DEV, "device-pw")
+        # The account's MQTT streams ($MQTT_msgs, ...) are made at its first MQTT connection.
+        assert connack(Node(running.config, 0), DEV, "device-pw") == ACCEPTED  # type: ignore[arg-type]
+        yield running
+
+
+def node(cluster: NatsCluster, index: int = 0) -> Node:
+    return Node(cluster.config, index)
+
+
+def stored_topics(config: NatsClusterConfig, name: str, until: str | None = None) -> list[str]:
+    """Topics of the QoS 1 messages the cluster stored since the consumer `name` was made (as the gateway):
+    all there are, or (with `until`) up to that topic and whatever else comes within a second."""
+
+    async def fetch() -> list[str]:
+        nc = await nats.connect(config.nats_urls.split(","), user="gateway", password=config.gateway_password)
+        try:
+            js = nc.jetstream()
+            await js.add_consumer(policy.NATS_MQTT_STREAM, ConsumerConfig(
+                durable_name=name, filter_subject="$MQTT.msgs.panic.v1.>"))
+            sub = await js.pull_subscribe_bind(durable=name, stream=policy.NATS_MQTT_STREAM)
+            topics: list[str] = []
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    for msg in await sub.fetch(50, timeout=1):
+                        topics.append(msg.subject.removeprefix("$MQTT.msgs.").replace(".", "/"))
+                        await msg.ack()
+                except nats.errors.TimeoutError:
+                    if until is None or until in topics or time.monotonic() > deadline:
+                        return topics
+        finally:
+            await nc.close()
+
+    return asyncio.run(fetch())
+
+
+def test_subscriptions_outside_an_account_are_refused_when_made(cluster: NatsCluster) -> None:
+    config = cluster.config
+    refused = {
+        DEV: FORBIDDEN_SUBSCRIBE[DEV] + ["$MQTT/sub/#", "$MQTT/msgs/#"],
+        "dispatch": FORBIDDEN_SUBSCRIBE["dispatch"] + ["$MQTT/sub/#"],
+        # On NATS gateways read alerts and dispatch acks through JetStream, not MQTT.
+        "gateway": FORBIDDEN_SUBSCRIBE["gateway"] + [dev("+", "alert"), "panic/v1/dispatch/ack"],
+    }
+    allowed = {DEV: [dev(DEV, "ack"), dev(DEV, "cmd")], "dispatch": list(policy.DISPATCH_READS),
+               "gateway": [dev("+", "status"), dev("+", "hb")]}
+    passwords = {DEV: "device-pw", "dispatch": config.dispatch_password, "gateway": config.gateway_password}
+    for account, topics in refused.items():
+        peer = Peer(node(cluster, 1), account, passwords[account])  # type: ignore[arg-type]
+        assert {t: peer.subscribe(t) for t in topics} == dict.fromkeys(topics, SUBACK_REFUSED)
+        assert {t: peer.subscribe(t) for t in allowed[account]} == dict.fromkeys(allowed[account], 1)
+        peer.close()
+
+
+def test_a_device_publishes_only_its_own_topics(cluster: NatsCluster) -> None:
+    stored_topics(cluster.config, "test-observer")  # start observing from here
+    device = Peer(node(cluster, 2), DEV, "device-pw")  # type: ignore[arg-type]
+    for topic in [dev(OTHER, "alert"), dev(OTHER, "status"), dev(DEV, "ack"), "panic/v1/dispatch/alerts",
+                  "panic/v1/dispatch/ack", dev(DEV, "alert")]:
+        device.publish(topic, b"forged?")
+    device.close()
+    assert stored_topics(cluster.config, "test-observer", until=dev(DEV, "alert")) == [dev(DEV, "alert")]
+
+
+def test_issue_rotate_and_remove_a_device_account(cluster: NatsCluster) -> None:
+    accounts, user = cluster.config.accounts(), "pb-aaaaaaaaaaaa"
+    at = node(cluster, 1)
+    assert connack(at, user, "one") == REFUSED  # type: ignore[arg-type]
+    accounts.remove(user)  # nothing there: fine
+    accounts.set(user, "one")
+    assert connack(at, user, "one") == ACCEPTED  # type: ignore[arg-type]
+    watcher = Peer(node(cluster, 0), "gateway", cluster.config.gateway_password)  # type: ignore[arg-type]
+    assert watcher.subscribe(dev("+", "status")) == 1
+    live = Peer(at, user, "one")  # type: ignore[arg-type]
+    live.publish(dev(user, "status"), b'{"state":"online"}', retain=True)
+    assert watcher.messages.get(timeout=10)[0] == dev(user, "status")
+    watcher.close()
+    accounts.set(user, "two")  # rotation: the live session is closed, the old password refused
+    assert live.disconnected.wait(10)
+    live.close()
+    assert connack(at, user, "one") == REFUSED  # type: ignore[arg-type]
+    live = Peer(at, user, "two")  # type: ignore[arg-type]
+    # Removal with a retained message of the user's: nats-server 2.9.10 would crash on a reload
+    # that drops the user (hence the lock-out); every node must still answer after it.
+    accounts.remove(user)
+    accounts.remove(user)
+    assert live.disconnected.wait(10)
+    live.close()
+    for index in range(3):
+        assert connack(node(cluster, index), user, "two") == REFUSED  # type: ignore[arg-type]
+        assert connack(node(cluster, index), DEV, "device-pw") == ACCEPTED  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["pb-a.b", "", "a/b", "a+", "a#", "gateway", "dispatch"])
+def test_names_that_would_widen_permissions_are_refused(cluster: NatsCluster, name: str) -> None:
+    before = (cluster.config.state_dir / "users.conf").read_text()
+    with pytest.raises(ValueError):
+        cluster.config.accounts().set(name, "pw")
+    assert (cluster.config.state_dir / "users.conf").read_text() == before
+
+
+def test_account_files_are_private_and_hold_no_password(cluster: NatsCluster) -> None:
+    cluster.config.accounts().set("pb-bbbbbbbbbbbb", "clear-text-pw")
+    for name in ("users.conf", "devices.json", "accounts.json"):
+        path: Path = cluster.config.state_dir / name
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
+    for name in ("users.conf", "devices.json"):
+        text = (cluster.config.state_dir / name).read_text()
+        assert "clear-text-pw" not in text and cluster.config.gateway_password not in text
