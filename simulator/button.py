@@ -39,11 +39,13 @@ import hashlib
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
 import threading
 import time
+import tty
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -89,6 +91,7 @@ class SimulatedButton:
         unique_id: str | None = None,
         echo: IO[str] | None = None,
         from_source: bool | None = None,
+        console_pty: bool = False,
     ) -> None:
         self.flash_dir = Path(flash_dir).resolve()
         self.firmware_dir = Path(firmware_dir).resolve()
@@ -116,6 +119,9 @@ class SimulatedButton:
         self._log: IO[str] | None = None
         self._stopping = False
         self._exited = False  # the process ended by itself (not a reboot, not stop/kill)
+        self._console_pty = console_pty
+        self._pty: tuple[int, int] | None = None  # (master, slave) while running with console_pty
+        self.console_path: str | None = None  # the pty a tool opens, as /dev/ttyUSB0 on a unit
 
     # -- provisioning ------------------------------------------------------
 
@@ -154,6 +160,14 @@ class SimulatedButton:
         if board_file is not None and board_file.exists():
             shutil.copyfile(board_file, flash / "board.json")
 
+    @staticmethod
+    def blank(flash_dir: Path, board_file: Path | None = BOARD_FILE) -> None:
+        """A unit fresh from `panic-provision flash`: the board definition, no configuration, no secrets."""
+        flash = Path(flash_dir)
+        flash.mkdir(parents=True, exist_ok=True)
+        if board_file is not None and board_file.exists() and not (flash / "board.json").exists():
+            shutil.copyfile(board_file, flash / "board.json")
+
     # -- process -----------------------------------------------------------
 
     def start(self, timeout: float = 15) -> None:
@@ -173,7 +187,47 @@ class SimulatedButton:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
             self._log = open(self.log_file, "a", encoding="utf-8")  # noqa: SIM115 - closed in stop()
         self._channel = ControlServer(self._on_event)
+        if self._console_pty:
+            self._open_pty()
         self._spawn(timeout)
+
+    def _open_pty(self) -> None:
+        """The console's far end: a pseudo-terminal a tool opens like a USB-serial port.
+
+        The device's stdin/stdout are pipes; a relay thread copies what the tool
+        writes to stdin, and _read_console copies every output line to the pty
+        (dropped when nobody reads and its buffer is full, as a UART drops bytes).
+        """
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        os.set_blocking(master, False)
+        self._pty = (master, slave)
+        self.console_path = os.ttyname(slave)
+        threading.Thread(target=self._relay_input, args=(master,), name="sim-console-in", daemon=True).start()
+
+    def _relay_input(self, master: int) -> None:
+        while self._pty is not None and self._pty[0] == master:
+            try:
+                ready, _, _ = select.select([master], [], [], 0.2)
+                data = os.read(master, 4096) if ready else b""
+            except OSError:
+                return
+            process = self._process
+            if data and process is not None and process.stdin is not None:
+                try:
+                    process.stdin.write(data)
+                    process.stdin.flush()
+                except (OSError, ValueError):
+                    pass  # the device is rebooting or gone: the bytes are lost, as on a UART
+
+    def _to_pty(self, raw: bytes) -> None:
+        pty = self._pty
+        if pty is None:
+            return
+        try:
+            os.write(pty[0], raw)
+        except OSError:
+            pass  # nobody reading and the buffer full (or closed): dropped
 
     def _firmware_path(self) -> list[Path]:
         """Where the device imports the firmware and simmain/vhal from (kept across reboots)."""
@@ -193,7 +247,7 @@ class SimulatedButton:
         ]
         self.exit_code = None
         process = subprocess.Popen(
-            command, cwd=self.flash_dir, env=env, stdin=subprocess.DEVNULL,
+            command, cwd=self.flash_dir, env=env, stdin=subprocess.PIPE if self._pty else subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
         self._process = process
@@ -240,6 +294,10 @@ class SimulatedButton:
         if self._log is not None:
             self._log.close()
             self._log = None
+        pty, self._pty = self._pty, None
+        if pty is not None:
+            for fd in pty:
+                os.close(fd)
 
     @property
     def pid(self) -> int | None:
@@ -380,6 +438,7 @@ class SimulatedButton:
     def _read_console(self, process: subprocess.Popen[bytes]) -> None:
         assert process.stdout is not None
         for raw in process.stdout:
+            self._to_pty(raw)
             line = raw.decode(errors="replace").rstrip("\r\n")
             self._note(line)
             if self.echo is not None:

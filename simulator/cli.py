@@ -3,6 +3,7 @@
     panic-sim run --flash var/button1 --device-id pb-0123456789ab --key-hex <64 hex> \\
         --mqtt-password <pw> --broker 127.0.0.1:18830 [--set heartbeat_s=10 ...]
     panic-sim run --flash var/button1          # already provisioned
+    panic-sim run --flash var/blank --console-pty   # a blank unit; its console on a printed /dev/pts/N
     panic-sim run --flash var/button1 --from-source   # the firmware's .py files, for debugging
     panic-sim gps-replay capture.nmea          # positions the firmware reads from a GPS capture
 
@@ -62,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--heapsize",
                            help="MicroPython heap (default 110K, as on the ESP32; 192K with --from-source)")
             p.add_argument("--log", type=Path, help="also append the console log to this file")
+            p.add_argument("--console-pty", action="store_true",
+                           help="expose the button's serial console on a pseudo-terminal (its path is printed: "
+                                "panic-provision --port PATH works on it); a blank flash dir starts unprovisioned")
             p.add_argument("--from-source", action="store_true",
                            help="run the firmware's .py files, not the compiled .mpy (for debugging; "
                                 "also PANIC_SIM_FROM_SOURCE=1)")
@@ -128,13 +132,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not provisioned and not (args.flash / "config.json").exists():
         print(f"# {args.flash} is not provisioned: the firmware will show 'fault'", file=sys.stderr)
+        SimulatedButton.blank(args.flash)
     button = SimulatedButton(args.flash, heapsize=args.heapsize, log_file=args.log, echo=sys.stdout,
-                             from_source=True if args.from_source else None)
+                             from_source=True if args.from_source else None, console_pty=args.console_pty)
     try:
         button.start()
     except SimulatorError as e:
         print(f"# {e}", file=sys.stderr)
         return 1
+    if button.console_path:
+        print(f"# console: {button.console_path}", flush=True)
     print(f"# {HELP}", flush=True)
     try:
         for line in sys.stdin:

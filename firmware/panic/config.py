@@ -130,7 +130,15 @@ def _bad(key: str, what: str) -> ConfigError:
 
 def load(default_device_id: str | None, where: str = "") -> Config:
     """Read and validate config.json and secrets.json (names prefixed with `where`)."""
-    raw = _read(where + CONFIG_FILE, False)
+    cfg = settings(_read(where + CONFIG_FILE, False), default_device_id)
+    add_secrets(cfg, _read(where + SECRETS_FILE, True))
+    return cfg
+
+
+def settings(raw: dict, default_device_id: str | None) -> Config:
+    """A Config from config.json's object (no secrets yet); ConfigError when a value is wrong.
+
+    Also what the serial console (panic.consolereq) checks a new configuration with."""
     cfg = Config()
     known = list(_OTHER)
     for key, default, low, high in _INTS:
@@ -159,8 +167,11 @@ def load(default_device_id: str | None, where: str = "") -> Config:
     cfg.broker_host = host
     if cfg.retry_max_ms < cfg.retry_min_ms or cfg.reconnect_max_ms < cfg.reconnect_min_ms:
         raise _bad("retry_max_ms/reconnect_max_ms", "must not be below the matching _min_ms")
+    return cfg
 
-    sec = _read(where + SECRETS_FILE, True)
+
+def add_secrets(cfg: Config, sec: dict) -> None:
+    """Check secrets.json's object and put its values into `cfg`; ConfigError names the key, never a value."""
     key_hex = sec.get("device_key")
     if not isinstance(key_hex, str) or len(key_hex) != 64 or not _is_hex(key_hex.lower()):
         raise ConfigError("%s: device_key must be 64 hex digits" % SECRETS_FILE)
@@ -173,7 +184,6 @@ def load(default_device_id: str | None, where: str = "") -> Config:
     if wifi_password is not None and not isinstance(wifi_password, str):
         raise ConfigError("%s: wifi_password must be a string" % SECRETS_FILE)
     cfg.wifi_password = wifi_password
-    return cfg
 
 
 def boot(default_device_id: str | None) -> tuple:
