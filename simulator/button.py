@@ -35,6 +35,7 @@ the process is started again on the same flash.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -224,10 +225,8 @@ class SimulatedButton:
         pty = self._pty
         if pty is None:
             return
-        try:
+        with contextlib.suppress(OSError):  # nobody reading and the buffer full (or closed): dropped
             os.write(pty[0], raw)
-        except OSError:
-            pass  # nobody reading and the buffer full (or closed): dropped
 
     def _firmware_path(self) -> list[Path]:
         """Where the device imports the firmware and simmain/vhal from (kept across reboots)."""
