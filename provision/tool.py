@@ -182,8 +182,7 @@ def _register(con: Console, gw: Gateway, owner: str, premises: str, settings: di
     # Unregistered: settings first (checked by the unit), then the credentials; a cable pulled
     # anywhere before set_secrets leaves an unregistered unit, and running this again re-issues
     # (the gateway's registration of a device never heard from is retry-safe).
-    if settings:
-        con.request("configure", set=settings)
+    con.request("configure", set={**settings, "device_id": dev})  # the id the key is issued for, kept on flash
     issued = gw.call("POST", "/devices", {"device_id": dev, "owner_id": owner, "premises_id": premises})
     secrets = {"device_key": issued.pop("device_key"), "mqtt_password": issued.pop("mqtt_password")}
     try:

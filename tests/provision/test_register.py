@@ -1,0 +1,99 @@
+"""From a blank simulated button to a registered unit, using only panic-provision on its console pty."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from simulator.button import SimulatedButton
+from tests.provision.conftest import Site, provision_tool
+
+
+def _all_host_text(root: Path, *skip: Path) -> str:
+    """Every file under `root` except the simulated units' own flash (which stands for the chip) and the
+    gateway's state (its database holds the key by design; it is not the technician's laptop)."""
+    parts = []
+    for p in root.rglob("*"):
+        if p.is_file() and not any(s in p.parents for s in skip):
+            parts.append(p.read_bytes().decode(errors="replace"))
+    return "\n".join(parts)
+
+
+def test_blank_unit_is_registered_and_online_and_the_key_stays_off_the_host(
+        site: Site, blank_button, tmp_path: Path) -> None:
+    button: SimulatedButton = blank_button("u1")
+    owner, premises = site.owner()
+    port = button.console_path
+    assert port is not None
+    info = provision_tool("--lang", "en", "info", "--port", port)
+    assert info.code == 0, info.err
+    assert "registered   False" in info.out
+    run = provision_tool("--lang", "en", "register", "--port", port, "--gateway", site.url, "--owner", owner,
+                         "--premises", premises, "--broker", site.broker, "--set", "reconnect_min_ms=100",
+                         token=site.tech_token)
+    assert run.code == 0, run.out + run.err
+    assert "registered (key" in run.out and "is connected to the broker" in run.out
+    button.wait_for_indicator("idle", timeout=20)
+    # the same command again: nothing to redo, still fine (idempotent)
+    again = provision_tool("--lang", "id", "register", "--port", port, "--gateway", site.url, "--owner", owner,
+                           "--premises", premises, "--broker", site.broker, token=site.tech_token)
+    assert again.code == 0, again.err
+    assert "sudah terdaftar di sini" in again.out
+    stored = json.loads((button.flash_dir / "secrets.json").read_text())
+    key, password = stored["device_key"], stored["mqtt_password"]
+    host = _all_host_text(tmp_path, button.flash_dir.parent, site.state_dir) + run.out + run.err + again.out + again.err + info.out
+    assert key not in host and key.upper() not in host
+    assert password not in host
+
+
+def test_a_press_in_test_mode_reaches_the_gateway_and_test_mode_ends(site: Site, blank_button) -> None:
+    button: SimulatedButton = blank_button("u2")
+    owner, premises = site.owner()
+    port = button.console_path
+    assert port is not None
+    run = provision_tool("register", "--port", port, "--gateway", site.url, "--owner", owner, "--premises",
+                         premises, "--broker", site.broker, token=site.tech_token)
+    assert run.code == 0, run.err
+    button.wait_for_indicator("idle", timeout=20)
+    env = dict(os.environ, PANIC_TOKEN=site.tech_token)
+    tool = subprocess.Popen([sys.executable, "-m", "provision.tool", "--lang", "en", "test-alert", "--port", port,
+                             "--gateway", site.url], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert tool.stdout is not None
+    assert "press and hold" in tool.stdout.readline()
+    button.wait_for_log(r"console: test_mode on=1")
+    button.press(2500)
+    out, err = tool.communicate(timeout=60)
+    button.wait_for_log(r"console: test_mode on=0")
+    assert (button.flash_dir / "test_mode").exists() is False
+    dev = json.loads((button.flash_dir / "config.json").read_text())["device_id"]
+    assert site.stack.gateway.request("GET", f"/alerts?device_id={dev}"), "the press did not reach the gateway"
+    # Test alerts are built by the gesture/alert code (another branch); until then the tool says so.
+    if tool.returncode != 0:
+        assert "not test" in err and "REAL" in err
+    else:
+        assert "arrived at the gateway as a test" in out
+
+
+@pytest.mark.xfail(strict=True, reason="the firmware marks test-mode presses as type test on another branch")
+def test_test_alert_is_confirmed_as_a_test(site: Site, blank_button) -> None:
+    button: SimulatedButton = blank_button("u3")
+    owner, premises = site.owner()
+    port = button.console_path
+    assert port is not None
+    assert provision_tool("register", "--port", port, "--gateway", site.url, "--owner", owner, "--premises",
+                          premises, "--broker", site.broker, token=site.tech_token).code == 0
+    button.wait_for_indicator("idle", timeout=20)
+    env = dict(os.environ, PANIC_TOKEN=site.tech_token)
+    tool = subprocess.Popen([sys.executable, "-m", "provision.tool", "--lang", "en", "test-alert", "--port", port,
+                             "--gateway", site.url], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert tool.stdout is not None
+    tool.stdout.readline()
+    button.wait_for_log(r"console: test_mode on=1")
+    button.press(2500)
+    tool.communicate(timeout=60)
+    assert tool.returncode == 0
