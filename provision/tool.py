@@ -166,8 +166,8 @@ def _register(con: Console, gw: Gateway, owner: str, premises: str, settings: di
               out: Callable[[str], None], wait: float) -> int:
     unit = con.request("info")
     dev = str(unit["device_id"])
+    known = gw.device(dev)  # also proves the gateway and the token before anything is written
     if unit.get("registered"):
-        known = gw.device(dev)
         if known is None or known.get("key_fingerprint") != unit.get("key") or known.get("status") != "active":
             raise Failed(t("elsewhere", dev=dev, key=unit.get("key")))
         if (known.get("owner_id"), known.get("premises_id")) != (owner, premises):

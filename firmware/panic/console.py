@@ -65,13 +65,17 @@ async def run(app: App) -> None:
 async def _handle(app: App, text: bytes) -> None:
     # consolereq is referenced from this frame only, which ends here (see panic.app._configure).
     action = ""
-    try:
-        from panic import consolereq
+    for attempt in (0, 1):
+        try:
+            from panic import consolereq
 
-        out, action = consolereq.handle(app, text)
-    except Exception as e:  # MemoryError while importing or answering: the console stays up
-        out = '{"v":1,"ok":false,"error":"internal","msg":%s}' % log.q(type(e).__name__)
-    mem.unload("panic.consolereq")
+            out, action = consolereq.handle(app, text)
+            break
+        except Exception as e:  # MemoryError while importing or answering: the console stays up
+            out = '{"v":1,"ok":false,"error":"internal","msg":%s}' % log.q(type(e).__name__)
+        finally:
+            mem.unload("panic.consolereq")
+        mem.sample()  # a collection, then once more: a fragmented heap may have a block by now
     sys.stdout.write(out + "\n")
     if action == "reboot":
         await asyncio.sleep_ms(200)  # let the answer leave the UART first

@@ -50,8 +50,11 @@ def site(tmp_path: Path) -> Iterator[Site]:
         stack.stop()
 
 
+MakeBlank = Callable[..., SimulatedButton]
+
+
 @pytest.fixture
-def blank_button(tmp_path: Path) -> Iterator[Callable[..., SimulatedButton]]:
+def blank_button(tmp_path: Path) -> Iterator[MakeBlank]:
     """`blank_button(name)`: a started, never-provisioned button with its console on a pty."""
     started: list[SimulatedButton] = []
 

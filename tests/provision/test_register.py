@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.button import SimulatedButton
-from tests.provision.conftest import Site, provision_tool
+from tests.provision.conftest import MakeBlank, Site, provision_tool
 
 
 def _all_host_text(root: Path, *skip: Path) -> str:
@@ -25,8 +24,8 @@ def _all_host_text(root: Path, *skip: Path) -> str:
 
 
 def test_blank_unit_is_registered_and_online_and_the_key_stays_off_the_host(
-        site: Site, blank_button, tmp_path: Path) -> None:
-    button: SimulatedButton = blank_button("u1")
+        site: Site, blank_button: MakeBlank, tmp_path: Path) -> None:
+    button = blank_button("u1")
     owner, premises = site.owner()
     port = button.console_path
     assert port is not None
@@ -46,13 +45,14 @@ def test_blank_unit_is_registered_and_online_and_the_key_stays_off_the_host(
     assert "sudah terdaftar di sini" in again.out
     stored = json.loads((button.flash_dir / "secrets.json").read_text())
     key, password = stored["device_key"], stored["mqtt_password"]
-    host = _all_host_text(tmp_path, button.flash_dir.parent, site.state_dir) + run.out + run.err + again.out + again.err + info.out
+    outputs = run.out + run.err + again.out + again.err + info.out
+    host = _all_host_text(tmp_path, button.flash_dir.parent, site.state_dir) + outputs
     assert key not in host and key.upper() not in host
     assert password not in host
 
 
-def test_a_press_in_test_mode_reaches_the_gateway_and_test_mode_ends(site: Site, blank_button) -> None:
-    button: SimulatedButton = blank_button("u2")
+def test_a_press_in_test_mode_reaches_the_gateway_and_test_mode_ends(site: Site, blank_button: MakeBlank) -> None:
+    button = blank_button("u2")
     owner, premises = site.owner()
     port = button.console_path
     assert port is not None
@@ -80,8 +80,8 @@ def test_a_press_in_test_mode_reaches_the_gateway_and_test_mode_ends(site: Site,
 
 
 @pytest.mark.xfail(strict=True, reason="the firmware marks test-mode presses as type test on another branch")
-def test_test_alert_is_confirmed_as_a_test(site: Site, blank_button) -> None:
-    button: SimulatedButton = blank_button("u3")
+def test_test_alert_is_confirmed_as_a_test(site: Site, blank_button: MakeBlank) -> None:
+    button = blank_button("u3")
     owner, premises = site.owner()
     port = button.console_path
     assert port is not None
