@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.provision.conftest import MakeBlank, Site, provision_tool
+from provision.console import Console
+from tests.provision.conftest import MakeBlank, Run, Site, provision_tool
 
 
 def _all_host_text(root: Path, *skip: Path) -> str:
@@ -97,3 +98,45 @@ def test_test_alert_is_confirmed_as_a_test(site: Site, blank_button: MakeBlank) 
     button.press(2500)
     tool.communicate(timeout=60)
     assert tool.returncode == 0
+
+
+def _register(site: Site, port: str, owner: str, premises: str) -> Run:
+    return provision_tool("--lang", "en", "register", "--port", port, "--gateway", site.url, "--owner", owner,
+                          "--premises", premises, "--broker", site.broker, token=site.tech_token)
+
+
+def test_credentials_issued_but_never_written_the_same_command_completes(site: Site, blank_button: MakeBlank) -> None:
+    """The cable was pulled after the gateway issued the credentials, before the unit got them."""
+    button = blank_button("lost")
+    assert button.console_path is not None
+    owner, premises = site.owner()
+    with Console(button.console_path) as con:
+        dev = con.request("hello")["device_id"]
+    site.stack.gateway.request("POST", "/devices", {"device_id": dev, "owner_id": owner, "premises_id": premises},
+                               token=site.tech_token)  # the answer that was lost with the cable
+    run = _register(site, button.console_path, owner, premises)
+    assert run.code == 0, run.err
+    button.wait_for_indicator("idle", timeout=20)
+
+
+def test_unit_lost_power_right_after_storing_the_key_the_same_command_completes(
+        site: Site, blank_button: MakeBlank) -> None:
+    button = blank_button("cut")
+    assert button.console_path is not None
+    owner, premises = site.owner()
+    mark = button.mark()
+    env = dict(os.environ, PANIC_TOKEN=site.tech_token)
+    tool = subprocess.Popen([sys.executable, "-m", "provision.tool", "--lang", "en", "register", "--port",
+                             button.console_path, "--gateway", site.url, "--owner", owner, "--premises", premises,
+                             "--broker", site.broker, "--wait", "3"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    button.wait_for_log(r"console: secrets written", since=mark, timeout=30)
+    button.kill()  # before it can answer: the tool never hears that the key was stored
+    _, err = tool.communicate(timeout=60)
+    assert tool.returncode == 2, err
+    button.start()
+    assert button.console_path is not None
+    run = _register(site, button.console_path, owner, premises)
+    assert run.code == 0, run.err
+    assert "already registered here" in run.out
+    button.wait_for_indicator("idle", timeout=20)
