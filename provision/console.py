@@ -39,7 +39,7 @@ class Console:
         try:
             self._serial = serial.Serial(port, BAUD, timeout=0.2, exclusive=True)
         except serial.SerialException as e:
-            raise PortError(_port_problem(e), port) from None
+            raise PortError(port_problem(e), port) from None
         self._serial.reset_input_buffer()
 
     def close(self) -> None:
@@ -92,7 +92,7 @@ class Console:
                     raise
 
 
-def _port_problem(e: serial.SerialException) -> str:
+def port_problem(e: serial.SerialException) -> str:
     code = e.errno if isinstance(e.errno, int) else None
     text = str(e).lower()
     if code in (errno.EACCES, errno.EPERM) or "permission denied" in text:

@@ -30,10 +30,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import serial
 from serial.tools import list_ports
 
-from provision.console import Console, DeviceError, PortError
+from provision.console import Console, DeviceError, PortError, port_problem
 from provision.gateway import Gateway, GatewayError, token
+from provision.rawrepl import RawRepl, ReplError, copy_deploy
 from provision.texts import Texts, language
 
 # USB VID:PID of the bridges ESP32 boards carry
@@ -81,27 +83,25 @@ def esptool_commands(port: str, image: Path, chip: str, baud: int = 460800) -> l
     return [[*base, "erase_flash"], [*base, "write_flash", "-z", IMAGE_OFFSET[chip], str(image)]]
 
 
-def mpremote_commands(port: str, deploy: Path) -> list[list[str]]:
-    """Copy the .mpy deploy folder (provision/build.py) and check every file's SHA-256 on the board."""
-    manifest = json.loads((deploy / "manifest.json").read_text())
-    files = manifest["files"]
-    cmds = [[sys.executable, "-m", "mpremote", "connect", port, "fs", "cp", "-r", f"{deploy}/.", ":"]]
-    pairs = sorted((f["path"], f["sha256"]) for f in files)
-    check = (f"import hashlib,binascii\nfor n,h in {pairs!r}:\n d=hashlib.sha256(open(n,'rb').read()).digest()\n"
-             f" assert binascii.hexlify(d).decode()==h, n\nprint('verified',{len(files)})")
-    cmds.append([sys.executable, "-m", "mpremote", "connect", port, "exec", check])
-    return cmds
-
-
 def flash(args: argparse.Namespace, t: Texts, out: Callable[[str], None]) -> int:
-    cmds = []
     if args.image is not None:
-        cmds += esptool_commands(args.port, args.image, args.chip)
-    cmds += mpremote_commands(args.port, args.deploy)
-    for cmd in cmds:
-        out("$ " + " ".join(cmd[2:]))
-        if not args.dry_run and subprocess.run(cmd, check=False).returncode != 0:
-            raise Failed(t("fail") + ": " + " ".join(cmd[2:5]))
+        for cmd in esptool_commands(args.port, args.image, args.chip):
+            out("$ " + " ".join(cmd[2:]))
+            if subprocess.run(cmd, check=False).returncode != 0:
+                raise Failed(t("fail") + ": " + " ".join(cmd[2:]))
+    try:
+        port = serial.Serial(args.port, 115200, timeout=0.5, exclusive=True)
+    except serial.SerialException as e:
+        raise PortError(port_problem(e), args.port) from None
+    with port:
+        repl = RawRepl(port)
+        try:
+            repl.enter()
+            copy_deploy(repl, args.deploy, out)
+        except ReplError as e:
+            raise Failed(t("fail") + f": {e}") from None
+        finally:
+            repl.leave()
     return 0
 
 
@@ -341,7 +341,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--image", type=Path, help="MicroPython .bin for the chip (omit to copy the firmware only)")
     p.add_argument("--chip", choices=sorted(IMAGE_OFFSET), default="esp32")
     p.add_argument("--deploy", type=Path, default=Path("build/deploy"), help="deploy folder from `panic-fw build`")
-    p.add_argument("--dry-run", action="store_true", help="print the commands only")
     verb("info", "what the unit is and sees now")
     for name, text, gw in (("configure", "write settings (checked on the unit)", False),
                            ("register", "register at the gateway and write the credentials", True)):
