@@ -80,7 +80,7 @@ def ports(args: argparse.Namespace, t: Texts, out: Callable[[str], None]) -> int
 def esptool_commands(port: str, image: Path, chip: str, baud: int = 460800) -> list[list[str]]:
     """The exact esptool runs `flash` makes (verified on hardware only; tests hold the arguments)."""
     base = [sys.executable, "-m", "esptool", "--chip", chip, "--port", port, "--baud", str(baud)]
-    return [[*base, "erase_flash"], [*base, "write_flash", "-z", IMAGE_OFFSET[chip], str(image)]]
+    return [[*base, "erase-flash"], [*base, "write-flash", "-z", IMAGE_OFFSET[chip], str(image)]]
 
 
 def flash(args: argparse.Namespace, t: Texts, out: Callable[[str], None]) -> int:

@@ -26,9 +26,20 @@ def test_esptool_erases_then_writes_the_image_at_the_chips_offset(tmp_path: Path
     image = tmp_path / "ESP32_GENERIC-v1.24.bin"
     erase, write = esptool_commands("/dev/ttyUSB0", image, "esp32")
     assert erase == [sys.executable, "-m", "esptool", "--chip", "esp32", "--port", "/dev/ttyUSB0", "--baud", "460800",
-                     "erase_flash"]
-    assert write[-4:] == ["write_flash", "-z", "0x1000", str(image)]
+                     "erase-flash"]
+    assert write[-4:] == ["write-flash", "-z", "0x1000", str(image)]
     assert esptool_commands("/dev/ttyACM0", image, "esp32s3")[1][-2] == "0x0"
+
+
+def test_the_installed_esptool_accepts_exactly_these_arguments(tmp_path: Path) -> None:
+    """esptool parses each command and gets as far as opening the port (no chip here: that is where it stops)."""
+    image = tmp_path / "image.bin"
+    image.write_bytes(b"\xe9" + bytes(255))
+    for cmd in esptool_commands(str(tmp_path / "ttyUSB-absent"), image, "esp32"):
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+        text = result.stdout + result.stderr
+        assert "No such option" not in text and "Usage" not in text, text
+        assert "Could not open" in text and "ttyUSB-absent" in text, text
 
 
 @pytest.fixture(scope="module")
