@@ -120,6 +120,7 @@ def _readings(app: App) -> dict:
     link = app.link
     ind = app.ind
     wifi = hw.wifi
+    gc.collect()
     r = {
         "button": hw.button.pressed(),
         "power": hw.power(),
@@ -130,7 +131,7 @@ def _readings(app: App) -> dict:
         "indicator": ind.state if ind is not None else None,
         "test_mode": flash.read(TEST_MODE_FILE, 8) is not None,
         "uptime_ms": log.uptime_ms(),
-        "heap_free": gc.mem_free() if gc.collect() is None else 0,
+        "heap_free": gc.mem_free(),
     }
     tamper = getattr(hw, "tamper", None)
     r["tamper"] = tamper.pressed() if tamper is not None else None

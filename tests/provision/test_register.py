@@ -140,3 +140,36 @@ def test_unit_lost_power_right_after_storing_the_key_the_same_command_completes(
     assert run.code == 0, run.err
     assert "already registered here" in run.out
     button.wait_for_indicator("idle", timeout=20)
+
+
+def test_check_prints_a_pass_fail_table_with_the_press(site: Site, blank_button: MakeBlank) -> None:
+    button = blank_button("chk")
+    assert button.console_path is not None
+    owner, premises = site.owner()
+    assert _register(site, button.console_path, owner, premises).code == 0
+    button.wait_for_indicator("idle", timeout=20)
+    tool = subprocess.Popen([sys.executable, "-m", "provision.tool", "--lang", "en", "check", "--port",
+                             button.console_path, "--wait", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    assert tool.stdout is not None
+    assert "press and hold" in tool.stdout.readline()
+    button.pattern([1500])  # shorter than hold_ms: a press, not an alert
+    out, err = tool.communicate(timeout=60)
+    assert tool.returncode == 0, out + err
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[2:] if line.strip()}
+    assert rows == {name: "PASS" for name in ("config", "power", "battery", "tamper", "wifi", "broker", "heap",
+                                              "button")}, out
+
+
+def test_check_on_a_blank_unit_fails_with_the_reason(blank_button: MakeBlank) -> None:
+    button = blank_button("chk0")
+    assert button.console_path is not None
+    run = provision_tool("--lang", "id", "check", "--port", button.console_path, "--no-press")
+    assert run.code == 1
+    config_row = next(line for line in run.out.splitlines() if line.startswith("config "))
+    assert config_row.split()[1] == "GAGAL" and "no valid config" in config_row
+
+
+def test_ports_lists_serial_ports() -> None:
+    run = provision_tool("ports")
+    assert run.code == 0, run.err
