@@ -159,10 +159,10 @@ def _online(con: Console, dev: str, t: Texts, out: Callable[[str], None], wait: 
 def register(args: argparse.Namespace, t: Texts, out: Callable[[str], None]) -> int:
     gw = Gateway(args.gateway, token(args.token_file))
     with Console(args.port) as con:
-        return _register(con, gw, args.owner, args.premises, _settings(args), t, out, args.wait)
+        return register_unit(con, gw, args.owner, args.premises, _settings(args), t, out, args.wait)
 
 
-def _register(con: Console, gw: Gateway, owner: str, premises: str, settings: dict[str, Any], t: Texts,
+def register_unit(con: Console, gw: Gateway, owner: str, premises: str, settings: dict[str, Any], t: Texts,
               out: Callable[[str], None], wait: float) -> int:
     unit = con.request("info")
     dev = str(unit["device_id"])
@@ -293,7 +293,7 @@ def batch(args: argparse.Namespace, t: Texts, out: Callable[[str], None]) -> int
                 known.add(port)
             with Console(port) as con:
                 entry["device_id"] = con.request("hello")["device_id"]
-                _register(con, gw, row["owner"], row["premises"], settings, t, lambda s: out("  " + s), args.wait)
+                register_unit(con, gw, row["owner"], row["premises"], settings, t, lambda s: out("  " + s), args.wait)
             entry["status"] = "ok"
             results.append([str(n), str(entry["device_id"]), t("pass"), ""])
         except (Failed, PortError, DeviceError, GatewayError) as e:
