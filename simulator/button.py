@@ -14,6 +14,12 @@ device. Tests and the demo drive the button and watch it through this API:
         button.press(2500)
         button.wait_for_indicator("received")
 
+``SimulatedButton.blank(flash)`` prepares a unit fresh from flashing (board
+definition only); with ``console_pty=True`` the firmware's serial console is
+on a pseudo-terminal (``console_path``) that ``panic-provision --port`` opens
+as it opens ``/dev/ttyUSB0``: the device's stdin/stdout stand for the UART,
+and every console line (log or answer) is copied to the pty.
+
 By default the device runs the firmware compiled to ``.mpy``, as a unit
 does (simulator/compiled.py: built on first use and whenever a source
 changes); ``from_source=True``, or ``PANIC_SIM_FROM_SOURCE=1`` in the
