@@ -66,15 +66,18 @@ async def _handle(app: App, text: bytes) -> None:
     # consolereq is referenced from this frame only, which ends here (see panic.app._configure).
     action = ""
     for attempt in (0, 1):
+        retry = False
         try:
             from panic import consolereq
 
             out, action = consolereq.handle(app, text)
-            break
-        except Exception as e:  # MemoryError while importing or answering: the console stays up
+        except Exception as e:  # the console stays up whatever happened
             out = '{"v":1,"ok":false,"error":"internal","msg":%s}' % log.q(type(e).__name__)
+            retry = isinstance(e, MemoryError)
         finally:
             mem.unload("panic.consolereq")
+        if not retry:
+            break
         mem.sample()  # a collection, then once more: a fragmented heap may have a block by now
     sys.stdout.write(out + "\n")
     if action == "reboot":
