@@ -194,15 +194,22 @@ def _set_secrets(app: App, req: dict) -> dict:
     merged.update(new)
     if merged.get("wifi_password", 0) is None:
         merged.pop("wifi_password")
+    # A unit not registered yet may get its Wi-Fi password first: stand-ins for what is missing.
+    check = dict(merged)
+    check.setdefault("device_key", "0" * 64)
+    check.setdefault("mqtt_password", "-")
     cfg = config.Config()
     try:
-        config.add_secrets(cfg, merged)
+        config.add_secrets(cfg, check)
     except config.ConfigError as e:
         raise _Refused("invalid", e.args[0])  # names the key, never the value
-    merged["device_key"] = merged["device_key"].lower()
+    key = None
+    if "device_key" in merged:
+        merged["device_key"] = merged["device_key"].lower()
+        key = config.fingerprint(cfg.device_key)
     _write(config.SECRETS_FILE, merged)
-    log.info("console", "secrets written key=%s" % config.fingerprint(cfg.device_key))
-    return {"key": config.fingerprint(cfg.device_key), "reboot_needed": True}
+    log.info("console", "secrets written key=%s" % key)
+    return {"key": key, "reboot_needed": True}
 
 
 def _write(path: str, obj: dict) -> None:

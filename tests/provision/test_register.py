@@ -173,3 +173,23 @@ def test_check_on_a_blank_unit_fails_with_the_reason(blank_button: MakeBlank) ->
 def test_ports_lists_serial_ports() -> None:
     run = provision_tool("ports")
     assert run.code == 0, run.err
+
+
+def test_configure_checks_on_the_unit_then_writes_and_restarts(blank_button: MakeBlank) -> None:
+    button = blank_button("cfg")
+    port = button.console_path
+    assert port is not None
+    bad = provision_tool("--lang", "en", "configure", "--port", port, "--broker", "mqtt.example.org:8883",
+                         "--set", "heartbeat_s=0")
+    assert bad.code == 2 and "heartbeat_s must be an integer in 1..86400" in bad.err
+    assert not (button.flash_dir / "config.json").exists()
+    mark = button.mark()
+    good = provision_tool("--lang", "en", "configure", "--port", port, "--broker", "mqtt.example.org:8883",
+                          "--wifi-ssid", "Toko Emas", "--set", "hold_ms=1500",
+                          env={"PANIC_WIFI_PASSWORD": "wifi-secret-123"})
+    assert good.code == 0, good.err
+    button.wait_for_log(r"app: starting", since=mark)  # it restarted to use them
+    info = provision_tool("--lang", "en", "info", "--port", port)
+    assert '"broker_host": "mqtt.example.org"' in info.out and '"wifi_ssid": "Toko Emas"' in info.out
+    assert "['wifi_password']" in info.out
+    assert "wifi-secret-123" not in good.out + good.err + info.out + button.tail(200)
