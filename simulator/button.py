@@ -129,6 +129,8 @@ class SimulatedButton:
         self._console_pty = console_pty
         self._pty: tuple[int, int] | None = None  # (master, slave) while running with console_pty
         self.console_path: str | None = None  # the pty a tool opens, as /dev/ttyUSB0 on a unit
+        self._relay_stop = threading.Event()
+        self._relay: threading.Thread | None = None
 
     # -- provisioning ------------------------------------------------------
 
@@ -210,10 +212,14 @@ class SimulatedButton:
         os.set_blocking(master, False)
         self._pty = (master, slave)
         self.console_path = os.ttyname(slave)
-        threading.Thread(target=self._relay_input, args=(master,), name="sim-console-in", daemon=True).start()
+        # Its own stop flag: a closed fd number can come back with the next pty while this thread still runs.
+        self._relay_stop = threading.Event()
+        self._relay = threading.Thread(target=self._relay_input, args=(master, self._relay_stop),
+                                       name="sim-console-in", daemon=True)
+        self._relay.start()
 
-    def _relay_input(self, master: int) -> None:
-        while self._pty is not None and self._pty[0] == master:
+    def _relay_input(self, master: int, stop: threading.Event) -> None:
+        while not stop.is_set():
             try:
                 ready, _, _ = select.select([master], [], [], 0.2)
                 data = os.read(master, 4096) if ready else b""
@@ -301,6 +307,10 @@ class SimulatedButton:
             self._log = None
         pty, self._pty = self._pty, None
         if pty is not None:
+            self._relay_stop.set()
+            if self._relay is not None:
+                self._relay.join(timeout=5)  # it wakes within 0.2 s; then no thread reads the fd any more
+                self._relay = None
             for fd in pty:
                 os.close(fd)
 
