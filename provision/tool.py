@@ -116,9 +116,23 @@ def info(args: argparse.Namespace, t: Texts, out: Callable[[str], None]) -> int:
     return 0
 
 
-def _configure(con: Console, settings: dict[str, Any], t: Texts, out: Callable[[str], None]) -> None:
+def with_proof(con: Console, gw: Gateway | None, op: str, **fields: Any) -> dict[str, Any]:
+    """`op` on the unit; when a registered unit wants a proof, the gateway makes it with the unit's key
+    (POST /devices/{id}/console-proof), so the key never comes here (protocol/console.md)."""
+    try:
+        return con.request(op, **fields)
+    except DeviceError as e:
+        if e.code != "auth_required" or gw is None:
+            raise
+    challenge = con.request("challenge")
+    proof = gw.call("POST", f"/devices/{challenge['device_id']}/console-proof",
+                    {"nonce": challenge["nonce"], "op": op})
+    return con.request(op, auth=proof["auth"], **fields)
+
+
+def _configure(con: Console, gw: Gateway | None, settings: dict[str, Any]) -> None:
     if settings:
-        con.request("configure", set=settings)
+        with_proof(con, gw, "configure", set=settings)
     wifi_password = os.environ.get("PANIC_WIFI_PASSWORD")
     if wifi_password is not None:
         con.request("set_secrets", secrets={"wifi_password": wifi_password})
@@ -136,8 +150,9 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 def configure(args: argparse.Namespace, t: Texts, out: Callable[[str], None]) -> int:
     if args.wifi_password_prompt:
         os.environ["PANIC_WIFI_PASSWORD"] = getpass.getpass("Wi-Fi password: ")
+    gw = Gateway(args.gateway, token(args.token_file)) if args.gateway else None
     with Console(args.port) as con:
-        _configure(con, _settings(args), t, out)
+        _configure(con, gw, _settings(args))
         out(t("configured"))
         con.request("reboot")
         con.wait_up()
@@ -345,6 +360,10 @@ def _parser() -> argparse.ArgumentParser:
     for name, text, gw in (("configure", "write settings (checked on the unit)", False),
                            ("register", "register at the gateway and write the credentials", True)):
         p = verb(name, text, gateway=gw)
+        if not gw:
+            p.add_argument("--gateway", help="gateway API URL: a registered unit's broker or id changes only with "
+                                             "a proof the gateway makes with the unit's key")
+            p.add_argument("--token-file", type=Path, help="file holding the technician token (else PANIC_TOKEN)")
         p.add_argument("--broker", type=_broker, help="HOST:PORT of the MQTT broker the unit uses")
         p.add_argument("--wifi-ssid")
         p.add_argument("--set", type=_setting, action="append", default=[], metavar="KEY=VALUE")

@@ -54,6 +54,17 @@ class DeviceIn(BaseModel):
     premises_id: str
 
 
+class ConsoleProofIn(BaseModel):
+    """A unit's console challenge (protocol/console.md, "Who may change what")."""
+
+    nonce: str = Field(pattern=r"^[0-9a-f]{32}$")
+    op: Literal["configure", "set_secrets"]
+
+
+class ConsoleProofOut(BaseModel):
+    auth: str
+
+
 class DeviceOut(BaseModel):
     device_id: str
     owner_id: str

@@ -193,3 +193,25 @@ def test_configure_checks_on_the_unit_then_writes_and_restarts(blank_button: Mak
     assert '"broker_host": "mqtt.example.org"' in info.out and '"wifi_ssid": "Toko Emas"' in info.out
     assert "['wifi_password']" in info.out
     assert "wifi-secret-123" not in good.out + good.err + info.out + button.tail(200)
+
+
+def test_a_registered_units_broker_changes_only_with_the_gateways_proof(site: Site, blank_button: MakeBlank) -> None:
+    button = blank_button("move")
+    port = button.console_path
+    assert port is not None
+    owner, premises = site.owner()
+    assert _register(site, port, owner, premises).code == 0
+    button.wait_for_indicator("idle", timeout=20)
+    moved = f"localhost:{site.stack.broker_config.port}"
+    refused = provision_tool("--lang", "en", "configure", "--port", port, "--broker", moved)
+    assert refused.code == 2 and "auth_required" in refused.err
+    wrong = provision_tool("--lang", "en", "configure", "--port", port, "--broker", moved, "--gateway", site.url,
+                           token="not-a-token")
+    assert wrong.code == 2 and "rejected the token" in wrong.err
+    with Console(port) as con:
+        assert con.request("info")["config"]["broker_host"] == site.stack.broker_config.host
+    mark = button.mark()
+    done = provision_tool("--lang", "en", "configure", "--port", port, "--broker", moved, "--gateway", site.url,
+                          token=site.tech_token)
+    assert done.code == 0, done.err
+    button.wait_for_log(r"link: connected host=localhost", since=mark, timeout=30)
