@@ -224,3 +224,19 @@ def test_a_secret_write_cut_by_power_loss_leaves_old_or_new_complete(tmp_path: P
         assert info["key"] == want and info["running"]
     finally:
         button.stop()
+
+
+@pytest.mark.parametrize(("errno_", "text", "key"), [
+    (13, "could not open port /dev/ttyUSB0: [Errno 13] Permission denied: '/dev/ttyUSB0'", "port_denied"),
+    (16, "could not open port /dev/ttyUSB0: [Errno 16] Device or resource busy: '/dev/ttyUSB0'", "port_busy"),
+    (None, "Could not exclusively lock port /dev/ttyUSB0: [Errno 11] Resource temporarily unavailable", "port_busy"),
+    (2, "could not open port /dev/ttyUSB9: [Errno 2] No such file or directory: '/dev/ttyUSB9'", "port_missing"),
+])
+def test_open_errors_as_pyserial_raises_them_become_what_to_do(errno_: int | None, text: str, key: str) -> None:
+    """Permission denied cannot be made here (tests may run as root): pyserial's exceptions as it raises them."""
+    from provision.console import port_problem
+    from provision.texts import Texts
+
+    assert port_problem(serial.SerialException(errno_, text)) == key
+    if key == "port_denied":
+        assert "dialout" in Texts("en")(key, port="/dev/ttyUSB0") and "dialout" in Texts("id")(key, port="x")
