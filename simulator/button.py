@@ -14,6 +14,12 @@ device. Tests and the demo drive the button and watch it through this API:
         button.press(2500)
         button.wait_for_indicator("received")
 
+``SimulatedButton.blank(flash)`` prepares a unit fresh from flashing (board
+definition only); with ``console_pty=True`` the firmware's serial console is
+on a pseudo-terminal (``console_path``) that ``panic-provision --port`` opens
+as it opens ``/dev/ttyUSB0``: the device's stdin/stdout stand for the UART,
+and every console line (log or answer) is copied to the pty.
+
 By default the device runs the firmware compiled to ``.mpy``, as a unit
 does (simulator/compiled.py: built on first use and whenever a source
 changes); ``from_source=True``, or ``PANIC_SIM_FROM_SOURCE=1`` in the
@@ -35,15 +41,18 @@ the process is started again on the same flash.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
 import threading
 import time
+import tty
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
@@ -91,6 +100,7 @@ class SimulatedButton:
         unique_id: str | None = None,
         echo: IO[str] | None = None,
         from_source: bool | None = None,
+        console_pty: bool = False,
     ) -> None:
         self.flash_dir = Path(flash_dir).resolve()
         self.firmware_dir = Path(firmware_dir).resolve()
@@ -119,6 +129,11 @@ class SimulatedButton:
         self._log: IO[str] | None = None
         self._stopping = False
         self._exited = False  # the process ended by itself (not a reboot, not stop/kill)
+        self._console_pty = console_pty
+        self._pty: tuple[int, int] | None = None  # (master, slave) while running with console_pty
+        self.console_path: str | None = None  # the pty a tool opens, as /dev/ttyUSB0 on a unit
+        self._relay_stop = threading.Event()
+        self._relay: threading.Thread | None = None
 
     # -- provisioning ------------------------------------------------------
 
@@ -163,6 +178,14 @@ class SimulatedButton:
         if board_file is not None and board_file.exists():
             shutil.copyfile(board_file, flash / "board.json")
 
+    @staticmethod
+    def blank(flash_dir: Path, board_file: Path | None = BOARD_FILE) -> None:
+        """A unit fresh from `panic-provision flash`: the board definition, no configuration, no secrets."""
+        flash = Path(flash_dir)
+        flash.mkdir(parents=True, exist_ok=True)
+        if board_file is not None and board_file.exists() and not (flash / "board.json").exists():
+            shutil.copyfile(board_file, flash / "board.json")
+
     # -- process -----------------------------------------------------------
 
     def start(self, timeout: float = 15) -> None:
@@ -182,7 +205,49 @@ class SimulatedButton:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
             self._log = open(self.log_file, "a", encoding="utf-8")  # noqa: SIM115 - closed in stop()
         self._channel = ControlServer(self._on_event)
+        if self._console_pty:
+            self._open_pty()
         self._spawn(timeout)
+
+    def _open_pty(self) -> None:
+        """The console's far end: a pseudo-terminal a tool opens like a USB-serial port.
+
+        The device's stdin/stdout are pipes; a relay thread copies what the tool
+        writes to stdin, and _read_console copies every output line to the pty
+        (dropped when nobody reads and its buffer is full, as a UART drops bytes).
+        """
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        os.set_blocking(master, False)
+        self._pty = (master, slave)
+        self.console_path = os.ttyname(slave)
+        # Its own stop flag: a closed fd number can come back with the next pty while this thread still runs.
+        self._relay_stop = threading.Event()
+        self._relay = threading.Thread(target=self._relay_input, args=(master, self._relay_stop),
+                                       name="sim-console-in", daemon=True)
+        self._relay.start()
+
+    def _relay_input(self, master: int, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                ready, _, _ = select.select([master], [], [], 0.2)
+                data = os.read(master, 4096) if ready else b""
+            except OSError:
+                return
+            process = self._process
+            if data and process is not None and process.stdin is not None:
+                try:
+                    process.stdin.write(data)
+                    process.stdin.flush()
+                except (OSError, ValueError):
+                    pass  # the device is rebooting or gone: the bytes are lost, as on a UART
+
+    def _to_pty(self, raw: bytes) -> None:
+        pty = self._pty
+        if pty is None:
+            return
+        with contextlib.suppress(OSError):  # nobody reading and the buffer full (or closed): dropped
+            os.write(pty[0], raw)
 
     def _firmware_path(self) -> list[Path]:
         """Where the device imports the firmware and simmain/vhal from (kept across reboots)."""
@@ -202,7 +267,7 @@ class SimulatedButton:
         ]
         self.exit_code = None
         process = subprocess.Popen(
-            command, cwd=self.flash_dir, env=env, stdin=subprocess.DEVNULL,
+            command, cwd=self.flash_dir, env=env, stdin=subprocess.PIPE if self._pty else subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
         self._process = process
@@ -249,6 +314,14 @@ class SimulatedButton:
         if self._log is not None:
             self._log.close()
             self._log = None
+        pty, self._pty = self._pty, None
+        if pty is not None:
+            self._relay_stop.set()
+            if self._relay is not None:
+                self._relay.join(timeout=5)  # it wakes within 0.2 s; then no thread reads the fd any more
+                self._relay = None
+            for fd in pty:
+                os.close(fd)
 
     @property
     def pid(self) -> int | None:
@@ -424,6 +497,7 @@ class SimulatedButton:
     def _read_console(self, process: subprocess.Popen[bytes]) -> None:
         assert process.stdout is not None
         for raw in process.stdout:
+            self._to_pty(raw)
             line = raw.decode(errors="replace").rstrip("\r\n")
             self._note(line)
             if self.echo is not None:

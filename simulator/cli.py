@@ -1,7 +1,7 @@
 """`panic-sim`: run a simulated panic button in the foreground and drive it from the terminal.
 
-    panic-sim run --flash var/button1 --device-id pb-0123456789ab --key-hex <64 hex> \\
-        --mqtt-password <pw> --broker 127.0.0.1:18830 [--set heartbeat_s=10 ...]
+    panic-sim run --flash var/button1 --console-pty   # its serial console on a printed /dev/pts/N
+    panic-provision register --port /dev/pts/N ...    # provisioned as a unit is (docs/provisioning.md)
     panic-sim run --flash var/button1          # already provisioned
     panic-sim run --flash var/button1 --from-source   # the firmware's .py files, for debugging
     panic-sim run --flash var/button1 --nmea capture.nmea   # its GPS receiver replays a capture
@@ -22,11 +22,9 @@ sentences once, paced as at 9600 baud, while it runs.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
 from pathlib import Path
-from typing import Any
 
 from simulator import console
 from simulator.button import SimulatedButton, SimulatorError
@@ -35,23 +33,6 @@ from simulator.modem import cli as modem_cli
 
 GPS_BAUD = 9600  # hardware/board.json's gps UART
 HELP = "commands: press [ms] | pattern <ms>,<ms>,... | status | help | quit"
-
-
-def _setting(text: str) -> tuple[str, Any]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value  # a bare string, e.g. wifi_ssid=shop
-
-
-def _broker(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
-    return host, int(port)
 
 
 def _capture(text: str) -> list[bytes]:
@@ -72,49 +53,25 @@ def _replay_gps(button: SimulatedButton, lines: list[bytes]) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="panic-sim", description="Run the panic-button firmware on this PC.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("run", "run a button in the foreground"), ("provision", "only write its flash")):
-        p = sub.add_parser(name, help=text)
-        p.add_argument("--flash", type=Path, required=True, help="the device's flash directory")
-        p.add_argument("--device-id", help="pb- + 12 lowercase hex digits")
-        p.add_argument("--key-hex", help="the device key, 64 hex digits")
-        p.add_argument("--mqtt-password", help="the device's broker password")
-        p.add_argument("--broker", type=_broker, action="append",
-                       help="HOST:PORT of the MQTT broker; repeat for each endpoint of a cluster, in the order "
-                            "the button tries them (config.json brokers)")
-        p.add_argument("--set", type=_setting, action="append", default=[], metavar="KEY=VALUE",
-                       help="another config.json setting (heartbeat_s, hold_ms, ...); repeatable")
-        if name == "run":
-            p.add_argument("--heapsize",
-                           help="MicroPython heap (default 110K, as on the ESP32; 192K with --from-source)")
-            p.add_argument("--log", type=Path, help="also append the console log to this file")
-            p.add_argument("--nmea", type=_capture, metavar="FILE",
-                           help="replay this GPS capture (NMEA lines, # comments ignored) into the running button")
-            p.add_argument("--from-source", action="store_true",
-                           help="run the firmware's .py files, not the compiled .mpy (for debugging; "
-                                "also PANIC_SIM_FROM_SOURCE=1)")
+    # No provisioning flags: a key on a command line shows in `ps` and the shell history. A blank
+    # flash dir starts unprovisioned, and `panic-provision` provisions it over --console-pty.
+    p = sub.add_parser("run", help="run a button in the foreground")
+    p.add_argument("--flash", type=Path, required=True, help="the device's flash directory")
+    p.add_argument("--heapsize", help="MicroPython heap (default 110K, as on the ESP32; 192K with --from-source)")
+    p.add_argument("--log", type=Path, help="also append the console log to this file")
+    p.add_argument("--console-pty", action="store_true",
+                   help="expose the button's serial console on a pseudo-terminal (its path is printed: "
+                        "panic-provision --port PATH works on it)")
+    p.add_argument("--nmea", type=_capture, metavar="FILE",
+                   help="replay this GPS capture (NMEA lines, # comments ignored) into the running button")
+    p.add_argument("--from-source", action="store_true",
+                   help="run the firmware's .py files, not the compiled .mpy (for debugging; "
+                        "also PANIC_SIM_FROM_SOURCE=1)")
     modem_cli.add_parser(sub)
     p = sub.add_parser("gps-replay", help="replay a GPS receiver capture (NMEA lines) through the firmware's GPS code")
     p.add_argument("file", type=Path, help="NMEA sentences, one a line; # comments ignored")
     p.add_argument("--heapsize", default="110K", help="MicroPython heap (default 110K, as on the ESP32)")
     return parser
-
-
-def _provision(args: argparse.Namespace, parser: argparse.ArgumentParser) -> bool:
-    given = [args.device_id, args.key_hex, args.mqtt_password, args.broker]
-    if not any(given):
-        return False
-    if not all(given):
-        parser.error("provisioning needs all of --device-id, --key-hex, --mqtt-password and --broker")
-    host, port = args.broker[0]
-    try:
-        SimulatedButton.provision(
-            args.flash, device_id=args.device_id, device_key_hex=args.key_hex, mqtt_password=args.mqtt_password,
-            broker_host=host, broker_port=port, brokers=args.broker if len(args.broker) > 1 else None,
-            **dict(args.set),
-        )
-    except ValueError as e:
-        parser.error(str(e))
-    return True
 
 
 def _status(button: SimulatedButton) -> str:
@@ -146,21 +103,19 @@ def main(argv: list[str] | None = None) -> int:
         return replay(args.file, heapsize=args.heapsize)
     if args.command == "modem":
         return modem_cli.run(args)
-    provisioned = _provision(args, parser)
-    if args.command == "provision":
-        if not provisioned:
-            parser.error("nothing to provision: give --device-id, --key-hex, --mqtt-password and --broker")
-        print(f"provisioned {args.flash}")
-        return 0
-    if not provisioned and not (args.flash / "config.json").exists():
-        print(f"# {args.flash} is not provisioned: the firmware will show 'fault'", file=sys.stderr)
+    if not (args.flash / "config.json").exists():
+        print(f"# {args.flash} is not provisioned: the firmware shows 'fault' until panic-provision "
+              "provisions it over the console (--console-pty)", file=sys.stderr)
+        SimulatedButton.blank(args.flash)
     button = SimulatedButton(args.flash, heapsize=args.heapsize, log_file=args.log, echo=sys.stdout,
-                             from_source=True if args.from_source else None)
+                             from_source=True if args.from_source else None, console_pty=args.console_pty)
     try:
         button.start()
     except SimulatorError as e:
         print(f"# {e}", file=sys.stderr)
         return 1
+    if button.console_path:
+        print(f"# console: {button.console_path}", flush=True)
     print(f"# {HELP}", flush=True)
     if args.nmea:
         threading.Thread(target=_replay_gps, args=(button, args.nmea), daemon=True).start()

@@ -23,8 +23,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from provision.console import Console
+from provision.gateway import Gateway
+from provision.texts import Texts
+from provision.tool import register_unit
 from simulator.button import SimulatedButton
-from simulator.stack import BaseStack, MqttListener, NatsStack, Stack
+from simulator.stack import DEMO_OWNER, BaseStack, MqttListener, NatsStack, Stack
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVICE_ID = "pb-24a160c0ffee"
@@ -67,19 +71,23 @@ def run(state_dir: Path, broker_port: int | None, hold_ms: int, broker_kind: str
                                     [STATION_ALERTS])
         say.step(f"a station desk subscribed to {STATION_ALERTS}")
 
-        issued = stack.register_button(DEVICE_ID)
-        say.step(f"registered {DEVICE_ID} to '{issued['owner_id']}' via POST /owners and POST /devices "
-                 f"(key fingerprint {issued['key_fingerprint']}; the key itself is shown once, to the installer)")
-
         flash = state_dir / "button-flash"
-        SimulatedButton.provision(
-            flash, device_id=DEVICE_ID, device_key_hex=issued["device_key"],
-            mqtt_password=issued["mqtt_password"], broker_host=stack.broker_config.host,
-            broker_port=stack.broker_config.port, brokers=endpoints,
-        )
-        button = SimulatedButton(flash, log_file=state_dir / "button.log")
+        SimulatedButton.blank(flash)
+        button = SimulatedButton(flash, log_file=state_dir / "button.log", unique_id=DEVICE_ID[3:], console_pty=True)
         button.start()
-        say.step("button: real firmware (firmware/) running under micropython -X heapsize=110K")
+        say.step(f"button: a blank unit, the real firmware (firmware/) under micropython -X heapsize=110K, "
+                 f"its serial console on {button.console_path}")
+        owner = stack.gateway.request("POST", "/owners", DEMO_OWNER)
+        assert button.console_path is not None
+        # Which broker the unit is to use: one endpoint, or a cluster's in the order to try them.
+        where: dict[str, Any] = ({"brokers": [{"host": h, "port": p} for h, p in endpoints]} if endpoints else
+                                 {"broker_host": stack.broker_config.host, "broker_port": stack.broker_config.port})
+        with Console(button.console_path) as console:
+            register_unit(console, Gateway(stack.gateway.url, stack.gateway.token), owner["id"],
+                          owner["premises"][0]["id"], where,
+                          Texts("en"), lambda text: say.step("panic-provision: " + text), 30)
+        say.step(f"registered {DEVICE_ID} to '{owner['id']}' (POST /owners, then panic-provision register over the "
+                 "console: the key went from the gateway's answer into the unit, never onto this disk)")
         button.wait_for_indicator("idle", timeout=30)
         say.step("button: online and idle")
 

@@ -50,7 +50,7 @@ from panic.delivery import Delivery  # isort: skip
 from panic.supervisor import Supervisor  # isort: skip
 from panic.button import Button  # isort: skip
 from panic.heartbeat import Heartbeat  # isort: skip
-from panic import VERSION, indicator, log, mem, messages  # isort: skip
+from panic import VERSION, console, indicator, log, mem, messages  # isort: skip
 from panic.outbox import Outbox  # isort: skip
 from panic.seq import SeqCounter  # isort: skip
 from panic.sign import Signer  # isort: skip
@@ -103,7 +103,8 @@ class App:
         sup = Supervisor(hw.watchdog(cfg.wdt_ms if cfg is not None else _DEFAULT_WDT_MS))
         self.sup = sup
         self.ind = Indicator(hw.led, hw.buzzer, sup, hw.fault_led)
-        tasks = [self._guard("supervisor", sup.run()), self._guard("indicator", self.ind.run())]
+        tasks = [self._guard("supervisor", sup.run()), self._guard("indicator", self.ind.run()),
+                 self._guard("console", console.run(self))]  # also without a configuration
         if cfg is None:
             log.error("config", "invalid reason=%s; provision over the serial console" % log.q(error))
             self.ind.set(indicator.FAULT, "config")

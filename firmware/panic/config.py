@@ -40,8 +40,8 @@ import json
 from panic import flash
 from micropython import const
 
-_CONFIG_FILE = const("config.json")
-_SECRETS_FILE = const("secrets.json")
+CONFIG_FILE = "config.json"  # not const(): panic.consolereq writes these files
+SECRETS_FILE = "secrets.json"
 
 # name, default, lowest, highest
 _INTS = (  # not const(): panic.command reads it (both modules are on-demand)
@@ -130,7 +130,7 @@ def _read(path: str, secret: bool) -> dict:
 
 
 def _bad(key: str, what: str) -> ConfigError:
-    return ConfigError("%s: %s %s" % (_CONFIG_FILE, key, what))
+    return ConfigError("%s: %s %s" % (CONFIG_FILE, key, what))
 
 
 def _brokers(raw: dict, port: int) -> list:
@@ -155,7 +155,15 @@ def _brokers(raw: dict, port: int) -> list:
 
 def load(default_device_id: str | None, where: str = "") -> Config:
     """Read and validate config.json and secrets.json (names prefixed with `where`)."""
-    raw = _read(where + _CONFIG_FILE, False)
+    cfg = settings(_read(where + CONFIG_FILE, False), default_device_id)
+    add_secrets(cfg, _read(where + SECRETS_FILE, True))
+    return cfg
+
+
+def settings(raw: dict, default_device_id: str | None) -> Config:
+    """A Config from config.json's object (no secrets yet); ConfigError when a value is wrong.
+
+    Also what the serial console (panic.consolereq) checks a new configuration with."""
     cfg = Config()
     known: list[str] = list(_OTHER)  # and every key read below (annotated: not only these two literals)
     for key, default, low, high in _INTS:
@@ -173,7 +181,7 @@ def load(default_device_id: str | None, where: str = "") -> Config:
     cfg.unknown_keys = [k for k in raw if k not in known]  # likely typos: logged, not fatal
     for key in ("device_key", "mqtt_password", "wifi_password"):
         if key in raw:
-            raise _bad(key, "belongs in " + _SECRETS_FILE)
+            raise _bad(key, "belongs in " + SECRETS_FILE)
     dev = raw.get("device_id", default_device_id)
     if not valid_device_id(dev):
         raise _bad("device_id", "must match pb-<12 lowercase hex>")
@@ -182,21 +190,23 @@ def load(default_device_id: str | None, where: str = "") -> Config:
     cfg.broker_host, cfg.broker_port = cfg.brokers[0]
     if cfg.retry_max_ms < cfg.retry_min_ms or cfg.reconnect_max_ms < cfg.reconnect_min_ms:
         raise _bad("retry_max_ms/reconnect_max_ms", "must not be below the matching _min_ms")
+    return cfg
 
-    sec = _read(where + _SECRETS_FILE, True)
+
+def add_secrets(cfg: Config, sec: dict) -> None:
+    """Check secrets.json's object and put its values into `cfg`; ConfigError names the key, never a value."""
     key_hex = sec.get("device_key")
     if not isinstance(key_hex, str) or len(key_hex) != 64 or not _is_hex(key_hex.lower()):
-        raise ConfigError("%s: device_key must be 64 hex digits" % _SECRETS_FILE)
+        raise ConfigError("%s: device_key must be 64 hex digits" % SECRETS_FILE)
     cfg.device_key = binascii.unhexlify(key_hex.lower())
     password = sec.get("mqtt_password")
     if not isinstance(password, str) or not password:
-        raise ConfigError("%s: mqtt_password missing" % _SECRETS_FILE)
+        raise ConfigError("%s: mqtt_password missing" % SECRETS_FILE)
     cfg.mqtt_password = password
     wifi_password = sec.get("wifi_password")
     if wifi_password is not None and not isinstance(wifi_password, str):
-        raise ConfigError("%s: wifi_password must be a string" % _SECRETS_FILE)
+        raise ConfigError("%s: wifi_password must be a string" % SECRETS_FILE)
     cfg.wifi_password = wifi_password
-    return cfg
 
 
 def boot(default_device_id: str | None) -> tuple:
@@ -224,7 +234,7 @@ def _load(default_device_id: str | None) -> tuple:
             return load(default_device_id, where), e.args[0]
         except ConfigError:
             raise e
-    for path in (_CONFIG_FILE, _SECRETS_FILE):
+    for path in (CONFIG_FILE, SECRETS_FILE):
         # Copy unless the copy holds the same bytes. The file has just loaded, so it is
         # readable and small; a full flash keeps the old copy (if any).
         try:

@@ -74,6 +74,17 @@ class DeviceChange(BaseModel):
     sim_number: str | None = Field(pattern=SIM_NUMBER)
 
 
+class ConsoleProofIn(BaseModel):
+    """A unit's console challenge (protocol/console.md, "Who may change what")."""
+
+    nonce: str = Field(pattern=r"^[0-9a-f]{32}$")
+    op: Literal["configure", "set_secrets"]
+
+
+class ConsoleProofOut(BaseModel):
+    auth: str
+
+
 class DeviceOut(BaseModel):
     device_id: str
     owner_id: str

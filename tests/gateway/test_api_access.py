@@ -76,3 +76,11 @@ def test_the_schema_needs_a_token_and_no_docs_page_is_served(api: Api) -> None:
     assert "429" in paths["/alerts"]["get"]["responses"]
     assert api.client.get("/docs").status_code == 404
     assert api.client.get("/redoc").status_code == 404
+
+
+def test_a_technician_lists_the_alerts_of_one_device_only(api: Api) -> None:
+    """panic-provision test-alert confirms the unit in hand's alert; the alert list as a whole stays the operators'."""
+    assert api.client.get("/alerts", headers=auth("tech-token")).status_code == 403
+    one = api.client.get("/alerts", params={"device_id": "pb-0123456789ab"}, headers=auth("tech-token"))
+    assert one.status_code == 200 and one.json() == []
+    assert api.client.get("/alerts", headers=auth("ops-token")).status_code == 200

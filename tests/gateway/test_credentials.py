@@ -150,3 +150,31 @@ def test_another_instance_stops_verifying_within_the_key_cache_time(tmp_path: Pa
     assert other_api.send_alert(DEVICE, issued["device_key"], 2).verdict == "new"  # still cached: the bound
     clock[0] += 1
     assert other_api.send_alert(DEVICE, issued["device_key"], 3).reason == "revoked"
+
+
+def test_console_proof_is_the_hmac_a_unit_wants_and_only_for_technicians_and_active_devices(
+        api: Api, issued: dict[str, Any]) -> None:
+    """protocol/console.md: auth = HMAC(current key, "console\\n<id> <nonce> <op>"); the key never leaves."""
+    import hashlib
+    import hmac
+    import json
+
+    vector = json.loads((Path(__file__).resolve().parents[2] / "protocol" / "vectors" / "console.json")
+                        .read_text())["auth"]
+    nonce = vector["nonce"]
+    body = {"nonce": nonce, "op": "set_secrets"}
+    answer = api.client.post(f"/devices/{DEVICE}/console-proof", json=body, headers=auth("tech-token"))
+    assert answer.status_code == 200 and set(answer.json()) == {"auth"}
+    want = hmac.new(bytes.fromhex(issued["device_key"]), f"console\n{DEVICE} {nonce} set_secrets".encode(),
+                    hashlib.sha256).hexdigest()
+    assert answer.json()["auth"] == want
+    assert api.client.post(f"/devices/{DEVICE}/console-proof", json={**body, "op": "alert"},
+                           headers=auth("tech-token")).status_code == 422
+    assert api.client.post(f"/devices/{DEVICE}/console-proof", json={**body, "nonce": "xyz"},
+                           headers=auth("tech-token")).status_code == 422
+    assert api.client.post(f"/devices/{DEVICE}/console-proof", json=body, headers=auth("ops-token")).status_code == 403
+    assert api.client.post("/devices/pb-ffffffffffff/console-proof", json=body,
+                           headers=auth("tech-token")).status_code == 404
+    assert revoke(api).status_code == 200
+    assert api.client.post(f"/devices/{DEVICE}/console-proof", json=body,
+                           headers=auth("tech-token")).status_code == 409

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import ValidationError
 
 from gateway.api import schemas
-from gateway.api.deps import AcknowledgeDep, Operator, StoreDep
+from gateway.api.deps import AcknowledgeDep, Operator, StoreDep, TechnicianOrOperator
 from gateway.api.responses import errors
 from gateway.enrich import rfc3339
 from gateway.protocol import Acknowledgement, DispatchAck
@@ -39,8 +39,11 @@ def _alert_detail(store: StoreDep, alert_id: str) -> schemas.AlertDetail:
 
 
 @router.get("", response_model=list[schemas.AlertOut], responses=errors())
-def list_alerts(store: StoreDep, _role: Operator, device_id: str | None = None, state: str | None = None,
+def list_alerts(store: StoreDep, role: TechnicianOrOperator, device_id: str | None = None, state: str | None = None,
                 limit: int = Query(100, ge=1, le=1000)) -> list[schemas.AlertOut]:
+    if role == "technician" and device_id is None:
+        # a technician confirms the test alert of the unit in hand (panic-provision test-alert), nothing more
+        raise HTTPException(403, "technicians list the alerts of one device: give device_id")
     return [schemas.AlertOut(**_alert_fields(a)) for a in store.list_alerts(device_id, state, limit)]
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import logging
+
 from fastapi import APIRouter, Response
 
 from gateway.api import schemas
@@ -12,6 +16,7 @@ from gateway.registry import IssuedDevice, key_fingerprint
 from gateway.storage.models import Device
 
 router = APIRouter(prefix="/devices", tags=["devices"])
+log = logging.getLogger(__name__)
 
 
 def _device_out(device: Device, sim_number: str | None) -> schemas.DeviceOut:
@@ -61,3 +66,16 @@ def rotate_device(device_id: str, registry: RegistryDep, _role: Technician) -> s
 @router.delete("/{device_id}", response_model=schemas.DeviceOut, responses=errors(404, 503))
 def revoke_device(device_id: str, registry: RegistryDep, _role: Admin) -> schemas.DeviceOut:
     return _device_out(registry.revoke_device(device_id), registry.store.sim_number(device_id))
+
+
+
+@router.post("/{device_id}/console-proof", response_model=schemas.ConsoleProofOut, responses=errors(404, 409))
+def console_proof(device_id: str, body: schemas.ConsoleProofIn, registry: RegistryDep,
+                  _role: Technician) -> schemas.ConsoleProofOut:
+    """Answer a registered unit's console challenge with its current key, so a technician can change its
+    broker or credentials without ever holding the key (protocol/console.md). Only for a console op:
+    the message starts with "console\n", which no MQTT topic is, so it can sign nothing else."""
+    device = registry.store.check_active(device_id)
+    message = f"console\n{device_id} {body.nonce} {body.op}".encode()
+    log.info("console proof for device %s op %s", device_id, body.op)
+    return schemas.ConsoleProofOut(auth=hmac.new(bytes.fromhex(device.key_hex), message, hashlib.sha256).hexdigest())

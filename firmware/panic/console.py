@@ -1,0 +1,85 @@
+"""Serial console task: newline-delimited JSON requests in, one JSON line out each.
+
+The resident part, kept small (protocol/console.md has the contract): it
+reads the console stream (``sys.stdin``: the USB-serial UART on the ESP32, a
+pipe in the simulator) into one fixed buffer and hands every complete line
+to ``panic.consolereq``, which is imported for that line and unloaded again
+(as panic.config is at boot), so the request handling costs no heap while
+the console is idle. Responses are single lines starting with ``{``; log
+lines never do (panic.log), so both share the UART.
+
+A line over ``MAX_LINE`` bytes is dropped up to its newline and answered
+``too_long``; anything else, garbage included, gets its answer from
+consolereq. Ctrl-C is disabled while the app runs, so a stray 0x03 byte
+cannot stop the button (flashing starts from a freshly written image).
+"""
+
+import asyncio
+import sys
+
+from panic import flash, log, mem
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from panic.app import App
+
+MAX_LINE = 400  # a set_secrets request is about 330 bytes
+nonce = ""  # the challenge handed out last (consolereq), "" when none: single-use
+
+
+async def run(app: App) -> None:
+    flash.remove("test_mode")  # test mode never outlives a reboot (consolereq.TEST_MODE_FILE)
+    import micropython
+
+    micropython.kbd_intr(-1)
+    reader = asyncio.StreamReader(sys.stdin.buffer)
+    # One byte per read: a stream's readinto(buf) blocks the whole loop until buf is full.
+    byte = bytearray(1)
+    line = None  # the line buffer exists only while a line comes in: the idle console holds no heap
+    n = 0
+    over = False
+    while True:
+        if not await reader.readinto(byte):
+            return  # no console (stdin closed): nothing more will come
+        c = byte[0]
+        if c == 10:
+            if over:
+                sys.stdout.write('{"v":1,"ok":false,"error":"too_long","max":%d}\n' % MAX_LINE)
+            elif n and line is not None:
+                text = bytes(line[:n])
+                line = None
+                await _handle(app, text)
+            line = None
+            n = 0
+            over = False
+        elif c != 13:
+            if line is None:
+                line = bytearray(MAX_LINE)
+            if n < MAX_LINE:
+                line[n] = c
+                n += 1
+            else:
+                over = True
+
+
+async def _handle(app: App, text: bytes) -> None:
+    # consolereq is referenced from this frame only, which ends here (see panic.app._configure).
+    action = ""
+    for attempt in (0, 1):
+        retry = False
+        try:
+            from panic import consolereq
+
+            out, action = consolereq.handle(app, text)
+        except Exception as e:  # the console stays up whatever happened
+            out = '{"v":1,"ok":false,"error":"internal","msg":%s}' % log.q(type(e).__name__)
+            retry = isinstance(e, MemoryError)
+        finally:
+            mem.unload("panic.consolereq")
+        if not retry:
+            break
+        mem.sample()  # a collection, then once more: a fragmented heap may have a block by now
+    sys.stdout.write(out + "\n")
+    if action == "reboot":
+        await asyncio.sleep_ms(200)  # let the answer leave the UART first
+        app.hw.reset()
