@@ -47,11 +47,15 @@ class Alerts:
         self._recent: list[int] = []  # seqs of alerts confirmed since boot, newest last
         self.latest_state: str | None = None  # gateway state of the newest confirmed alert
         self.latest_ref = 0
+        self.quiet: list[int] = []  # seqs whose acks the indicator must not show (silent, events)
         self.bad_sig = 0
         self.rejected = 0
 
-    def raise_alert(self, kind: str, ref: int | None = None) -> int:
-        """Number, sign and store an alert; its seq, or 0 when none is left (seq.py: exhausted)."""
+    def raise_alert(self, kind: str, ref: int | None = None, quiet: bool = False) -> int:
+        """Number, sign and store an alert; its seq, or 0 when none is left (seq.py: exhausted).
+
+        `quiet`: its acks never change what the indicator shows (silent_sos, device events).
+        """
         hw = self._hw
         try:
             seq = self._seq.next()
@@ -65,6 +69,10 @@ class Alerts:
         )
         payload = self._signer.sign(self.alert_topic, body)
         log.info("alert", "raised seq=%d type=%s" % (seq, kind))
+        if quiet:
+            self.quiet.append(seq)
+            if len(self.quiet) > self._outbox.capacity + 8:  # as many as the outbox holds
+                self.quiet.pop(0)
         self._outbox.add(seq, self.alert_topic, payload, kind in CRITICAL_TYPES)
         self._on_stored()
         self._on_change("raised")
@@ -112,7 +120,7 @@ class Alerts:
         else:
             log.warn("ack", "ignored unknown ref=%d state=%s" % (ref, state))
             return
-        if ref >= self.latest_ref:
+        if ref >= self.latest_ref and ref not in self.quiet:
             self.latest_ref = ref
             self.latest_state = state
         self._on_change(state)

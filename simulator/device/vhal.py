@@ -12,9 +12,13 @@ host -> device                        device -> host
                                                              its release lasted 100 ms)
 ``down`` / ``up``  raw level          ``led 0|1``, ``buzzer 0|1``
 ``stall <ms>``  block the event loop  ``reset <why>``        device resets (exit 75)
+``tamper 0|1``  lid closed / open
+``mains 0|1``   mains lost / present
+``battery <pct>|none``  gauge reading
 
 Wi-Fi is always up (the host's network) with a fixed rssi, the clock is the
-host's (already synced), battery is unknown and power is mains. The
+host's (already synced); battery is unknown, power is mains and the lid
+closed until the host says otherwise. The
 watchdog is virtual: if it is not fed in time the process exits with
 _RESET_EXIT (75), which the host treats as a reboot.
 """
@@ -180,6 +184,10 @@ class VirtualHardware:
         self.name = name
         self._uid = uid
         self.button = VirtualButton(channel)
+        self.tamper = self  # the tamper switch's pressed() (lid open) is below: no class of its own
+        self._lid = False
+        self._mains = True
+        self._battery: int | None = None
         self.led = VirtualOutput(channel, "led")
         self.buzzer = VirtualOutput(channel, "buzzer") if has_buzzer else None
         self.fault_led = None  # the host watches the indicator's log lines instead
@@ -192,11 +200,14 @@ class VirtualHardware:
     def unique_id(self) -> str:
         return self._uid
 
+    def pressed(self) -> bool:
+        return self._lid
+
     def battery(self) -> int | None:
-        return None
+        return self._battery
 
     def power(self) -> str:
-        return "mains"
+        return "mains" if self._mains else "battery"
 
     def reset(self) -> None:
         reset(self._channel, "requested")
@@ -217,6 +228,15 @@ class VirtualHardware:
                 pass
         elif cmd == "down" or cmd == "up":
             self.button.hold(cmd == "down")
+            return
+        elif cmd == "tamper" and arg in ("0", "1"):
+            self._lid = arg == "1"
+            return
+        elif cmd == "mains" and arg in ("0", "1"):
+            self._mains = arg == "1"
+            return
+        elif cmd == "battery" and (arg == "none" or arg.isdigit() and int(arg) <= 100):
+            self._battery = None if arg == "none" else int(arg)
             return
         elif cmd == "stall" and arg.isdigit():
             # Block the whole event loop, as a blocking call on the device would (DNS, a slow
