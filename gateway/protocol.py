@@ -48,6 +48,7 @@ MAX_STATUS_BYTES = 256
 FIRMWARE_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}")
 
 # Alert types and their Ademco Contact ID event codes (schemas/device-alert.json, docs/protocol.md).
+# A *_restored type ends the condition of its base type: the same code, reported as a restore (Q=3).
 CONTACT_ID = {
     "sos": "120",
     "silent_sos": "122",
@@ -56,7 +57,16 @@ CONTACT_ID = {
     "tamper": "137",
     "power_lost": "301",
     "battery_low": "302",
+    "tamper_restored": "137",
+    "power_restored": "301",
+    "battery_restored": "302",
 }
+# The type each restore ends.
+RESTORES = {"tamper_restored": "tamper", "power_restored": "power_lost", "battery_restored": "battery_low"}
+# Calls for police: routed to a station. A cancel asks police to stand down one of these.
+EMERGENCIES = frozenset({"sos", "silent_sos"})
+# Device events: the monitoring centre's business (panic/v1/dispatch/events, DC-09), never a station's.
+DEVICE_EVENTS = frozenset({"tamper", "power_lost", "battery_low", *RESTORES})
 
 Reason = Literal[
     "too_large", "bad_topic", "no_sig", "unknown_device", "bad_sig",

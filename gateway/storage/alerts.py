@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, func, select
 
+from gateway.protocol import EMERGENCIES
 from gateway.storage.base import StoreBase
 from gateway.storage.common import StoreError, as_utc
 from gateway.storage.models import Alert
@@ -36,13 +37,30 @@ class Revision:
 
 
 # Dispatch may move an alert forward only; resolved and cancelled are final.
+# cancel_requested: the button asked to cancel (a `cancel` message); police decide what follows.
 _NEXT_STATES = {
-    "new": {"acknowledged", "dispatched", "resolved", "cancelled"},
-    "acknowledged": {"dispatched", "resolved", "cancelled"},
-    "dispatched": {"resolved", "cancelled"},
+    "new": {"acknowledged", "dispatched", "resolved", "cancelled", "cancel_requested"},
+    "acknowledged": {"dispatched", "resolved", "cancelled", "cancel_requested"},
+    "dispatched": {"resolved", "cancelled", "cancel_requested"},
+    "cancel_requested": {"acknowledged", "dispatched", "resolved", "cancelled"},
     "resolved": set(),
     "cancelled": set(),
 }
+CANCEL_REQUESTED = "cancel_requested"
+
+
+def request_cancel(target: Alert | None, cancel: Alert, now: datetime) -> Alert | None:
+    """A button's new `cancel` turns `target` into a new revision in
+    state cancel_requested; the target as revised, or None when it cannot take one (not an
+    emergency, already final or already asked). Never withdraws anything: police decide."""
+    if target is None or target.type not in EMERGENCIES or CANCEL_REQUESTED not in _NEXT_STATES[target.state]:
+        return None
+    target.state = CANCEL_REQUESTED
+    target.rev += 1
+    target.acted_by = "button"
+    target.note = f"cancel requested by the button: alert {cancel.id}"
+    target.updated_at = now
+    return target
 
 
 class AlertStore(StoreBase):
@@ -69,7 +87,7 @@ class AlertStore(StoreBase):
                 since = as_utc(alert.received_at) - timedelta(days=self.history_days)
                 recent, false_alarms, last = session.execute(
                     select(
-                        func.coalesce(func.sum(case((and_(Alert.received_at >= since, Alert.type != "test"), 1),
+                        func.coalesce(func.sum(case((and_(Alert.received_at >= since, Alert.type.in_(EMERGENCIES)), 1),
                                                     else_=0)), 0),
                         func.coalesce(func.sum(case((Alert.false_alarm.is_(True), 1), else_=0)), 0),
                         func.max(Alert.received_at),

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway import replay
+from gateway.storage.alerts import request_cancel
 from gateway.storage.base import StoreBase
 from gateway.storage.models import Alert, Device
 from gateway.storage.outbox import OutboxItem, Publication, stage
@@ -63,6 +64,7 @@ class Candidate:
 class Acceptance:
     verdict: Literal["new", "duplicate", "replay", "unknown"]
     alert: Alert | None = None  # the stored alert for alert messages (new or duplicate)
+    revised: Alert | None = None  # a new cancel's target, now in state cancel_requested
 
 
 # Decides, from a batch's verdicts, what to publish; called inside the
@@ -175,4 +177,8 @@ class WindowStore(StoreBase):
         )
         session.add(alert)
         stored[alert_id] = alert  # the same message twice in one batch is a duplicate
+        if alert.type == "cancel":
+            target_id = f"{c.device_id}:{c.body['ref']}"
+            target = stored.get(target_id) or session.get(Alert, target_id, with_for_update=True)
+            return Acceptance("new", alert, request_cancel(target, alert, now))
         return Acceptance("new", alert)
