@@ -108,6 +108,7 @@ class SimulatedButton:
         self._indicator = ""
         self._memory: dict[str, int] = {}
         self._led = False
+        self._buzzes = 0
         self._done = 0
         self._hello = 0
         self._process: subprocess.Popen[bytes] | None = None
@@ -373,6 +374,12 @@ class SimulatedButton:
         with self._cond:
             return self._led
 
+    @property
+    def buzzes(self) -> int:
+        """How often the buzzer was switched on since this object was made."""
+        with self._cond:
+            return self._buzzes
+
     def outbox(self) -> list[Path]:
         """Entries currently in the device's flash outbox, oldest first."""
         directory = self.flash_dir / "outbox"
@@ -446,4 +453,6 @@ class SimulatedButton:
                 self._done += 1
             elif event.startswith("led "):
                 self._led = event == "led 1"
+            elif event == "buzzer 1":
+                self._buzzes += 1
             self._cond.notify_all()
