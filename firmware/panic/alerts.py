@@ -47,7 +47,9 @@ class Alerts:
         self._recent: list[int] = []  # seqs of alerts confirmed since boot, newest last
         self.latest_state: str | None = None  # gateway state of the newest confirmed alert
         self.latest_ref = 0
-        self.quiet: list[int] = []  # seqs whose acks the indicator must not show (silent, events)
+        # Seqs the indicator must not show (silent_sos and its cancel, device events); those
+        # pending from before a reboot are told by their bytes.
+        self.quiet = [e.seq for e in outbox.entries if not e.critical or b'"silent_sos"' in e.payload]
         self.bad_sig = 0
         self.rejected = 0
 
@@ -77,6 +79,13 @@ class Alerts:
         self._on_stored()
         self._on_change("raised")
         return seq
+
+    def loud(self) -> bool:
+        """Whether an entry the indicator shows (not a quiet one) is waiting for the gateway."""
+        for e in self._outbox.entries:
+            if e.seq not in self.quiet:
+                return True
+        return False
 
     def on_ack(self, payload: bytes) -> None:
         try:

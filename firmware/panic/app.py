@@ -143,16 +143,15 @@ class App:
         self.link = Link(cfg, hw, sup, self._on_message, self._on_link)
         self.delivery = Delivery(self.outbox, self.link, cfg.retry_min_ms, cfg.retry_max_ms, sup)
         self.alerts = Alerts(cfg.device_id, hw, self.seq, self.outbox, signer, self.delivery.wake, self._refresh)
-        for e in self.outbox.entries:  # pending from before a reboot: silent ones stay silent
-            if not e.critical or b'"silent_sos"' in e.payload:
-                self.alerts.quiet.append(e.seq)
         button = self.button = Button(hw.button, cfg.hold_ms, self._on_gesture, sup, cancel_ms=cfg.cancel_ms,
                                       taps_ms=cfg.taps_ms, repeat_ms=cfg.repeat_ms)
         beat = Heartbeat(cfg.device_id, hw, self.seq, signer, self.link, cfg.heartbeat_s, sup)
         self._refresh("boot")
         return [
             self._guard("button", button.run()),
-            self._guard("sensors", sensors.run(hw, self._on_event, sup, cfg.repeat_ms)),
+            # Unguarded (a _guard costs ~220 B of heap): if it raised, App.run would end and main()
+            # log it and reset - the same outcome as a dead task starving the watchdog.
+            sensors.run(hw, self.alerts, sup, cfg.repeat_ms),
             self._guard("link", self.link.run()),
             self._guard("delivery", self.delivery.run()),
             self._guard("heartbeat", beat.run()),
@@ -186,12 +185,6 @@ class App:
             self._cancel = seq
             button.window_until = log.uptime_ms() + self.cfg.cancel_window_s * 1000
 
-    def _on_event(self, kind: str) -> None:
-        # Device events (panic.sensors): signed and kept like alerts, below them in the outbox.
-        if self.alerts is not None and self.sup is not None:
-            self.sup.feed()
-            self.alerts.raise_alert(kind, None, True)
-
     def set_test_mode(self, on: bool) -> None:
         """Presses raise `test` alerts while on (console or command); kept in RAM only: a reboot ends it."""
         self.test_mode = bool(on)
@@ -220,8 +213,8 @@ class App:
         outbox, seq, link, alerts = self.outbox, self.seq, self.link, self.alerts
         if outbox is None or seq is None or link is None or alerts is None:
             state = indicator.FAULT
-        elif any(e.seq not in alerts.quiet for e in outbox.entries):
-            state = indicator.SENDING  # whatever else is wrong, an alert is on its way (silent ones unseen)
+        elif alerts.loud():
+            state = indicator.SENDING  # whatever else is wrong, an alert is on its way (a quiet one unseen)
         elif outbox.fault or seq.fault or not link.connected:
             state = indicator.FAULT
         else:

@@ -8,8 +8,10 @@ The pin is polled every `poll_ms` (10 ms).
   (default 2000). Any released reading restarts that count, so a chattering
   contact (a loose wire, a device knocking against the button) never adds
   up to a hold, and neither does a bump.
-- ``taps``: three short presses (each under `hold_ms`), the first press to
-  the third release within `taps_ms` (default 3000).
+- ``taps``: three short presses (each under `hold_ms`, and pressed without a
+  break for at least 50 ms: a chattering contact whose pulses get past the
+  debounce does not count), the first press to the third release within
+  `taps_ms` (default 3000).
 - ``cancel``: while the cancel window is open (``window_until``, set by the
   app after an alert), a press held for `cancel_ms` (default 10000). In the
   window a hold is decided when it ends: released after `hold_ms` but before
@@ -28,6 +30,8 @@ press held_ms=<n>``, ``... gesture=<g>``, ``... coalesced gesture=<g>``.
 import asyncio
 import time
 
+from micropython import const
+
 from panic import log
 
 TYPE_CHECKING = False
@@ -38,8 +42,7 @@ if TYPE_CHECKING:
     from panic.supervisor import Supervisor
 
 HOLD = "hold"
-TAPS = "taps"
-CANCEL = "cancel"
+_TAP_MS = const(50)  # a tap is pressed without a break for this long
 
 
 class Button:
@@ -65,10 +68,6 @@ class Button:
         self.taps_ms = taps_ms
         self.repeat_ms = repeat_ms
         self.window_until = 0  # uptime_ms until which a long hold cancels (the app opens it)
-        self._taps = 0
-        self._tap0 = 0  # uptime of the first counted tap's press
-        self._last = ""  # the gesture last passed on, and when (uptime)
-        self._last_at = 0
 
     async def run(self) -> None:
         slot = self._sup.register("button", 1000)
@@ -78,10 +77,16 @@ class Button:
         down_at = raw_since  # when the debounced press began
         fired = False
         clean = 0  # longest unbroken pressed run of this press, in ms
+        taps = 0  # short presses counted towards "taps"
+        tap0 = 0  # uptime when the first of them began
+        last = ""  # the gesture last passed on, and when (uptime): for coalescing
+        last_at = 0
         while True:
             self._sup.alive(slot)
             raw = self._pin.pressed()
             now = time.ticks_ms()
+            gesture = ""
+            held = 0
             if raw != raw_prev:
                 raw_prev = raw
                 raw_since = now
@@ -97,43 +102,41 @@ class Button:
                     if fired:
                         log.info("button", "up held_ms=%d" % held)
                     elif clean >= self.hold_ms:  # only in the cancel window: a hold short of a cancel
-                        self._fire(HOLD, held)
+                        gesture = HOLD
                     else:
-                        self._tap(held)
+                        log.info("button", "ignored short press held_ms=%d" % held)
+                        up = log.uptime_ms()
+                        if taps == 0 or up - tap0 > self.taps_ms:  # a new count starts at this press
+                            taps = 0
+                            tap0 = up - held
+                        if clean >= _TAP_MS:  # chatter that got past the debounce is no tap
+                            taps += 1
+                        if taps == 3:
+                            taps = 0
+                            gesture = "taps"
             # raw_since is also when the pin last read released, while it reads pressed.
             if raw and stable and not fired:
                 held = time.ticks_diff(now, raw_since)
                 clean = held if held > clean else clean
                 if log.uptime_ms() < self.window_until:
-                    fired = held >= self.cancel_ms and self._fire(CANCEL, held)
+                    fired = held >= self.cancel_ms
+                    gesture = "cancel" if fired else ""
                 else:
-                    fired = held >= self.hold_ms and self._fire(HOLD, held)
+                    fired = held >= self.hold_ms
+                    gesture = HOLD if fired else ""
+            if gesture:
+                log.info("button", "gesture=%s held_ms=%d" % (gesture, held))
+                up = log.uptime_ms()
+                if gesture == last and up - last_at < self.repeat_ms:
+                    log.info("button", "coalesced gesture=%s" % gesture)
+                else:
+                    last = gesture
+                    last_at = up
+                    try:
+                        self._on_gesture(gesture)
+                    except Exception as e:  # a failing handler must not stop the button
+                        log.exc("button", "gesture handler failed", e)
                 # The handler stores the alert on flash, blocking the loop for up to ~1.3 s
                 # (docs/firmware.md): that is not the button being stuck.
                 self._sup.alive(slot)
             await asyncio.sleep_ms(self._poll_ms)
-
-    def _tap(self, held: int) -> None:
-        log.info("button", "ignored short press held_ms=%d" % held)
-        up = log.uptime_ms()
-        if self._taps == 0 or up - self._tap0 > self.taps_ms:
-            self._taps = 0
-            self._tap0 = up - held
-        self._taps += 1
-        if self._taps == 3:
-            self._taps = 0
-            self._fire(TAPS, held)
-
-    def _fire(self, gesture: str, held: int) -> bool:
-        log.info("button", "gesture=%s held_ms=%d" % (gesture, held))
-        up = log.uptime_ms()
-        if gesture == self._last and up - self._last_at < self.repeat_ms:
-            log.info("button", "coalesced gesture=%s" % gesture)
-            return True
-        self._last = gesture
-        self._last_at = up
-        try:
-            self._on_gesture(gesture)
-        except Exception as e:  # a failing handler must not stop the button
-            log.exc("button", "gesture handler failed", e)
-        return True

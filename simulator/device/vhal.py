@@ -185,8 +185,9 @@ class VirtualHardware:
         self._uid = uid
         self.button = VirtualButton(channel)
         self.tamper = self  # the tamper switch's pressed() (lid open) is below: no class of its own
-        self._lid = False
-        self._mains = True
+        # Set by the host's tamper / mains / battery commands (see command()).
+        self._tamper: int | None = 0
+        self._mains: int | None = 1
         self._battery: int | None = None
         self.led = VirtualOutput(channel, "led")
         self.buzzer = VirtualOutput(channel, "buzzer") if has_buzzer else None
@@ -201,7 +202,7 @@ class VirtualHardware:
         return self._uid
 
     def pressed(self) -> bool:
-        return self._lid
+        return self._tamper == 1
 
     def battery(self) -> int | None:
         return self._battery
@@ -229,14 +230,8 @@ class VirtualHardware:
         elif cmd == "down" or cmd == "up":
             self.button.hold(cmd == "down")
             return
-        elif cmd == "tamper" and arg in ("0", "1"):
-            self._lid = arg == "1"
-            return
-        elif cmd == "mains" and arg in ("0", "1"):
-            self._mains = arg == "1"
-            return
-        elif cmd == "battery" and (arg == "none" or arg.isdigit() and int(arg) <= 100):
-            self._battery = None if arg == "none" else int(arg)
+        elif cmd in ("tamper", "mains", "battery") and (arg == "none" or arg.isdigit() and int(arg) <= 100):
+            setattr(self, "_" + cmd, None if arg == "none" else int(arg))  # tamper, mains: 0 or 1
             return
         elif cmd == "stall" and arg.isdigit():
             # Block the whole event loop, as a blocking call on the device would (DNS, a slow

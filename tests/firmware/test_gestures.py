@@ -58,7 +58,8 @@ SCENARIOS = {
     "two_taps": (taps(2, 150, 300), False, 30000),
     "six_taps": (taps(6, 150, 300), False, 0),
     "six_taps_coalesced": (taps(6, 150, 300), False, 30000),
-    "storm_200": (StormPin(200, 40, 40), False, 30000),
+    "storm_200": (StormPin(200, 70, 40), False, 30000),  # 22 s
+    "chatter_taps": (ScriptedPin([(True, 40), (False, 60)] * 50), False, 30000),  # 40 ms: past the debounce
     "stuck": (ScriptedPin([(True, 14000)]), False, 30000),
     "window_long_hold": (ScriptedPin([(True, 10500)]), True, 30000),
     "window_hold_4s": (ScriptedPin([(True, 4000)]), True, 30000),
@@ -82,7 +83,7 @@ async def main():
     buttons = [make(n, *s) for n, s in SCENARIOS.items()]
     for b in buttons:
         asyncio.create_task(b.run())
-    await asyncio.sleep_ms(16500)
+    await asyncio.sleep_ms(22500)
     for n in SCENARIOS:
         print("result", n, ",".join(seen[n]) or "-")
 
@@ -105,6 +106,7 @@ def test_gestures_from_scripted_presses(run_micropython: Callable[..., Any]) -> 
         "six_taps": "taps,taps",
         "six_taps_coalesced": "taps",  # the second within repeat_ms: logged, not passed on
         "storm_200": "taps",  # dozens recognised, one passed on
+        "chatter_taps": "-",  # 40 ms pulses are not taps (a tap is 50 ms unbroken)
         "stuck": "hold",  # one gesture per press, however long
         "window_long_hold": "cancel",  # no sos on the way to the cancel
         "window_hold_4s": "hold",  # decided at the release
