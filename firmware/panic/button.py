@@ -8,10 +8,11 @@ The pin is polled every `poll_ms` (10 ms).
   (default 2000). Any released reading restarts that count, so a chattering
   contact (a loose wire, a device knocking against the button) never adds
   up to a hold, and neither does a bump.
-- ``taps``: three short presses (each under `hold_ms`, and pressed without a
-  break for at least 50 ms: a chattering contact whose pulses get past the
-  debounce does not count), the first press to the third release within
-  `taps_ms` (default 3000).
+- ``taps``: three short presses (each under `hold_ms`, pressed without a
+  break for at least 50 ms and released for at least 80 ms before it: a
+  chattering or bouncing contact whose pulses get past the debounce does not
+  count, and restarts the count), the first press to the third release
+  within `taps_ms` (default 3000).
 - ``cancel``: while the cancel window is open (``window_until``, set by the
   app after an alert), a press held for `cancel_ms` (default 10000). In the
   window a hold is decided when it ends: released after `hold_ms` but before
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
 HOLD = "hold"
 _TAP_MS = const(50)  # a tap is pressed without a break for this long
+_GAP_MS = const(80)  # and released for this long before it
 
 
 class Button:
@@ -74,7 +76,9 @@ class Button:
         stable = False  # debounced level: True while pressed
         raw_prev = False
         raw_since = time.ticks_ms()  # when the raw level last changed
-        down_at = raw_since  # when the debounced press began
+        # When the debounced press (or, once released, the release) began; as if released long ago.
+        down_at = time.ticks_add(raw_since, -_GAP_MS)
+        tap_ok = True  # this press may count towards "taps"
         fired = False
         clean = 0  # longest unbroken pressed run of this press, in ms
         taps = 0  # short presses counted towards "taps"
@@ -93,12 +97,17 @@ class Button:
             elif raw != stable and time.ticks_diff(now, raw_since) >= self._debounce_ms:
                 stable = raw
                 if stable:
+                    # After a release under 80 ms (a contact bouncing back) the count starts again.
+                    tap_ok = time.ticks_diff(raw_since, down_at) >= _GAP_MS
+                    if not tap_ok:
+                        taps = 0
                     down_at = raw_since
                     fired = False
                     clean = 0
                     log.info("button", "down")
                 else:
                     held = time.ticks_diff(raw_since, down_at)
+                    down_at = raw_since  # from here: when the release began
                     if fired:
                         log.info("button", "up held_ms=%d" % held)
                     elif clean >= self.hold_ms:  # only in the cancel window: a hold short of a cancel
@@ -109,7 +118,7 @@ class Button:
                         if taps == 0 or up - tap0 > self.taps_ms:  # a new count starts at this press
                             taps = 0
                             tap0 = up - held
-                        if clean >= _TAP_MS:  # chatter that got past the debounce is no tap
+                        if tap_ok and clean >= _TAP_MS:  # chatter that got past the debounce is no tap
                             taps += 1
                         if taps == 3:
                             taps = 0

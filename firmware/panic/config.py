@@ -54,7 +54,7 @@ _INTS = (
     ("wdt_ms", 10000, 2000, 120000),
     # gestures and device events (docs/firmware.md, "Gestures and events": defaults and why)
     ("cancel_ms", 10000, 3000, 60000),  # hold that cancels, within cancel_window_s of an alert
-    ("cancel_window_s", 120, 10, 3600),
+    ("cancel_window_s", 120, 0, 3600),  # 0: no cancel gesture
     ("taps_ms", 3000, 500, 10000),  # three short presses within -> silent_sos
     ("repeat_ms", 30000, 0, 600000),  # the same gesture / event again within: coalesced
 )

@@ -170,9 +170,9 @@ def test_an_outbox_full_of_events_still_takes_the_sos_and_delivers_it(
 
 
 def test_a_storm_of_presses_does_not_flood_the_outbox(make_button: Callable[..., SimulatedButton]) -> None:
-    button = make_button(repeat_ms=30000)
+    button = make_button(repeat_ms=60000)  # longer than the storm
     mark = button.mark()
-    button.pattern([80, 60] * 199 + [80])  # 200 presses of 80 ms, 60 ms apart: 28 s
+    button.pattern([80, 100] * 199 + [80])  # 200 presses of 80 ms, 100 ms apart: 36 s
     raised = re.findall(r"alert: raised seq=\d+ type=(\w+)", "\n".join(button.lines[mark:]))
     assert raised == ["silent_sos"], raised  # the rest coalesced (repeat_ms)
     assert len([line for line in button.lines[mark:] if "coalesced gesture=taps" in line]) >= 20
