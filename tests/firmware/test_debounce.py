@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-SCRIPT = """
+PRELUDE = """
 import asyncio, time
 from panic.button import Button
 from panic.supervisor import Supervisor
@@ -31,6 +31,9 @@ class ScriptedPin:
 class Dog:
     def feed(self):
         pass
+"""  # MicroPython: scripted pins and a watchdog that needs nothing (test_gestures.py uses it too)
+
+SCRIPT = PRELUDE + """
 
 def chatter(total_ms, seed):
     # A bad contact: pressed and released in random slices of 3..25 ms.

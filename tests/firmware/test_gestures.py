@@ -10,23 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-SCRIPT = """
-import asyncio, time
-from panic import log
-from panic.button import Button
-from panic.supervisor import Supervisor
+from tests.firmware.test_debounce import PRELUDE
 
-class ScriptedPin:
-    def __init__(self, steps):
-        self.steps = steps
-        self.t0 = time.ticks_ms()
-    def pressed(self):
-        t = time.ticks_diff(time.ticks_ms(), self.t0)
-        for level, ms in self.steps:
-            if t < ms:
-                return level
-            t -= ms
-        return False
+SCRIPT = PRELUDE + """
+from panic import log
 
 class StormPin(ScriptedPin):
     # n presses of `on` ms with `off` ms between, computed rather than listed (the heap is small).
@@ -36,10 +23,6 @@ class StormPin(ScriptedPin):
     def pressed(self):
         t = time.ticks_diff(time.ticks_ms(), self.t0)
         return t < self.n * (self.on + self.off) and t % (self.on + self.off) < self.on
-
-class Dog:
-    def feed(self):
-        pass
 
 def bounce(level, n=4):
     return [(level, 4), (not level, 3)] * n

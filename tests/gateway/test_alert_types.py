@@ -41,6 +41,14 @@ def no_alerts(dispatch: MqttListener, wait: float = 1.5) -> list[dict[str, Any]]
     return found
 
 
+def police_decide(stack: Stack, alert_id: str, state: str, note: str) -> None:
+    """Dispatch moves the alert on (panic/v1/dispatch/ack)."""
+    police = MqttListener(stack.broker_config, "dispatch", stack.broker_config.dispatch_password, [])
+    police.publish("panic/v1/dispatch/ack", json.dumps(
+        {"alert_id": alert_id, "state": state, "by": "Polresta", "note": note}).encode())
+    police.close()
+
+
 def test_silent_sos_is_routed_like_sos_and_marked_silent(
         stack: Stack, dispatch: MqttListener, device: ScriptedDevice) -> None:
     import_stations(stack, SAMPLE)
@@ -94,10 +102,7 @@ def test_cancel_becomes_a_cancel_requested_revision_and_police_decide(
     with pytest.raises(queue.Empty):
         dispatch.next(1.5, "/dispatch/alerts")
     # Police decide: here, they stand down.
-    police = MqttListener(stack.broker_config, "dispatch", stack.broker_config.dispatch_password, [])
-    police.publish("panic/v1/dispatch/ack", json.dumps(
-        {"alert_id": f"{device.id}:1", "state": "cancelled", "by": "Polresta", "note": "owner called back"}).encode())
-    police.close()
+    police_decide(stack, f"{device.id}:1", "cancelled", "owner called back")
     done = record_on(dispatch, f"{device.id}:1", topics=1)["all"][1]
     assert (done["rev"], done["state"]) == (3, "cancelled")
     states = {a["alert_id"]: a["state"] for a in stack.gateway.request("GET", f"/alerts?device_id={device.id}")}
@@ -110,10 +115,7 @@ def test_police_may_still_act_on_a_cancel_requested_alert(
     record_on(dispatch, f"{device.id}:1", topics=1)
     device.send(device.alert_body(type="cancel", ref=1))
     assert record_on(dispatch, f"{device.id}:1", topics=1)["all"][1]["state"] == "cancel_requested"
-    police = MqttListener(stack.broker_config, "dispatch", stack.broker_config.dispatch_password, [])
-    police.publish("panic/v1/dispatch/ack", json.dumps(
-        {"alert_id": f"{device.id}:1", "state": "dispatched", "by": "Polresta", "note": "checking anyway"}).encode())
-    police.close()
+    police_decide(stack, f"{device.id}:1", "dispatched", "checking anyway")
     record = record_on(dispatch, f"{device.id}:1", topics=1)["all"][1]
     assert (record["rev"], record["state"]) == (3, "dispatched")
 

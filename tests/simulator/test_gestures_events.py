@@ -20,6 +20,9 @@ import pytest
 from simulator.button import SimulatedButton
 from simulator.stack import MqttListener, Stack
 from tests.contract import assert_valid
+from tests.gateway.conftest import dispatch, stack
+
+__all__ = ["dispatch", "stack"]  # the gateway tests' fixtures: the running stack, a dispatch consumer
 
 DEVICE = "pb-0badc0ffee02"
 # Fast knobs: hold 1.5 s, cancel after a 3 s hold, no coalescing unless a test asks for it.
@@ -27,18 +30,6 @@ FAST = {"reconnect_min_ms": 100, "reconnect_max_ms": 1000, "hold_ms": 1500, "can
         "repeat_ms": 0, "retry_min_ms": 300, "retry_max_ms": 1000}
 TAPS = [150, 300, 150, 300, 150]  # three presses within a second
 
-
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    with Stack(tmp_path) as running:
-        yield running
-
-
-@pytest.fixture
-def dispatch(stack: Stack) -> Iterator[MqttListener]:
-    listener = stack.dispatch()
-    yield listener
-    listener.close()
 
 
 def start_button(stack: Stack, tmp_path: Path, **config: int) -> SimulatedButton:
