@@ -168,3 +168,21 @@ def test_a_storm_of_presses_does_not_flood_the_outbox(make_button: Callable[...,
     assert raised == ["silent_sos"], raised  # the rest coalesced (repeat_ms)
     assert len([line for line in button.lines[mark:] if "coalesced gesture=taps" in line]) >= 20
     assert button.running
+
+
+def test_a_bouncing_press_is_one_sos_and_a_stuck_button_raises_one_more_and_no_others(
+        make_button: Callable[..., SimulatedButton]) -> None:
+    button = make_button(repeat_ms=0, cancel_window_s=0)  # nothing coalesced: only the button logic counts
+    mark = button.mark()
+    button.bouncy_press(1700)  # contact bounce as it closes and as it opens
+    button.wait_for_log(r"alert: raised seq=\d+ type=sos", since=mark)
+    mark = button.mark()
+    button.stick()
+    button.wait_for_log(r"alert: raised seq=\d+ type=sos", since=mark)
+    stuck = button.mark()
+    with pytest.raises(TimeoutError):  # held for 3 more hold times: nothing more
+        button.wait_for_log(r"alert: raised", since=stuck, timeout=4.5)
+    button.stick(False)
+    button.wait_for_log(r"button: up held_ms=\d+", since=stuck)
+    raised = re.findall(r"alert: raised seq=\d+ type=(\w+)", "\n".join(button.lines))
+    assert raised == ["sos", "sos"]
