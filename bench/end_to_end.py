@@ -182,7 +182,8 @@ def main() -> None:
         flash = Path(tmp) / "flash"
         SimulatedButton.provision(flash, device_id="pb-00000000be9c", device_key_hex=issued["device_key"],
                                   mqtt_password=issued["mqtt_password"], broker_host=stack.broker_config.host,
-                                  broker_port=stack.broker_config.port, hold_ms=HOLD_MS)
+                                  broker_port=stack.broker_config.port, hold_ms=HOLD_MS,
+                              repeat_ms=0, cancel_window_s=0)  # every press an sos, raised at the hold
         arrivals = Arrivals(stack, "panic/v1/dispatch/alerts")
         on_broker = Arrivals(stack, "panic/v1/dev/+/alert", user="gateway")  # a second reader, not the gateway
         latencies, device_part, gateway_part, heaps = [], [], [], []

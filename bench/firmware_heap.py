@@ -280,7 +280,8 @@ def provision(stack: Stack, work: Path) -> Path:
     flash = work / f"flash-{device_id}"
     SimulatedButton.provision(flash, device_id=device_id, device_key_hex=issued["device_key"],
                               mqtt_password=issued["mqtt_password"], broker_host=stack.broker_config.host,
-                              broker_port=stack.broker_config.port, hold_ms=HOLD_MS)
+                              broker_port=stack.broker_config.port, hold_ms=HOLD_MS,
+                              repeat_ms=0, cancel_window_s=0)  # every press an sos, raised at the hold
     return flash
 
 

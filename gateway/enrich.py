@@ -86,6 +86,7 @@ def dispatch_alert(ctx: AlertContext, redelivery: bool = False, *, route: Route 
         "cid": CONTACT_ID[alert.type],
         "state": alert.state,
         "test": alert.type == "test",
+        "silent": alert.type == "silent_sos",
         "received_at": rfc3339(alert.received_at),
         "pressed_at": rfc3339(datetime.fromtimestamp(pressed_at, UTC)) if pressed_at is not None else None,
         "device": {
@@ -108,4 +109,5 @@ def dispatch_alert(ctx: AlertContext, redelivery: bool = False, *, route: Route 
             "last_alert_at": rfc3339(ctx.last_alert_at) if ctx.last_alert_at else None,
         },
         "redelivery": redelivery,
+        **({"cancels": f"{alert.device_id}:{body['ref']}"} if alert.type == "cancel" else {}),
     }

@@ -119,7 +119,8 @@ class Ingest:
             elif item.body is None:
                 outcomes.append(Outcome("heartbeat", item.device_id))
             else:
-                outcomes.append(Outcome(acceptance.verdict, item.device_id, alert=acceptance.alert))
+                outcomes.append(Outcome(acceptance.verdict, item.device_id, alert=acceptance.alert,
+                                        revised=acceptance.revised))
         return outcomes
 
     def _count(self, source: str, outcome: Outcome, describe: Callable[[str], str]) -> None:

@@ -29,9 +29,9 @@ STATES = (*FORWARD, "false_alarm", "cancelled", CANCEL_REQUESTED)
 UNANSWERED = ("new", CANCEL_REQUESTED)
 # The states the button is told (a signed device ack): its LED follows them.
 SHOWN_TO_DEVICE = frozenset({"acknowledged", "dispatched", "on_scene", "resolved", "cancelled", "false_alarm"})
-# Alert types that escalate and notify: the ones that call for police. A test, a cancel, a technical
-# report (power lost, battery low) does not.
-EMERGENCY_TYPES = frozenset({"sos", "silent_sos", "tamper"})
+# Alert types that escalate and notify: the ones that call for police. A test, a cancel, a device
+# event (tamper, power, battery: dispatch events, not alerts) does not.
+EMERGENCY_TYPES = frozenset({"sos", "silent_sos"})
 # Events that notify people besides dispatch (gateway/notify/).
 NOTIFY_ON_END = frozenset({"resolved", "false_alarm", "cancelled"})
 

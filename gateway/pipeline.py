@@ -30,7 +30,17 @@ from gateway.storage.outbox import Publication, Unreceipted
 from gateway.topics import DISPATCH_ALERTS, DISPATCH_EVENTS
 
 EventKind = Literal["device_online", "device_offline", "unregistered", "rejected", "dispatch_unreceipted",
-                    "unrouted", "sms_sender_mismatch"]
+                    "unrouted", "sms_sender_mismatch", "tamper", "power", "low_battery"]
+
+# A device event's type -> the dispatch event it becomes, and what `detail` says (docs/protocol.md).
+DEVICE_EVENT: dict[str, tuple[EventKind, str]] = {
+    "tamper": ("tamper", "enclosure or wiring opened"),
+    "tamper_restored": ("tamper", "enclosure closed again"),
+    "power_lost": ("power", "mains lost, running on battery"),
+    "power_restored": ("power", "mains back"),
+    "battery_low": ("low_battery", "battery low"),
+    "battery_restored": ("low_battery", "battery recovered"),
+}
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,7 @@ class Outcome:
     verdict: Literal["new", "duplicate", "heartbeat", "rejected"]
     device_id: str | None
     alert: Alert | None = None
+    revised: Alert | None = None  # a new cancel's target, revised to cancel_requested
     reason: Reason | None = None
     detail: str = ""
 
@@ -60,7 +71,7 @@ def dc09_report(alert: Alert) -> list[Publication]:
     The GPS fix, when the button had one, goes as extended data.
     """
     if alert.type not in protocol.CONTACT_ID:
-        return []
+        return []  # every type of the contract has a code; kept for stored rows of unknown types
     loc = (alert.body or {}).get("loc")
     extended = list(Location(round(loc["lat"] * 10**7), round(loc["lon"] * 10**7)).extended_data()) if loc else []
     body = {"contact_id": contact_id_for(alert.type).text(), "extended": extended}
@@ -74,11 +85,20 @@ def device_ack(device_id: str, seq: int, state: str) -> Publication:
 
 
 def event(kind: EventKind, device_id: str | None, at: datetime, *, reason: str | None = None,
-          detail: str | None = None) -> Publication:
-    """An event to dispatch; owner and premises are filled in when published, for a registered device."""
+          detail: str | None = None, **more: object) -> Publication:
+    """An event to dispatch; owner and premises are filled in when published, for a registered device.
+
+    `more`: a device event's own members (alert_id, cid, restore)."""
     record = {"event": kind, "at": rfc3339(at), "device": device_id, "owner": None, "premises": None,
-              "reason": reason, "detail": detail}
+              "reason": reason, "detail": detail, **more}
     return Publication("event", DISPATCH_EVENTS, body=record, device_id=device_id)
+
+
+def device_event(alert: Alert, at: datetime) -> Publication:
+    """A button's tamper, power or battery message as the dispatch event the monitoring centre watches."""
+    kind, detail = DEVICE_EVENT[alert.type]
+    return event(kind, alert.device_id, at, detail=f"{detail} (alert {alert.id})", alert_id=alert.id,
+                 cid=protocol.CONTACT_ID[alert.type], restore=alert.type in protocol.RESTORES)
 
 
 def for_device_messages(outcomes: Sequence[Outcome], at: datetime,
@@ -86,7 +106,10 @@ def for_device_messages(outcomes: Sequence[Outcome], at: datetime,
     """A batch of judged device messages → what to publish.
 
     New alert: to dispatch, `received` to the button, and a Contact ID
-    report to the alarm-receiving centres. Retransmitted
+    report to the alarm-receiving centres. A device event (tamper, power,
+    battery) goes to dispatch as an event, not an alert. A cancel goes to
+    dispatch as the new revision (cancel_requested) of the alert it cancels,
+    or, when that alert cannot take one, as itself. Retransmitted
     alert: `received` again (its first ack may be what got lost) and its
     dispatch state if it has one. Rejected message: an event, unless
     `quiet(sender, reason)` says one was reported lately: a flood of forged
@@ -107,8 +130,14 @@ def for_device_messages(outcomes: Sequence[Outcome], at: datetime,
         elif alert is None:
             continue  # a heartbeat: the window update was all there was to do
         elif outcome.verdict == "new":
-            publications += [dispatch_alert(alert), device_ack(alert.device_id, alert.seq, "received"),
-                             *dc09_report(alert), *notify(alert, "new")]
+            if alert.type in protocol.DEVICE_EVENTS:
+                publications.append(device_event(alert, at))
+            elif alert.type != "cancel" or outcome.revised is None:
+                publications.append(dispatch_alert(alert))  # a cancel that revised nothing: shown as itself
+            if outcome.revised is not None:
+                publications.append(dispatch_alert(outcome.revised))  # cancel_requested, police decide
+            publications += [device_ack(alert.device_id, alert.seq, "received"), *dc09_report(alert),
+                             *notify(alert, "new")]
         else:
             publications.append(device_ack(alert.device_id, alert.seq, "received"))
             if alert.state in lifecycle.SHOWN_TO_DEVICE:

@@ -18,7 +18,7 @@ from typing import Any, Literal, Self, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gateway.lifecycle import PoliceState, map_false_alarm
+from gateway.lifecycle import EMERGENCY_TYPES, PoliceState, map_false_alarm
 from gateway.logsafe import printable
 
 PREFIX = "panic/v1/"
@@ -60,6 +60,7 @@ COMMAND_REJECTIONS = ("no_sig", "bad_sig", "bad_json", "bad_field", "dev_mismatc
                       "unknown_cmd", "bad_args", "out_of_range", "failed")
 
 # Alert types and their Ademco Contact ID event codes (schemas/device-alert.json, docs/protocol.md).
+# A *_restored type ends the condition of its base type: the same code, reported as a restore (Q=3).
 CONTACT_ID = {
     "sos": "120",
     "silent_sos": "122",
@@ -68,7 +69,16 @@ CONTACT_ID = {
     "tamper": "137",
     "power_lost": "301",
     "battery_low": "302",
+    "tamper_restored": "137",
+    "power_restored": "301",
+    "battery_restored": "302",
 }
+# The type each restore ends.
+RESTORES = {"tamper_restored": "tamper", "power_restored": "power_lost", "battery_restored": "battery_low"}
+# Calls for police: routed to a station. A cancel asks police to stand down one of these.
+EMERGENCIES = EMERGENCY_TYPES  # gateway/lifecycle.py: the ones that call for police
+# Device events: the monitoring centre's business (panic/v1/dispatch/events, DC-09), never a station's.
+DEVICE_EVENTS = frozenset({"tamper", "power_lost", "battery_low", *RESTORES})
 
 Reason = Literal[
     "too_large", "bad_topic", "no_sig", "unknown_device", "bad_sig",

@@ -5,7 +5,9 @@ now, and a device ack or command is signed with the device's current key. A disp
 alert is routed here too, against the stations as they are now: it goes to
 the all-alerts topic and, when routed, to its station's topic, and when
 escalated to the topic of every station escalated to, as one outbox row
-(confirmed only when every copy is PUBACKed).
+(confirmed only when every copy is PUBACKed). Only sos and silent_sos are
+routed: a test alert (or a cancel shown as itself) is never on a station's
+topic.
 """
 
 from __future__ import annotations
@@ -57,11 +59,13 @@ def render(item: OutboxItem, store: Store, contexts: dict[str, AlertContext], ro
             return None  # the alert or its device is gone
         if context.alert.rev != item.rev:
             return None  # superseded: a newer revision is staged
+        # Only calls for police go to a station: a test or a cancel that revised nothing is never routed.
+        routed = routing is not None and context.alert.type in protocol.EMERGENCIES
         record = enrich.dispatch_alert(context, redelivery=item.redelivery,
-                                       route=routing.route if routing else None,
+                                       route=routing.route if routing and routed else None,
                                        max_fix_age_s=routing.max_fix_age_s if routing else None)
         payload = _json(record)
-        if record["station"] is None and unrouted is not None:
+        if record["station"] is None and unrouted is not None and routed:
             no_location = record["location"]["source"] == "none"
             unrouted.append(Unrouted(item, "the alert has no location (no GPS fix, premises not surveyed)"
                                      if no_location else "no stations are registered"))

@@ -121,6 +121,7 @@ class SimulatedButton:
         self._memory: dict[str, int] = {}
         self._led = False
         self._gps_power = False
+        self._buzzes = 0
         self._done = 0
         self._hello = 0
         self._process: subprocess.Popen[bytes] | None = None
@@ -354,6 +355,29 @@ class SimulatedButton:
             raise ValueError("durations must be positive")
         self._play("pattern " + ",".join(str(int(d)) for d in durations_ms), sum(durations_ms))
 
+    def bouncy_press(self, hold_ms: int, bounces: int = 4) -> None:
+        """A press whose contact bounces (4 ms closed, 3 ms open, `bounces` times) as it closes and opens."""
+        noise = [4, 3] * bounces
+        self.pattern([*noise, int(hold_ms), *noise[::-1], 4])
+
+    def stick(self, stuck: bool = True) -> None:
+        """The contact stays closed (a stuck button) until `stick(False)`."""
+        self._send("down" if stuck else "up")
+
+    def tamper(self, lid_open: bool) -> None:
+        """Open or close the enclosure's tamper switch."""
+        self._send(f"tamper {int(lid_open)}")
+
+    def mains(self, present: bool) -> None:
+        """Mains power present (True) or lost (False); the firmware reads it through hw.power()."""
+        self._send(f"mains {int(present)}")
+
+    def battery(self, percent: int | None) -> None:
+        """The battery gauge's reading (0..100), or None for unknown."""
+        if percent is not None and not 0 <= percent <= 100:
+            raise ValueError("battery percent must be 0..100 or None")
+        self._send("battery none" if percent is None else f"battery {int(percent)}")
+
     def stall(self, ms: int) -> None:
         """Block the device's event loop for `ms`, as a blocking call would (the watchdog starves)."""
         self._send(f"stall {int(ms)}")
@@ -464,6 +488,12 @@ class SimulatedButton:
         with self._cond:
             return self._led
 
+    @property
+    def buzzes(self) -> int:
+        """How often the buzzer was switched on since this object was made."""
+        with self._cond:
+            return self._buzzes
+
     def outbox(self) -> list[Path]:
         """Entries currently in the device's flash outbox, oldest first."""
         directory = self.flash_dir / "outbox"
@@ -543,4 +573,6 @@ class SimulatedButton:
                 self._led = event == "led 1"
             elif event.startswith("gps "):
                 self._gps_power = event == "gps 1"
+            elif event == "buzzer 1":
+                self._buzzes += 1
             self._cond.notify_all()

@@ -51,11 +51,17 @@ class Alerts:
         self._recent: list[int] = []  # seqs of alerts confirmed since boot, newest last
         self.latest_state: str | None = None  # gateway state of the newest confirmed alert
         self.latest_ref = 0
+        # Seqs the indicator must not show (silent_sos and its cancel, device events); those
+        # pending from before a reboot are told by their bytes.
+        self.quiet = [e.seq for e in outbox.entries if not e.critical or b'"silent_sos"' in e.payload]
         self.bad_sig = 0
         self.rejected = 0
 
-    def raise_alert(self, kind: str, ref: int | None = None) -> int:
-        """Number, sign and store an alert; its seq, or 0 when none is left (seq.py: exhausted)."""
+    def raise_alert(self, kind: str, ref: int | None = None, quiet: bool = False) -> int:
+        """Number, sign and store an alert; its seq, or 0 when none is left (seq.py: exhausted).
+
+        `quiet`: its acks never change what the indicator shows (silent_sos, device events).
+        """
         hw = self._hw
         try:
             seq = self._seq.next()
@@ -78,10 +84,21 @@ class Alerts:
         )
         payload = self._signer.sign(self.alert_topic, body)
         log.info("alert", "raised seq=%d type=%s" % (seq, kind))
+        if quiet:
+            self.quiet.append(seq)
+            if len(self.quiet) > self._outbox.capacity + 8:  # as many as the outbox holds
+                self.quiet.pop(0)
         self._outbox.add(seq, self.alert_topic, payload, kind in CRITICAL_TYPES)
         self._on_stored()
         self._on_change("raised")
         return seq
+
+    def loud(self) -> bool:
+        """Whether an entry the indicator shows (not a quiet one) is waiting for the gateway."""
+        for e in self._outbox.entries:
+            if e.seq not in self.quiet:
+                return True
+        return False
 
     def on_ack(self, payload: bytes) -> None:
         try:
@@ -125,7 +142,7 @@ class Alerts:
         else:
             log.warn("ack", "ignored unknown ref=%d state=%s" % (ref, state))
             return
-        if ref >= self.latest_ref:
+        if ref >= self.latest_ref and ref not in self.quiet:
             self.latest_ref = ref
             self.latest_state = state
         self._on_change(state)

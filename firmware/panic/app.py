@@ -4,7 +4,8 @@ Tasks (one per concern, all asyncio, none blocking for long):
 
 - supervisor  feeds the watchdog while every task reports progress
 - indicator   LED/buzzer pattern for the current state
-- button      debounced pin -> ``hold`` gesture -> ``Alerts.raise_alert("sos")``
+- button      debounced pin -> gestures (hold, taps, cancel) -> alerts (_on_gesture)
+- sensors     tamper switch, mains sense, battery -> device events (panic.sensors)
 - link        Wi-Fi + MQTT session, reconnect with back-off; incoming acks
 - delivery    sends outbox entries until the gateway acks them
 - heartbeat   signed ``hb`` every heartbeat_s
@@ -50,7 +51,7 @@ from panic.delivery import Delivery  # isort: skip
 from panic.supervisor import Supervisor  # isort: skip
 from panic.button import Button  # isort: skip
 from panic.heartbeat import Heartbeat  # isort: skip
-from panic import VERSION, console, indicator, log, mem, messages  # isort: skip
+from panic import VERSION, console, indicator, log, mem, messages, sensors  # isort: skip
 from panic.outbox import Outbox  # isort: skip
 from panic.seq import SeqCounter  # isort: skip
 from panic.sign import Signer  # isort: skip
@@ -88,6 +89,9 @@ class App:
         self.button: Button | None = None  # a config command changes these two (panic/command.py)
         self.beat: Heartbeat | None = None
         self.fault = ""  # damage found on the flash at boot (and worked around): shown while idle
+        self.button: Button | None = None
+        self.test_mode = False  # set_test_mode: presses raise test alerts
+        self._cancel = 0  # seq of the alert a cancel gesture refers to (0: none)
 
     async def run(self) -> None:
         hw = self.hw
@@ -128,11 +132,15 @@ class App:
 
             gps = Gps(uart, hw.gps_power)
         self.alerts = Alerts(cfg.device_id, hw, self.seq, self.outbox, signer, self.delivery.wake, self._refresh, gps)
-        button = self.button = Button(hw.button, cfg.hold_ms, self._on_gesture, sup)
+        button = self.button = Button(hw.button, cfg.hold_ms, self._on_gesture, sup, cancel_ms=cfg.cancel_ms,
+                                      taps_ms=cfg.taps_ms, repeat_ms=cfg.repeat_ms)
         beat = self.beat = Heartbeat(cfg.device_id, hw, self.seq, signer, self.link, cfg.heartbeat_s, sup)
         self._refresh("boot")
         return [
             self._guard("button", button.run()),
+            # Unguarded (a _guard costs ~220 B of heap): if it raised, App.run would end and main()
+            # log it and reset - the same outcome as a dead task starving the watchdog.
+            sensors.run(hw, self.alerts, sup, cfg.repeat_ms),
             self._guard("link", self.link.run()),
             self._guard("delivery", self.delivery.run()),
             self._guard("heartbeat", beat.run()),
@@ -147,12 +155,29 @@ class App:
             log.exc("app", "task died task=%s" % name, e)
 
     def _on_gesture(self, gesture: str) -> None:
-        # The seam for more gestures (cancel, silent SOS): map each to an alert type here.
+        # hold -> sos, taps -> silent_sos (test in test mode), cancel -> cancel of the last alert.
         # Storing or removing an alert blocks the loop on flash (docs/firmware.md,
         # "Flash, boot and the watchdog"): give the write the watchdog's whole timeout.
-        if gesture == "hold" and self.alerts is not None and self.sup is not None:
-            self.sup.feed()
-            self.alerts.raise_alert("sos")
+        alerts, button = self.alerts, self.button
+        if alerts is None or button is None or self.sup is None or self.cfg is None:
+            return
+        self.sup.feed()
+        ref = self._cancel
+        if gesture == "cancel":
+            if ref:
+                button.window_until = self._cancel = 0
+                alerts.raise_alert("cancel", ref, ref in alerts.quiet)
+            return
+        kind = "test" if self.test_mode else "sos" if gesture == "hold" else "silent_sos"
+        seq = alerts.raise_alert(kind, None, kind == "silent_sos")
+        if seq and kind != "test":
+            self._cancel = seq
+            button.window_until = log.uptime_ms() + self.cfg.cancel_window_s * 1000
+
+    def set_test_mode(self, on: bool) -> None:
+        """Presses raise `test` alerts while on (console or command); kept in RAM only: a reboot ends it."""
+        self.test_mode = bool(on)
+        log.info("app", "test_mode=%d" % self.test_mode)
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         alerts = self.alerts
@@ -178,8 +203,8 @@ class App:
         outbox, seq, link, alerts = self.outbox, self.seq, self.link, self.alerts
         if outbox is None or seq is None or link is None or alerts is None:
             state = indicator.FAULT
-        elif outbox.entries:
-            state = indicator.SENDING  # whatever else is wrong, an alert is on its way
+        elif alerts.loud():
+            state = indicator.SENDING  # whatever else is wrong, an alert is on its way (a quiet one unseen)
         elif outbox.fault or seq.fault or not link.connected:
             state = indicator.FAULT
         else:

@@ -56,6 +56,11 @@ _INTS = (  # not const(): panic.command reads it (both modules are on-demand)
     ("outbox_max", 32, 1, 1000),
     ("seq_block", 64, 1, 100000),
     ("wdt_ms", 10000, 2000, 120000),
+    # gestures and device events (docs/firmware.md, "Gestures and events": defaults and why)
+    ("cancel_ms", 10000, 3000, 60000),  # hold that cancels, within cancel_window_s of an alert
+    ("cancel_window_s", 120, 0, 3600),  # 0: no cancel gesture
+    ("taps_ms", 3000, 500, 10000),  # three short presses within -> silent_sos
+    ("repeat_ms", 30000, 0, 600000),  # the same gesture / event again within: coalesced
 )
 # name, default (None: optional)
 _STRS = const((("wifi_ssid", None), ("ntp_host", "pool.ntp.org")))
@@ -85,6 +90,10 @@ class Config:
     outbox_max: int
     seq_block: int
     wdt_ms: int
+    cancel_ms: int
+    cancel_window_s: int
+    taps_ms: int
+    repeat_ms: int
     device_key: bytes
     mqtt_password: str
     wifi_password: str | None
@@ -190,6 +199,8 @@ def settings(raw: dict, default_device_id: str | None) -> Config:
     cfg.broker_host, cfg.broker_port = cfg.brokers[0]
     if cfg.retry_max_ms < cfg.retry_min_ms or cfg.reconnect_max_ms < cfg.reconnect_min_ms:
         raise _bad("retry_max_ms/reconnect_max_ms", "must not be below the matching _min_ms")
+    if cfg.cancel_ms <= cfg.hold_ms:
+        raise _bad("cancel_ms", "must be above hold_ms")
     return cfg
 
 

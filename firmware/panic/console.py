@@ -28,7 +28,6 @@ nonce = ""  # the challenge handed out last (consolereq), "" when none: single-u
 
 
 async def run(app: App) -> None:
-    flash.remove("test_mode")  # test mode never outlives a reboot (consolereq.TEST_MODE_FILE)
     import micropython
 
     micropython.kbd_intr(-1)

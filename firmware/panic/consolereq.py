@@ -28,7 +28,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from panic.app import App
 
-TEST_MODE_FILE = "test_mode"  # exists while the unit is in test mode (protocol/console.md)
 _PROTECTED = ("device_id", "broker_host", "broker_port")
 
 
@@ -129,7 +128,7 @@ def _readings(app: App) -> dict:
         "wifi_rssi": wifi.rssi(),
         "broker": link is not None and link.connected,
         "indicator": ind.state if ind is not None else None,
-        "test_mode": flash.read(TEST_MODE_FILE, 8) is not None,
+        "test_mode": app.test_mode,
         "uptime_ms": log.uptime_ms(),
         "heap_free": gc.mem_free(),
     }
@@ -228,13 +227,7 @@ def _test_mode(app: App, req: dict) -> dict:
     on = req.get("on")
     if not isinstance(on, bool):
         raise _Refused("bad_request", "on must be true or false")
-    if on:
-        try:
-            flash.write_atomic(TEST_MODE_FILE, b"1")
-        except OSError as e:
-            raise _Refused("flash", "errno=%s" % e.errno)
-    else:
-        flash.remove(TEST_MODE_FILE)
+    app.set_test_mode(on)  # in RAM only: a reboot ends it
     log.info("console", "test_mode on=%d" % on)
     return {"test_mode": on}
 

@@ -25,8 +25,7 @@ Pins come from the board definition (``board.json`` in the flash root,
 hardware/board.json in the repository) through panic.boarddef. Every pin
 the board defines for the firmware is configured at boot, so none floats:
 ``led_fault`` is driven (off until the indicator says ``fault``) and
-``tamper`` is an input (``Esp32Hardware.tamper``, read by the tamper alert
-when that exists).
+``tamper`` is an input (``Esp32Hardware.tamper``, read by panic.sensors).
 
 The button never deep-sleeps. It holds an MQTT session open to receive the
 gateway's acks and to send heartbeats (the gateway reports a silent button
@@ -83,6 +82,8 @@ if TYPE_CHECKING:
         def name(self) -> str: ...
         @property
         def button(self) -> PinIn: ...
+        @property
+        def tamper(self) -> PinIn: ...
         @property
         def led(self) -> Switch: ...
         @property

@@ -26,7 +26,10 @@ big-int constants, one shared body formatter.
 """
 
 PREFIX = "panic/v1/dev/"
-ALERT_TYPES = ("sos", "silent_sos", "cancel", "test", "tamper", "power_lost", "battery_low")
+ALERT_TYPES = (
+    "sos", "silent_sos", "cancel", "test", "tamper", "power_lost", "battery_low",
+    "tamper_restored", "power_restored", "battery_restored",
+)
 ACK_STATES = ("received", "acknowledged", "dispatched", "on_scene", "resolved", "cancelled", "false_alarm")
 OFFLINE = b'{"state":"offline"}'
 

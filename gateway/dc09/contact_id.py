@@ -11,13 +11,16 @@ Choices (docs/dc09.md):
   registered owner, for the cancel (406 is a user event).
 - Restores (Q=3) exist for tamper (enclosure closed again), power_lost (mains
   back) and battery_low (battery recovered); other types cannot be restored.
+  The button reports them as their own types (tamper_restored,
+  power_restored, battery_restored: gateway.protocol.RESTORES), which map to
+  the base type's code and zone with Q=3.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.protocol import CONTACT_ID
+from gateway.protocol import CONTACT_ID, RESTORES
 
 NEW_EVENT, RESTORE = 1, 3
 PARTITION = 1
@@ -33,6 +36,7 @@ ZONES: dict[str, int] = {
     "power_lost": PANEL_ZONE,
     "battery_low": PANEL_ZONE,
 }
+ZONES.update({restore: ZONES[base] for restore, base in RESTORES.items()})  # a restore: its condition's zone
 RESTORABLE: frozenset[str] = frozenset({"tamper", "power_lost", "battery_low"})
 
 
@@ -54,7 +58,9 @@ class ContactId:
 
 
 def contact_id_for(alert_type: str, restore: bool = False) -> ContactId:
-    """The Contact ID event for one of our types; `restore` for the end of a condition."""
+    """The Contact ID event for one of our types; `restore` (or a *_restored type) for the end of a condition."""
+    if alert_type in RESTORES:
+        alert_type, restore = RESTORES[alert_type], True
     if alert_type not in CONTACT_ID:
         raise ValueError(f"no Contact ID code for type {alert_type!r}")
     if restore and alert_type not in RESTORABLE:

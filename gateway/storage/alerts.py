@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, case, func, select
 
 from gateway import lifecycle
+from gateway.protocol import EMERGENCIES
 from gateway.storage.base import StoreBase
 from gateway.storage.common import StoreError, as_utc
 from gateway.storage.models import Alert, AlertTransition
@@ -49,6 +50,22 @@ class Step:
     escalation: int | None
 
 
+def request_cancel(target: Alert | None, cancel: Alert, now: datetime) -> Alert | None:
+    """A button's new `cancel` turns `target` into a new revision in state cancel_requested
+    (gateway/lifecycle.py); the target as revised, or None when it cannot take one (not an emergency,
+    already ended or already asked). Never withdraws anything: police decide. The caller stores the
+    transition (AlertTransition) in the same transaction."""
+    if target is None or target.type not in EMERGENCIES or not lifecycle.allowed(target.state,
+                                                                                  lifecycle.CANCEL_REQUESTED):
+        return None
+    target.state = lifecycle.CANCEL_REQUESTED
+    target.rev += 1
+    target.acted_by = "button"
+    target.note = f"cancel requested by the button: alert {cancel.id}"
+    target.updated_at = now
+    return target
+
+
 class AlertStore(StoreBase):
     def context(self, alert_id: str) -> AlertContext:
         """The alert with its device's profile and this device's history before it."""
@@ -73,7 +90,7 @@ class AlertStore(StoreBase):
                 since = as_utc(alert.received_at) - timedelta(days=self.history_days)
                 recent, false_alarms, last = session.execute(
                     select(
-                        func.coalesce(func.sum(case((and_(Alert.received_at >= since, Alert.type != "test"), 1),
+                        func.coalesce(func.sum(case((and_(Alert.received_at >= since, Alert.type.in_(EMERGENCIES)), 1),
                                                     else_=0)), 0),
                         func.coalesce(func.sum(case((Alert.false_alarm.is_(True), 1), else_=0)), 0),
                         func.max(Alert.received_at),

@@ -19,8 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway import lifecycle, protocol, replay
+from gateway.storage.alerts import request_cancel
 from gateway.storage.base import StoreBase
-from gateway.storage.models import Alert, Device
+from gateway.storage.models import Alert, AlertTransition, Device
 from gateway.storage.outbox import OutboxItem, Publication, stage
 
 
@@ -63,6 +64,7 @@ class Candidate:
 class Acceptance:
     verdict: Literal["new", "duplicate", "replay", "unknown"]
     alert: Alert | None = None  # the stored alert for alert messages (new or duplicate)
+    revised: Alert | None = None  # a new cancel's target, now in state cancel_requested
 
 
 # Decides, from a batch's verdicts, what to publish; called inside the
@@ -182,4 +184,12 @@ class WindowStore(StoreBase):
             alert.escalate_at = escalate_at
         session.add(alert)
         stored[alert_id] = alert  # the same message twice in one batch is a duplicate
+        if alert.type == "cancel":
+            target_id = f"{c.device_id}:{c.body['ref']}"
+            target = stored.get(target_id) or session.get(Alert, target_id, with_for_update=True)
+            revised = request_cancel(target, alert, now)
+            if revised is not None:  # a step of the target's timeline, as police's are
+                session.add(AlertTransition(alert_id=revised.id, at=now, state=revised.state, by="button",
+                                            note=revised.note, rev=revised.rev, escalation=None))
+            return Acceptance("new", alert, revised)
         return Acceptance("new", alert)

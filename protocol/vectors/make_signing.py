@@ -77,6 +77,14 @@ CASES: list[tuple[str, bytes, str, str, str | None]] = [
         "device-alert.json",
     ),
     (
+        # A device event ending its condition: the lid closed again (Contact ID 137 as a restore).
+        "alert_tamper_restored",
+        KEY_A, topic(A, "alert"),
+        '{"v":1,"dev":"' + A + '","seq":23,"type":"tamper_restored","ts":1717215120,"up":5543001,'
+        '"loc":null,"bat":87,"pwr":"mains","net":"wifi","rssi":-60}',
+        "device-alert.json",
+    ),
+    (
         "heartbeat",
         KEY_A, topic(A, "hb"),
         '{"v":1,"dev":"' + A + '","seq":20,"ts":1717215060,"up":5483112,'

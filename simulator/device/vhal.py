@@ -14,9 +14,13 @@ host -> device                        device -> host
 ``stall <ms>``  block the event loop  ``reset <why>``        device resets (exit 75)
 ``gps <hex>``  bytes from the GPS     ``gps 0|1``            GPS receiver power
    receiver into its virtual UART
+``tamper 0|1``  lid closed / open
+``mains 0|1``   mains lost / present
+``battery <pct>|none``  gauge reading
 
 Wi-Fi is always up (the host's network) with a fixed rssi, the clock is the
-host's (already synced), battery is unknown and power is mains. The
+host's (already synced); battery is unknown, power is mains and the lid
+closed until the host says otherwise. The
 watchdog is virtual: if it is not fed in time the process exits with
 _RESET_EXIT (75), which the host treats as a reboot.
 """
@@ -180,6 +184,11 @@ class VirtualHardware:
         self.clock = self
         self.gps_uart = VirtualUart()  # fed by the host (``gps <hex>``), read by panic.gps
         self.gps_power = VirtualOutput(channel, "gps")
+        self.tamper = self  # the tamper switch's pressed() (lid open) is below: no class of its own
+        # Set by the host's tamper / mains / battery commands (see command()).
+        self._tamper: int | None = 0
+        self._mains: int | None = 1
+        self._battery: int | None = None
 
     def watchdog(self, timeout_ms: int) -> VirtualHardware:
         """The virtual watchdog (this object's feed): the process exits with _RESET_EXIT unless fed in time."""
@@ -216,11 +225,15 @@ class VirtualHardware:
     async def sync(self, host: str | None) -> bool:
         return True
 
+    def pressed(self) -> bool:
+        """The tamper switch (``self.tamper``): lid open or wiring cut."""
+        return self._tamper == 1
+
     def battery(self) -> int | None:
-        return None
+        return self._battery
 
     def power(self) -> str:
-        return "mains"
+        return "mains" if self._mains else "battery"
 
     def reset(self) -> None:
         reset(self._channel, "requested")
@@ -248,6 +261,9 @@ class VirtualHardware:
                 return
             except ValueError:
                 pass
+        elif cmd in ("tamper", "mains", "battery") and (arg == "none" or arg.isdigit() and int(arg) <= 100):
+            setattr(self, "_" + cmd, None if arg == "none" else int(arg))  # tamper, mains: 0 or 1
+            return
         elif cmd == "stall" and arg.isdigit():
             # Block the whole event loop, as a blocking call on the device would (DNS, a slow
             # flash): the watchdog is not fed meanwhile.

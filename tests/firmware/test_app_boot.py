@@ -46,6 +46,7 @@ class Dog:
 class Hardware:
     name = "stand-in"
     button = Pin()
+    tamper = Pin()
     led = Pin()
     buzzer = None
     fault_led = None

@@ -47,6 +47,7 @@ from tests.simulator.gateway import sign, verify
 CONFIG: dict[str, Any] = {
     "hold_ms": 100, "reconnect_min_ms": 50, "reconnect_max_ms": 300, "retry_min_ms": 300, "retry_max_ms": 1000,
     "heartbeat_s": 30,
+    "repeat_ms": 0, "cancel_window_s": 0,  # one device, many presses: each one an sos, raised at once
 }
 
 

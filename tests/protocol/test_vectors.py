@@ -399,7 +399,8 @@ def test_command_vectors_cover_the_brief() -> None:
 
 
 CID = {"sos": "120", "silent_sos": "122", "cancel": "406", "test": "601",
-       "tamper": "137", "power_lost": "301", "battery_low": "302"}
+       "tamper": "137", "power_lost": "301", "battery_low": "302",
+       "tamper_restored": "137", "power_restored": "301", "battery_restored": "302"}
 
 
 def _dispatch_alert_example() -> dict[str, Any]:
@@ -408,15 +409,69 @@ def _dispatch_alert_example() -> dict[str, Any]:
     return json.loads(json.dumps(example))
 
 
-@pytest.mark.parametrize(("alert_type", "cid"), CID.items())
-def test_dispatch_alert_ties_cid_to_type(alert_type: str, cid: str) -> None:
+DISPATCH_ALERT_TYPES = ("sos", "silent_sos", "cancel", "test")  # device events go to dispatch/events
+
+
+def _as_type(alert: dict[str, Any], alert_type: str) -> dict[str, Any]:
+    """The example as an alert of `alert_type`, with the members that type carries."""
+    alert.update(type=alert_type, cid=CID[alert_type], silent=alert_type == "silent_sos", test=alert_type == "test")
+    if alert_type == "cancel":
+        alert["cancels"] = "pb-3c71bf4a9e10:17"
+    return alert
+
+
+@pytest.mark.parametrize("alert_type", DISPATCH_ALERT_TYPES)
+def test_dispatch_alert_ties_cid_to_type(alert_type: str) -> None:
     check = validator("dispatch-alert.json")
-    alert = _dispatch_alert_example()
-    alert["type"], alert["cid"] = alert_type, cid
+    alert = _as_type(_dispatch_alert_example(), alert_type)
     assert not list(check.iter_errors(alert))
-    wrong = next(code for code in CID.values() if code != cid)
+    wrong = next(code for code in CID.values() if code != CID[alert_type])
     alert["cid"] = wrong
     assert list(check.iter_errors(alert)), f"{alert_type} must not carry cid {wrong}"
+
+
+@pytest.mark.parametrize(("alert_type", "member", "value"), [
+    ("silent_sos", "silent", False),  # a silent alert is marked silent
+    ("sos", "silent", True),
+    ("test", "test", False),  # a test is always marked a test
+    ("cancel", "cancels", None),  # a cancel record names what it cancels
+    ("sos", "cancels", "pb-3c71bf4a9e10:17"),
+    ("tamper", "cid", "137"),  # a device event is not a dispatch alert
+])
+def test_dispatch_alert_marks_each_type(alert_type: str, member: str, value: Any) -> None:
+    check = validator("dispatch-alert.json")
+    alert = _dispatch_alert_example()
+    alert.update(type=alert_type, cid=CID.get(alert_type, "120"), silent=alert_type == "silent_sos",
+                 test=alert_type == "test", cancels="pb-3c71bf4a9e10:17")
+    if alert_type != "cancel":
+        del alert["cancels"]
+    if value is None:
+        del alert[member]
+    else:
+        alert[member] = value
+    assert list(check.iter_errors(alert)), f"{alert_type} with {member}={value!r} must not validate"
+
+
+def test_dispatch_alert_state_cancel_requested() -> None:
+    alert = _dispatch_alert_example()
+    alert["state"] = "cancel_requested"
+    assert not list(validator("dispatch-alert.json").iter_errors(alert))
+
+
+@pytest.mark.parametrize(("event", "cid", "ok"), [
+    ("tamper", "137", True), ("power", "301", True), ("low_battery", "302", True),
+    ("device_offline", "137", False),  # only a button's tamper, power and battery messages carry a code
+    ("tamper", "120", False),
+])
+def test_dispatch_event_carries_the_device_events_code(event: str, cid: str, ok: bool) -> None:
+    record = {"event": event, "at": "2024-06-01T04:10:07.412Z", "device": "pb-3c71bf4a9e10", "owner": None,
+              "premises": None, "reason": None, "detail": "lid", "alert_id": "pb-3c71bf4a9e10:5", "cid": cid,
+              "restore": False}
+    errors = list(validator("dispatch-event.json").iter_errors(record))
+    assert (errors == []) == ok, errors
+    if ok:
+        del record["restore"]
+        assert list(validator("dispatch-event.json").iter_errors(record)), "cid without restore"
 
 
 @pytest.mark.parametrize(("member", "value"), [
@@ -779,3 +834,17 @@ def test_docs_have_checked_examples() -> None:
 @pytest.mark.parametrize(("schema_file", "body"), _doc_examples())
 def test_docs_examples_validate(schema_file: str, body: str) -> None:
     assert field_errors(body.encode("utf-8"), schema_file) == []
+
+
+def test_every_side_knows_the_same_alert_types() -> None:
+    """The schema's types, the firmware's (panic/messages.py) and the gateway's Contact ID table agree."""
+    import ast
+
+    from gateway.protocol import CONTACT_ID
+
+    schema = load_json(SCHEMAS / "device-alert.json")["properties"]["type"]["enum"]
+    tree = ast.parse((PROTOCOL.parent / "firmware" / "panic" / "messages.py").read_text(encoding="utf-8"))
+    firmware = next(ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+                    and any(isinstance(t, ast.Name) and t.id == "ALERT_TYPES" for t in node.targets))
+    assert list(firmware) == schema
+    assert set(CONTACT_ID) == set(schema) and CONTACT_ID == CID

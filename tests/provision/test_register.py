@@ -70,17 +70,13 @@ def test_a_press_in_test_mode_reaches_the_gateway_and_test_mode_ends(site: Site,
     button.press(2500)
     out, err = tool.communicate(timeout=60)
     button.wait_for_log(r"console: test_mode on=0")
-    assert (button.flash_dir / "test_mode").exists() is False
     dev = json.loads((button.flash_dir / "config.json").read_text())["device_id"]
-    assert site.stack.gateway.request("GET", f"/alerts?device_id={dev}"), "the press did not reach the gateway"
-    # Test alerts are built by the gesture/alert code (another branch); until then the tool says so.
-    if tool.returncode != 0:
-        assert "not test" in err and "REAL" in err
-    else:
-        assert "arrived at the gateway as a test" in out
+    alerts = site.stack.gateway.request("GET", f"/alerts?device_id={dev}")
+    assert [a["type"] for a in alerts] == ["test"], alerts
+    assert tool.returncode == 0, err
+    assert "arrived at the gateway as a test" in out
 
 
-@pytest.mark.xfail(strict=True, reason="the firmware marks test-mode presses as type test on another branch")
 def test_test_alert_is_confirmed_as_a_test(site: Site, blank_button: MakeBlank) -> None:
     button = blank_button("u3")
     owner, premises = site.owner()

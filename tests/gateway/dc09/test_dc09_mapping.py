@@ -44,6 +44,12 @@ def test_contact_id_codes_follow_docs_protocol() -> None:
         "3301 01 000",
         "3302 01 000",
     ]
+    # The button reports the end of a condition as its own type: the same code as a restore.
+    assert {t: contact_id_for(t).text() for t in ("tamper_restored", "power_restored", "battery_restored")} == {
+        "tamper_restored": "3137 01 001",
+        "power_restored": "3301 01 000",
+        "battery_restored": "3302 01 000",
+    }
     assert set(ZONES) == set(CONTACT_ID)  # every type of the wire contract has its zone
     for bad in ("sos", "cancel", "test"):
         with pytest.raises(ValueError, match="no restore"):

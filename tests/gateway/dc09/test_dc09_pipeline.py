@@ -35,3 +35,12 @@ def test_a_retransmission_or_a_revision_is_not_reported_again() -> None:
     assert reports([Outcome("duplicate", DEVICE, alert=alert(18))]) == []
     assert [p.kind for p in pipeline.for_revision(alert(18), True, "acknowledged")] == ["dispatch_alert",
                                                                                          "device_ack"]
+
+
+def test_every_type_is_reported_with_its_code_and_restores_with_qualifier_3() -> None:
+    types = ["sos", "silent_sos", "cancel", "test", "tamper", "power_lost", "battery_low", "tamper_restored",
+             "power_restored", "battery_restored"]
+    got = reports([Outcome("new", DEVICE, alert=alert(n, t)) for n, t in enumerate(types, 1)])
+    assert [body["contact_id"] for _id, body in got] == [  # type: ignore[index]
+        "1120 01 001", "1122 01 001", "1406 01 001", "1601 01 000", "1137 01 001", "1301 01 000", "1302 01 000",
+        "3137 01 001", "3301 01 000", "3302 01 000"]
