@@ -14,7 +14,7 @@ from panic import fix, messages
 from panic.sign import SigError, Signer, compare
 
 DOMAIN = "panic/v1/sms"
-_TYPES = "SQCTMPB"  # messages.ALERT_TYPES, in order
+_TYPES = "SQCTMPBmpb"  # messages.ALERT_TYPES, in order (lower case: the restores of M, P, B)
 _STATES = "RADOXCF"  # messages.ACK_STATES, in order
 _HEX = "0123456789abcdef"
 BAD_SMS = "bad_sms"

@@ -22,7 +22,8 @@ from gateway.protocol import Rejected
 DOMAIN = "panic/v1/sms"  # the MAC's domain, as a topic is for MQTT messages
 MAC_HEX = 16  # 64 bits (protocol/README.md says why that is enough)
 MAX_CHARS = 160  # one GSM-7 SMS
-TYPES = dict(zip("SQCTMPB", ("sos", "silent_sos", "cancel", "test", "tamper", "power_lost", "battery_low"),
+TYPES = dict(zip("SQCTMPBmpb", ("sos", "silent_sos", "cancel", "test", "tamper", "power_lost", "battery_low",
+                                 "tamper_restored", "power_restored", "battery_restored"),
                  strict=True))
 STATES = dict(zip("RADOXCF", ("received", "acknowledged", "dispatched", "on_scene", "resolved", "cancelled",
                               "false_alarm"), strict=True))
@@ -36,7 +37,7 @@ GSM7 = frozenset(
 _N = r"(?:0|[1-9][0-9]*)"
 _I = r"(?:0|-?[1-9][0-9]*)"
 _ALERT = re.compile(
-    rf"PB1 A (?P<dev>[0-9a-f]{{12}}) (?P<seq>{_N}) (?P<type>[SQCTMPB]) (?P<ref>{_N}|-) (?P<ts>{_N}|-) (?P<up>{_N}) "
+    rf"PB1 A (?P<dev>[0-9a-f]{{12}}) (?P<seq>{_N}) (?P<type>[SQCTMPBmpb]) (?P<ref>{_N}|-) (?P<ts>{_N}|-) (?P<up>{_N}) "
     rf"(?:-|(?P<lat>{_I}),(?P<lon>{_I}),(?P<acc>{_N}),(?P<age>{_N}),(?P<src>[gl])) (?P<bat>{_N}|-) (?P<pwr>[mb]) "
     rf"(?P<rssi>{_I}|-) (?P<mac>[0-9a-f]{{{MAC_HEX}}})"
 )

@@ -108,6 +108,14 @@ ALERTS: list[tuple[str, dict[str, object], str, dict[str, object]]] = [
         {"v": 1, "dev": DEV_A, "seq": 22, "type": "power_lost", "ts": 1717215100, "up": 99, "loc": None,
          "bat": 55, "pwr": "battery", "net": "sms", "rssi": -99},
     ),
+    (
+        "alert_power_restored",
+        {"dev": DEV_A, "seq": 23, "kind": "power_restored", "ts": 1717215200, "up": 199, "bat": 56, "pwr": "mains",
+         "rssi": -99, "ref": None, "loc": None},
+        f"PB1 A {A} 23 p - 1717215200 199 - 56 m -99",
+        {"v": 1, "dev": DEV_A, "seq": 23, "type": "power_restored", "ts": 1717215200, "up": 199, "loc": None,
+         "bat": 56, "pwr": "mains", "net": "sms", "rssi": -99},
+    ),
 ]
 
 # Firmware-side encoding errors: (name, args) for which smsfmt.alert raises ValueError (a bug, as in bounds.json).
