@@ -3,7 +3,7 @@
     panic-provision ports
     panic-provision flash --port P [--image micropython.bin] [--chip esp32]
     panic-provision info --port P
-    panic-provision configure --port P [--broker HOST:PORT] [--wifi-ssid S] [--set KEY=VALUE ...]
+    panic-provision configure --port P [--broker HOST:PORT ...] [--wifi-ssid S] [--set KEY=VALUE ...]
     panic-provision register --port P --gateway URL --owner ID --premises ID --broker HOST:PORT
     panic-provision check --port P
     panic-provision test-alert --port P --gateway URL
@@ -140,8 +140,11 @@ def _configure(con: Console, gw: Gateway | None, settings: dict[str, Any]) -> No
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
     settings: dict[str, Any] = dict(getattr(args, "set", []) or [])
-    if getattr(args, "broker", None):
-        settings["broker_host"], settings["broker_port"] = args.broker
+    brokers = getattr(args, "broker", None) or []
+    if len(brokers) == 1:
+        settings["broker_host"], settings["broker_port"] = brokers[0]
+    elif brokers:  # a clustered broker's endpoints, in the order the unit tries them (docs/scaling.md)
+        settings["brokers"] = [{"host": host, "port": port} for host, port in brokers]
     if getattr(args, "wifi_ssid", None):
         settings["wifi_ssid"] = args.wifi_ssid
     return settings
@@ -364,7 +367,9 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--gateway", help="gateway API URL: a registered unit's broker or id changes only with "
                                              "a proof the gateway makes with the unit's key")
             p.add_argument("--token-file", type=Path, help="file holding the technician token (else PANIC_TOKEN)")
-        p.add_argument("--broker", type=_broker, help="HOST:PORT of the MQTT broker the unit uses")
+        p.add_argument("--broker", type=_broker, action="append",
+                       help="HOST:PORT of the MQTT broker the unit uses; repeat for each endpoint of a clustered "
+                            "broker, in the order the unit tries them")
         p.add_argument("--wifi-ssid")
         p.add_argument("--set", type=_setting, action="append", default=[], metavar="KEY=VALUE")
         if name == "register":
@@ -379,7 +384,7 @@ def _parser() -> argparse.ArgumentParser:
     p = verb("batch", "many units in a row from a CSV file (owner,premises,port)", port=False, gateway=True)
     p.add_argument("file", type=Path)
     p.add_argument("--log", type=Path, help="resumable log (default FILE.log)")
-    p.add_argument("--broker", type=_broker)
+    p.add_argument("--broker", type=_broker, action="append", help="as for register; repeatable")
     p.add_argument("--wifi-ssid")
     p.add_argument("--set", type=_setting, action="append", default=[], metavar="KEY=VALUE")
     return parser

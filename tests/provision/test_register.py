@@ -211,3 +211,21 @@ def test_a_registered_units_broker_changes_only_with_the_gateways_proof(site: Si
                           token=site.tech_token)
     assert done.code == 0, done.err
     button.wait_for_log(r"link: connected host=localhost", since=mark, timeout=30)
+
+
+def test_a_clustered_brokers_endpoints_are_written_in_order_and_the_unit_uses_one_that_works(
+        site: Site, blank_button: MakeBlank) -> None:
+    """`--broker` repeated: the endpoints of a clustered broker (docs/scaling.md), in the order the unit
+    tries them. The first here is dead (nothing listens on port 9), so the unit goes on to the second."""
+    button = blank_button("cluster")
+    owner, premises = site.owner()
+    assert button.console_path is not None
+    run = provision_tool("--lang", "en", "register", "--port", button.console_path, "--gateway", site.url,
+                         "--owner", owner, "--premises", premises, "--broker", "127.0.0.1:9", "--broker", site.broker,
+                         "--set", "reconnect_min_ms=100", token=site.tech_token)
+    assert run.code == 0, run.out + run.err
+    host, port = site.broker.rsplit(":", 1)
+    config = json.loads((button.flash_dir / "config.json").read_text())
+    assert config["brokers"] == [{"host": "127.0.0.1", "port": 9}, {"host": host, "port": int(port)}]
+    button.wait_for_log(r"link: connected host=\S+ port=%s" % port, timeout=20)
+    button.wait_for_indicator("idle", timeout=20)
