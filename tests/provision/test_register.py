@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from provision.console import Console
 from tests.provision.conftest import MakeBlank, Run, Site, provision_tool
 
@@ -227,5 +225,5 @@ def test_a_clustered_brokers_endpoints_are_written_in_order_and_the_unit_uses_on
     host, port = site.broker.rsplit(":", 1)
     config = json.loads((button.flash_dir / "config.json").read_text())
     assert config["brokers"] == [{"host": "127.0.0.1", "port": 9}, {"host": host, "port": int(port)}]
-    button.wait_for_log(r"link: connected host=\S+ port=%s" % port, timeout=20)
+    button.wait_for_log(rf"link: connected host=\S+ port={port}", timeout=20)
     button.wait_for_indicator("idle", timeout=20)
