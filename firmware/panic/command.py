@@ -44,7 +44,9 @@ import json
 from panic import flash, indicator, log, messages
 from panic.sign import SigError
 
-TYPE_CHECKING = False
+from micropython import const
+
+TYPE_CHECKING = const(False)  # a constant: the block below is compiled away
 if TYPE_CHECKING:
     from panic.app import App
 

@@ -19,7 +19,9 @@ import sys
 
 from panic import flash, log, mem
 
-TYPE_CHECKING = False
+from micropython import const
+
+TYPE_CHECKING = const(False)  # a constant: the block below is compiled away
 if TYPE_CHECKING:
     from panic.app import App
 

@@ -24,7 +24,9 @@ import os
 from panic import VERSION, config, console, flash, log, mem
 from panic.sign import Signer, compare
 
-TYPE_CHECKING = False
+from micropython import const
+
+TYPE_CHECKING = const(False)  # a constant: the block below is compiled away
 if TYPE_CHECKING:
     from panic.app import App
 

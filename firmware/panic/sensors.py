@@ -28,7 +28,7 @@ from micropython import const
 
 from panic import log
 
-TYPE_CHECKING = False
+TYPE_CHECKING = const(False)  # a constant: the block below is compiled away
 if TYPE_CHECKING:
     from panic.alerts import Alerts
     from panic.hal import Hardware
