@@ -65,15 +65,6 @@ if TYPE_CHECKING:
     from panic.hal import Hardware
 
 _DEFAULT_WDT_MS = const(10000)
-# The gateway's state of the newest alert -> the LED. An end (resolved, cancelled, false_alarm)
-# is not here: the LED goes back to idle.
-_SHOWN = {
-    "received": indicator.RECEIVED,
-    "acknowledged": indicator.ACKNOWLEDGED,
-    "dispatched": indicator.ON_THE_WAY,
-    "on_scene": indicator.ON_THE_WAY,
-}
-
 
 class App:
     def __init__(self, hw: Hardware) -> None:
@@ -218,7 +209,13 @@ class App:
         elif outbox.fault or seq.fault or not link.connected:
             state = indicator.FAULT
         else:
-            state = _SHOWN.get(alerts.latest_state or "", indicator.IDLE)
+            # The gateway's state of the newest alert -> the LED (received and acknowledged are
+            # shown as themselves). An end (resolved, cancelled, false_alarm): back to idle.
+            state = alerts.latest_state or indicator.IDLE
+            if state == "dispatched" or state == "on_scene":
+                state = indicator.ON_THE_WAY
+            elif state != indicator.RECEIVED and state != indicator.ACKNOWLEDGED:
+                state = indicator.IDLE
             if state == indicator.IDLE and self.fault:
                 # Damage found at boot (and worked around): armed, but needs a look.
                 state = indicator.FAULT
