@@ -18,8 +18,11 @@ names are interned: the pools they live in double in size, docs/firmware.md).
 # As in firmware/main.py: from .py sources the firmware is compiled first, while
 # the heap is empty, and the MQTT client first of all (it needs ~90 KB while compiling).
 import panic.mqtt  # noqa: F401  # isort: skip
-from panic import app  # isort: skip
-import panic.config  # noqa: F401  # isort: skip  - compiled now, unloaded once used
+from panic import app, mem  # isort: skip
+# panic.boarddef as on a unit, where panic.hal parses the board with it and unloads it: its names
+# stay interned and its code leaves the same hole (the board itself comes from the host here).
+import panic.boarddef  # noqa: F401  # isort: skip  - both compiled now, unloaded once used
+import panic.config  # noqa: F401  # isort: skip
 
 import asyncio
 import gc
@@ -68,6 +71,7 @@ def _heap() -> None:
 
 
 def main() -> None:
+    mem.unload("panic.boarddef")  # as panic.hal does once the pins are set up; the board came from the host
     host, port, uid, name = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
     if not name:  # the host found no usable board.json (simulator/button.py, board_args)
         print("W 0 sim: no board definition err=%s" % sys.argv[6])
