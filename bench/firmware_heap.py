@@ -108,7 +108,7 @@ async def _hb_run():
     await asyncio.sleep_ms(2000)
     _hb_measure("boot")
     asyncio.create_task(_hb_receiver(a.hw.gps_uart))
-    await _hb_wait("gps fix", lambda: a.alerts._gps is not None and a.alerts._gps.nmea.fixes > 0, 30000)
+    await _hb_wait("gps fix", lambda: a.alerts.gps is not None and a.alerts.gps.nmea.fixes > 0, 30000)
     await asyncio.sleep_ms(1000)
     _hb_measure("gps")
     a.hw.button.play(str(@HOLD_MS@ + 300))  # vhal: the pattern argument, as the host sends it
@@ -116,7 +116,7 @@ async def _hb_run():
     await asyncio.sleep_ms(1000)
     _hb_measure("alert")
     beat = sys.modules["panic.heartbeat"].Heartbeat(
-        a.cfg.device_id, a.hw, a.seq, a.alerts._signer, a.link, a.cfg.heartbeat_s, None)
+        a.cfg.device_id, a.hw, a.seq, a.alerts.signer, a.link, a.cfg.heartbeat_s, None)
     for _ in range(@HEARTBEATS@):
         await beat._send()
         sys.modules["panic.mem"].sample()

@@ -118,7 +118,7 @@ app = App()
 app.alerts = Alerts()
 print("none", command._loc(app))
 for fix in (None, (-54291234, 1052612345, 6, "gps", 1)):
-    app.alerts._gps = Gps(fix)
+    app.alerts.gps = Gps(fix)
     print("gps", command._loc(app))
 """
 
