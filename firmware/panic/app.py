@@ -100,6 +100,7 @@ class App:
         self.ind = Indicator(hw.led, hw.buzzer, sup, hw.fault_led)
         names = ["supervisor", "indicator", "console"]
         tasks: list = [sup.run(), self.ind.run(), console.run(self)]  # also without a configuration
+        self._tasks = (names, tasks)  # coroutines until they are started below
         sensing = None
         if cfg is None:
             log.error("config", "invalid reason=%s; provision over the serial console" % log.q(error))
@@ -108,13 +109,12 @@ class App:
             if error:
                 self.fault = "config"
                 log.error("config", "invalid reason=%s; running on the last good copy" % log.q(error))
-            sensing = self._start(cfg, sup, Signer(cfg.device_key), names, tasks)
+            sensing = self._start(cfg, sup, Signer(cfg.device_key))
         # Every task runs detached: one that dies is logged by _died and the others go on. (A
         # wrapper coroutine per task did the same for ~230 B of heap each.)
         asyncio.get_event_loop().set_exception_handler(self._died)
         for i in range(len(tasks)):
             tasks[i] = asyncio.create_task(tasks[i])
-        self._tasks = (names, tasks)
         mem.report("started")
         if sensing is not None:
             # Not detached: if it raised, App.run would end and main() log it and reset - the same
@@ -123,8 +123,8 @@ class App:
         while True:
             await asyncio.sleep_ms(60000)
 
-    def _start(self, cfg: Config, sup: Supervisor, signer: Signer, names: list, tasks: list) -> Coroutine:
-        """The tasks of a configured button, added to `names` and `tasks`; returns the sensors task."""
+    def _start(self, cfg: Config, sup: Supervisor, signer: Signer) -> Coroutine:
+        """The tasks of a configured button, added to self._tasks; returns the sensors task."""
         hw = self.hw
         assert self.outbox is not None and self.seq is not None
         self.link = Link(cfg, hw, sup, self._on_message, self._on_link)
@@ -140,6 +140,7 @@ class App:
                                       taps_ms=cfg.taps_ms, repeat_ms=cfg.repeat_ms)
         beat = self.beat = Heartbeat(cfg.device_id, hw, self.seq, signer, self.link, cfg.heartbeat_s, sup)
         self._refresh("boot")
+        names, tasks = self._tasks
         names += ["button", "link", "delivery", "heartbeat"]
         tasks += [button.run(), self.link.run(), self.delivery.run(), beat.run()]
         if gps is not None:

@@ -174,9 +174,9 @@ def handle(app: App, topic: str, payload: bytes) -> None:
                 raise Rejected("failed", c)
             more = ',"seq":%d' % seq
         elif cmd == "locate":
-            more = ',"loc":' + _loc(app)
+            more = ',"loc":' + loc(app)
         elif cmd == "identify":
-            asyncio.create_task(_identify(app))
+            asyncio.create_task(identify(app))
         else:
             reboot = True
         reason = None
@@ -215,7 +215,7 @@ def _apply(app: App, args: dict) -> None:
         app.button.hold_ms = cfg.hold_ms  # type: ignore[union-attr]
 
 
-def _loc(app: App) -> str:
+def loc(app: App) -> str:
     """The current fix as `loc` JSON, as an alert would carry it; null without one.
 
     The GPS object is the one the alerts use (``Alerts.gps``, from the GPS
@@ -233,7 +233,7 @@ def _loc(app: App) -> str:
     return fixmod.location(fix)
 
 
-async def _identify(app: App) -> None:
+async def identify(app: App) -> None:
     ind, buzzer = app.ind, app.hw.buzzer
     if ind is None or ind.state == indicator.SENDING:
         log.info("cmd", "identify not shown: an alert is being sent")  # what the button shows comes first

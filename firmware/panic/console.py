@@ -8,7 +8,7 @@ to ``panic.consolereq``, which is imported for that line and unloaded again
 the console is idle. Responses are single lines starting with ``{``; log
 lines never do (panic.log), so both share the UART.
 
-A line over ``MAX_LINE`` bytes is dropped up to its newline and answered
+A line over 400 bytes (``_MAX_LINE``) is dropped up to its newline and answered
 ``too_long``; anything else, garbage included, gets its answer from
 consolereq. Ctrl-C is disabled while the app runs, so a stray 0x03 byte
 cannot stop the button (flashing starts from a freshly written image).
@@ -25,7 +25,7 @@ TYPE_CHECKING = const(False)  # a constant: the block below is compiled away
 if TYPE_CHECKING:
     from panic.app import App
 
-MAX_LINE = 400  # a set_secrets request is about 330 bytes
+_MAX_LINE = const(400)  # a set_secrets request is about 330 bytes
 nonce = ""  # the challenge handed out last (consolereq), "" when none: single-use
 
 
@@ -45,7 +45,7 @@ async def run(app: App) -> None:
         c = byte[0]
         if c == 10:
             if over:
-                sys.stdout.write('{"v":1,"ok":false,"error":"too_long","max":%d}\n' % MAX_LINE)
+                sys.stdout.write('{"v":1,"ok":false,"error":"too_long","max":%d}\n' % _MAX_LINE)
             elif n and line is not None:
                 text = bytes(line[:n])
                 line = None
@@ -55,8 +55,8 @@ async def run(app: App) -> None:
             over = False
         elif c != 13:
             if line is None:
-                line = bytearray(MAX_LINE)
-            if n < MAX_LINE:
+                line = bytearray(_MAX_LINE)
+            if n < _MAX_LINE:
                 line[n] = c
                 n += 1
             else:

@@ -30,7 +30,7 @@ TYPE_CHECKING = const(False)  # a constant: the block below is compiled away
 if TYPE_CHECKING:
     from panic.app import App
 
-_PROTECTED = ("device_id", "broker_host", "broker_port")
+_PROTECTED = const(("device_id", "broker_host", "broker_port"))
 
 
 class _Refused(Exception):
@@ -87,7 +87,7 @@ def _file(path: str) -> dict:
         return {}
 
 
-def _key() -> bytes | None:
+def device_key() -> bytes | None:
     """The current device key, None on a unit never registered."""
     cfg = config.Config()
     try:
@@ -97,13 +97,13 @@ def _key() -> bytes | None:
     return cfg.device_key
 
 
-def _device_id(app: App) -> str:
+def device_id(app: App) -> str:
     dev = _file(config.CONFIG_FILE).get("device_id")
     return str(dev) if config.valid_device_id(dev) else "pb-" + app.hw.unique_id()
 
 
-def _auth(app: App, req: dict, op: str) -> None:
-    key = _key()
+def auth(app: App, req: dict, op: str) -> None:
+    key = device_key()
     if key is None:
         return
     nonce = console.nonce
@@ -111,12 +111,12 @@ def _auth(app: App, req: dict, op: str) -> None:
     proof = req.get("auth")
     if not isinstance(proof, str):
         raise _Refused("auth_required", "this unit is registered: ask a challenge, answer with its HMAC in auth")
-    want = Signer(key).mac("console", ("%s %s %s" % (_device_id(app), nonce, op)).encode())
+    want = Signer(key).mac("console", ("%s %s %s" % (device_id(app), nonce, op)).encode())
     if not nonce or not compare(proof.encode(), want):
         raise _Refused("auth_failed", "wrong or stale proof: ask a new challenge")
 
 
-def _readings(app: App) -> dict:
+def readings(app: App) -> dict:
     hw = app.hw
     link = app.link
     ind = app.ind
@@ -139,29 +139,29 @@ def _readings(app: App) -> dict:
     return r
 
 
-def _hello(app: App, req: dict) -> dict:
-    return {"proto": 1, "fw": VERSION, "device_id": _device_id(app), "registered": _key() is not None}
+def hello(app: App, req: dict) -> dict:
+    return {"proto": 1, "fw": VERSION, "device_id": device_id(app), "registered": device_key() is not None}
 
 
-def _info(app: App, req: dict) -> dict:
-    key = _key()
+def info(app: App, req: dict) -> dict:
+    key = device_key()
     sec = _file(config.SECRETS_FILE)
     cfg = app.cfg
     return {
         "proto": 1,
         "fw": VERSION,
         "board": app.hw.name,
-        "device_id": _device_id(app),
+        "device_id": device_id(app),
         "registered": key is not None,
         "key": config.fingerprint(key) if key is not None else None,
         "secrets": sorted(k for k in ("device_key", "mqtt_password", "wifi_password") if k in sec),
         "config": _file(config.CONFIG_FILE),
         "running": cfg is not None,
-        "readings": _readings(app),
+        "readings": readings(app),
     }
 
 
-def _configure(app: App, req: dict) -> dict:
+def configure(app: App, req: dict) -> dict:
     new = _dict(req, "set")
     old = _file(config.CONFIG_FILE)
     merged = dict(old)
@@ -178,9 +178,9 @@ def _configure(app: App, req: dict) -> dict:
         raise _Refused("invalid", "unknown key %s" % cfg.unknown_keys[0])
     for k in _PROTECTED:
         if merged.get(k) != old.get(k):
-            _auth(app, req, "configure")
+            auth(app, req, "configure")
             break
-    _write(config.CONFIG_FILE, merged)
+    write(config.CONFIG_FILE, merged)
     return {"reboot_needed": True}
 
 
@@ -190,7 +190,7 @@ def _set_secrets(app: App, req: dict) -> dict:
         if k not in ("device_key", "mqtt_password", "wifi_password"):
             raise _Refused("invalid", "unknown secret %s" % k)
     if "device_key" in new or "mqtt_password" in new:  # a new Wi-Fi password cannot re-point the unit
-        _auth(app, req, "set_secrets")
+        auth(app, req, "set_secrets")
     merged = _file(config.SECRETS_FILE)
     merged.update(new)
     if merged.get("wifi_password", 0) is None:
@@ -208,24 +208,24 @@ def _set_secrets(app: App, req: dict) -> dict:
     if "device_key" in merged:
         merged["device_key"] = merged["device_key"].lower()
         key = config.fingerprint(cfg.device_key)
-    _write(config.SECRETS_FILE, merged)
+    write(config.SECRETS_FILE, merged)
     log.info("console", "secrets written key=%s" % key)
     return {"key": key, "reboot_needed": True}
 
 
-def _write(path: str, obj: dict) -> None:
+def write(path: str, obj: dict) -> None:
     try:
         flash.write_atomic(path, json.dumps(obj).encode())
     except OSError as e:
         raise _Refused("flash", "writing %s failed errno=%s; the old file is kept" % (path, e.errno))
 
 
-def _challenge(app: App, req: dict) -> dict:
+def challenge(app: App, req: dict) -> dict:
     console.nonce = binascii.hexlify(os.urandom(16)).decode()
-    return {"nonce": console.nonce, "device_id": _device_id(app)}
+    return {"nonce": console.nonce, "device_id": device_id(app)}
 
 
-def _test_mode(app: App, req: dict) -> dict:
+def test_mode(app: App, req: dict) -> dict:
     on = req.get("on")
     if not isinstance(on, bool):
         raise _Refused("bad_request", "on must be true or false")
@@ -234,22 +234,22 @@ def _test_mode(app: App, req: dict) -> dict:
     return {"test_mode": on}
 
 
-def _selftest(app: App, req: dict) -> dict:
+def selftest(app: App, req: dict) -> dict:
     st = os.statvfs(".")
-    return {"readings": _readings(app), "flash_free": st[0] * st[3], "running": app.cfg is not None}
+    return {"readings": readings(app), "flash_free": st[0] * st[3], "running": app.cfg is not None}
 
 
-def _reboot(app: App, req: dict) -> dict:
+def reboot(app: App, req: dict) -> dict:
     return {"rebooting": True}
 
 
 _OPS = {
-    "hello": _hello,
-    "info": _info,
-    "configure": _configure,
+    "hello": hello,
+    "info": info,
+    "configure": configure,
     "set_secrets": _set_secrets,
-    "challenge": _challenge,
-    "test_mode": _test_mode,
-    "selftest": _selftest,
-    "reboot": _reboot,
+    "challenge": challenge,
+    "test_mode": test_mode,
+    "selftest": selftest,
+    "reboot": reboot,
 }

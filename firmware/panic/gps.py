@@ -70,7 +70,7 @@ class Gps:
         self._seen = 0  # nmea.fixes already taken
         self._fix_at = -1  # uptime ms when the last fix was committed
         self._heard_at = 0  # uptime ms of the last byte
-        self._on = False
+        self.on = False
 
     def poll(self, now: int) -> bool:
         """Read what the UART holds; True when a new fix was committed."""
@@ -113,8 +113,8 @@ class Gps:
         self._switch(True, "alert")
 
     def _switch(self, on: bool, why: str) -> None:
-        if on != self._on:
-            self._on = on
+        if on != self.on:
+            self.on = on
             if self.power is not None:
                 self.power.set(on)
             log.info("gps", "power=%s why=%s" % ("on" if on else "off", why))

@@ -29,7 +29,7 @@ class Heartbeat:
         self, dev: str, hw: Hardware, seq: SeqCounter, signer: Signer, link: Link, interval_s: int,
         sup: Supervisor,
     ) -> None:
-        self._dev = dev
+        self.dev = dev
         self.hw = hw
         self.seq = seq
         self.signer = signer
@@ -60,7 +60,7 @@ class Heartbeat:
         except OverflowError:  # seq.py: exhausted  # logged by seq.py; a heartbeat is not worth a dead task
             return
         body = messages.heartbeat(
-            self._dev, seq, hw.clock.utc(), log.uptime_ms(), hw.battery(), hw.power(), "wifi", hw.wifi.rssi(),
+            self.dev, seq, hw.clock.utc(), log.uptime_ms(), hw.battery(), hw.power(), "wifi", hw.wifi.rssi(),
             self.link.ep,
         )
         try:

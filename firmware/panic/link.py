@@ -60,7 +60,7 @@ class Link:
         self.publish_timeout_ms = 5000
         # Made now, at boot, with its receive buffer, while the heap is still
         # whole; every session reuses it (see panic.mqtt, "Receiving").
-        self._client = self._new_client()
+        self.client = self._new_client()
         self._reading = False
         self._clock_task: object = None
         self._clock_next = time.ticks_ms()
@@ -69,7 +69,7 @@ class Link:
         """Publish on the current session; OSError when there is none (or it drops)."""
         if not self.connected:
             raise OSError(errno.ENOTCONN)
-        await self._client.publish(topic, payload, qos=qos, timeout_ms=self.publish_timeout_ms)
+        await self.client.publish(topic, payload, qos=qos, timeout_ms=self.publish_timeout_ms)
 
     async def run(self) -> None:
         cfg = self.cfg
@@ -146,7 +146,7 @@ class Link:
     async def _session(self, slot: int, attempt: int) -> bool:
         """One MQTT session; returns when it ends. True if it was established."""
         cfg = self.cfg
-        client = self._client
+        client = self.client
         client.host, client.port = cfg.brokers[self.ep]
         log.info("link", "connecting host=%s port=%d attempt=%d" % (client.host, client.port, attempt))
         try:
