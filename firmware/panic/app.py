@@ -243,6 +243,7 @@ def _boot(app: App, device_id: str) -> tuple:
     finally:
         mem.unload("panic.boot")
         mem.unload("panic.config")
+        mem.unload("panic.cfgbase")
 
 
 def _command(app: App, topic: str, payload: bytes) -> None:
@@ -256,6 +257,7 @@ def _command(app: App, topic: str, payload: bytes) -> None:
     finally:
         mem.unload("panic.command")
         mem.unload("panic.config")  # config commands check their bounds there
+        mem.unload("panic.cfgbase")
         mem.report("cmd")
 
 

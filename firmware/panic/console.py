@@ -64,19 +64,14 @@ async def run(app: App) -> None:
 
 
 async def _handle(app: App, text: bytes) -> None:
-    # consolereq is referenced from this frame only, which ends here (see panic.app._configure).
     action = ""
     for attempt in (0, 1):
         retry = False
         try:
-            from panic import consolereq
-
-            out, action = consolereq.handle(app, text)
+            out, action = _request(app, text)
         except Exception as e:  # the console stays up whatever happened
             out = '{"v":1,"ok":false,"error":"internal","msg":%s}' % log.q(type(e).__name__)
             retry = isinstance(e, MemoryError)
-        finally:
-            mem.unload("panic.consolereq")
         if not retry:
             break
         mem.sample()  # a collection, then once more: a fragmented heap may have a block by now
@@ -84,3 +79,17 @@ async def _handle(app: App, text: bytes) -> None:
     if action == "reboot":
         await asyncio.sleep_ms(200)  # let the answer leave the UART first
         app.hw.reset()
+
+
+def _request(app: App, text: bytes) -> tuple:
+    """consolereq.handle(app, text): the module (and panic.config, which it imports) loaded for this
+    request and unloaded after it (with panic.cfgbase). Referenced from this frame only, which ends here: a retry after a
+    MemoryError loads it into a heap without the failed copy (see panic.app._command)."""
+    try:
+        from panic import consolereq
+
+        return consolereq.handle(app, text)
+    finally:
+        mem.unload("panic.consolereq")
+        mem.unload("panic.config")  # a configure request checks with it
+        mem.unload("panic.cfgbase")

@@ -21,7 +21,7 @@ import gc
 import json
 import os
 
-from panic import VERSION, config, console, flash, log, mem
+from panic import VERSION, cfgbase, console, flash, log, mem
 from panic.sign import Signer, compare
 
 from micropython import const
@@ -89,17 +89,17 @@ def _file(path: str) -> dict:
 
 def device_key() -> bytes | None:
     """The current device key, None on a unit never registered."""
-    cfg = config.Config()
+    cfg = cfgbase.Config()
     try:
-        config.add_secrets(cfg, _file(config.SECRETS_FILE))
-    except config.ConfigError:
+        cfgbase.add_secrets(cfg, _file(cfgbase.SECRETS_FILE))
+    except cfgbase.ConfigError:
         return None
     return cfg.device_key
 
 
 def device_id(app: App) -> str:
-    dev = _file(config.CONFIG_FILE).get("device_id")
-    return str(dev) if config.valid_device_id(dev) else "pb-" + app.hw.unique_id()
+    dev = _file(cfgbase.CONFIG_FILE).get("device_id")
+    return str(dev) if cfgbase.valid_device_id(dev) else "pb-" + app.hw.unique_id()
 
 
 def auth(app: App, req: dict, op: str) -> None:
@@ -145,7 +145,7 @@ def hello(app: App, req: dict) -> dict:
 
 def info(app: App, req: dict) -> dict:
     key = device_key()
-    sec = _file(config.SECRETS_FILE)
+    sec = _file(cfgbase.SECRETS_FILE)
     cfg = app.cfg
     return {
         "proto": 1,
@@ -153,9 +153,9 @@ def info(app: App, req: dict) -> dict:
         "board": app.hw.name,
         "device_id": device_id(app),
         "registered": key is not None,
-        "key": config.fingerprint(key) if key is not None else None,
+        "key": cfgbase.fingerprint(key) if key is not None else None,
         "secrets": sorted(k for k in ("device_key", "mqtt_password", "wifi_password") if k in sec),
-        "config": _file(config.CONFIG_FILE),
+        "config": _file(cfgbase.CONFIG_FILE),
         "running": cfg is not None,
         "readings": readings(app),
     }
@@ -163,16 +163,18 @@ def info(app: App, req: dict) -> dict:
 
 def configure(app: App, req: dict) -> dict:
     new = _dict(req, "set")
-    old = _file(config.CONFIG_FILE)
+    old = _file(cfgbase.CONFIG_FILE)
     merged = dict(old)
     for k in new:
         if new[k] is None:
             merged.pop(k, None)
         else:
             merged[k] = new[k]
+    from panic import config  # only here: unloaded with this module (panic.console._request)
+
     try:
         cfg = config.settings(merged, "pb-" + app.hw.unique_id())
-    except config.ConfigError as e:
+    except cfgbase.ConfigError as e:
         raise _Refused("invalid", e.args[0])
     if cfg.unknown_keys:
         raise _Refused("invalid", "unknown key %s" % cfg.unknown_keys[0])
@@ -180,7 +182,7 @@ def configure(app: App, req: dict) -> dict:
         if merged.get(k) != old.get(k):
             auth(app, req, "configure")
             break
-    write(config.CONFIG_FILE, merged)
+    write(cfgbase.CONFIG_FILE, merged)
     return {"reboot_needed": True}
 
 
@@ -191,7 +193,7 @@ def _set_secrets(app: App, req: dict) -> dict:
             raise _Refused("invalid", "unknown secret %s" % k)
     if "device_key" in new or "mqtt_password" in new:  # a new Wi-Fi password cannot re-point the unit
         auth(app, req, "set_secrets")
-    merged = _file(config.SECRETS_FILE)
+    merged = _file(cfgbase.SECRETS_FILE)
     merged.update(new)
     if merged.get("wifi_password", 0) is None:
         merged.pop("wifi_password")
@@ -199,16 +201,16 @@ def _set_secrets(app: App, req: dict) -> dict:
     check = dict(merged)
     check.setdefault("device_key", "0" * 64)
     check.setdefault("mqtt_password", "-")
-    cfg = config.Config()
+    cfg = cfgbase.Config()
     try:
-        config.add_secrets(cfg, check)
-    except config.ConfigError as e:
+        cfgbase.add_secrets(cfg, check)
+    except cfgbase.ConfigError as e:
         raise _Refused("invalid", e.args[0])  # names the key, never the value
     key = None
     if "device_key" in merged:
         merged["device_key"] = merged["device_key"].lower()
-        key = config.fingerprint(cfg.device_key)
-    write(config.SECRETS_FILE, merged)
+        key = cfgbase.fingerprint(cfg.device_key)
+    write(cfgbase.SECRETS_FILE, merged)
     log.info("console", "secrets written key=%s" % key)
     return {"key": key, "reboot_needed": True}
 
