@@ -40,13 +40,6 @@ from panic import log
 _GPS_BACKLOG = const(512)
 
 
-def _connect(host: str, port: int) -> asyncio.StreamReader:
-    sock = socket.socket()
-    sock.connect(socket.getaddrinfo(host, port)[0][-1])
-    sock.setblocking(False)
-    return asyncio.StreamReader(sock)
-
-
 async def _control(stream: asyncio.StreamReader, hw: vhal.VirtualHardware) -> None:
     while True:
         line = await stream.readline()
@@ -55,19 +48,15 @@ async def _control(stream: asyncio.StreamReader, hw: vhal.VirtualHardware) -> No
             sys.exit(0)
         text = line.decode().strip()
         if text == "heap":
-            _heap()
+            gc.collect()
+            block = 32 if sys.maxsize > (1 << 32) else 16
+            log.info("sim", "heap alloc=%d free=%d block=%d" % (gc.mem_alloc(), gc.mem_free(), block))
+            micropython.mem_info()
+            micropython.qstr_info()  # "qstr pool: n_pool=.. n_qstr=..": interned names, for good (docs/firmware.md)
         else:
             hw.command(text)
         while hw.gps_uart.waiting() > _GPS_BACKLOG:  # a UART's buffer is small: the host waits, not the heap
             await asyncio.sleep_ms(10)
-
-
-def _heap() -> None:
-    gc.collect()
-    block = 32 if sys.maxsize > (1 << 32) else 16
-    log.info("sim", "heap alloc=%d free=%d block=%d" % (gc.mem_alloc(), gc.mem_free(), block))
-    micropython.mem_info()
-    micropython.qstr_info()  # "qstr pool: n_pool=.. n_qstr=..": interned names, for good (docs/firmware.md)
 
 
 def main() -> None:
@@ -76,7 +65,10 @@ def main() -> None:
     if not name:  # the host found no usable board.json (simulator/button.py, board_args)
         print("W 0 sim: no board definition err=%s" % sys.argv[6])
         name = "virtual"
-    stream = _connect(host, port)
+    sock = socket.socket()
+    sock.connect(socket.getaddrinfo(host, port)[0][-1])
+    sock.setblocking(False)
+    stream = asyncio.StreamReader(sock)
     has_buzzer = sys.argv[5] == "1"
     hw = vhal.VirtualHardware(stream, name, uid, has_buzzer)
     # Which firmware runs: panic/__init__.mpy when compiled, .py from source.

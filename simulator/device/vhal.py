@@ -44,6 +44,7 @@ from panic import log
 _RESET_EXIT = const(75)
 _WDT_CHECK_MS = const(100)
 _SETTLE_MS = const(100)
+_RSSI = const(-55)  # dBm, fixed
 
 
 def send(channel: asyncio.StreamReader, line: str) -> None:
@@ -171,7 +172,7 @@ class VirtualHardware:
     the unix port's time.time() is already Unix seconds, synced) and its watchdog. One object rather
     than four classes: every class and name costs the simulated button's heap (docs/firmware.md)."""
 
-    def __init__(self, channel: asyncio.StreamReader, name: str, uid: str, has_buzzer: bool, rssi: int = -55) -> None:
+    def __init__(self, channel: asyncio.StreamReader, name: str, uid: str, has_buzzer: bool) -> None:
         self.channel = channel
         self.name = name
         self.uid = uid
@@ -179,7 +180,6 @@ class VirtualHardware:
         self.led = VirtualOutput(channel, "led")
         self.buzzer = VirtualOutput(channel, "buzzer") if has_buzzer else None
         self.fault_led = None  # the host watches the indicator's log lines instead
-        self._rssi = rssi
         self.wifi = self
         self.clock = self
         self.gps_uart = VirtualUart()  # fed by the host (``gps <hex>``), read by panic.gps
@@ -217,7 +217,7 @@ class VirtualHardware:
         return True
 
     def rssi(self) -> int | None:
-        return self._rssi
+        return _RSSI
 
     def utc(self) -> int | None:
         return int(time.time())
