@@ -20,9 +20,8 @@ import pytest
 from simulator.button import SimulatedButton
 from simulator.stack import MqttListener, Stack
 from tests.contract import assert_valid
-from tests.gateway.conftest import dispatch, stack
 
-__all__ = ["dispatch", "stack"]  # the gateway tests' fixtures: the running stack, a dispatch consumer
+# `stack` and `dispatch` (the running stack, a dispatch consumer) are tests/conftest.py's fixtures.
 
 DEVICE = "pb-0badc0ffee02"
 # Fast knobs: hold 1.5 s, cancel after a 3 s hold, no coalescing unless a test asks for it.
