@@ -59,7 +59,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from broker.run import stop_process
-from hardware import board, validate
+from hardware import validate
 from provision.build import BuildError, installed
 from simulator import logparse
 from simulator.channel import ControlServer
@@ -92,19 +92,18 @@ def micropython_binary() -> str:
 
 def board_args(flash_dir: Path) -> list[str]:
     """simmain's board arguments: the name of the board in `flash_dir`/board.json and "1" if it has a
-    buzzer, read at each (re)start, as a device reads it at boot; ["", "0", why] without a usable one.
+    buzzer, read at each (re)start, as a unit reads it at boot; ["", "0", why] without a usable one.
 
-    Read here, not on the device: parsing the file there took ~30 KB of the simulated button's heap
-    for a moment (the firmware's own loader, panic.boarddef, runs in panic.hal on a unit).
+    Read here with the firmware's own loader (panic.boarddef under CPython, as hardware/validate.py
+    runs it), not on the device: parsing the file there took ~30 KB of the simulated button's heap
+    for a moment. On a unit panic.hal parses it with the same code.
     """
     try:
-        data = board.load(flash_dir / "board.json")
-        problems = validate.validate(data)
-        if problems:
-            return ["", "0", problems[0].code]
-        return [data["name"], "1" if "buzzer" in board.functions(data) else "0"]
-    except (OSError, ValueError) as e:  # missing, unreadable, a directory, not UTF-8, not JSON
-        return ["", "0", type(e).__name__]
+        loaded = validate.firmware_loader().load(str(flash_dir / "board.json"))
+    except ValueError as e:  # whatever the file holds: missing, too big, not JSON, a wrong shape
+        # ASCII only: MicroPython dies before any code runs on an argument that is not UTF-8.
+        return ["", "0", str(e)[:200].encode("ascii", "backslashreplace").decode()]
+    return [str(loaded.name), "1" if loaded.has("buzzer") else "0"]
 
 
 class SimulatedButton:
