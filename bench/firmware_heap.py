@@ -50,7 +50,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from provision.build import compile_unit, package_units
-from simulator.button import DEVICE_DIR, FIRMWARE_DIR, SimulatedButton, SimulatorError, micropython_binary
+from simulator.button import (
+    DEVICE_DIR,
+    FIRMWARE_DIR,
+    SimulatedButton,
+    SimulatorError,
+    board_args,
+    micropython_binary,
+)
 from simulator.channel import ControlServer
 from simulator.stack import Stack
 
@@ -101,7 +108,7 @@ async def _hb_run():
     await asyncio.sleep_ms(2000)
     _hb_measure("boot")
     asyncio.create_task(_hb_receiver(a.hw.gps_uart))
-    await _hb_wait("gps fix", lambda: a.alerts._gps is not None and a.alerts._gps.nmea.fixes > 0, 30000)
+    await _hb_wait("gps fix", lambda: a.alerts.gps is not None and a.alerts.gps.nmea.fixes > 0, 30000)
     await asyncio.sleep_ms(1000)
     _hb_measure("gps")
     a.hw.button.play(str(@HOLD_MS@ + 300))  # vhal: the pattern argument, as the host sends it
@@ -109,7 +116,7 @@ async def _hb_run():
     await asyncio.sleep_ms(1000)
     _hb_measure("alert")
     beat = sys.modules["panic.heartbeat"].Heartbeat(
-        a.cfg.device_id, a.hw, a.seq, a.alerts._signer, a.link, a.cfg.heartbeat_s, None)
+        a.cfg.device_id, a.hw, a.seq, a.alerts.signer, a.link, a.cfg.heartbeat_s, None)
     for _ in range(@HEARTBEATS@):
         await beat._send()
         sys.modules["panic.mem"].sample()
@@ -221,20 +228,26 @@ def heap_delta(binary: str, search: list[Path], before: str, after: str) -> int:
 # imports before it), plus the boot-only and on-demand ones at the end; see module_costs.
 RESIDENT = ("panic", "panic.log", "panic.mem", "panic.flash", "panic.sign", "panic.messages", "panic.seq",
             "panic.outbox", "panic.supervisor", "panic.mqtt", "panic.link", "panic.fix", "panic.alerts",
-            "panic.indicator", "panic.delivery", "panic.button", "panic.heartbeat", "panic.nmea", "panic.gpspower",
-            "panic.gps", "panic.app", "vhal")
-NOT_RESIDENT = ("panic.mqttc", "panic.boot", "panic.config", "panic.boarddef")
+            "panic.indicator", "panic.delivery", "panic.button", "panic.heartbeat", "panic.sensors", "panic.console",
+            "panic.nmea", "panic.gpspower", "panic.gps", "panic.app", "vhal")
+NOT_RESIDENT = ("panic.mqttc", "panic.boot", "panic.config", "panic.boarddef", "panic.command", "panic.consolereq")
 COSTS = """
 import gc, micropython
 import asyncio
 from asyncio import Event, Lock, StreamReader, gather, wait_for_ms
+import sys
 for m in @MODULES@:
     gc.collect()
     a = gc.mem_alloc()
+    before = set(sys.modules)
     __import__(m)
     gc.collect()
     print("heapbench: module=%s bytes=%d" % (m, gc.mem_alloc() - a))
     micropython.qstr_info()
+    if m in @NOT_RESIDENT@:  # as the firmware does: unloaded after use, with what it loaded
+        for name in set(sys.modules) - before:
+            sys.modules.pop(name)
+            delattr(sys.modules["panic"], name.rpartition(".")[2])
 """
 _COST = re.compile(r"^heapbench: module=(\S+) bytes=(\d+)$")
 _QSTRS = re.compile(r"^qstr pool: n_pool=(\d+), n_qstr=(\d+)")
@@ -249,7 +262,9 @@ def module_costs(binary: str, search: list[Path], work: Path) -> list[tuple[str,
     module's figure includes the pool (n_pool grows there).
     """
     script = work / "costs.py"
-    script.write_text(COSTS.replace("@MODULES@", repr(RESIDENT + NOT_RESIDENT)))  # not argv: a long one crashes it
+    # Not argv: a long one crashes it.
+    script.write_text(COSTS.replace("@MODULES@", repr(RESIDENT + NOT_RESIDENT))
+                      .replace("@NOT_RESIDENT@", repr(NOT_RESIDENT)))
     out = subprocess.run([binary, "-X", f"heapsize={HEAPSIZE}", str(script)],
                          env=environment([*search, work]), capture_output=True, text=True, check=True).stdout
     rows: list[tuple[str, int, int, int]] = []
@@ -364,7 +379,7 @@ def run_device(stack: Stack, run: Run, work: Path, heartbeats: int) -> None:
         with open(log, "w", encoding="utf-8") as out:
             returncode = subprocess.run(
                 [run.binary, "-X", f"heapsize={HEAPSIZE}", str(driver / "simmain.py"), channel.host,
-                 str(channel.port), "bench"],
+                 str(channel.port), "bench", *board_args(flash)],
                 cwd=flash, env=environment([driver, *run.search]), stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, timeout=120 + heartbeats,
             ).returncode

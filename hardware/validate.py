@@ -26,26 +26,35 @@ this is the full check, run before a file is copied to a device.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from hardware import esp32, modems
 from hardware.board import BOARD_PATH
 
 
-def _firmware_required() -> dict[str, str]:
-    """Function name -> kind, read from the firmware's own loader: one list for both runtimes."""
+@functools.cache
+def firmware_loader() -> ModuleType:
+    """The firmware's own loader (firmware/panic/boarddef.py) under CPython: plain Python, it imports only
+    os, json and micropython.const."""
     path = Path(__file__).resolve().parents[1] / "firmware" / "panic" / "boarddef.py"
     spec = importlib.util.spec_from_file_location("_firmware_boarddef", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # plain Python: it imports only json
-    return dict(module.REQUIRED)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _firmware_required() -> dict[str, str]:
+    """Function name -> kind, read from the firmware's own loader: one list for both runtimes."""
+    return dict(firmware_loader().REQUIRED)
 
 
 REQUIRED = _firmware_required()

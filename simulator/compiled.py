@@ -14,13 +14,20 @@ With ``--from-source`` (debugging) only simmain and vhal are compiled and
 the firmware's ``.py`` files come first on the path.
 
 Builds are cached under ``build/sim/<hash of the sources>/``, so a changed
-source gives a new build and an unchanged one costs only hashing.
+source gives a new build and an unchanged one costs only hashing. The device
+imports a build through a short link to it, ``/tmp/pb<hash>``: every
+module's ``__file__`` (search path + name) is an interned string on the
+device's heap, so a checkout's long path would cost the simulated button
+up to ~2 KB that a unit (``/lib/panic/...``) does not spend, and the heap
+figures would depend on where the repository lies.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 from provision.build import ARCHES, ROOT, BuildError, cached_build, module, mpy_header, package_units
@@ -60,4 +67,25 @@ def firmware_path(firmware_dir: Path, device_dir: Path, binary: str, *, from_sou
         if header.version != version or (header.arch is not None and header.sub_version != sub_version):
             raise BuildError(f"mpy-cross writes .mpy v{header.version}.{header.sub_version} but {binary} loads "
                              f"v{version}.{sub_version}: install an mpy-cross of the same MicroPython release")
-    return [firmware_dir, built] if from_source else [built]
+    short = short_link(built)
+    return [firmware_dir, short] if from_source else [short]
+
+
+def short_link(built: Path) -> Path:
+    """`built` through a symbolic link of fixed, short length in /tmp (see the module's docstring).
+
+    Made (or repointed) atomically, so processes starting at once agree; `built` itself if no link
+    can be made there.
+    """
+    base = Path("/tmp") if Path("/tmp").is_dir() else Path(tempfile.gettempdir())
+    link = base / f"pb{built.name[:8]}"
+    try:
+        if link.resolve() == built.resolve():
+            return link
+        scratch = base / f".pb{built.name[:8]}-{os.getpid()}"
+        scratch.unlink(missing_ok=True)
+        scratch.symlink_to(built.resolve(), target_is_directory=True)
+        os.replace(scratch, link)
+    except OSError:
+        return built
+    return link

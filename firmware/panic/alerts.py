@@ -39,13 +39,13 @@ class Alerts:
         on_stored: Callable[[], None], on_change: Callable[[str], None], gps: Gps | None = None,
     ) -> None:
         self.dev = dev
-        self._hw = hw
-        self._gps = gps  # None: no receiver on this board, every loc null
-        self._seq = seq
-        self._outbox = outbox
-        self._signer = signer
-        self._on_stored = on_stored
-        self._on_change = on_change
+        self.hw = hw
+        self.gps = gps  # None: no receiver on this board, every loc null
+        self.seq = seq
+        self.outbox = outbox
+        self.signer = signer
+        self.on_stored = on_stored
+        self.on_change = on_change
         self.alert_topic = messages.topic(dev, "alert")
         self.ack_topic = messages.topic(dev, "ack")
         self._recent: list[int] = []  # seqs of alerts confirmed since boot, newest last
@@ -62,16 +62,16 @@ class Alerts:
 
         `quiet`: its acks never change what the indicator shows (silent_sos, device events).
         """
-        hw = self._hw
+        hw = self.hw
         try:
-            seq = self._seq.next()
+            seq = self.seq.next()
         except OverflowError:  # seq.py: exhausted
             log.error("alert", "not raised type=%s reason=seq_exhausted" % kind)
-            self._on_change("seq_exhausted")
+            self.on_change("seq_exhausted")
             return 0
         now = log.uptime_ms()
         loc = "null"
-        gps = self._gps
+        gps = self.gps
         if gps is not None:
             gps.alert(now)  # the receiver on at once, for this alert's followers
             here = gps.loc(now)
@@ -82,27 +82,27 @@ class Alerts:
         body = messages.alert(
             self.dev, seq, kind, hw.clock.utc(), now, hw.battery(), hw.power(), "wifi", hw.wifi.rssi(), ref, loc,
         )
-        payload = self._signer.sign(self.alert_topic, body)
+        payload = self.signer.sign(self.alert_topic, body)
         log.info("alert", "raised seq=%d type=%s" % (seq, kind))
         if quiet:
             self.quiet.append(seq)
-            if len(self.quiet) > self._outbox.capacity + 8:  # as many as the outbox holds
+            if len(self.quiet) > self.outbox.capacity + 8:  # as many as the outbox holds
                 self.quiet.pop(0)
-        self._outbox.add(seq, self.alert_topic, payload, kind in CRITICAL_TYPES)
-        self._on_stored()
-        self._on_change("raised")
+        self.outbox.add(seq, self.alert_topic, payload, kind in CRITICAL_TYPES)
+        self.on_stored()
+        self.on_change("raised")
         return seq
 
     def loud(self) -> bool:
         """Whether an entry the indicator shows (not a quiet one) is waiting for the gateway."""
-        for e in self._outbox.entries:
+        for e in self.outbox.entries:
             if e.seq not in self.quiet:
                 return True
         return False
 
     def on_ack(self, payload: bytes) -> None:
         try:
-            signed = self._signer.verify(self.ack_topic, payload)
+            signed = self.signer.verify(self.ack_topic, payload)
         except SigError as e:
             reason = e.args[0]
             if reason == BAD_SIG:
@@ -131,7 +131,7 @@ class Alerts:
         if ack.get("dev") != self.dev:
             self._reject("dev_mismatch")
             return
-        entry = self._outbox.remove(ref)
+        entry = self.outbox.remove(ref)
         if entry is not None:
             log.info("ack", "delivered seq=%d state=%s tries=%d" % (ref, state, entry.sends))
             self._recent.append(ref)
@@ -145,7 +145,7 @@ class Alerts:
         if ref >= self.latest_ref and ref not in self.quiet:
             self.latest_ref = ref
             self.latest_state = state
-        self._on_change(state)
+        self.on_change(state)
         if entry is not None:
             mem.report("acked seq=%d" % ref)
 

@@ -65,15 +65,6 @@ if TYPE_CHECKING:
     from panic.hal import Hardware
 
 _DEFAULT_WDT_MS = const(10000)
-# The gateway's state of the newest alert -> the LED. An end (resolved, cancelled, false_alarm)
-# is not here: the LED goes back to idle.
-_SHOWN = {
-    "received": indicator.RECEIVED,
-    "acknowledged": indicator.ACKNOWLEDGED,
-    "dispatched": indicator.ON_THE_WAY,
-    "on_scene": indicator.ON_THE_WAY,
-}
-
 
 class App:
     def __init__(self, hw: Hardware) -> None:
@@ -89,7 +80,7 @@ class App:
         self.button: Button | None = None  # a config command changes these two (panic/command.py)
         self.beat: Heartbeat | None = None
         self.fault = ""  # damage found on the flash at boot (and worked around): shown while idle
-        self.button: Button | None = None
+        self._tasks: tuple = ((), ())  # (names, tasks) of the running tasks, for _died
         self.test_mode = False  # set_test_mode: presses raise test alerts
         self._cancel = 0  # seq of the alert a cancel gesture refers to (0: none)
 
@@ -107,8 +98,10 @@ class App:
         sup = Supervisor(hw.watchdog(cfg.wdt_ms if cfg is not None else _DEFAULT_WDT_MS))
         self.sup = sup
         self.ind = Indicator(hw.led, hw.buzzer, sup, hw.fault_led)
-        tasks = [self._guard("supervisor", sup.run()), self._guard("indicator", self.ind.run()),
-                 self._guard("console", console.run(self))]  # also without a configuration
+        names = ["supervisor", "indicator", "console"]
+        tasks: list = [sup.run(), self.ind.run(), console.run(self)]  # also without a configuration
+        self._tasks = (names, tasks)  # coroutines until they are started below
+        sensing = None
         if cfg is None:
             log.error("config", "invalid reason=%s; provision over the serial console" % log.q(error))
             self.ind.set(indicator.FAULT, "config")
@@ -116,11 +109,22 @@ class App:
             if error:
                 self.fault = "config"
                 log.error("config", "invalid reason=%s; running on the last good copy" % log.q(error))
-            tasks += self._start(cfg, sup, Signer(cfg.device_key))
+            sensing = self._start(cfg, sup, Signer(cfg.device_key))
+        # Every task runs detached: one that dies is logged by _died and the others go on. (A
+        # wrapper coroutine per task did the same for ~230 B of heap each.)
+        asyncio.get_event_loop().set_exception_handler(self._died)
+        for i in range(len(tasks)):
+            tasks[i] = asyncio.create_task(tasks[i])
         mem.report("started")
-        await asyncio.gather(*tasks)
+        if sensing is not None:
+            # Not detached: if it raised, App.run would end and main() log it and reset - the same
+            # outcome as a dead task starving the watchdog.
+            await sensing
+        while True:
+            await asyncio.sleep_ms(60000)
 
-    def _start(self, cfg: Config, sup: Supervisor, signer: Signer) -> list:
+    def _start(self, cfg: Config, sup: Supervisor, signer: Signer) -> Coroutine:
+        """The tasks of a configured button, added to self._tasks; returns the sensors task."""
         hw = self.hw
         assert self.outbox is not None and self.seq is not None
         self.link = Link(cfg, hw, sup, self._on_message, self._on_link)
@@ -136,23 +140,21 @@ class App:
                                       taps_ms=cfg.taps_ms, repeat_ms=cfg.repeat_ms)
         beat = self.beat = Heartbeat(cfg.device_id, hw, self.seq, signer, self.link, cfg.heartbeat_s, sup)
         self._refresh("boot")
-        return [
-            self._guard("button", button.run()),
-            # Unguarded (a _guard costs ~220 B of heap): if it raised, App.run would end and main()
-            # log it and reset - the same outcome as a dead task starving the watchdog.
-            sensors.run(hw, self.alerts, sup, cfg.repeat_ms),
-            self._guard("link", self.link.run()),
-            self._guard("delivery", self.delivery.run()),
-            self._guard("heartbeat", beat.run()),
-        ] + ([self._guard("gps", gps.run(sup))] if gps is not None else [])
+        names, tasks = self._tasks
+        names += ["button", "link", "delivery", "heartbeat"]
+        tasks += [button.run(), self.link.run(), self.delivery.run(), beat.run()]
+        if gps is not None:
+            names.append("gps")
+            tasks.append(gps.run(sup))
+        return sensors.run(hw, self.alerts, sup, cfg.repeat_ms)
 
-    async def _guard(self, name: str, coro: Coroutine) -> None:
+    def _died(self, loop: object, context: dict) -> None:
         # A task that dies stops reporting progress, so the supervisor lets
         # the watchdog reset the device; log why before that happens.
-        try:
-            await coro
-        except Exception as e:
-            log.exc("app", "task died task=%s" % name, e)
+        names, tasks = self._tasks
+        task = context["future"]
+        log.exc("app", "task died task=%s" % (names[tasks.index(task)] if task in tasks else "?"),
+                context["exception"])
 
     def _on_gesture(self, gesture: str) -> None:
         # hold -> sos, taps -> silent_sos (test in test mode), cancel -> cancel of the last alert.
@@ -208,7 +210,13 @@ class App:
         elif outbox.fault or seq.fault or not link.connected:
             state = indicator.FAULT
         else:
-            state = _SHOWN.get(alerts.latest_state or "", indicator.IDLE)
+            # The gateway's state of the newest alert -> the LED (received and acknowledged are
+            # shown as themselves). An end (resolved, cancelled, false_alarm): back to idle.
+            state = alerts.latest_state or indicator.IDLE
+            if state == "dispatched" or state == "on_scene":
+                state = indicator.ON_THE_WAY
+            elif state != indicator.RECEIVED and state != indicator.ACKNOWLEDGED:
+                state = indicator.IDLE
             if state == indicator.IDLE and self.fault:
                 # Damage found at boot (and worked around): armed, but needs a look.
                 state = indicator.FAULT
@@ -235,6 +243,7 @@ def _boot(app: App, device_id: str) -> tuple:
     finally:
         mem.unload("panic.boot")
         mem.unload("panic.config")
+        mem.unload("panic.cfgbase")
 
 
 def _command(app: App, topic: str, payload: bytes) -> None:
@@ -248,6 +257,7 @@ def _command(app: App, topic: str, payload: bytes) -> None:
     finally:
         mem.unload("panic.command")
         mem.unload("panic.config")  # config commands check their bounds there
+        mem.unload("panic.cfgbase")
         mem.report("cmd")
 
 

@@ -63,16 +63,16 @@ class Button:
         self._pin = pin
         self.hold_ms = hold_ms
         self._on_gesture = on_gesture
-        self._sup = sup
-        self._poll_ms = poll_ms
-        self._debounce_ms = debounce_ms
+        self.sup = sup
+        self.poll_ms = poll_ms
+        self.debounce_ms = debounce_ms
         self.cancel_ms = cancel_ms
         self.taps_ms = taps_ms
         self.repeat_ms = repeat_ms
         self.window_until = 0  # uptime_ms until which a long hold cancels (the app opens it)
 
     async def run(self) -> None:
-        slot = self._sup.register("button", 1000)
+        slot = self.sup.register("button", 1000)
         stable = False  # debounced level: True while pressed
         raw_prev = False
         raw_since = time.ticks_ms()  # when the raw level last changed
@@ -86,7 +86,7 @@ class Button:
         last = ""  # the gesture last passed on, and when (uptime): for coalescing
         last_at = 0
         while True:
-            self._sup.alive(slot)
+            self.sup.alive(slot)
             raw = self._pin.pressed()
             now = time.ticks_ms()
             gesture = ""
@@ -94,7 +94,7 @@ class Button:
             if raw != raw_prev:
                 raw_prev = raw
                 raw_since = now
-            elif raw != stable and time.ticks_diff(now, raw_since) >= self._debounce_ms:
+            elif raw != stable and time.ticks_diff(now, raw_since) >= self.debounce_ms:
                 stable = raw
                 if stable:
                     # After a release under 80 ms (a contact bouncing back) the count starts again.
@@ -147,5 +147,5 @@ class Button:
                         log.exc("button", "gesture handler failed", e)
                 # The handler stores the alert on flash, blocking the loop for up to ~1.3 s
                 # (docs/firmware.md): that is not the button being stuck.
-                self._sup.alive(slot)
-            await asyncio.sleep_ms(self._poll_ms)
+                self.sup.alive(slot)
+            await asyncio.sleep_ms(self.poll_ms)

@@ -15,8 +15,8 @@ in order, each with its reason code::
     dev_mismatch      for another device
     replay            cseq not above the last accepted one (file ``cseq``)
     expired           the device's clock is known and past ``exp``
-    unknown_cmd       not one of COMMANDS
-    bad_args          arguments the command does not take (config: only CONFIG_KEYS, integers)
+    unknown_cmd       not one of _COMMANDS
+    bad_args          arguments the command does not take (config: only _CONFIG_KEYS, integers)
     out_of_range      a config value outside panic/config.py's bounds
     failed            the flash could not be written: nothing was done
 
@@ -27,7 +27,7 @@ executed twice, not even after a reboot; then it runs and is answered::
 
     locate    the result carries ``loc`` (the GPS fix, or null without one)
     test      raises a ``test`` alert; the result carries its ``seq``
-    identify  the indicator blinks ``identify`` and the buzzer beeps for IDENTIFY_MS (not while an
+    identify  the indicator blinks ``identify`` and the buzzer beeps for _IDENTIFY_MS (not while an
               alert is being sent, and no beep in silent mode); any state change ends it
     config    changes heartbeat_s / hold_ms: written to config.json (atomically), then applied
     reboot    answers, then resets the device
@@ -44,16 +44,19 @@ import json
 from panic import flash, indicator, log, messages
 from panic.sign import SigError
 
-TYPE_CHECKING = False
+from micropython import const
+
+TYPE_CHECKING = const(False)  # a constant: the block below is compiled away
 if TYPE_CHECKING:
     from panic.app import App
 
-CSEQ_FILE = "cseq"
-COMMANDS = ("locate", "test", "identify", "config", "reboot")
-CONFIG_KEYS = ("heartbeat_s", "hold_ms")  # the settings a command may change; bounds in panic/config.py
-_MEMBERS = ("v", "dev", "cseq", "cmd", "args", "ts", "exp")
-IDENTIFY_MS = 10000
-_BEEP_MS = 100
+# const() and "_" names: none of these names is interned (a qstr stays for good, docs/firmware.md).
+_CSEQ_FILE = const("cseq")
+_COMMANDS = const(("locate", "test", "identify", "config", "reboot"))
+_CONFIG_KEYS = const(("heartbeat_s", "hold_ms"))  # the settings a command may change; bounds in panic/config.py
+_MEMBERS = const(("v", "dev", "cseq", "cmd", "args", "ts", "exp"))
+_IDENTIFY_MS = const(10000)
+_BEEP_MS = const(100)
 
 
 class Rejected(Exception):
@@ -64,7 +67,7 @@ def _int(v: object, low: int, high: int) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
 
 
-def last_cseq(path: str = CSEQ_FILE) -> int:
+def last_cseq(path: str = _CSEQ_FILE) -> int:
     """The last accepted cseq (0: none yet); Rejected("failed") when the file is damaged."""
     try:
         raw = flash.read(path, 32)
@@ -109,7 +112,7 @@ def check(signer: object, topic: str, dev: str, payload: bytes, last: int, utc: 
         raise Rejected("replay", c)
     if utc is not None and utc > c["exp"]:
         raise Rejected("expired", c)
-    if c["cmd"] not in COMMANDS:
+    if c["cmd"] not in _COMMANDS:
         raise Rejected("unknown_cmd", c)
     args = c["args"]
     if c["cmd"] != "config":
@@ -122,7 +125,7 @@ def check(signer: object, topic: str, dev: str, payload: bytes, last: int, utc: 
 
     for k in args:
         v = args[k]
-        if k not in CONFIG_KEYS or not isinstance(v, int) or isinstance(v, bool):
+        if k not in _CONFIG_KEYS or not isinstance(v, int) or isinstance(v, bool):
             raise Rejected("bad_args", c)
         for name, _default, low, high in _INTS:
             if name == k and not low <= v <= high:
@@ -136,7 +139,7 @@ def result(
     """A result body (without its sig). cseq and cmd only when they passed the type checks."""
     return ('{"v":1,"dev":"%s","cseq":%s,"cmd":%s,"status":"%s","reason":%s,"ts":%s,"up":%d%s}' % (
         dev, "null" if cseq is None else cseq,
-        '"%s"' % cmd if cmd in COMMANDS else "null", "ok" if reason is None else "rejected",
+        '"%s"' % cmd if cmd in _COMMANDS else "null", "ok" if reason is None else "rejected",
         "null" if reason is None else '"%s"' % reason, "null" if utc is None or not 0 <= utc <= 0xFFFFFFFF else utc,
         min(max(up, 0), 9007199254740991), more,
     )).encode()
@@ -153,12 +156,12 @@ def handle(app: App, topic: str, payload: bytes) -> None:
     more = ""
     reboot = False
     try:
-        c = check(alerts._signer, topic, dev, payload, last_cseq(), utc)
+        c = check(alerts.signer, topic, dev, payload, last_cseq(), utc)
         cmd = c["cmd"]
         if cmd == "config":
             _write_config(c["args"])
         try:
-            flash.write_atomic(CSEQ_FILE, ("%d\n" % c["cseq"]).encode())
+            flash.write_atomic(_CSEQ_FILE, ("%d\n" % c["cseq"]).encode())
         except OSError as e:
             log.error("cmd", "cseq not stored errno=%s" % e.errno)
             raise Rejected("failed")
@@ -171,9 +174,9 @@ def handle(app: App, topic: str, payload: bytes) -> None:
                 raise Rejected("failed", c)
             more = ',"seq":%d' % seq
         elif cmd == "locate":
-            more = ',"loc":' + _loc(app)
+            more = ',"loc":' + loc(app)
         elif cmd == "identify":
-            asyncio.create_task(_identify(app))
+            asyncio.create_task(identify(app))
         else:
             reboot = True
         reason = None
@@ -184,7 +187,7 @@ def handle(app: App, topic: str, payload: bytes) -> None:
         log.warn("cmd", "rejected reason=%s cseq=%s bytes=%d" % (reason, c.get("cseq"), len(payload)))
     body = result(dev, c.get("cseq"), c.get("cmd"), reason, utc, log.uptime_ms(), more)
     rtopic = messages.topic(dev, "result")
-    asyncio.create_task(_answer(app, rtopic, alerts._signer.sign(rtopic, body), reboot))
+    asyncio.create_task(_answer(app, rtopic, alerts.signer.sign(rtopic, body), reboot))
 
 
 def _write_config(args: dict) -> None:
@@ -212,14 +215,14 @@ def _apply(app: App, args: dict) -> None:
         app.button.hold_ms = cfg.hold_ms  # type: ignore[union-attr]
 
 
-def _loc(app: App) -> str:
+def loc(app: App) -> str:
     """The current fix as `loc` JSON, as an alert would carry it; null without one.
 
-    The GPS object is the one the alerts use (``Alerts._gps``, from the GPS
+    The GPS object is the one the alerts use (``Alerts.gps``, from the GPS
     task: ``loc(uptime_ms)`` -> (lat_e7, lon_e7, acc_m, src, age_s) or None);
     a firmware or board without one answers null and logs ``gps=none``.
     """
-    gps = getattr(app.alerts, "_gps", None) or getattr(app, "gps", None)
+    gps = getattr(app.alerts, "gps", None) or getattr(app, "gps", None)
     now = log.uptime_ms()
     fix = gps.loc(now) if gps is not None else None
     if fix is None:
@@ -230,7 +233,7 @@ def _loc(app: App) -> str:
     return fixmod.location(fix)
 
 
-async def _identify(app: App) -> None:
+async def identify(app: App) -> None:
     ind, buzzer = app.ind, app.hw.buzzer
     if ind is None or ind.state == indicator.SENDING:
         log.info("cmd", "identify not shown: an alert is being sent")  # what the button shows comes first
@@ -238,7 +241,7 @@ async def _identify(app: App) -> None:
     ind.set(indicator.IDENTIFY, "cmd")
     beep = buzzer is not None and not ind.silent
     waited = 0
-    while waited < IDENTIFY_MS and ind.state == indicator.IDENTIFY:
+    while waited < _IDENTIFY_MS and ind.state == indicator.IDENTIFY:
         if beep:
             buzzer.set(waited % 1000 == 0)  # type: ignore[union-attr]
         await asyncio.sleep_ms(_BEEP_MS)

@@ -33,15 +33,21 @@ the button runs on that last good copy: it still calls for help, and the app
 reports the fault. Without a good copy the current files' error stands.
 """
 
-import binascii
-import hashlib
 import json
 
 from panic import flash
 from micropython import const
 
-CONFIG_FILE = "config.json"  # not const(): panic.consolereq writes these files
-SECRETS_FILE = "secrets.json"
+# What panic.consolereq needs too lives in panic.cfgbase (the console loads it without this module).
+from panic.cfgbase import (  # noqa: F401  (re-exported: config.ConfigError, config.fingerprint, ...)
+    CONFIG_FILE,
+    SECRETS_FILE,
+    Config,
+    ConfigError,
+    add_secrets,
+    fingerprint,
+    valid_device_id,
+)
 
 # name, default, lowest, highest
 _INTS = (  # not const(): panic.command reads it (both modules are on-demand)
@@ -65,56 +71,6 @@ _INTS = (  # not const(): panic.command reads it (both modules are on-demand)
 # name, default (None: optional)
 _STRS = const((("wifi_ssid", None), ("ntp_host", "pool.ntp.org")))
 _OTHER = const(("device_id", "broker_host", "brokers"))
-
-
-class ConfigError(Exception):
-    pass
-
-
-class Config:
-    """Validated settings; secrets only in device_key, mqtt_password, wifi_password."""
-
-    device_id: str
-    broker_host: str  # the first of brokers
-    broker_port: int
-    brokers: list  # [(host, port)], tried in this order
-    wifi_ssid: str | None
-    ntp_host: str | None
-    heartbeat_s: int
-    hold_ms: int
-    keepalive_s: int
-    retry_min_ms: int
-    retry_max_ms: int
-    reconnect_min_ms: int
-    reconnect_max_ms: int
-    outbox_max: int
-    seq_block: int
-    wdt_ms: int
-    cancel_ms: int
-    cancel_window_s: int
-    taps_ms: int
-    repeat_ms: int
-    device_key: bytes
-    mqtt_password: str
-    wifi_password: str | None
-    unknown_keys: list
-
-
-def fingerprint(key: bytes) -> str:
-    """First 8 hex digits of sha256(key): identifies a key without revealing it."""
-    return binascii.hexlify(hashlib.sha256(key).digest()[:4]).decode()
-
-
-def _is_hex(text: str) -> bool:
-    """Only lowercase hex digits (iterating bytes yields ints: nothing is allocated)."""
-    for c in text.encode():
-        if not (48 <= c <= 57 or 97 <= c <= 102):
-            return False
-    return True
-
-
-def valid_device_id(dev: object) -> bool:
-    return isinstance(dev, str) and len(dev) == 15 and dev[:3] == "pb-" and _is_hex(dev[3:])
 
 
 def _read(path: str, secret: bool) -> dict:
@@ -202,22 +158,6 @@ def settings(raw: dict, default_device_id: str | None) -> Config:
     if cfg.cancel_ms <= cfg.hold_ms:
         raise _bad("cancel_ms", "must be above hold_ms")
     return cfg
-
-
-def add_secrets(cfg: Config, sec: dict) -> None:
-    """Check secrets.json's object and put its values into `cfg`; ConfigError names the key, never a value."""
-    key_hex = sec.get("device_key")
-    if not isinstance(key_hex, str) or len(key_hex) != 64 or not _is_hex(key_hex.lower()):
-        raise ConfigError("%s: device_key must be 64 hex digits" % SECRETS_FILE)
-    cfg.device_key = binascii.unhexlify(key_hex.lower())
-    password = sec.get("mqtt_password")
-    if not isinstance(password, str) or not password:
-        raise ConfigError("%s: mqtt_password missing" % SECRETS_FILE)
-    cfg.mqtt_password = password
-    wifi_password = sec.get("wifi_password")
-    if wifi_password is not None and not isinstance(wifi_password, str):
-        raise ConfigError("%s: wifi_password must be a string" % SECRETS_FILE)
-    cfg.wifi_password = wifi_password
 
 
 def boot(default_device_id: str | None) -> tuple:

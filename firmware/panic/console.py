@@ -8,7 +8,7 @@ to ``panic.consolereq``, which is imported for that line and unloaded again
 the console is idle. Responses are single lines starting with ``{``; log
 lines never do (panic.log), so both share the UART.
 
-A line over ``MAX_LINE`` bytes is dropped up to its newline and answered
+A line over 400 bytes (``_MAX_LINE``) is dropped up to its newline and answered
 ``too_long``; anything else, garbage included, gets its answer from
 consolereq. Ctrl-C is disabled while the app runs, so a stray 0x03 byte
 cannot stop the button (flashing starts from a freshly written image).
@@ -19,11 +19,13 @@ import sys
 
 from panic import flash, log, mem
 
-TYPE_CHECKING = False
+from micropython import const
+
+TYPE_CHECKING = const(False)  # a constant: the block below is compiled away
 if TYPE_CHECKING:
     from panic.app import App
 
-MAX_LINE = 400  # a set_secrets request is about 330 bytes
+_MAX_LINE = const(400)  # a set_secrets request is about 330 bytes
 nonce = ""  # the challenge handed out last (consolereq), "" when none: single-use
 
 
@@ -43,7 +45,7 @@ async def run(app: App) -> None:
         c = byte[0]
         if c == 10:
             if over:
-                sys.stdout.write('{"v":1,"ok":false,"error":"too_long","max":%d}\n' % MAX_LINE)
+                sys.stdout.write('{"v":1,"ok":false,"error":"too_long","max":%d}\n' % _MAX_LINE)
             elif n and line is not None:
                 text = bytes(line[:n])
                 line = None
@@ -53,8 +55,8 @@ async def run(app: App) -> None:
             over = False
         elif c != 13:
             if line is None:
-                line = bytearray(MAX_LINE)
-            if n < MAX_LINE:
+                line = bytearray(_MAX_LINE)
+            if n < _MAX_LINE:
                 line[n] = c
                 n += 1
             else:
@@ -62,19 +64,14 @@ async def run(app: App) -> None:
 
 
 async def _handle(app: App, text: bytes) -> None:
-    # consolereq is referenced from this frame only, which ends here (see panic.app._configure).
     action = ""
     for attempt in (0, 1):
         retry = False
         try:
-            from panic import consolereq
-
-            out, action = consolereq.handle(app, text)
+            out, action = _request(app, text)
         except Exception as e:  # the console stays up whatever happened
             out = '{"v":1,"ok":false,"error":"internal","msg":%s}' % log.q(type(e).__name__)
             retry = isinstance(e, MemoryError)
-        finally:
-            mem.unload("panic.consolereq")
         if not retry:
             break
         mem.sample()  # a collection, then once more: a fragmented heap may have a block by now
@@ -82,3 +79,17 @@ async def _handle(app: App, text: bytes) -> None:
     if action == "reboot":
         await asyncio.sleep_ms(200)  # let the answer leave the UART first
         app.hw.reset()
+
+
+def _request(app: App, text: bytes) -> tuple:
+    """consolereq.handle(app, text): the module (and panic.config, which it imports) loaded for this
+    request and unloaded after it (with panic.cfgbase). Referenced from this frame only, which ends here: a retry after a
+    MemoryError loads it into a heap without the failed copy (see panic.app._command)."""
+    try:
+        from panic import consolereq
+
+        return consolereq.handle(app, text)
+    finally:
+        mem.unload("panic.consolereq")
+        mem.unload("panic.config")  # a configure request checks with it
+        mem.unload("panic.cfgbase")

@@ -21,14 +21,16 @@ import gc
 import json
 import os
 
-from panic import VERSION, config, console, flash, log, mem
+from panic import VERSION, cfgbase, console, flash, log, mem
 from panic.sign import Signer, compare
 
-TYPE_CHECKING = False
+from micropython import const
+
+TYPE_CHECKING = const(False)  # a constant: the block below is compiled away
 if TYPE_CHECKING:
     from panic.app import App
 
-_PROTECTED = ("device_id", "broker_host", "broker_port")
+_PROTECTED = const(("device_id", "broker_host", "broker_port"))
 
 
 class _Refused(Exception):
@@ -85,23 +87,23 @@ def _file(path: str) -> dict:
         return {}
 
 
-def _key() -> bytes | None:
+def device_key() -> bytes | None:
     """The current device key, None on a unit never registered."""
-    cfg = config.Config()
+    cfg = cfgbase.Config()
     try:
-        config.add_secrets(cfg, _file(config.SECRETS_FILE))
-    except config.ConfigError:
+        cfgbase.add_secrets(cfg, _file(cfgbase.SECRETS_FILE))
+    except cfgbase.ConfigError:
         return None
     return cfg.device_key
 
 
-def _device_id(app: App) -> str:
-    dev = _file(config.CONFIG_FILE).get("device_id")
-    return str(dev) if config.valid_device_id(dev) else "pb-" + app.hw.unique_id()
+def device_id(app: App) -> str:
+    dev = _file(cfgbase.CONFIG_FILE).get("device_id")
+    return str(dev) if cfgbase.valid_device_id(dev) else "pb-" + app.hw.unique_id()
 
 
-def _auth(app: App, req: dict, op: str) -> None:
-    key = _key()
+def auth(app: App, req: dict, op: str) -> None:
+    key = device_key()
     if key is None:
         return
     nonce = console.nonce
@@ -109,12 +111,12 @@ def _auth(app: App, req: dict, op: str) -> None:
     proof = req.get("auth")
     if not isinstance(proof, str):
         raise _Refused("auth_required", "this unit is registered: ask a challenge, answer with its HMAC in auth")
-    want = Signer(key).mac("console", ("%s %s %s" % (_device_id(app), nonce, op)).encode())
+    want = Signer(key).mac("console", ("%s %s %s" % (device_id(app), nonce, op)).encode())
     if not nonce or not compare(proof.encode(), want):
         raise _Refused("auth_failed", "wrong or stale proof: ask a new challenge")
 
 
-def _readings(app: App) -> dict:
+def readings(app: App) -> dict:
     hw = app.hw
     link = app.link
     ind = app.ind
@@ -137,48 +139,50 @@ def _readings(app: App) -> dict:
     return r
 
 
-def _hello(app: App, req: dict) -> dict:
-    return {"proto": 1, "fw": VERSION, "device_id": _device_id(app), "registered": _key() is not None}
+def hello(app: App, req: dict) -> dict:
+    return {"proto": 1, "fw": VERSION, "device_id": device_id(app), "registered": device_key() is not None}
 
 
-def _info(app: App, req: dict) -> dict:
-    key = _key()
-    sec = _file(config.SECRETS_FILE)
+def info(app: App, req: dict) -> dict:
+    key = device_key()
+    sec = _file(cfgbase.SECRETS_FILE)
     cfg = app.cfg
     return {
         "proto": 1,
         "fw": VERSION,
         "board": app.hw.name,
-        "device_id": _device_id(app),
+        "device_id": device_id(app),
         "registered": key is not None,
-        "key": config.fingerprint(key) if key is not None else None,
+        "key": cfgbase.fingerprint(key) if key is not None else None,
         "secrets": sorted(k for k in ("device_key", "mqtt_password", "wifi_password") if k in sec),
-        "config": _file(config.CONFIG_FILE),
+        "config": _file(cfgbase.CONFIG_FILE),
         "running": cfg is not None,
-        "readings": _readings(app),
+        "readings": readings(app),
     }
 
 
-def _configure(app: App, req: dict) -> dict:
+def configure(app: App, req: dict) -> dict:
     new = _dict(req, "set")
-    old = _file(config.CONFIG_FILE)
+    old = _file(cfgbase.CONFIG_FILE)
     merged = dict(old)
     for k in new:
         if new[k] is None:
             merged.pop(k, None)
         else:
             merged[k] = new[k]
+    from panic import config  # only here: unloaded with this module (panic.console._request)
+
     try:
         cfg = config.settings(merged, "pb-" + app.hw.unique_id())
-    except config.ConfigError as e:
+    except cfgbase.ConfigError as e:
         raise _Refused("invalid", e.args[0])
     if cfg.unknown_keys:
         raise _Refused("invalid", "unknown key %s" % cfg.unknown_keys[0])
     for k in _PROTECTED:
         if merged.get(k) != old.get(k):
-            _auth(app, req, "configure")
+            auth(app, req, "configure")
             break
-    _write(config.CONFIG_FILE, merged)
+    write(cfgbase.CONFIG_FILE, merged)
     return {"reboot_needed": True}
 
 
@@ -188,8 +192,8 @@ def _set_secrets(app: App, req: dict) -> dict:
         if k not in ("device_key", "mqtt_password", "wifi_password"):
             raise _Refused("invalid", "unknown secret %s" % k)
     if "device_key" in new or "mqtt_password" in new:  # a new Wi-Fi password cannot re-point the unit
-        _auth(app, req, "set_secrets")
-    merged = _file(config.SECRETS_FILE)
+        auth(app, req, "set_secrets")
+    merged = _file(cfgbase.SECRETS_FILE)
     merged.update(new)
     if merged.get("wifi_password", 0) is None:
         merged.pop("wifi_password")
@@ -197,33 +201,33 @@ def _set_secrets(app: App, req: dict) -> dict:
     check = dict(merged)
     check.setdefault("device_key", "0" * 64)
     check.setdefault("mqtt_password", "-")
-    cfg = config.Config()
+    cfg = cfgbase.Config()
     try:
-        config.add_secrets(cfg, check)
-    except config.ConfigError as e:
+        cfgbase.add_secrets(cfg, check)
+    except cfgbase.ConfigError as e:
         raise _Refused("invalid", e.args[0])  # names the key, never the value
     key = None
     if "device_key" in merged:
         merged["device_key"] = merged["device_key"].lower()
-        key = config.fingerprint(cfg.device_key)
-    _write(config.SECRETS_FILE, merged)
+        key = cfgbase.fingerprint(cfg.device_key)
+    write(cfgbase.SECRETS_FILE, merged)
     log.info("console", "secrets written key=%s" % key)
     return {"key": key, "reboot_needed": True}
 
 
-def _write(path: str, obj: dict) -> None:
+def write(path: str, obj: dict) -> None:
     try:
         flash.write_atomic(path, json.dumps(obj).encode())
     except OSError as e:
         raise _Refused("flash", "writing %s failed errno=%s; the old file is kept" % (path, e.errno))
 
 
-def _challenge(app: App, req: dict) -> dict:
+def challenge(app: App, req: dict) -> dict:
     console.nonce = binascii.hexlify(os.urandom(16)).decode()
-    return {"nonce": console.nonce, "device_id": _device_id(app)}
+    return {"nonce": console.nonce, "device_id": device_id(app)}
 
 
-def _test_mode(app: App, req: dict) -> dict:
+def test_mode(app: App, req: dict) -> dict:
     on = req.get("on")
     if not isinstance(on, bool):
         raise _Refused("bad_request", "on must be true or false")
@@ -232,22 +236,22 @@ def _test_mode(app: App, req: dict) -> dict:
     return {"test_mode": on}
 
 
-def _selftest(app: App, req: dict) -> dict:
+def selftest(app: App, req: dict) -> dict:
     st = os.statvfs(".")
-    return {"readings": _readings(app), "flash_free": st[0] * st[3], "running": app.cfg is not None}
+    return {"readings": readings(app), "flash_free": st[0] * st[3], "running": app.cfg is not None}
 
 
-def _reboot(app: App, req: dict) -> dict:
+def reboot(app: App, req: dict) -> dict:
     return {"rebooting": True}
 
 
 _OPS = {
-    "hello": _hello,
-    "info": _info,
-    "configure": _configure,
+    "hello": hello,
+    "info": info,
+    "configure": configure,
     "set_secrets": _set_secrets,
-    "challenge": _challenge,
-    "test_mode": _test_mode,
-    "selftest": _selftest,
-    "reboot": _reboot,
+    "challenge": challenge,
+    "test_mode": test_mode,
+    "selftest": selftest,
+    "reboot": reboot,
 }

@@ -28,11 +28,11 @@ _IDLE_SLICE_MS = const(50)
 
 class Delivery:
     def __init__(self, outbox: Outbox, link: Link, retry_min_ms: int, retry_max_ms: int, sup: Supervisor) -> None:
-        self._outbox = outbox
-        self._link = link
-        self._min = retry_min_ms
-        self._max = retry_max_ms
-        self._sup = sup
+        self.outbox = outbox
+        self.link = link
+        self.retry_min_ms = retry_min_ms
+        self.retry_max_ms = retry_max_ms
+        self.sup = sup
         self._woken = False
 
     def wake(self) -> None:
@@ -42,43 +42,43 @@ class Delivery:
     def link_up(self) -> None:
         """A fresh connection: whatever is pending goes out now."""
         now = time.ticks_ms()
-        for e in self._outbox.entries:
+        for e in self.outbox.entries:
             e.due = now
         self._woken = True
 
     def _next_due(self) -> Entry | None:
         now = time.ticks_ms()
-        for e in self._outbox.entries:  # oldest first
+        for e in self.outbox.entries:  # oldest first
             if time.ticks_diff(now, e.due) >= 0:
                 return e
         return None
 
     async def run(self) -> None:
         # A QoS 1 publish may legitimately wait for its PUBACK timeout.
-        slot = self._sup.register("delivery", self._link.publish_timeout_ms + 5000)
+        slot = self.sup.register("delivery", self.link.publish_timeout_ms + 5000)
         while True:
-            self._sup.alive(slot)
+            self.sup.alive(slot)
             self._woken = False
-            e = self._next_due() if self._link.connected else None
+            e = self._next_due() if self.link.connected else None
             if e is not None:
                 await self._send(e)
                 continue
             while not self._woken:
-                self._sup.alive(slot)
+                self.sup.alive(slot)
                 await asyncio.sleep_ms(_IDLE_SLICE_MS)
-                if self._link.connected and self._next_due() is not None:
+                if self.link.connected and self._next_due() is not None:
                     break
 
     async def _send(self, e: Entry) -> None:
         try:
-            await self._link.publish(e.topic, e.payload, 1)
+            await self.link.publish(e.topic, e.payload, 1)
         except OSError as err:
             # The link manager sees the drop and reconnects; link_up() then
             # makes this entry due again. Until then, retry on the normal schedule.
             log.warn("delivery", "send failed seq=%d err=%s" % (e.seq, log.q(err)))
-            e.due = time.ticks_add(time.ticks_ms(), self._min)
+            e.due = time.ticks_add(time.ticks_ms(), self.retry_min_ms)
             return
         e.sends += 1
-        e.backoff_ms = self._min if e.sends == 1 else min(e.backoff_ms * 2, self._max)
+        e.backoff_ms = self.retry_min_ms if e.sends == 1 else min(e.backoff_ms * 2, self.retry_max_ms)
         e.due = time.ticks_add(time.ticks_ms(), e.backoff_ms)
         log.info("delivery", "sent seq=%d try=%d next_ms=%d" % (e.seq, e.sends, e.backoff_ms))

@@ -63,21 +63,21 @@ def accuracy_m(hdop: int) -> int:
 class Gps:
     def __init__(self, uart: Uart, power: Switch | None = None, policy: GpsPower | None = None) -> None:
         self.nmea = Nmea()
-        self._uart = uart
-        self._power = power
-        self._policy = policy or GpsPower()
+        self.uart = uart
+        self.power = power
+        self.policy = policy or GpsPower()
         self._buf = bytearray(_CHUNK)
         self._seen = 0  # nmea.fixes already taken
         self._fix_at = -1  # uptime ms when the last fix was committed
         self._heard_at = 0  # uptime ms of the last byte
-        self._on = False
+        self.on = False
 
     def poll(self, now: int) -> bool:
         """Read what the UART holds; True when a new fix was committed."""
         nmea = self.nmea
         got = False
         while True:
-            n = self._uart.readinto(self._buf)
+            n = self.uart.readinto(self._buf)
             if not n:
                 break
             nmea.feed(self._buf, n)
@@ -109,14 +109,14 @@ class Gps:
 
     def alert(self, now: int) -> None:
         """An alert was raised: power the receiver now (not at the next poll)."""
-        self._policy.alert(now)
+        self.policy.alert(now)
         self._switch(True, "alert")
 
     def _switch(self, on: bool, why: str) -> None:
-        if on != self._on:
-            self._on = on
-            if self._power is not None:
-                self._power.set(on)
+        if on != self.on:
+            self.on = on
+            if self.power is not None:
+                self.power.set(on)
             log.info("gps", "power=%s why=%s" % ("on" if on else "off", why))
 
     async def run(self, sup: Supervisor) -> None:
@@ -126,13 +126,13 @@ class Gps:
         while True:
             now = log.uptime_ms()
             if self.poll(now):
-                self._policy.fixed(now)
+                self.policy.fixed(now)
             if nmea.valid != had:
                 had = nmea.valid
                 if had:
                     log.info("gps", "fix dim=%d sats=%d hdop=%d fixes=%d" % (nmea.dim, nmea.sats, nmea.hdop, nmea.fixes))
                 else:
                     log.warn("gps", "no fix sentences=%d rejected=%d" % (nmea.sentences, nmea.rejected))
-            self._switch(self._policy.wanted(now), "policy")
+            self._switch(self.policy.wanted(now), "policy")
             sup.alive(slot)
             await asyncio.sleep_ms(_POLL_MS)

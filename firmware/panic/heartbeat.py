@@ -29,22 +29,22 @@ class Heartbeat:
         self, dev: str, hw: Hardware, seq: SeqCounter, signer: Signer, link: Link, interval_s: int,
         sup: Supervisor,
     ) -> None:
-        self._dev = dev
-        self._hw = hw
-        self._seq = seq
-        self._signer = signer
-        self._link = link
+        self.dev = dev
+        self.hw = hw
+        self.seq = seq
+        self.signer = signer
+        self.link = link
         self._interval_ms = interval_s * 1000
-        self._sup = sup
+        self.sup = sup
         self.topic = messages.topic(dev, "hb")
 
     async def run(self) -> None:
-        slot = self._sup.register("heartbeat", self._link.publish_timeout_ms + 5000)
+        slot = self.sup.register("heartbeat", self.link.publish_timeout_ms + 5000)
         generation = -1
         last = time.ticks_ms()
         while True:
-            self._sup.alive(slot)
-            link = self._link
+            self.sup.alive(slot)
+            link = self.link
             if link.connected and (
                 generation != link.generation or time.ticks_diff(time.ticks_ms(), last) >= self._interval_ms
             ):
@@ -54,17 +54,17 @@ class Heartbeat:
             await asyncio.sleep_ms(_POLL_MS)
 
     async def _send(self) -> None:
-        hw = self._hw
+        hw = self.hw
         try:
-            seq = self._seq.next()
+            seq = self.seq.next()
         except OverflowError:  # seq.py: exhausted  # logged by seq.py; a heartbeat is not worth a dead task
             return
         body = messages.heartbeat(
-            self._dev, seq, hw.clock.utc(), log.uptime_ms(), hw.battery(), hw.power(), "wifi", hw.wifi.rssi(),
-            self._link.ep,
+            self.dev, seq, hw.clock.utc(), log.uptime_ms(), hw.battery(), hw.power(), "wifi", hw.wifi.rssi(),
+            self.link.ep,
         )
         try:
-            await self._link.publish(self.topic, self._signer.sign(self.topic, body), 0)
+            await self.link.publish(self.topic, self.signer.sign(self.topic, body), 0)
         except OSError as e:
             log.warn("heartbeat", "send failed seq=%d err=%s" % (seq, log.q(e)))
             return

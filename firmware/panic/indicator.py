@@ -57,10 +57,10 @@ _SLICE_MS = const(50)  # how often a running pattern looks for a state change
 
 class Indicator:
     def __init__(self, led: Switch, buzzer: Switch | None, sup: Supervisor, fault_led: Switch | None = None) -> None:
-        self._led = led
-        self._buzzer = buzzer
+        self.led = led
+        self.buzzer = buzzer
         self.fault_led = fault_led
-        self._sup = sup
+        self.sup = sup
         self.state = FAULT  # until the app knows better (no config, no link yet)
         log.info("indicator", "state=%s prev=none why=boot" % FAULT)
         self.silent = False
@@ -79,24 +79,24 @@ class Indicator:
         self.state = state
         if self.fault_led is not None:
             self.fault_led.set(state == FAULT)
-        if self._buzzer is not None and not self.silent and state in (RECEIVED, ACKNOWLEDGED, ON_THE_WAY):
-            self._buzzer.set(True)
+        if self.buzzer is not None and not self.silent and state in (RECEIVED, ACKNOWLEDGED, ON_THE_WAY):
+            self.buzzer.set(True)
             self._chirping = True
             self._chirp_until = time.ticks_add(time.ticks_ms(), _CHIRP_MS)
 
     def _light(self, on: bool) -> None:
         if on != self._led_on:
             self._led_on = on
-            self._led.set(on)
+            self.led.set(on)
 
     def _quiet_buzzer(self) -> None:
         if self._chirping and time.ticks_diff(time.ticks_ms(), self._chirp_until) >= 0:
             self._chirping = False
-            if self._buzzer is not None:
-                self._buzzer.set(False)
+            if self.buzzer is not None:
+                self.buzzer.set(False)
 
     async def run(self) -> None:
-        slot = self._sup.register("indicator", 3000)
+        slot = self.sup.register("indicator", 3000)
         while True:
             state = self.state
             pattern = PATTERNS[state]
@@ -106,7 +106,7 @@ class Indicator:
                 duration = pattern[i]
                 waited = 0
                 while waited < duration and state == self.state:
-                    self._sup.alive(slot)
+                    self.sup.alive(slot)
                     self._quiet_buzzer()
                     step = duration - waited
                     if step > _SLICE_MS:

@@ -48,11 +48,11 @@ class Link:
         self, cfg: Config, hw: Hardware, sup: Supervisor,
         on_message: Callable[[str, bytes], None], on_change: Callable[[bool], None],
     ) -> None:
-        self._cfg = cfg
-        self._hw = hw
-        self._sup = sup
+        self.cfg = cfg
+        self.hw = hw
+        self.sup = sup
         self._on_message = on_message
-        self._on_change = on_change
+        self.on_change = on_change
         self.status_topic = messages.topic(cfg.device_id, "status")
         self.connected = False
         self.generation = 0  # counts sessions, so other tasks can spot a new one
@@ -60,7 +60,7 @@ class Link:
         self.publish_timeout_ms = 5000
         # Made now, at boot, with its receive buffer, while the heap is still
         # whole; every session reuses it (see panic.mqtt, "Receiving").
-        self._client = self._new_client()
+        self.client = self._new_client()
         self._reading = False
         self._clock_task: object = None
         self._clock_next = time.ticks_ms()
@@ -69,15 +69,15 @@ class Link:
         """Publish on the current session; OSError when there is none (or it drops)."""
         if not self.connected:
             raise OSError(errno.ENOTCONN)
-        await self._client.publish(topic, payload, qos=qos, timeout_ms=self.publish_timeout_ms)
+        await self.client.publish(topic, payload, qos=qos, timeout_ms=self.publish_timeout_ms)
 
     async def run(self) -> None:
-        cfg = self._cfg
-        slot = self._sup.register("link", self.publish_timeout_ms * 3 + _WIFI_TIMEOUT_MS)
+        cfg = self.cfg
+        slot = self.sup.register("link", self.publish_timeout_ms * 3 + _WIFI_TIMEOUT_MS)
         delay = cfg.reconnect_min_ms
         attempt = 0
         while True:
-            self._sup.alive(slot)
+            self.sup.alive(slot)
             attempt += 1
             if await self._wifi(slot):
                 self._maybe_sync_clock()
@@ -89,19 +89,19 @@ class Link:
             log.info("link", "reconnecting in_ms=%d" % wait)
             end = time.ticks_add(time.ticks_ms(), wait)
             while time.ticks_diff(end, time.ticks_ms()) > 0:
-                self._sup.alive(slot)
+                self.sup.alive(slot)
                 await asyncio.sleep_ms(_POLL_MS)
             delay = min(delay * 2, cfg.reconnect_max_ms)
 
     async def _wifi(self, slot: int) -> bool:
-        wifi = self._hw.wifi
+        wifi = self.hw.wifi
         if wifi.isconnected():
             return True
-        log.info("link", "wifi connecting ssid=%s" % log.q(self._cfg.wifi_ssid))
-        wifi.connect(self._cfg.wifi_ssid, self._cfg.wifi_password)
+        log.info("link", "wifi connecting ssid=%s" % log.q(self.cfg.wifi_ssid))
+        wifi.connect(self.cfg.wifi_ssid, self.cfg.wifi_password)
         waited = 0
         while waited < _WIFI_TIMEOUT_MS:
-            self._sup.alive(slot)
+            self.sup.alive(slot)
             if wifi.isconnected():
                 log.info("link", "wifi up rssi=%s" % wifi.rssi())
                 return True
@@ -111,7 +111,7 @@ class Link:
         return False
 
     def _maybe_sync_clock(self) -> None:
-        if self._hw.clock.utc() is not None or self._clock_task is not None:
+        if self.hw.clock.utc() is not None or self._clock_task is not None:
             return
         if time.ticks_diff(time.ticks_ms(), self._clock_next) < 0:
             return
@@ -119,19 +119,19 @@ class Link:
 
     async def _sync_clock(self) -> None:
         try:
-            ok = await self._hw.clock.sync(self._cfg.ntp_host)
+            ok = await self.hw.clock.sync(self.cfg.ntp_host)
         except Exception as e:  # NTP trouble must never take the link down
             log.exc("link", "clock sync failed", e)
             ok = False
         if ok:
-            log.info("link", "clock synced utc=%s" % self._hw.clock.utc())
+            log.info("link", "clock synced utc=%s" % self.hw.clock.utc())
         else:
             log.warn("link", "clock not synced, ts=null until it is")
         self._clock_next = time.ticks_add(time.ticks_ms(), _CLOCK_RETRY_MS)
         self._clock_task = None
 
     def _new_client(self) -> MQTTClient:
-        cfg = self._cfg
+        cfg = self.cfg
         client = MQTTClient(
             cfg.device_id, cfg.broker_host, port=cfg.broker_port, user=cfg.device_id,
             password=cfg.mqtt_password, keepalive_s=cfg.keepalive_s,
@@ -145,8 +145,8 @@ class Link:
 
     async def _session(self, slot: int, attempt: int) -> bool:
         """One MQTT session; returns when it ends. True if it was established."""
-        cfg = self._cfg
-        client = self._client
+        cfg = self.cfg
+        client = self.client
         client.host, client.port = cfg.brokers[self.ep]
         log.info("link", "connecting host=%s port=%d attempt=%d" % (client.host, client.port, attempt))
         try:
@@ -167,12 +167,12 @@ class Link:
         self.connected = True
         self.generation += 1
         log.info("link", "connected host=%s port=%d attempt=%d" % (client.host, client.port, attempt))
-        self._on_change(True)
+        self.on_change(True)
         self._reading = True
         reader = asyncio.create_task(self._read(client))
-        wifi = self._hw.wifi
+        wifi = self.hw.wifi
         while self._reading and client.is_connected():
-            self._sup.alive(slot)
+            self.sup.alive(slot)
             if not wifi.isconnected():
                 # Without this the dead socket would only be noticed by keepalive, a minute later.
                 log.warn("link", "wifi lost")
@@ -183,12 +183,12 @@ class Link:
         reader.cancel()
         client.close()
         log.warn("link", "disconnected session=%d" % self.generation)
-        self._on_change(False)
+        self.on_change(False)
         return True
 
     def _failed(self, client: MQTTClient) -> bool:
         client.close()
-        self.ep = (self.ep + 1) % len(self._cfg.brokers)  # the next endpoint, after the back-off
+        self.ep = (self.ep + 1) % len(self.cfg.brokers)  # the next endpoint, after the back-off
         return False
 
     async def _read(self, client: MQTTClient) -> None:

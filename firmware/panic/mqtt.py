@@ -264,8 +264,8 @@ class MQTTClient:
         self._rd: asyncio.StreamReader | None = None
         self._wr: asyncio.StreamWriter | None = None
         self._connected = False
-        self._err = errno.ENOTCONN  # errno raised to callers while down
-        self._gen = 0  # connection number: tasks of an old connection exit
+        self.err = errno.ENOTCONN  # errno raised to callers while down
+        self.gen = 0  # connection number: tasks of an old connection exit
         self._pid = 0
         self._pend: dict[int, _Pending] = {}
         self._wlock = asyncio.Lock()
@@ -275,7 +275,7 @@ class MQTTClient:
         self._wdeadline = ticks_ms()
         self._last_rx = self._last_tx = self._last_ping = ticks_ms()
         # Inbox ring buffer.
-        self._q: list[tuple[str, bytes] | None] = [None] * _INBOX
+        self.q: list[tuple[str, bytes] | None] = [None] * _INBOX
         self._qhead = 0
         self._qlen = 0
         self._qev = asyncio.Event()
@@ -292,7 +292,7 @@ class MQTTClient:
         # The receive buffer: every incoming packet body is read into it (or
         # through it, when skipped), so the largest thing receiving allocates
         # is the copy of a payload handed to next_message().
-        self._rx = memoryview(bytearray(rx_size))
+        self.rx = memoryview(bytearray(rx_size))
         # Topics subscribed to, as (bytes, str): an incoming topic is matched
         # against them byte for byte. Kept across reconnects, as a persistent
         # session keeps them at the broker (which delivers queued messages
@@ -315,7 +315,7 @@ class MQTTClient:
         device right after the CONNACK, before this session's SUBSCRIBE.
         """
         t = topic.encode()
-        if not t or b"+" in t or b"#" in t or len(t) > len(self._rx):
+        if not t or b"+" in t or b"#" in t or len(t) > len(self.rx):
             raise ValueError("topic")  # incoming topics are matched byte for byte
         for sub in self._subs:
             if sub[0] == t:
@@ -366,12 +366,12 @@ class MQTTClient:
         """Next incoming message, oldest first; OSError once the inbox is empty and the link down."""
         while not self._qlen:
             if not self._connected:
-                raise OSError(self._err)
+                raise OSError(self.err)
             self._qev.clear()
             await self._qev.wait()
         i = self._qhead
-        msg = self._q[i]
-        self._q[i] = None
+        msg = self.q[i]
+        self.q[i] = None
         self._qhead = (i + 1) % _INBOX
         self._qlen -= 1
         assert msg is not None
@@ -394,7 +394,7 @@ class MQTTClient:
 
     def _check(self) -> None:
         if not self._connected:
-            raise OSError(self._err)
+            raise OSError(self.err)
 
     def _new_pid(self) -> int:
         pid = self._pid
@@ -418,20 +418,20 @@ class MQTTClient:
                 self.stats["timeouts"] += 1
                 raise OSError(errno.ETIMEDOUT) from None
         if wait.code == _LOST:
-            raise OSError(self._err)
+            raise OSError(self.err)
         return wait.code
 
     async def _send(self, a: bytes | bytearray, b: bytes | None, timeout_ms: int) -> None:
         # All writes go through here, one at a time. The supervisor enforces
         # the deadline by dropping the link, which cancels this task; the
         # CancelledError is turned into the drop's OSError.
-        gen = self._gen
+        gen = self.gen
         lock = self._wlock
         await lock.acquire()
         try:
             wr = self._wr
-            if gen != self._gen or not self._connected or wr is None:
-                raise OSError(self._err)
+            if gen != self.gen or not self._connected or wr is None:
+                raise OSError(self.err)
             self._wtask = asyncio.current_task()
             self._wdeadline = ticks_add(ticks_ms(), timeout_ms)
             try:
@@ -440,17 +440,17 @@ class MQTTClient:
                     wr.write(b)
                 await wr.drain()
             except asyncio.CancelledError:
-                if gen == self._gen and self._connected:
+                if gen == self.gen and self._connected:
                     self._drop(errno.ECONNABORTED)  # cancelled by the caller mid-packet
                     raise
-                raise OSError(self._err) from None
+                raise OSError(self.err) from None
             except OSError as e:
-                if gen == self._gen:
+                if gen == self.gen:
                     self._drop(e.errno or errno.ECONNRESET)
                 raise
             self._last_tx = ticks_ms()
         finally:
-            if gen == self._gen:
+            if gen == self.gen:
                 self._wtask = None
             lock.release()
 
@@ -470,7 +470,7 @@ class MQTTClient:
 
     async def _skip(self, n: int) -> None:
         # Read n bytes off the wire through the receive buffer, and forget them.
-        rx = self._rx
+        rx = self.rx
         size = len(rx)
         while n > size:
             await self._fill(rx)
@@ -480,14 +480,14 @@ class MQTTClient:
 
     async def _reader(self, gen: int) -> None:
         try:
-            while gen == self._gen:
+            while gen == self.gen:
                 await self._read_packet()
                 self._last_rx = ticks_ms()
         except OSError as e:
-            if gen == self._gen:
+            if gen == self.gen:
                 self._drop(e.errno or errno.ECONNRESET)
         except Exception:  # protocol error from the broker's side
-            if gen == self._gen:
+            if gen == self.gen:
                 self._drop(errno.ECONNABORTED)
 
     async def _read_packet(self) -> None:
@@ -531,7 +531,7 @@ class MQTTClient:
             self._discard("discarded reason=qos%d" % qos if qos > 1 else "discarded reason=malformed", rl)
             return
         s = self._sbuf
-        rx = self._rx
+        rx = self.rx
         await self._fill(self._s2)
         tlen = (s[0] << 8) | s[1]
         plen = rl - head - tlen
@@ -577,7 +577,7 @@ class MQTTClient:
             self._qhead = (self._qhead + 1) % size
             self._qlen -= 1
             self.stats["drops"] += 1
-        self._q[(self._qhead + self._qlen) % size] = (topic, payload)
+        self.q[(self._qhead + self._qlen) % size] = (topic, payload)
         self._qlen += 1
         self._qev.set()
 
@@ -592,7 +592,7 @@ class MQTTClient:
         tick = min(_TICK_MS, ka // 4) if ka else _TICK_MS
         while True:
             await asyncio.sleep_ms(tick)
-            if gen != self._gen or not self._connected:
+            if gen != self.gen or not self._connected:
                 return
             now = ticks_ms()
             if self._wtask is not None and ticks_diff(now, self._wdeadline) > 0:
@@ -628,7 +628,7 @@ class MQTTClient:
         # End the connection (if any) and wake every waiter with OSError(err).
         if self._connected:
             self._connected = False
-            self._err = err
+            self.err = err
         try:
             cur = asyncio.current_task()
         except RuntimeError:  # called outside the event loop

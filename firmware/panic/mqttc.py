@@ -35,7 +35,7 @@ _CONNACK_TEXT = const((
 
 async def connect(self: MQTTClient, clean_session: bool, timeout_ms: int) -> None:
     self._close_socket()  # leftovers of a failed attempt
-    self._gen += 1
+    self.gen += 1
     self._wlock = asyncio.Lock()
     self._pend = {}
     self._wtask = None
@@ -51,8 +51,8 @@ async def connect(self: MQTTClient, clean_session: bool, timeout_ms: int) -> Non
     now = ticks_ms()
     self._last_rx = self._last_tx = self._last_ping = now
     self._connected = True
-    self._err = errno.ECONNRESET
-    gen = self._gen
+    self.err = errno.ECONNRESET
+    gen = self.gen
     self._rtask = asyncio.create_task(self._reader(gen))
     self._stask = asyncio.create_task(self._supervisor(gen))
 

@@ -57,7 +57,7 @@ class Outbox:
         self.entries: list[Entry] = []  # oldest (lowest seq) first
         self.fault = False  # some entry is in RAM only
 
-    def _path(self, e: Entry) -> str:
+    def path(self, e: Entry) -> str:
         return "%s/%016d.%s" % (self.dir, e.seq, "c" if e.critical else "n")  # 16 digits: 2^53-1
 
     def add(self, seq: int, topic: str, payload: bytes, critical: bool) -> Entry:
@@ -108,7 +108,7 @@ class Outbox:
     def _persist(self, e: Entry) -> None:
         why = "outbox full of critical entries"
         if self._on_flash() < self.capacity:
-            path = self._path(e)
+            path = self.path(e)
             try:
                 flash.write_atomic(path, e.topic.encode() + b"\n" + e.payload)
                 e.persisted = True

@@ -26,15 +26,16 @@ import asyncio
 
 from micropython import const
 
-from panic import log
+from panic import log, messages
 
-TYPE_CHECKING = False
+TYPE_CHECKING = const(False)  # a constant: the block below is compiled away
 if TYPE_CHECKING:
     from panic.alerts import Alerts
     from panic.hal import Hardware
     from panic.supervisor import Supervisor
 
-EVENTS = ("tamper", "power_lost", "battery_low", "tamper_restored", "power_restored", "battery_restored")
+# messages.ALERT_TYPES[_EVENTS + i]: tamper, power_lost, battery_low, then their restores (no tuple of our own).
+_EVENTS = const(4)
 # const() and names starting with "_": no interned name (qstr) on the heap for these.
 _SETTLE_MS = const(1000)
 _LOW_PCT = const(20)
@@ -43,7 +44,7 @@ _OK_PCT = const(30)
 
 async def run(hw: Hardware, alerts: Alerts, sup: Supervisor, repeat_ms: int) -> None:
     slot = sup.register("sensors", 3000)
-    # Per condition i (EVENTS[i]): s[i] the level last reported, s[3+i] the level now,
+    # Per condition i (tamper, mains, battery): s[i] the level last reported, s[3+i] the level now,
     # s[6+i] uptime it last changed, s[9+i] uptime of the last report. One list, allocated once.
     s = [False, False, False, False, False, False, 0, 0, 0, -repeat_ms, -repeat_ms, -repeat_ms]
     while True:
@@ -64,5 +65,5 @@ async def run(hw: Hardware, alerts: Alerts, sup: Supervisor, repeat_ms: int) -> 
                 # Signed and kept like an alert (below alerts in the outbox), quiet on the indicator.
                 # Storing blocks the loop on flash: the write gets the watchdog's whole timeout.
                 sup.feed()
-                alerts.raise_alert(EVENTS[i if now else 3 + i], None, True)
+                alerts.raise_alert(messages.ALERT_TYPES[_EVENTS + (i if now else 3 + i)], None, True)
         await asyncio.sleep_ms(100)

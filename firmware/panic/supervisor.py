@@ -28,17 +28,17 @@ if TYPE_CHECKING:
 class Supervisor:
     def __init__(self, wdt: Watchdog, tick_ms: int = 1000) -> None:
         self._wdt = wdt
-        self._tick_ms = tick_ms
-        self._names: list[str] = []
+        self.tick_ms = tick_ms
+        self.names: list[str] = []
         self._limits: list[int] = []
         self._seen: list = []  # ticks_ms of each task's last progress
         self._stalled = -1  # slot whose stall was logged, -1 when all are well
 
     def register(self, name: str, max_ms: int) -> int:
-        self._names.append(name)
+        self.names.append(name)
         self._limits.append(max_ms)
         self._seen.append(time.ticks_ms())
-        return len(self._names) - 1
+        return len(self.names) - 1
 
     def alive(self, slot: int) -> None:
         self._seen[slot] = time.ticks_ms()
@@ -59,20 +59,20 @@ class Supervisor:
         return True
 
     async def run(self) -> None:
-        log.info("supervisor", "started tick_ms=%d" % self._tick_ms)
+        log.info("supervisor", "started tick_ms=%d" % self.tick_ms)
         while True:
             log.uptime_ms()  # keeps the uptime accumulator ahead of ticks wrap-around
             stalled = self.check()
             if stalled < 0:
                 self._wdt.feed()
                 if self._stalled >= 0:
-                    log.info("supervisor", "recovered task=%s" % self._names[self._stalled])
+                    log.info("supervisor", "recovered task=%s" % self.names[self._stalled])
             elif stalled != self._stalled:
                 log.error(
                     "supervisor",
                     "task stalled, watchdog not fed task=%s silent_ms=%d"
-                    % (self._names[stalled], time.ticks_diff(time.ticks_ms(), self._seen[stalled])),
+                    % (self.names[stalled], time.ticks_diff(time.ticks_ms(), self._seen[stalled])),
                 )
             self._stalled = stalled
             mem.sample()
-            await asyncio.sleep_ms(self._tick_ms)
+            await asyncio.sleep_ms(self.tick_ms)

@@ -2,10 +2,11 @@
 
 Run by simulator/button.py, compiled (simulator/compiled.py) like the firmware, as::
 
-    micropython -X heapsize=110K -m simmain <host> <port> <unique_id>
+    micropython -X heapsize=110K -m simmain <host> <port> <unique_id> <board name> <buzzer 0|1> [<why not>]
 
 with the compiled firmware (or, for debugging, its .py sources) on
-MICROPYPATH and the device's flash directory as the working directory.
+MICROPYPATH and the device's flash directory as the working directory. The
+host reads the flash's board.json (name, buzzer; an empty name: none usable).
 Connects the control channel, starts the virtual hardware's tasks and calls
 the firmware's entry, panic.app.main. Besides vhal's commands it answers
 ``heap`` on the channel by logging the heap after a collection, followed by
@@ -18,6 +19,8 @@ names are interned: the pools they live in double in size, docs/firmware.md).
 # the heap is empty, and the MQTT client first of all (it needs ~90 KB while compiling).
 import panic.mqtt  # noqa: F401  # isort: skip
 from panic import app, mem  # isort: skip
+# panic.boarddef as on a unit, where panic.hal parses the board with it and unloads it: its names
+# stay interned and its code leaves the same hole (the board itself comes from the host here).
 import panic.boarddef  # noqa: F401  # isort: skip  - both compiled now, unloaded once used
 import panic.config  # noqa: F401  # isort: skip
 
@@ -37,31 +40,6 @@ from panic import log
 _GPS_BACKLOG = const(512)
 
 
-def _board() -> tuple:
-    """(name, has_buzzer) from board.json in the flash dir, through the firmware's boarddef."""
-    try:
-        from panic import boarddef
-
-        board = boarddef.load("board.json")
-        found = (board.name, board.has("buzzer"))
-    except Exception as e:  # no board file yet: still a usable virtual button
-        print("W 0 sim: no board definition err=%s" % repr(e))
-        found = ("virtual", False)
-    mem.unload("panic.boarddef")  # as panic.hal does once the pins are set up
-    # The name is a string from inside the parsed JSON (~30 KB of objects on this 64-bit
-    # heap, garbage now): a copy made after a collection lands low in the heap instead of
-    # pinning the middle of the large free block the JSON leaves behind.
-    gc.collect()
-    return "%s" % found[0], found[1]
-
-
-def _connect(host: str, port: int) -> asyncio.StreamReader:
-    sock = socket.socket()
-    sock.connect(socket.getaddrinfo(host, port)[0][-1])
-    sock.setblocking(False)
-    return asyncio.StreamReader(sock)
-
-
 async def _control(stream: asyncio.StreamReader, hw: vhal.VirtualHardware) -> None:
     while True:
         line = await stream.readline()
@@ -70,25 +48,28 @@ async def _control(stream: asyncio.StreamReader, hw: vhal.VirtualHardware) -> No
             sys.exit(0)
         text = line.decode().strip()
         if text == "heap":
-            _heap()
+            gc.collect()
+            block = 32 if sys.maxsize > (1 << 32) else 16
+            log.info("sim", "heap alloc=%d free=%d block=%d" % (gc.mem_alloc(), gc.mem_free(), block))
+            micropython.mem_info()
+            micropython.qstr_info()  # "qstr pool: n_pool=.. n_qstr=..": interned names, for good (docs/firmware.md)
         else:
             hw.command(text)
         while hw.gps_uart.waiting() > _GPS_BACKLOG:  # a UART's buffer is small: the host waits, not the heap
             await asyncio.sleep_ms(10)
 
 
-def _heap() -> None:
-    gc.collect()
-    block = 32 if sys.maxsize > (1 << 32) else 16
-    log.info("sim", "heap alloc=%d free=%d block=%d" % (gc.mem_alloc(), gc.mem_free(), block))
-    micropython.mem_info()
-    micropython.qstr_info()  # "qstr pool: n_pool=.. n_qstr=..": interned names, for good (docs/firmware.md)
-
-
 def main() -> None:
-    host, port, uid = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    stream = _connect(host, port)
-    name, has_buzzer = _board()
+    mem.unload("panic.boarddef")  # as panic.hal does once the pins are set up; the board came from the host
+    host, port, uid, name = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    if not name:  # the host found no usable board.json (simulator/button.py, board_args)
+        print("W 0 sim: no board definition err=%s" % sys.argv[6])
+        name = "virtual"
+    sock = socket.socket()
+    sock.connect(socket.getaddrinfo(host, port)[0][-1])
+    sock.setblocking(False)
+    stream = asyncio.StreamReader(sock)
+    has_buzzer = sys.argv[5] == "1"
     hw = vhal.VirtualHardware(stream, name, uid, has_buzzer)
     # Which firmware runs: panic/__init__.mpy when compiled, .py from source.
     log.info("sim", "firmware file=%s" % log.q(panic.__file__))

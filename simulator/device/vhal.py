@@ -44,6 +44,7 @@ from panic import log
 _RESET_EXIT = const(75)
 _WDT_CHECK_MS = const(100)
 _SETTLE_MS = const(100)
+_RSSI = const(-55)  # dBm, fixed
 
 
 def send(channel: asyncio.StreamReader, line: str) -> None:
@@ -108,10 +109,10 @@ class VirtualButton:
     """The SOS contact; its level follows schedules sent by the host."""
 
     def __init__(self, channel: asyncio.StreamReader) -> None:
-        self._channel = channel
+        self.channel = channel
         self.level = False
-        self._steps = ""  # a pattern argument (see durations), "" when none is playing
-        self._generation = 0
+        self.steps = ""  # a pattern argument (see durations), "" when none is playing
+        self.generation = 0
 
     def pressed(self) -> bool:
         return self.level
@@ -119,51 +120,51 @@ class VirtualButton:
     def _set(self, level: bool) -> None:
         if level != self.level:
             self.level = level
-            send(self._channel, "pin 1" if level else "pin 0")
+            send(self.channel, "pin 1" if level else "pin 0")
 
     def play(self, steps: str) -> None:
         """Alternate pressed/released for the ms in `steps` (checked), starting pressed; ends released."""
-        self._steps = steps
-        self._generation += 1
+        self.steps = steps
+        self.generation += 1
 
     def hold(self, level: bool) -> None:
-        self._steps = ""
-        self._generation += 1
+        self.steps = ""
+        self.generation += 1
         self._set(level)
 
     async def run(self) -> None:
         while True:
-            if not self._steps:
+            if not self.steps:
                 await asyncio.sleep_ms(5)
                 continue
-            generation = self._generation
+            generation = self.generation
             pressed = True
-            for ms in durations(self._steps):
+            for ms in durations(self.steps):
                 self._set(pressed)
                 pressed = not pressed
                 end = time.ticks_add(time.ticks_ms(), ms)
-                while time.ticks_diff(end, time.ticks_ms()) > 0 and generation == self._generation:
+                while time.ticks_diff(end, time.ticks_ms()) > 0 and generation == self.generation:
                     await asyncio.sleep_ms(1)
-                if generation != self._generation:
+                if generation != self.generation:
                     break
-            if generation == self._generation:
+            if generation == self.generation:
                 self._set(False)
-                self._steps = ""
+                self.steps = ""
                 # Report "done" once the release has lasted long enough for the
                 # firmware's debounce to see it, so back-to-back presses stay apart.
                 await asyncio.sleep_ms(_SETTLE_MS)
-                send(self._channel, "done")
+                send(self.channel, "done")
 
 
 class VirtualOutput:
     def __init__(self, channel: asyncio.StreamReader, name: str) -> None:
-        self._channel = channel
-        self._name = name
+        self.channel = channel
+        self.name = name
         self.on = False
 
     def set(self, on: bool) -> None:
         self.on = bool(on)
-        send(self._channel, "%s %d" % (self._name, self.on))
+        send(self.channel, "%s %d" % (self.name, self.on))
 
 
 class VirtualHardware:
@@ -171,15 +172,14 @@ class VirtualHardware:
     the unix port's time.time() is already Unix seconds, synced) and its watchdog. One object rather
     than four classes: every class and name costs the simulated button's heap (docs/firmware.md)."""
 
-    def __init__(self, channel: asyncio.StreamReader, name: str, uid: str, has_buzzer: bool, rssi: int = -55) -> None:
-        self._channel = channel
+    def __init__(self, channel: asyncio.StreamReader, name: str, uid: str, has_buzzer: bool) -> None:
+        self.channel = channel
         self.name = name
-        self._uid = uid
+        self.uid = uid
         self.button = VirtualButton(channel)
         self.led = VirtualOutput(channel, "led")
         self.buzzer = VirtualOutput(channel, "buzzer") if has_buzzer else None
         self.fault_led = None  # the host watches the indicator's log lines instead
-        self._rssi = rssi
         self.wifi = self
         self.clock = self
         self.gps_uart = VirtualUart()  # fed by the host (``gps <hex>``), read by panic.gps
@@ -192,7 +192,7 @@ class VirtualHardware:
 
     def watchdog(self, timeout_ms: int) -> VirtualHardware:
         """The virtual watchdog (this object's feed): the process exits with _RESET_EXIT unless fed in time."""
-        self._timeout_ms = timeout_ms
+        self.timeout_ms = timeout_ms
         self._fed = time.ticks_ms()
         asyncio.create_task(self._watch())
         return self
@@ -203,12 +203,12 @@ class VirtualHardware:
     async def _watch(self) -> None:
         # A blocked event loop also starves this check, but the overrun is
         # seen as soon as the loop runs again - close enough to a real WDT.
-        while time.ticks_diff(time.ticks_ms(), self._fed) <= self._timeout_ms:
+        while time.ticks_diff(time.ticks_ms(), self._fed) <= self.timeout_ms:
             await asyncio.sleep_ms(_WDT_CHECK_MS)
-        reset(self._channel, "watchdog")
+        reset(self.channel, "watchdog")
 
     def unique_id(self) -> str:
-        return self._uid
+        return self.uid
 
     def connect(self, ssid: str | None, password: str | None) -> None:
         pass
@@ -217,7 +217,7 @@ class VirtualHardware:
         return True
 
     def rssi(self) -> int | None:
-        return self._rssi
+        return _RSSI
 
     def utc(self) -> int | None:
         return int(time.time())
@@ -236,7 +236,7 @@ class VirtualHardware:
         return "mains" if self._mains else "battery"
 
     def reset(self) -> None:
-        reset(self._channel, "requested")
+        reset(self.channel, "requested")
 
     def command(self, line: str) -> None:
         """One line from the host."""

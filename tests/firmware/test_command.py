@@ -116,10 +116,10 @@ class App:
 
 app = App()
 app.alerts = Alerts()
-print("none", command._loc(app))
+print("none", command.loc(app))
 for fix in (None, (-54291234, 1052612345, 6, "gps", 1)):
-    app.alerts._gps = Gps(fix)
-    print("gps", command._loc(app))
+    app.alerts.gps = Gps(fix)
+    print("gps", command.loc(app))
 """
 
 

@@ -21,6 +21,8 @@ from simulator.button import SimulatedButton
 from simulator.stack import MqttListener, Stack
 from tests.contract import assert_valid
 
+# `stack` and `dispatch` (the running stack, a dispatch consumer) are tests/conftest.py's fixtures.
+
 DEVICE = "pb-0badc0ffee02"
 # Fast knobs: hold 1.5 s, cancel after a 3 s hold, no coalescing unless a test asks for it.
 FAST = {"reconnect_min_ms": 100, "reconnect_max_ms": 1000, "hold_ms": 1500, "cancel_ms": 3000,

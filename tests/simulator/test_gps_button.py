@@ -28,7 +28,8 @@ from tests.contract import assert_valid
 
 NMEA_DIR = Path(__file__).resolve().parents[1] / "data" / "nmea"
 CAPTURE = NMEA_DIR / "neo-m8n.log"
-FAST = {"reconnect_min_ms": 100, "reconnect_max_ms": 1000, "hold_ms": 1500}
+# repeat_ms 0: the tests press twice within the default 30 s, which would coalesce the second hold.
+FAST = {"reconnect_min_ms": 100, "reconnect_max_ms": 1000, "hold_ms": 1500, "repeat_ms": 0}
 HOLD_MS = 1800
 
 
