@@ -63,7 +63,10 @@ case "${1:-}" in
     exec .venv/bin/panic-demo "$@" ;;
   test)
     shift; ensure_system test; ensure_venv
-    exec .venv/bin/python -m pytest "$@" ;;
+    # Three workers on two cores: most tests wait on brokers, gateways and simulated buttons rather than
+    # compute, so the suite runs in well under half the time (docs/benchmarks.md, "The test suite").
+    # A test file runs whole on one worker (its module fixtures stay shared). PANIC_TEST_WORKERS=0: one process.
+    exec .venv/bin/python -m pytest -n "${PANIC_TEST_WORKERS:-3}" --dist loadfile "$@" ;;
   *)
     echo "usage: ./run.sh demo | ./run.sh test [pytest args]" >&2; exit 2 ;;
 esac

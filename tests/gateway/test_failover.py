@@ -161,7 +161,7 @@ def test_real_buttons_move_to_their_next_endpoint_when_their_node_dies(pair: Pai
                 tmp_path / device_id, device_id=device_id, device_key_hex=issued["device_key"],
                 mqtt_password=issued["mqtt_password"], broker_host=config.host, broker_port=config.port,
                 brokers=endpoints, hold_ms=300, heartbeat_s=2, reconnect_min_ms=200, reconnect_max_ms=1000,
-                retry_min_ms=500, retry_max_ms=2000)
+                retry_min_ms=500, retry_max_ms=2000, repeat_ms=0)  # two presses in a row: no coalescing
             buttons.append(SimulatedButton(tmp_path / device_id))
             buttons[-1].start()
         for button in buttons:
