@@ -248,17 +248,33 @@ def _boot(app: App, device_id: str) -> tuple:
 
 def _command(app: App, topic: str, payload: bytes) -> None:
     """panic.command, on demand: loaded for one command, unloaded after (as panic.config at boot)."""
+    answer = None
     try:
         from panic import command
 
-        command.handle(app, topic, payload)
+        answer = command.handle(app, topic, payload)
+        if answer is not None:  # sent by a task of this module: panic.command is unloaded before it runs
+            asyncio.create_task(_answer(app, *answer))
     except Exception as e:  # also a MemoryError loading it: the command goes unanswered, and expires
         log.exc("cmd", "failed", e)
     finally:
+        command = answer = None  # this frame's references, else the module stays alive until it returns
         mem.unload("panic.command")
-        mem.unload("panic.config")  # config commands check their bounds there
-        mem.unload("panic.cfgbase")
+        mem.unload("panic.identify")  # stays loaded by its task while the indicator blinks
+        mem.unload("panic.cfgbase")  # config commands check their arguments there
         mem.report("cmd")
+
+
+async def _answer(app: App, topic: str, payload: bytes, reboot: bool) -> None:
+    """A command's signed result (panic.command), QoS 1; then the reset a `reboot` asked for."""
+    try:
+        await app.link.publish(topic, payload, 1)  # type: ignore[union-attr]
+        log.info("cmd", "answered bytes=%d" % len(payload))
+    except OSError as e:
+        log.warn("cmd", "answer not sent err=%s" % log.q(e))
+    if reboot:
+        log.warn("cmd", "rebooting")
+        app.hw.reset()
 
 
 def main(hw: Hardware | None = None) -> None:

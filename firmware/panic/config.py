@@ -10,7 +10,7 @@ required unless ``brokers`` lists the broker's endpoints in the order to try
 them (1 to 4 of ``{"host": ..., "port": 1883, "tls": false}``; ``port`` and
 ``tls`` optional; TLS is not built in yet, so ``tls`` must be false), which
 replaces ``broker_host``/``broker_port``; every other key is optional, with the default and the allowed
-range in _INTS (timing knobs exist so installers and tests can shorten them).
+range in _INTS (panic/cfgbase.py; timing knobs exist so installers and tests can shorten them).
 
 ``secrets.json`` (never printed, never read back; ``fingerprint()`` is)::
 
@@ -42,6 +42,7 @@ from micropython import const
 from panic.cfgbase import (  # noqa: F401  (re-exported: config.ConfigError, config.fingerprint, ...)
     CONFIG_FILE,
     SECRETS_FILE,
+    _INTS,
     Config,
     ConfigError,
     add_secrets,
@@ -49,25 +50,6 @@ from panic.cfgbase import (  # noqa: F401  (re-exported: config.ConfigError, con
     valid_device_id,
 )
 
-# name, default, lowest, highest
-_INTS = (  # not const(): panic.command reads it (both modules are on-demand)
-    ("broker_port", 1883, 1, 65535),
-    ("heartbeat_s", 30, 1, 86400),
-    ("hold_ms", 2000, 100, 30000),
-    ("keepalive_s", 60, 5, 3600),
-    ("retry_min_ms", 2000, 50, 3600000),  # first retransmission of an unacked alert
-    ("retry_max_ms", 60000, 50, 3600000),  # retransmission back-off cap
-    ("reconnect_min_ms", 1000, 50, 3600000),  # first reconnect delay, doubled with jitter
-    ("reconnect_max_ms", 30000, 50, 3600000),
-    ("outbox_max", 32, 1, 1000),
-    ("seq_block", 64, 1, 100000),
-    ("wdt_ms", 10000, 2000, 120000),
-    # gestures and device events (docs/firmware.md, "Gestures and events": defaults and why)
-    ("cancel_ms", 10000, 3000, 60000),  # hold that cancels, within cancel_window_s of an alert
-    ("cancel_window_s", 120, 0, 3600),  # 0: no cancel gesture
-    ("taps_ms", 3000, 500, 10000),  # three short presses within -> silent_sos
-    ("repeat_ms", 30000, 0, 600000),  # the same gesture / event again within: coalesced
-)
 # name, default (None: optional)
 _STRS = const((("wifi_ssid", None), ("ntp_host", "pool.ntp.org")))
 _OTHER = const(("device_id", "broker_host", "brokers"))
