@@ -40,7 +40,7 @@ import time
 
 # asyncio loads these parts on first use; loading them with the rest of the
 # code keeps the heap accounting honest (code before mark_code, data after).
-from asyncio import Event, Lock, StreamReader, gather, wait_for_ms  # noqa: F401
+from asyncio import Event, Lock, StreamReader, StreamWriter, gather, wait_for_ms  # noqa: F401
 
 # Biggest first, as in main.py: each compile needs contiguous heap, which the
 # compiled code of the modules before it breaks up.
