@@ -231,7 +231,7 @@ RESIDENT = ("panic", "panic.log", "panic.mem", "panic.flash", "panic.sign", "pan
             "panic.indicator", "panic.delivery", "panic.button", "panic.heartbeat", "panic.sensors", "panic.console",
             "panic.nmea", "panic.gpspower", "panic.gps", "panic.app", "vhal")
 NOT_RESIDENT = (
-    "panic.mqttc", "panic.boot", "panic.config", "panic.boarddef", "panic.command", "panic.identify",
+    "panic.mqttc", "panic.boot", "panic.config", "panic.bounds", "panic.boarddef", "panic.command", "panic.identify",
     "panic.consolereq",
 )
 COSTS = """

@@ -188,7 +188,7 @@ class App:
             alerts.on_ack(payload)
         elif topic.endswith("/cmd") and alerts is not None and self.sup is not None:
             self.sup.feed()  # a command may write the flash
-            _command(self, topic, payload)
+            asyncio.create_task(_command(self, topic, payload))
         else:
             log.warn("link", "unexpected topic=%s" % log.q(topic))
 
@@ -246,27 +246,24 @@ def _boot(app: App, device_id: str) -> tuple:
         mem.unload("panic.cfgbase")
 
 
-def _command(app: App, topic: str, payload: bytes) -> None:
-    """panic.command, on demand: loaded for one command, unloaded after (as panic.config at boot)."""
+async def _command(app: App, topic: str, payload: bytes) -> None:
+    """panic.command, on demand: loaded for one command, unloaded after (as panic.config at boot);
+    then the answer it signed is sent (QoS 1) from here, without it, and a `reboot` done."""
     answer = None
     try:
         from panic import command
 
         answer = command.handle(app, topic, payload)
-        if answer is not None:  # sent by a task of this module: panic.command is unloaded before it runs
-            asyncio.create_task(_answer(app, *answer))
     except Exception as e:  # also a MemoryError loading it: the command goes unanswered, and expires
         log.exc("cmd", "failed", e)
     finally:
-        command = answer = None  # this frame's references, else the module stays alive until it returns
+        command = None  # type: ignore[assignment]  # this frame's reference, else the module would stay alive
         mem.unload("panic.command")
         mem.unload("panic.identify")  # stays loaded by its task while the indicator blinks
-        mem.unload("panic.cfgbase")  # config commands check their arguments there
         mem.report("cmd")
-
-
-async def _answer(app: App, topic: str, payload: bytes, reboot: bool) -> None:
-    """A command's signed result (panic.command), QoS 1; then the reset a `reboot` asked for."""
+    if answer is None:
+        return
+    topic, payload, reboot = answer
     try:
         await app.link.publish(topic, payload, 1)  # type: ignore[union-attr]
         log.info("cmd", "answered bytes=%d" % len(payload))

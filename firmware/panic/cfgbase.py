@@ -1,6 +1,5 @@
 """The part of panic.config the serial console needs on a running unit: file names, the Config
-class, the secrets check, the key fingerprint, the device id check, and the integer settings' bounds
-(_INTS: a `config` command, panic/command.py, checks its arguments with this module alone).
+class, the secrets check, the key fingerprint and the device id check.
 
 A module of its own so that a console request (panic.consolereq, on demand) loads ~2 KB here
 instead of all of panic.config (~6 KB on the simulated 64-bit heap); panic.config imports these
@@ -13,27 +12,6 @@ import hashlib
 
 CONFIG_FILE = "config.json"  # not const(): panic.consolereq writes these files
 SECRETS_FILE = "secrets.json"
-
-
-# name, default, lowest, highest
-_INTS = (  # not const(): panic.config and panic.command import it (a command loads only this module)
-    ("broker_port", 1883, 1, 65535),
-    ("heartbeat_s", 30, 1, 86400),
-    ("hold_ms", 2000, 100, 30000),
-    ("keepalive_s", 60, 5, 3600),
-    ("retry_min_ms", 2000, 50, 3600000),  # first retransmission of an unacked alert
-    ("retry_max_ms", 60000, 50, 3600000),  # retransmission back-off cap
-    ("reconnect_min_ms", 1000, 50, 3600000),  # first reconnect delay, doubled with jitter
-    ("reconnect_max_ms", 30000, 50, 3600000),
-    ("outbox_max", 32, 1, 1000),
-    ("seq_block", 64, 1, 100000),
-    ("wdt_ms", 10000, 2000, 120000),
-    # gestures and device events (docs/firmware.md, "Gestures and events": defaults and why)
-    ("cancel_ms", 10000, 3000, 60000),  # hold that cancels, within cancel_window_s of an alert
-    ("cancel_window_s", 120, 0, 3600),  # 0: no cancel gesture
-    ("taps_ms", 3000, 500, 10000),  # three short presses within -> silent_sos
-    ("repeat_ms", 30000, 0, 600000),  # the same gesture / event again within: coalesced
-)
 
 
 class ConfigError(Exception):

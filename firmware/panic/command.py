@@ -17,7 +17,7 @@ in order, each with its reason code::
     expired           the device's clock is known and past ``exp``
     unknown_cmd       not one of _COMMANDS
     bad_args          arguments the command does not take (config: only _CONFIG_KEYS, integers)
-    out_of_range      a config value outside panic/cfgbase.py's bounds
+    out_of_range      a config value outside panic/bounds.py's bounds
     failed            the flash could not be written: nothing was done
 
 A rejected command changes nothing (not even the stored cseq) and is
@@ -41,7 +41,7 @@ retried: the gateway then shows the command ``expired``.
 import asyncio
 import json
 
-from panic import flash, log, messages
+from panic import flash, log, mem, messages
 from panic.sign import SigError
 
 from micropython import const
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 # const() and "_" names: none of these names is interned (a qstr stays for good, docs/firmware.md).
 _CSEQ_FILE = const("cseq")
 _COMMANDS = const(("locate", "test", "identify", "config", "reboot"))
-_CONFIG_KEYS = const(("heartbeat_s", "hold_ms"))  # the settings a command may change; bounds in panic/cfgbase.py
+_CONFIG_KEYS = const(("heartbeat_s", "hold_ms"))  # the settings a command may change; bounds in panic/config.py
 _MEMBERS = const(("v", "dev", "cseq", "cmd", "args", "ts", "exp"))
 
 
@@ -119,7 +119,9 @@ def check(signer: object, topic: str, dev: str, payload: bytes, last: int, utc: 
         return c
     if not args:
         raise Rejected("bad_args", c)
-    from panic.cfgbase import _INTS  # on demand: the caller unloads it with this one
+    from panic.bounds import _INTS
+
+    mem.unload("panic.bounds")  # at once: this frame holds what it needs of it
 
     for k in args:
         v = args[k]

@@ -10,7 +10,7 @@ required unless ``brokers`` lists the broker's endpoints in the order to try
 them (1 to 4 of ``{"host": ..., "port": 1883, "tls": false}``; ``port`` and
 ``tls`` optional; TLS is not built in yet, so ``tls`` must be false), which
 replaces ``broker_host``/``broker_port``; every other key is optional, with the default and the allowed
-range in _INTS (panic/cfgbase.py; timing knobs exist so installers and tests can shorten them).
+range in panic/bounds.py (timing knobs exist so installers and tests can shorten them).
 
 ``secrets.json`` (never printed, never read back; ``fingerprint()`` is)::
 
@@ -35,14 +35,13 @@ reports the fault. Without a good copy the current files' error stands.
 
 import json
 
-from panic import flash
+from panic import flash, mem
 from micropython import const
 
 # What panic.consolereq needs too lives in panic.cfgbase (the console loads it without this module).
 from panic.cfgbase import (  # noqa: F401  (re-exported: config.ConfigError, config.fingerprint, ...)
     CONFIG_FILE,
     SECRETS_FILE,
-    _INTS,
     Config,
     ConfigError,
     add_secrets,
@@ -113,6 +112,10 @@ def settings(raw: dict, default_device_id: str | None) -> Config:
     Also what the serial console (panic.consolereq) checks a new configuration with."""
     cfg = Config()
     known: list[str] = list(_OTHER)  # and every key read below (annotated: not only these two literals)
+    from panic.bounds import _INTS
+
+    mem.unload("panic.bounds")  # at once: this frame holds what it needs of it
+
     for key, default, low, high in _INTS:
         known.append(key)
         v = raw.get(key, default)
