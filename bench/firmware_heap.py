@@ -230,7 +230,10 @@ RESIDENT = ("panic", "panic.log", "panic.mem", "panic.flash", "panic.sign", "pan
             "panic.outbox", "panic.supervisor", "panic.mqtt", "panic.link", "panic.fix", "panic.alerts",
             "panic.indicator", "panic.delivery", "panic.button", "panic.heartbeat", "panic.sensors", "panic.console",
             "panic.nmea", "panic.gpspower", "panic.gps", "panic.app", "vhal")
-NOT_RESIDENT = ("panic.mqttc", "panic.boot", "panic.config", "panic.boarddef", "panic.command", "panic.consolereq")
+NOT_RESIDENT = (
+    "panic.mqttc", "panic.boot", "panic.config", "panic.bounds", "panic.boarddef", "panic.command", "panic.identify",
+    "panic.consolereq",
+)
 COSTS = """
 import gc, micropython
 import asyncio

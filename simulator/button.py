@@ -74,6 +74,7 @@ FROM_SOURCE_ENV = "PANIC_SIM_FROM_SOURCE"  # "1": run the .py sources (Simulated
 DEVICE_HEAPSIZE = "110K"  # the heap an ESP32 without PSRAM gives Python
 SOURCE_HEAPSIZE = "192K"  # for the .py firmware, compiled on the device heap as no unit does
 GPS_PIECE = 128  # bytes of receiver output per control line (hex: twice that)
+_PATTERN_PIECE = 64  # durations per `pattern` control line (a long pattern goes in pieces)
 _INDICATOR = re.compile(r"\bstate=(\w+)")
 _MEMORY = re.compile(r"\balloc=(\d+) free=(\d+) peak=(\d+) code=(\d+)")
 
@@ -370,7 +371,13 @@ class SimulatedButton:
         """Alternate pressed/released for these durations, starting pressed; ends released."""
         if not durations_ms or any(d <= 0 for d in durations_ms):
             raise ValueError("durations must be positive")
-        self._play("pattern " + ",".join(str(int(d)) for d in durations_ms), sum(durations_ms))
+        steps = [str(int(d)) for d in durations_ms]
+        # A long pattern in pieces of _PATTERN_PIECE durations (`pattern+` lines, the last one
+        # `pattern`): one line of 1.6 KB needed blocks that big on the running device's heap.
+        for i in range(0, len(steps) - _PATTERN_PIECE, _PATTERN_PIECE):
+            self._send("pattern+ " + ",".join(steps[i:i + _PATTERN_PIECE]))
+        last = (len(steps) - 1) // _PATTERN_PIECE * _PATTERN_PIECE
+        self._play("pattern " + ",".join(steps[last:]), sum(durations_ms))
 
     def bouncy_press(self, hold_ms: int, bounces: int = 4) -> None:
         """A press whose contact bounces (4 ms closed, 3 ms open, `bounces` times) as it closes and opens."""

@@ -40,7 +40,7 @@ import time
 
 # asyncio loads these parts on first use; loading them with the rest of the
 # code keeps the heap accounting honest (code before mark_code, data after).
-from asyncio import Event, Lock, StreamReader, gather, wait_for_ms  # noqa: F401
+from asyncio import Event, Lock, StreamReader, StreamWriter, gather, wait_for_ms  # noqa: F401
 
 # Biggest first, as in main.py: each compile needs contiguous heap, which the
 # compiled code of the modules before it breaks up.
@@ -188,7 +188,7 @@ class App:
             alerts.on_ack(payload)
         elif topic.endswith("/cmd") and alerts is not None and self.sup is not None:
             self.sup.feed()  # a command may write the flash
-            _command(self, topic, payload)
+            asyncio.create_task(_command(self, topic, payload))
         else:
             log.warn("link", "unexpected topic=%s" % log.q(topic))
 
@@ -246,19 +246,32 @@ def _boot(app: App, device_id: str) -> tuple:
         mem.unload("panic.cfgbase")
 
 
-def _command(app: App, topic: str, payload: bytes) -> None:
-    """panic.command, on demand: loaded for one command, unloaded after (as panic.config at boot)."""
+async def _command(app: App, topic: str, payload: bytes) -> None:
+    """panic.command, on demand: loaded for one command, unloaded after (as panic.config at boot);
+    then the answer it signed is sent (QoS 1) from here, without it, and a `reboot` done."""
+    answer = None
     try:
         from panic import command
 
-        command.handle(app, topic, payload)
+        answer = command.handle(app, topic, payload)
     except Exception as e:  # also a MemoryError loading it: the command goes unanswered, and expires
         log.exc("cmd", "failed", e)
     finally:
+        command = None  # type: ignore[assignment]  # this frame's reference, else the module would stay alive
         mem.unload("panic.command")
-        mem.unload("panic.config")  # config commands check their bounds there
-        mem.unload("panic.cfgbase")
+        mem.unload("panic.identify")  # stays loaded by its task while the indicator blinks
         mem.report("cmd")
+    if answer is None:
+        return
+    topic, payload, reboot = answer
+    try:
+        await app.link.publish(topic, payload, 1)  # type: ignore[union-attr]
+        log.info("cmd", "answered bytes=%d" % len(payload))
+    except OSError as e:
+        log.warn("cmd", "answer not sent err=%s" % log.q(e))
+    if reboot:
+        log.warn("cmd", "rebooting")
+        app.hw.reset()
 
 
 def main(hw: Hardware | None = None) -> None:

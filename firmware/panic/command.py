@@ -2,8 +2,8 @@
 
 On demand: App._on_message imports this module when a command arrives and
 unloads it (panic.mem.unload) as soon as ``handle`` returns, so it costs no
-heap while the button waits. A task it starts (the answer, identify's
-blinking) keeps its code alive until that task ends.
+heap while the button waits. Nothing of it outlives ``handle``: the answer
+is sent by a task of panic.app, identify's blinking runs in panic.identify.
 
 A command (protocol/README.md, "Commands") is signed by the gateway with
 the device key, like an ack, and carries its own counter ``cseq``. Checks,
@@ -17,7 +17,7 @@ in order, each with its reason code::
     expired           the device's clock is known and past ``exp``
     unknown_cmd       not one of _COMMANDS
     bad_args          arguments the command does not take (config: only _CONFIG_KEYS, integers)
-    out_of_range      a config value outside panic/config.py's bounds
+    out_of_range      a config value outside panic/bounds.py's bounds
     failed            the flash could not be written: nothing was done
 
 A rejected command changes nothing (not even the stored cseq) and is
@@ -27,7 +27,7 @@ executed twice, not even after a reboot; then it runs and is answered::
 
     locate    the result carries ``loc`` (the GPS fix, or null without one)
     test      raises a ``test`` alert; the result carries its ``seq``
-    identify  the indicator blinks ``identify`` and the buzzer beeps for _IDENTIFY_MS (not while an
+    identify  the indicator blinks ``identify`` and the buzzer beeps for 10 s (panic/identify.py; not while an
               alert is being sent, and no beep in silent mode); any state change ends it
     config    changes heartbeat_s / hold_ms: written to config.json (atomically), then applied
     reboot    answers, then resets the device
@@ -41,7 +41,7 @@ retried: the gateway then shows the command ``expired``.
 import asyncio
 import json
 
-from panic import flash, indicator, log, messages
+from panic import flash, log, mem, messages
 from panic.sign import SigError
 
 from micropython import const
@@ -55,8 +55,6 @@ _CSEQ_FILE = const("cseq")
 _COMMANDS = const(("locate", "test", "identify", "config", "reboot"))
 _CONFIG_KEYS = const(("heartbeat_s", "hold_ms"))  # the settings a command may change; bounds in panic/config.py
 _MEMBERS = const(("v", "dev", "cseq", "cmd", "args", "ts", "exp"))
-_IDENTIFY_MS = const(10000)
-_BEEP_MS = const(100)
 
 
 class Rejected(Exception):
@@ -121,7 +119,9 @@ def check(signer: object, topic: str, dev: str, payload: bytes, last: int, utc: 
         return c
     if not args:
         raise Rejected("bad_args", c)
-    from panic.config import _INTS  # boot-only module: the caller unloads it with this one
+    from panic.bounds import _INTS
+
+    mem.unload("panic.bounds")  # at once: this frame holds what it needs of it
 
     for k in args:
         v = args[k]
@@ -145,11 +145,11 @@ def result(
     )).encode()
 
 
-def handle(app: App, topic: str, payload: bytes) -> None:
-    """Check, persist, execute one command; its answer goes out from a task."""
+def handle(app: App, topic: str, payload: bytes) -> tuple | None:
+    """Check, persist, execute one command; its answer (topic, signed body, reboot) for the caller to send."""
     alerts, link, cfg = app.alerts, app.link, app.cfg
     if alerts is None or link is None or cfg is None:
-        return
+        return None
     dev = cfg.device_id
     utc = app.hw.clock.utc()
     c: dict = {}
@@ -176,6 +176,8 @@ def handle(app: App, topic: str, payload: bytes) -> None:
         elif cmd == "locate":
             more = ',"loc":' + loc(app)
         elif cmd == "identify":
+            from panic.identify import identify  # a task of its own module: this one is unloaded after handle
+
             asyncio.create_task(identify(app))
         else:
             reboot = True
@@ -187,7 +189,7 @@ def handle(app: App, topic: str, payload: bytes) -> None:
         log.warn("cmd", "rejected reason=%s cseq=%s bytes=%d" % (reason, c.get("cseq"), len(payload)))
     body = result(dev, c.get("cseq"), c.get("cmd"), reason, utc, log.uptime_ms(), more)
     rtopic = messages.topic(dev, "result")
-    asyncio.create_task(_answer(app, rtopic, alerts.signer.sign(rtopic, body), reboot))
+    return rtopic, alerts.signer.sign(rtopic, body), reboot
 
 
 def _write_config(args: dict) -> None:
@@ -231,33 +233,3 @@ def loc(app: App) -> str:
     from panic import fix as fixmod
 
     return fixmod.location(fix)
-
-
-async def identify(app: App) -> None:
-    ind, buzzer = app.ind, app.hw.buzzer
-    if ind is None or ind.state == indicator.SENDING:
-        log.info("cmd", "identify not shown: an alert is being sent")  # what the button shows comes first
-        return
-    ind.set(indicator.IDENTIFY, "cmd")
-    beep = buzzer is not None and not ind.silent
-    waited = 0
-    while waited < _IDENTIFY_MS and ind.state == indicator.IDENTIFY:
-        if beep:
-            buzzer.set(waited % 1000 == 0)  # type: ignore[union-attr]
-        await asyncio.sleep_ms(_BEEP_MS)
-        waited += _BEEP_MS
-    if buzzer is not None and beep:
-        buzzer.set(False)
-    app._refresh("identify_done")
-
-
-async def _answer(app: App, topic: str, payload: bytes, reboot: bool) -> None:
-    link = app.link
-    try:
-        await link.publish(topic, payload, 1)  # type: ignore[union-attr]
-        log.info("cmd", "answered bytes=%d" % len(payload))
-    except OSError as e:
-        log.warn("cmd", "answer not sent err=%s" % log.q(e))
-    if reboot:
-        log.warn("cmd", "rebooting")
-        app.hw.reset()

@@ -10,7 +10,7 @@ required unless ``brokers`` lists the broker's endpoints in the order to try
 them (1 to 4 of ``{"host": ..., "port": 1883, "tls": false}``; ``port`` and
 ``tls`` optional; TLS is not built in yet, so ``tls`` must be false), which
 replaces ``broker_host``/``broker_port``; every other key is optional, with the default and the allowed
-range in _INTS (timing knobs exist so installers and tests can shorten them).
+range in panic/bounds.py (timing knobs exist so installers and tests can shorten them).
 
 ``secrets.json`` (never printed, never read back; ``fingerprint()`` is)::
 
@@ -35,7 +35,7 @@ reports the fault. Without a good copy the current files' error stands.
 
 import json
 
-from panic import flash
+from panic import flash, mem
 from micropython import const
 
 # What panic.consolereq needs too lives in panic.cfgbase (the console loads it without this module).
@@ -49,25 +49,6 @@ from panic.cfgbase import (  # noqa: F401  (re-exported: config.ConfigError, con
     valid_device_id,
 )
 
-# name, default, lowest, highest
-_INTS = (  # not const(): panic.command reads it (both modules are on-demand)
-    ("broker_port", 1883, 1, 65535),
-    ("heartbeat_s", 30, 1, 86400),
-    ("hold_ms", 2000, 100, 30000),
-    ("keepalive_s", 60, 5, 3600),
-    ("retry_min_ms", 2000, 50, 3600000),  # first retransmission of an unacked alert
-    ("retry_max_ms", 60000, 50, 3600000),  # retransmission back-off cap
-    ("reconnect_min_ms", 1000, 50, 3600000),  # first reconnect delay, doubled with jitter
-    ("reconnect_max_ms", 30000, 50, 3600000),
-    ("outbox_max", 32, 1, 1000),
-    ("seq_block", 64, 1, 100000),
-    ("wdt_ms", 10000, 2000, 120000),
-    # gestures and device events (docs/firmware.md, "Gestures and events": defaults and why)
-    ("cancel_ms", 10000, 3000, 60000),  # hold that cancels, within cancel_window_s of an alert
-    ("cancel_window_s", 120, 0, 3600),  # 0: no cancel gesture
-    ("taps_ms", 3000, 500, 10000),  # three short presses within -> silent_sos
-    ("repeat_ms", 30000, 0, 600000),  # the same gesture / event again within: coalesced
-)
 # name, default (None: optional)
 _STRS = const((("wifi_ssid", None), ("ntp_host", "pool.ntp.org")))
 _OTHER = const(("device_id", "broker_host", "brokers"))
@@ -131,6 +112,10 @@ def settings(raw: dict, default_device_id: str | None) -> Config:
     Also what the serial console (panic.consolereq) checks a new configuration with."""
     cfg = Config()
     known: list[str] = list(_OTHER)  # and every key read below (annotated: not only these two literals)
+    from panic.bounds import _INTS
+
+    mem.unload("panic.bounds")  # at once: this frame holds what it needs of it
+
     for key, default, low, high in _INTS:
         known.append(key)
         v = raw.get(key, default)

@@ -170,6 +170,10 @@ def configure(app: App, req: dict) -> dict:
             merged.pop(k, None)
         else:
             merged[k] = new[k]
+    for k in _PROTECTED:
+        if merged.get(k) != old.get(k):
+            auth(app, req, "configure")  # first: a refused request never loads panic.config
+            break
     from panic import config  # only here: unloaded with this module (panic.console._request)
 
     try:
@@ -178,10 +182,6 @@ def configure(app: App, req: dict) -> dict:
         raise _Refused("invalid", e.args[0])
     if cfg.unknown_keys:
         raise _Refused("invalid", "unknown key %s" % cfg.unknown_keys[0])
-    for k in _PROTECTED:
-        if merged.get(k) != old.get(k):
-            auth(app, req, "configure")
-            break
     write(cfgbase.CONFIG_FILE, merged)
     return {"reboot_needed": True}
 

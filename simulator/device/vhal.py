@@ -9,6 +9,9 @@ host -> device                        device -> host
 ``pattern <ms>,<ms>,...``             ``pin 0|1``            virtual button level
    levels alternate, starting pressed ``done``               a press/pattern finished (and
    (read as played: any length)
+``pattern+ <ms>,...``  a long pattern's
+   earlier pieces (short lines: no
+   big block on the device's heap)
                                                              its release lasted 100 ms)
 ``down`` / ``up``  raw level          ``led 0|1``, ``buzzer 0|1``
 ``stall <ms>``  block the event loop  ``reset <why>``        device resets (exit 75)
@@ -89,20 +92,22 @@ class VirtualUart:
         return len(self._data) - self._pos
 
 
-def durations(text: str) -> Iterator[int]:
-    """The ms of a ``pattern`` argument ("15,10,15"), one at a time.
+def durations(pieces: list | tuple) -> Iterator[int]:
+    """The ms of a ``pattern``'s pieces (["15,10,15", "20"]), one at a time.
 
-    A long pattern is never held as a list: on the running firmware's heap,
-    the list of a few hundred durations (and the split strings before it)
-    did not fit. ValueError for anything but comma-separated integers.
+    A long pattern is never held as a list of numbers, nor as one string: on the
+    running firmware's heap, the list of a few hundred durations (and the split
+    strings before it), or a 1.6 KB line, did not fit. ValueError for anything
+    but comma-separated integers.
     """
-    start = 0
-    while start <= len(text):
-        end = text.find(",", start)
-        if end < 0:
-            end = len(text)
-        yield int(text[start:end])
-        start = end + 1
+    for text in pieces:
+        start = 0
+        while start <= len(text):
+            end = text.find(",", start)
+            if end < 0:
+                end = len(text)
+            yield int(text[start:end])
+            start = end + 1
 
 
 class VirtualButton:
@@ -111,7 +116,8 @@ class VirtualButton:
     def __init__(self, channel: asyncio.StreamReader) -> None:
         self.channel = channel
         self.level = False
-        self.steps = ""  # a pattern argument (see durations), "" when none is playing
+        self.steps: list = []  # a pattern's pieces (see durations), [] when none is playing
+        self.pending: list = []  # pieces sent ahead of a long pattern's last one (``pattern+``)
         self.generation = 0
 
     def pressed(self) -> bool:
@@ -121,16 +127,6 @@ class VirtualButton:
         if level != self.level:
             self.level = level
             send(self.channel, "pin 1" if level else "pin 0")
-
-    def play(self, steps: str) -> None:
-        """Alternate pressed/released for the ms in `steps` (checked), starting pressed; ends released."""
-        self.steps = steps
-        self.generation += 1
-
-    def hold(self, level: bool) -> None:
-        self.steps = ""
-        self.generation += 1
-        self._set(level)
 
     async def run(self) -> None:
         while True:
@@ -149,7 +145,7 @@ class VirtualButton:
                     break
             if generation == self.generation:
                 self._set(False)
-                self.steps = ""
+                self.steps = []
                 # Report "done" once the release has lasted long enough for the
                 # firmware's debounce to see it, so back-to-back presses stay apart.
                 await asyncio.sleep_ms(_SETTLE_MS)
@@ -160,11 +156,9 @@ class VirtualOutput:
     def __init__(self, channel: asyncio.StreamReader, name: str) -> None:
         self.channel = channel
         self.name = name
-        self.on = False
 
     def set(self, on: bool) -> None:
-        self.on = bool(on)
-        send(self.channel, "%s %d" % (self.name, self.on))
+        send(self.channel, "%s %d" % (self.name, on))  # the host keeps the level
 
 
 class VirtualHardware:
@@ -244,16 +238,25 @@ class VirtualHardware:
         cmd, _, arg = line.partition(" ")
         if not cmd:
             return
-        if cmd == "press" or cmd == "pattern":  # a press is a pattern of one
+        if cmd == "press" or cmd == "pattern" or cmd == "pattern+":  # a press is a pattern of one
             try:
-                for _ in durations(arg):  # the whole argument checked before a level changes
+                for _ in durations((arg,)):  # the whole argument checked before a level changes
                     pass
-                self.button.play(arg)
+                # Alternate pressed/released, starting pressed; ends released. The pieces `pattern+`
+                # sent before (a long pattern's, in short lines) come first: one pattern, played whole.
+                b = self.button
+                b.pending.append(arg)
+                if cmd != "pattern+":
+                    b.steps, b.pending = b.pending, []
+                    b.generation += 1
                 return
             except ValueError:
                 pass
-        elif cmd == "down" or cmd == "up":
-            self.button.hold(cmd == "down")
+        elif cmd == "down" or cmd == "up":  # a raw level: ends any pattern
+            b = self.button
+            b.steps = []
+            b.generation += 1
+            b._set(cmd == "down")
             return
         elif cmd == "gps":
             try:

@@ -245,8 +245,8 @@ def test_valid_command_vectors_are_what_the_gateway_would_sign(vector: dict[str,
 
 
 def test_config_bounds_are_the_firmwares() -> None:
-    """What the API allows a config command to change equals firmware/panic/config.py's bounds."""
-    tree = ast.parse((FIRMWARE / "panic" / "config.py").read_text())
+    """What the API allows a config command to change equals firmware/panic/bounds.py's bounds."""
+    tree = ast.parse((FIRMWARE / "panic" / "bounds.py").read_text())
     ints = next(node.value for node in tree.body if isinstance(node, ast.Assign)
                 and getattr(node.targets[0], "id", "") == "_INTS")
     bounds = {row[0]: (row[2], row[3]) for row in ast.literal_eval(ints)}
