@@ -16,8 +16,9 @@ from typing import Any
 KEY = "9f" * 32
 
 IMPORTS = """
-import panic.mqtt  # as main.py: the biggest compile first, then config, then the app
+import panic.mqtt  # as main.py: the biggest compile first, then config and boot, then the app
 import panic.config
+import panic.boot
 import asyncio
 from panic import app
 """
