@@ -64,9 +64,12 @@ async def run(app: App) -> None:
 
 
 async def _handle(app: App, text: bytes) -> None:
+    global nonce
     action = ""
+    challenge = nonce  # a retry after a MemoryError may answer the same challenge
     for attempt in (0, 1):
         retry = False
+        nonce = challenge
         try:
             out, action = _request(app, text)
         except Exception as e:  # the console stays up whatever happened
@@ -88,8 +91,19 @@ def _request(app: App, text: bytes) -> tuple:
     try:
         from panic import consolereq
 
-        return consolereq.handle(app, text)
+        answer, action = consolereq.handle(app, text)
+        del consolereq  # this frame's reference too: the module's heap is free for the check below
     finally:
         mem.unload("panic.consolereq")
-        mem.unload("panic.config")  # a configure request checks with it
         mem.unload("panic.cfgbase")
+    if isinstance(action, dict):  # configure: the merged settings, checked and written on their own
+        try:
+            from panic import consolecfg
+
+            answer = consolecfg.answer(app, answer, action)
+        finally:
+            mem.unload("panic.consolecfg")
+            mem.unload("panic.config")
+            mem.unload("panic.cfgbase")
+        action = ""
+    return answer, action

@@ -58,7 +58,7 @@ def handle(app: App, text: bytes) -> tuple:
         if fn is None:
             raise _Refused("unknown_op", "unknown op; known: " + " ".join(sorted(_OPS)))
         out = fn(app, req)
-        action = "reboot" if op == "reboot" else ""
+        action = out.pop("_check", "reboot" if op == "reboot" else "")  # configure: the settings to check
     except _Refused as e:
         out = {"ok": False, "error": e.args[0], "msg": e.args[1]}
         action = ""
@@ -174,16 +174,9 @@ def configure(app: App, req: dict) -> dict:
         if merged.get(k) != old.get(k):
             auth(app, req, "configure")  # first: a refused request never loads panic.config
             break
-    from panic import config  # only here: unloaded with this module (panic.console._request)
-
-    try:
-        cfg = config.settings(merged, "pb-" + app.hw.unique_id())
-    except cfgbase.ConfigError as e:
-        raise _Refused("invalid", e.args[0])
-    if cfg.unknown_keys:
-        raise _Refused("invalid", "unknown key %s" % cfg.unknown_keys[0])
-    write(cfgbase.CONFIG_FILE, merged)
-    return {"reboot_needed": True}
+    # Checked and written by panic.consolecfg once this module is unloaded (panic.console._request):
+    # this module, panic.config and a running unit's state do not fit the heap at once.
+    return {"reboot_needed": True, "_check": merged}
 
 
 def _set_secrets(app: App, req: dict) -> dict:
