@@ -17,7 +17,7 @@ cannot stop the button (flashing starts from a freshly written image).
 import asyncio
 import sys
 
-from panic import flash, log, mem
+from panic import log, mem
 
 from micropython import const
 
@@ -64,12 +64,9 @@ async def run(app: App) -> None:
 
 
 async def _handle(app: App, text: bytes) -> None:
-    global nonce
     action = ""
-    challenge = nonce  # a retry after a MemoryError may answer the same challenge
     for attempt in (0, 1):
         retry = False
-        nonce = challenge
         try:
             out, action = _request(app, text)
         except Exception as e:  # the console stays up whatever happened
