@@ -51,6 +51,7 @@ def start(app: App, device_id: str) -> tuple:
         return None, "", "load failed exc=%s" % type(e).__name__
     finally:
         mem.unload("panic.config")
+        mem.unload("panic.cfgcheck")  # config.settings' module
     if cfg is not None:
         log.info(
             "config",

@@ -35,8 +35,11 @@ reports the fault. Without a good copy the current files' error stands.
 
 import json
 
-from panic import flash, mem
-from micropython import const
+from panic import flash
+
+# The checks of config.json's object live in panic.cfgcheck (the console checks a configure with them
+# without this module); settings is re-exported: config.settings(raw, default_device_id).
+from panic.cfgcheck import settings  # noqa: F401
 
 # What panic.consolereq needs too lives in panic.cfgbase (the console loads it without this module).
 from panic.cfgbase import (  # noqa: F401  (re-exported: config.ConfigError, config.fingerprint, ...)
@@ -48,11 +51,6 @@ from panic.cfgbase import (  # noqa: F401  (re-exported: config.ConfigError, con
     fingerprint,
     valid_device_id,
 )
-
-# name, default (None: optional)
-_STRS = const((("wifi_ssid", None), ("ntp_host", "pool.ntp.org")))
-_OTHER = const(("device_id", "broker_host", "brokers"))
-
 
 def _read(path: str, secret: bool) -> dict:
     try:
@@ -75,73 +73,10 @@ def _read(path: str, secret: bool) -> dict:
     return obj
 
 
-def _bad(key: str, what: str) -> ConfigError:
-    return ConfigError("%s: %s %s" % (CONFIG_FILE, key, what))
-
-
-def _brokers(raw: dict, port: int) -> list:
-    eps = raw.get("brokers")
-    if eps is None:
-        host = raw.get("broker_host")
-        if not isinstance(host, str) or not host:
-            raise _bad("broker_host", "missing")
-        return [(host, port)]
-    if "broker_host" in raw or "broker_port" in raw or not isinstance(eps, list) or not 0 < len(eps) < 5:
-        raise _bad("brokers", "must be a list of 1..4 endpoints, without broker_host/broker_port")
-    out = []
-    for ep in eps:
-        host = ep.get("host") if isinstance(ep, dict) else None
-        p = ep.get("port", 1883) if isinstance(ep, dict) else 0
-        if (not isinstance(host, str) or not host or not isinstance(p, int) or isinstance(p, bool)
-                or not 0 < p < 65536 or ep.get("tls", False) is not False or len(ep) > 1 + ("port" in ep) + ("tls" in ep)):
-            raise _bad("brokers", "entries must be {host, port 1..65535, tls false}")
-        out.append((host, p))
-    return out
-
-
 def load(default_device_id: str | None, where: str = "") -> Config:
     """Read and validate config.json and secrets.json (names prefixed with `where`)."""
     cfg = settings(_read(where + CONFIG_FILE, False), default_device_id)
     add_secrets(cfg, _read(where + SECRETS_FILE, True))
-    return cfg
-
-
-def settings(raw: dict, default_device_id: str | None) -> Config:
-    """A Config from config.json's object (no secrets yet); ConfigError when a value is wrong.
-
-    Also what the serial console (panic.consolereq) checks a new configuration with."""
-    cfg = Config()
-    known: list[str] = list(_OTHER)  # and every key read below (annotated: not only these two literals)
-    from panic.bounds import _INTS
-
-    mem.unload("panic.bounds")  # at once: this frame holds what it needs of it
-
-    for key, default, low, high in _INTS:
-        known.append(key)
-        v = raw.get(key, default)
-        if not isinstance(v, int) or isinstance(v, bool) or v < low or v > high:
-            raise _bad(key, "must be an integer in %d..%d" % (low, high))
-        setattr(cfg, key, v)
-    for key, text in _STRS:
-        known.append(key)
-        text = raw.get(key, text)
-        if text is not None and not isinstance(text, str):
-            raise _bad(key, "must be a string")
-        setattr(cfg, key, text)
-    cfg.unknown_keys = [k for k in raw if k not in known]  # likely typos: logged, not fatal
-    for key in ("device_key", "mqtt_password", "wifi_password"):
-        if key in raw:
-            raise _bad(key, "belongs in " + SECRETS_FILE)
-    dev = raw.get("device_id", default_device_id)
-    if not valid_device_id(dev):
-        raise _bad("device_id", "must match pb-<12 lowercase hex>")
-    cfg.device_id = dev
-    cfg.brokers = _brokers(raw, cfg.broker_port)
-    cfg.broker_host, cfg.broker_port = cfg.brokers[0]
-    if cfg.retry_max_ms < cfg.retry_min_ms or cfg.reconnect_max_ms < cfg.reconnect_min_ms:
-        raise _bad("retry_max_ms/reconnect_max_ms", "must not be below the matching _min_ms")
-    if cfg.cancel_ms <= cfg.hold_ms:
-        raise _bad("cancel_ms", "must be above hold_ms")
     return cfg
 
 

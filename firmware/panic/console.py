@@ -23,6 +23,8 @@ from micropython import const
 
 TYPE_CHECKING = const(False)  # a constant: the block below is compiled away
 if TYPE_CHECKING:
+    from typing import Any
+
     from panic.app import App
 
 _MAX_LINE = const(400)  # a set_secrets request is about 330 bytes
@@ -64,11 +66,14 @@ async def run(app: App) -> None:
 
 
 async def _handle(app: App, text: bytes) -> None:
-    action = ""
+    action = ok = None  # consolereq's answer, once it has one: a retry then checks a configure again, not the proof
     for attempt in (0, 1):
         retry = False
         try:
-            out, action = _request(app, text)
+            if ok is None:
+                ok, action = _request("panic.consolereq", app, text)
+            # configure: the merged settings, checked and written by panic.cfgcheck on its own
+            out = _request("panic.cfgcheck", app, ok, action) if isinstance(action, dict) else ok
         except Exception as e:  # the console stays up whatever happened
             out = '{"v":1,"ok":false,"error":"internal","msg":%s}' % log.q(type(e).__name__)
             retry = isinstance(e, MemoryError)
@@ -81,26 +86,15 @@ async def _handle(app: App, text: bytes) -> None:
         app.hw.reset()
 
 
-def _request(app: App, text: bytes) -> tuple:
-    """consolereq.handle(app, text): the module (and panic.config, which it imports) loaded for this
-    request and unloaded after it (with panic.cfgbase). Referenced from this frame only, which ends here: a retry after a
-    MemoryError loads it into a heap without the failed copy (see panic.app._command)."""
+def _request(name: str, *args: object) -> Any:
+    """<name>.answer(*args), the module (and panic.cfgbase, which it imports) loaded for this call
+    and unloaded after it: panic.consolereq answers a request line, panic.cfgcheck then checks and writes
+    a configure's merged settings. The two run one after the other, each in a frame of its own (a stale
+    reference left in a frame's value stack, which the collector scans as it is, would keep a module
+    alive through the next): on a running unit the heap holds one of them at a time, not both. A retry
+    after a MemoryError loads the module into a heap without the failed copy (see panic.app._command)."""
     try:
-        from panic import consolereq
-
-        answer, action = consolereq.handle(app, text)
-        del consolereq  # this frame's reference too: the module's heap is free for the check below
+        return __import__(name, None, None, ("answer",)).answer(*args)
     finally:
-        mem.unload("panic.consolereq")
+        mem.unload(name)
         mem.unload("panic.cfgbase")
-    if isinstance(action, dict):  # configure: the merged settings, checked and written on their own
-        try:
-            from panic import consolecfg
-
-            answer = consolecfg.answer(app, answer, action)
-        finally:
-            mem.unload("panic.consolecfg")
-            mem.unload("panic.config")
-            mem.unload("panic.cfgbase")
-        action = ""
-    return answer, action

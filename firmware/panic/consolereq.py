@@ -14,6 +14,15 @@ A unit that holds a valid device key is *registered*: changing its secrets,
 broker or device id then needs ``auth`` = hex HMAC-SHA256(current key,
 ``console\\n<device_id> <nonce> <op>``) with a nonce from ``challenge``
 (single-use). A unit never registered needs nothing.
+
+Names cost heap for good: every name (and every string literal of up to 10
+characters) this module holds is interned the first time it loads and stays
+interned until the unit resets, and the running unit's fifth qstr pool is
+nearly full (docs/benchmarks.md). So the answers are written as JSON text
+from long literals (a member list such as ``"proto fw board"`` is one
+string, not a name each), the ops are dispatched by their index in
+``_OPS``, the functions reuse names the firmware interns anyway, and a
+refusal is a ``cfgbase.ConfigError(code, message)``.
 """
 
 import binascii
@@ -22,6 +31,7 @@ import json
 import os
 
 from panic import VERSION, cfgbase, console, flash, log, mem
+from panic.cfgbase import ConfigError
 from panic.sign import Signer, compare
 
 from micropython import const
@@ -30,55 +40,47 @@ TYPE_CHECKING = const(False)  # a constant: the block below is compiled away
 if TYPE_CHECKING:
     from panic.app import App
 
+_OPS = const("hello info configure set_secrets challenge test_mode selftest reboot identify")
 _PROTECTED = const(("device_id", "broker_host", "broker_port"))
+_SECRETS = const(("device_key", "mqtt_password", "wifi_password"))
 
 
-class _Refused(Exception):
-    """args: (error code, message)."""
-
-
-def handle(app: App, text: bytes) -> tuple:
-    """(answer line, action) for one request line; action is "reboot" or ""."""
+def answer(app: App, text: bytes) -> tuple:
+    """(answer line, action) for one request line; action is "reboot", the settings a configure must check
+    (a dict, panic.consolecfg) or ""."""
     rid = None
+    act = ""
     try:
         try:
             req = json.loads(text)
         except Exception:
-            raise _Refused("bad_json", "not a JSON object; send one JSON request per line")
+            req = None
         if not isinstance(req, dict):
-            raise _Refused("bad_json", "not a JSON object; send one JSON request per line")
+            raise ConfigError("bad_json", "not a JSON object; send one JSON request per line")
         rid = req.get("id")
         if rid is not None and (not isinstance(rid, int) or isinstance(rid, bool)):
             rid = None
-            raise _Refused("bad_request", "id must be an integer")
+            raise ConfigError("bad_request", "id must be an integer")
         if req.get("v") != 1:
-            raise _Refused("bad_version", "this unit speaks console protocol v1")
+            raise ConfigError("bad_version", "this unit speaks console protocol v1")
         op = req.get("op")
-        fn = _OPS.get(op) if isinstance(op, str) else None
-        if fn is None:
-            raise _Refused("unknown_op", "unknown op; known: " + " ".join(sorted(_OPS)))
-        out = fn(app, req)
-        action = out.pop("_check", "reboot" if op == "reboot" else "")  # configure: the settings to check
-    except _Refused as e:
-        out = {"ok": False, "error": e.args[0], "msg": e.args[1]}
-        action = ""
-    finally:
-        mem.unload("panic.config")
-    out["v"] = 1
-    out["id"] = rid
-    if "ok" not in out:
-        out["ok"] = True
-    return json.dumps(out), action
+        ops = _OPS.split()
+        if not isinstance(op, str) or op not in ops:
+            raise ConfigError("unknown_op", "unknown op; known: " + " ".join(sorted(ops)))
+        out, act = run(app, req, ops.index(op), op)
+        out = '{"v":1,"id":%s,"ok":true%s}' % (json.dumps(rid), ("," + out) if out else "")
+    except ConfigError as e:
+        out = '{"v":1,"id":%s,"ok":false,"error":"%s","msg":%s}' % (json.dumps(rid), e.args[0], json.dumps(e.args[1]))
+        act = ""
+    return out, act
 
 
-def _dict(req: dict, name: str) -> dict:
-    d = req.get(name)
-    if not isinstance(d, dict):
-        raise _Refused("bad_request", "%s must be a JSON object" % name)
-    return d
+def pieces(keys: str, values: tuple) -> str:
+    """JSON members text (no braces): `keys` (space-separated: one literal, no name interned), their values."""
+    return json.dumps(dict(zip(keys.split(), values)))[1:-1]
 
 
-def _file(path: str) -> dict:
+def read(path: str) -> dict:
     """A settings file's object, {} when missing or unusable (the console is how to fix it)."""
     try:
         d = json.loads(flash.read(path, 4096) or b"{}")
@@ -91,14 +93,14 @@ def device_key() -> bytes | None:
     """The current device key, None on a unit never registered."""
     cfg = cfgbase.Config()
     try:
-        cfgbase.add_secrets(cfg, _file(cfgbase.SECRETS_FILE))
-    except cfgbase.ConfigError:
+        cfgbase.add_secrets(cfg, read(cfgbase.SECRETS_FILE))
+    except ConfigError:
         return None
     return cfg.device_key
 
 
 def device_id(app: App) -> str:
-    dev = _file(cfgbase.CONFIG_FILE).get("device_id")
+    dev = read(cfgbase.CONFIG_FILE).get("device_id")
     return str(dev) if cfgbase.valid_device_id(dev) else "pb-" + app.hw.unique_id()
 
 
@@ -110,141 +112,132 @@ def auth(app: App, req: dict, op: str) -> None:
     console.nonce = ""  # single-use, whatever happens next
     proof = req.get("auth")
     if not isinstance(proof, str):
-        raise _Refused("auth_required", "this unit is registered: ask a challenge, answer with its HMAC in auth")
-    want = Signer(key).mac("console", ("%s %s %s" % (device_id(app), nonce, op)).encode())
+        raise ConfigError("auth_required", "this unit is registered: ask a challenge, answer with its HMAC in auth")
+    want = Signer(key).mac("console", " ".join((device_id(app), nonce, op)).encode())
     if not nonce or not compare(proof.encode(), want):
-        raise _Refused("auth_failed", "wrong or stale proof: ask a new challenge")
+        raise ConfigError("auth_failed", "wrong or stale proof: ask a new challenge")
 
 
-def readings(app: App) -> dict:
+def status(app: App) -> str:
+    """The readings object's JSON text (protocol/console.md, `readings`)."""
     hw = app.hw
     link = app.link
     ind = app.ind
     wifi = hw.wifi
-    gc.collect()
-    r = {
-        "button": hw.button.pressed(),
-        "power": hw.power(),
-        "battery_mv": hw.battery(),
-        "wifi": wifi.isconnected(),
-        "wifi_rssi": wifi.rssi(),
-        "broker": link is not None and link.connected,
-        "indicator": ind.state if ind is not None else None,
-        "test_mode": app.test_mode,
-        "uptime_ms": log.uptime_ms(),
-        "heap_free": gc.mem_free(),
-    }
     tamper = getattr(hw, "tamper", None)
-    r["tamper"] = tamper.pressed() if tamper is not None else None
-    return r
+    ep = None
+    if link is not None and app.cfg is not None:
+        ep = app.cfg.brokers[link.ep]  # (host, port): a JSON list
+    alerts = getattr(app, "alerts", None)
+    gps = alerts.gps if alerts is not None else None
+    fix = sats = age = None
+    if gps is not None:
+        age = gps.age_ms(log.uptime_ms())
+        here = gps.loc(log.uptime_ms())
+        fix = here is not None and here[3] == "gps"
+        sats = gps.nmea.sats if age >= 0 and gps.nmea.sats >= 0 else None
+        age = age if age >= 0 else None
+    modem = getattr(app, "modem", None)  # a cellular driver, when one runs: its status() object
+    gc.collect()
+    free = gc.mem_free()
+    return "{" + pieces(
+        "button power battery_mv tamper wifi wifi_rssi broker broker_ep indicator test_mode uptime_ms heap_free "
+        "heap_low gps gps_sats gps_age_ms modem",
+        (hw.button.pressed(), hw.power(), hw.battery(), tamper.pressed() if tamper is not None else None,
+         wifi.isconnected(), wifi.rssi(), link is not None and link.connected, ep,
+         ind.state if ind is not None else None, app.test_mode, log.uptime_ms(), free,
+         # the least free heap the supervisor's samples saw since boot (panic.mem.peak: never with this module)
+         free + gc.mem_alloc() - mem.peak, fix, sats, age, modem.status() if modem is not None else None)) + "}"
 
 
-def hello(app: App, req: dict) -> dict:
-    return {"proto": 1, "fw": VERSION, "device_id": device_id(app), "registered": device_key() is not None}
+def run(app: App, req: dict, i: int, op: str) -> tuple:
+    """(answer members as JSON text, action) for op number `i` of _OPS."""
+    if i == 0:  # hello
+        return pieces("proto fw device_id registered", (1, VERSION, device_id(app), device_key() is not None)), ""
+    if i == 1:  # info
+        key = device_key()
+        sec = read(cfgbase.SECRETS_FILE)
+        return pieces("proto fw board device_id registered key secrets config running", (
+            1, VERSION, app.hw.name, device_id(app), key is not None,
+            cfgbase.fingerprint(key) if key is not None else None, [k for k in _SECRETS if k in sec],
+            read(cfgbase.CONFIG_FILE), app.cfg is not None)) + ',"readings":' + status(app), ""
+    if i == 2:  # configure
+        new = req.get("set")
+        if not isinstance(new, dict):
+            raise ConfigError("bad_request", "set must be a JSON object")
+        old = read(cfgbase.CONFIG_FILE)
+        merged = dict(old)
+        for k in new:
+            if new[k] is None:
+                merged.pop(k, None)
+            else:
+                merged[k] = new[k]
+        for k in _PROTECTED:
+            if merged.get(k) != old.get(k):
+                auth(app, req, op)  # first: a refused request never loads panic.config
+                break
+        # Checked and written by panic.consolecfg once this module is unloaded (panic.console._request):
+        # this module, panic.config and a running unit's state do not fit the heap at once.
+        return '"reboot_needed":true', merged
+    if i == 3:  # set_secrets
+        new = req.get("secrets")
+        if not isinstance(new, dict):
+            raise ConfigError("bad_request", "secrets must be a JSON object")
+        for k in new:
+            if k not in _SECRETS:
+                raise ConfigError("invalid", "unknown secret %s" % k)
+        if "device_key" in new or "mqtt_password" in new:  # a new Wi-Fi password cannot re-point the unit
+            auth(app, req, op)
+        merged = read(cfgbase.SECRETS_FILE)
+        merged.update(new)
+        if merged.get("wifi_password", 0) is None:
+            merged.pop("wifi_password")
+        # A unit not registered yet may get its Wi-Fi password first: stand-ins for what is missing.
+        check = dict(merged)
+        check.setdefault("device_key", binascii.hexlify(bytes(32)).decode())
+        check.setdefault("mqtt_password", "-")
+        cfg = cfgbase.Config()
+        try:
+            cfgbase.add_secrets(cfg, check)
+        except ConfigError as e:
+            raise ConfigError("invalid", e.args[0])  # names the key, never the value
+        fp = None
+        if "device_key" in merged:
+            merged["device_key"] = merged["device_key"].lower()
+            fp = cfgbase.fingerprint(cfg.device_key)
+        try:
+            flash.write_atomic(cfgbase.SECRETS_FILE, json.dumps(merged).encode())
+        except OSError as e:
+            raise ConfigError("flash", "writing %s failed errno=%s; the old file is kept"
+                              % (cfgbase.SECRETS_FILE, e.errno))
+        log.info("console", "secrets written key=%s" % fp)
+        return pieces("key reboot_needed", (fp, True)), ""
+    if i == 4:  # challenge
+        console.nonce = binascii.hexlify(os.urandom(16)).decode()
+        return pieces("nonce device_id", (console.nonce, device_id(app))), ""
+    if i == 5:  # test_mode
+        on = req.get("on")
+        if not isinstance(on, bool):
+            raise ConfigError("bad_request", "on must be true or false")
+        app.set_test_mode(on)  # in RAM only: a reboot ends it
+        log.info("console", "test_mode on=%d" % on)
+        return pieces("test_mode", (on,)), ""
+    if i == 6:  # selftest
+        st = os.statvfs(".")
+        return pieces("flash_free running", (st[0] * st[3], app.cfg is not None)) + ',"readings":' + status(app), ""
+    if i == 7:  # reboot
+        return '"rebooting":true', "reboot"
+    # identify: the LED blinks its identify pattern and the buzzer beeps for 10 s (panic.identify, as the
+    # remote command does), so the technician can say whether both work.
+    ind = app.ind
+    buzzer = app.hw.buzzer
+    led = ind is not None and ind.state != "sending"
+    if led:
+        from panic.identify import identify
 
+        import asyncio
 
-def info(app: App, req: dict) -> dict:
-    key = device_key()
-    sec = _file(cfgbase.SECRETS_FILE)
-    cfg = app.cfg
-    return {
-        "proto": 1,
-        "fw": VERSION,
-        "board": app.hw.name,
-        "device_id": device_id(app),
-        "registered": key is not None,
-        "key": cfgbase.fingerprint(key) if key is not None else None,
-        "secrets": sorted(k for k in ("device_key", "mqtt_password", "wifi_password") if k in sec),
-        "config": _file(cfgbase.CONFIG_FILE),
-        "running": cfg is not None,
-        "readings": readings(app),
-    }
-
-
-def configure(app: App, req: dict) -> dict:
-    new = _dict(req, "set")
-    old = _file(cfgbase.CONFIG_FILE)
-    merged = dict(old)
-    for k in new:
-        if new[k] is None:
-            merged.pop(k, None)
-        else:
-            merged[k] = new[k]
-    for k in _PROTECTED:
-        if merged.get(k) != old.get(k):
-            auth(app, req, "configure")  # first: a refused request never loads panic.config
-            break
-    # Checked and written by panic.consolecfg once this module is unloaded (panic.console._request):
-    # this module, panic.config and a running unit's state do not fit the heap at once.
-    return {"reboot_needed": True, "_check": merged}
-
-
-def _set_secrets(app: App, req: dict) -> dict:
-    new = _dict(req, "secrets")
-    for k in new:
-        if k not in ("device_key", "mqtt_password", "wifi_password"):
-            raise _Refused("invalid", "unknown secret %s" % k)
-    if "device_key" in new or "mqtt_password" in new:  # a new Wi-Fi password cannot re-point the unit
-        auth(app, req, "set_secrets")
-    merged = _file(cfgbase.SECRETS_FILE)
-    merged.update(new)
-    if merged.get("wifi_password", 0) is None:
-        merged.pop("wifi_password")
-    # A unit not registered yet may get its Wi-Fi password first: stand-ins for what is missing.
-    check = dict(merged)
-    check.setdefault("device_key", "0" * 64)
-    check.setdefault("mqtt_password", "-")
-    cfg = cfgbase.Config()
-    try:
-        cfgbase.add_secrets(cfg, check)
-    except cfgbase.ConfigError as e:
-        raise _Refused("invalid", e.args[0])  # names the key, never the value
-    key = None
-    if "device_key" in merged:
-        merged["device_key"] = merged["device_key"].lower()
-        key = cfgbase.fingerprint(cfg.device_key)
-    write(cfgbase.SECRETS_FILE, merged)
-    log.info("console", "secrets written key=%s" % key)
-    return {"key": key, "reboot_needed": True}
-
-
-def write(path: str, obj: dict) -> None:
-    try:
-        flash.write_atomic(path, json.dumps(obj).encode())
-    except OSError as e:
-        raise _Refused("flash", "writing %s failed errno=%s; the old file is kept" % (path, e.errno))
-
-
-def challenge(app: App, req: dict) -> dict:
-    console.nonce = binascii.hexlify(os.urandom(16)).decode()
-    return {"nonce": console.nonce, "device_id": device_id(app)}
-
-
-def test_mode(app: App, req: dict) -> dict:
-    on = req.get("on")
-    if not isinstance(on, bool):
-        raise _Refused("bad_request", "on must be true or false")
-    app.set_test_mode(on)  # in RAM only: a reboot ends it
-    log.info("console", "test_mode on=%d" % on)
-    return {"test_mode": on}
-
-
-def selftest(app: App, req: dict) -> dict:
-    st = os.statvfs(".")
-    return {"readings": readings(app), "flash_free": st[0] * st[3], "running": app.cfg is not None}
-
-
-def reboot(app: App, req: dict) -> dict:
-    return {"rebooting": True}
-
-
-_OPS = {
-    "hello": hello,
-    "info": info,
-    "configure": configure,
-    "set_secrets": _set_secrets,
-    "challenge": challenge,
-    "test_mode": test_mode,
-    "selftest": selftest,
-    "reboot": reboot,
-}
+        asyncio.create_task(identify(app))
+        mem.unload("panic.identify")  # kept alive by its task only, then freed
+    log.info("console", "identify led=%d" % led)
+    return pieces("led buzzer", (led, led and buzzer is not None and not ind.silent)), ""  # type: ignore[union-attr]

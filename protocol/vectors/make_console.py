@@ -19,6 +19,7 @@ LINES = [
     ("hello", '{"v":1,"op":"hello","id":1}', "ok"),
     ("info", '{"v":1,"op":"info","id":2}', "ok"),
     ("selftest", '{"v":1,"op":"selftest","id":3}', "ok"),
+    ("identify", '{"v":1,"op":"identify","id":16}', "ok"),
     ("garbage bytes", "hex:00ff03fe1b5b41", "bad_json"),
     ("plain text", "help", "bad_json"),
     ("a JSON array", "[1,2,3]", "bad_json"),

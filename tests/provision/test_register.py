@@ -191,9 +191,6 @@ def test_configure_checks_on_the_unit_then_writes_and_restarts(blank_button: Mak
     assert "wifi-secret-123" not in good.out + good.err + info.out + button.tail(200)
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN SHORT (docs/benchmarks.md, 'Still short'): on a running, registered "
-                   "unit with its GPS, checking a configure with panic.config runs out of the 110K heap "
-                   "(MemoryError; the proof itself is accepted). Remove this marker when it fits.")
 def test_a_registered_units_broker_changes_only_with_the_gateways_proof(site: Site, blank_button: MakeBlank) -> None:
     button = blank_button("move")
     port = button.console_path

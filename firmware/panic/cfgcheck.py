@@ -1,0 +1,111 @@
+"""config.json's rules (``settings``), and a console ``configure``'s check and write, on demand.
+
+``settings(raw, default_device_id)`` turns config.json's object into a
+``Config`` or raises ConfigError naming the key (panic.config re-exports it:
+the boot reads the file with it). A module of its own so that the serial
+console checks a new configuration with exactly the boot's rules without
+loading the rest of panic.config (reading, known-good copies): on a running
+unit the heap has room for this module alone (docs/benchmarks.md).
+
+A console ``configure``: panic.consolereq merges the new settings and asks
+for the proof a registered unit needs, then panic.console unloads it and
+only then loads this module to check the result (``answer``) and write
+config.json atomically. Unloaded after boot (panic.boot) and after each
+configure (panic.console).
+"""
+
+import json
+
+from micropython import const
+
+from panic import flash, mem
+from panic.cfgbase import CONFIG_FILE, SECRETS_FILE, Config, ConfigError, valid_device_id
+
+TYPE_CHECKING = const(False)
+if TYPE_CHECKING:
+    from panic.app import App
+
+# name, default (None: optional)
+_STRS = const((("wifi_ssid", None), ("ntp_host", "pool.ntp.org")))
+_OTHER = const(("device_id", "broker_host", "brokers"))
+
+
+def _bad(key: str, what: str) -> ConfigError:
+    return ConfigError("%s: %s %s" % (CONFIG_FILE, key, what))
+
+
+def _brokers(raw: dict, port: int) -> list:
+    eps = raw.get("brokers")
+    if eps is None:
+        host = raw.get("broker_host")
+        if not isinstance(host, str) or not host:
+            raise _bad("broker_host", "missing")
+        return [(host, port)]
+    if "broker_host" in raw or "broker_port" in raw or not isinstance(eps, list) or not 0 < len(eps) < 5:
+        raise _bad("brokers", "must be a list of 1..4 endpoints, without broker_host/broker_port")
+    out = []
+    for ep in eps:
+        host = ep.get("host") if isinstance(ep, dict) else None
+        p = ep.get("port", 1883) if isinstance(ep, dict) else 0
+        if (not isinstance(host, str) or not host or not isinstance(p, int) or isinstance(p, bool)
+                or not 0 < p < 65536 or ep.get("tls", False) is not False or len(ep) > 1 + ("port" in ep) + ("tls" in ep)):
+            raise _bad("brokers", "entries must be {host, port 1..65535, tls false}")
+        out.append((host, p))
+    return out
+
+
+def settings(raw: dict, default_device_id: str | None) -> Config:
+    """A Config from config.json's object (no secrets yet); ConfigError when a value is wrong.
+
+    Also what the serial console (panic.consolereq) checks a new configuration with."""
+    cfg = Config()
+    known: list[str] = list(_OTHER)  # and every key read below (annotated: not only these two literals)
+    from panic.bounds import _INTS
+
+    mem.unload("panic.bounds")  # at once: this frame holds what it needs of it
+
+    for key, default, low, high in _INTS:
+        known.append(key)
+        v = raw.get(key, default)
+        if not isinstance(v, int) or isinstance(v, bool) or v < low or v > high:
+            raise _bad(key, "must be an integer in %d..%d" % (low, high))
+        setattr(cfg, key, v)
+    for key, text in _STRS:
+        known.append(key)
+        text = raw.get(key, text)
+        if text is not None and not isinstance(text, str):
+            raise _bad(key, "must be a string")
+        setattr(cfg, key, text)
+    cfg.unknown_keys = [k for k in raw if k not in known]  # likely typos: logged, not fatal
+    for key in ("device_key", "mqtt_password", "wifi_password"):
+        if key in raw:
+            raise _bad(key, "belongs in " + SECRETS_FILE)
+    dev = raw.get("device_id", default_device_id)
+    if not valid_device_id(dev):
+        raise _bad("device_id", "must match pb-<12 lowercase hex>")
+    cfg.device_id = dev
+    cfg.brokers = _brokers(raw, cfg.broker_port)
+    cfg.broker_host, cfg.broker_port = cfg.brokers[0]
+    if cfg.retry_max_ms < cfg.retry_min_ms or cfg.reconnect_max_ms < cfg.reconnect_min_ms:
+        raise _bad("retry_max_ms/reconnect_max_ms", "must not be below the matching _min_ms")
+    if cfg.cancel_ms <= cfg.hold_ms:
+        raise _bad("cancel_ms", "must be above hold_ms")
+    return cfg
+
+
+def answer(app: App, text: str, raw: dict) -> str:
+    """The answer line: `text` (consolereq's) when `raw` (the merged settings) is valid and written, else the
+    refusal. Parameter names the firmware interns anyway (docs/benchmarks.md: the qstr pools)."""
+    try:
+        cfg = settings(raw, "pb-" + app.hw.unique_id())
+        if cfg.unknown_keys:
+            raise ConfigError("unknown key %s" % cfg.unknown_keys[0])
+        try:
+            flash.write_atomic(CONFIG_FILE, json.dumps(raw).encode())
+            return text
+        except OSError as e:
+            err = ("flash", "writing %s failed errno=%s; the old file is kept" % (CONFIG_FILE, e.errno))
+    except ConfigError as e:
+        err = ("invalid", e.args[0])
+    return '{"v":1,"id":%s,"ok":false,"error":"%s","msg":%s}' % (json.dumps(json.loads(text)["id"]), err[0],
+                                                                 json.dumps(err[1]))
