@@ -105,14 +105,59 @@ def flash(args: argparse.Namespace, t: Texts, out: Callable[[str], None]) -> int
     return 0
 
 
+def _board_modem(board: str | None) -> str | None:
+    """The modem model of a board definition this checkout knows (hardware/board.json), by board name."""
+    path = Path(__file__).resolve().parents[1] / "hardware" / "board.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    modem = data.get("modem") if isinstance(data, dict) and data.get("name") == board else None
+    return str(modem["model"]) if isinstance(modem, dict) and modem.get("model") else None
+
+
+def seen_now(r: dict[str, Any], board: str | None, t: Texts) -> list[tuple[str, str]]:
+    """What the unit sees now, one (name, text) per reading (protocol/console.md, `readings`)."""
+    rows = [("button", t("pressed") if r.get("button") else t("not_pressed"))]
+    tamper = r.get("tamper")
+    rows.append(("tamper", t("no_sensor") if tamper is None else t("open") if tamper else t("closed")))
+    mv = r.get("battery_mv")
+    rows.append(("power", f"{r.get('power')}, {t('battery')} " + (t("unknown") if mv is None else f"{mv} mV")))
+    if r.get("gps") is None:
+        rows.append(("gps", t("no_receiver")))
+    else:
+        age, sats = r.get("gps_age_ms"), r.get("gps_sats")
+        sats_text = "?" if sats is None else str(sats)
+        if r.get("gps"):
+            rows.append(("gps", t("gps_fix", sats=sats_text, age=round((age or 0) / 1000))))
+        elif age is not None:
+            rows.append(("gps", t("gps_old", age=round(age / 1000))))
+        else:
+            rows.append(("gps", t("gps_none")))
+    modem = r.get("modem")
+    if isinstance(modem, dict):
+        rssi = modem.get("rssi")
+        text = f"{modem.get('model')}: {modem.get('reg')}" + ("" if rssi is None else f", rssi {rssi} dBm")
+        rows.append(("modem", text + (f", {modem['operator']}" if modem.get("operator") else "")))
+    else:
+        rows.append(("modem", t("modem_unused", model=_board_modem(board) or t("unknown"))))
+    rows.append(("wifi", t("wifi_up", rssi=r.get("wifi_rssi")) if r.get("wifi") else t("wifi_down")))
+    ep = r.get("broker_ep")
+    where = f"{ep[0]}:{ep[1]}" if isinstance(ep, list) and len(ep) == 2 else "-"
+    rows.append(("broker", t("broker_up", ep=where) if r.get("broker") else t("broker_down", ep=where)))
+    rows.append(("heap", t("heap", free=r.get("heap_free"), low=r.get("heap_low"))))
+    return rows
+
+
 def info(args: argparse.Namespace, t: Texts, out: Callable[[str], None]) -> int:
     with Console(args.port) as con:
         answer = con.request("info")
     for key in ("device_id", "fw", "board", "registered", "key", "secrets", "running"):
         out(f"{key:12} {answer.get(key)}")
     out(f"{'config':12} {json.dumps(answer.get('config'), sort_keys=True)}")
-    for key, value in sorted((answer.get("readings") or {}).items()):
-        out(f"  {key:14} {value}")
+    out(t("sees_now") + ":")
+    for name, text in seen_now(answer.get("readings") or {}, answer.get("board"), t):
+        out(f"  {name:10} {text}")
     return 0
 
 
@@ -217,27 +262,65 @@ def register_unit(con: Console, gw: Gateway, owner: str, premises: str, settings
     return 0
 
 
+def _ask(question: str, args: argparse.Namespace, out: Callable[[str], None]) -> bool | None:
+    """The technician's y/n answer; None (not confirmed) with --yes or without a terminal to ask on."""
+    if args.yes or (not sys.stdin.isatty() and not args.ask):
+        return None
+    out(question + " [y/n]")
+    answer = sys.stdin.readline().strip().lower()
+    return answer[:1] in ("y", "j") if answer else None  # y(es) / y(a) / j(a); nothing: not confirmed
+
+
 def check(args: argparse.Namespace, t: Texts, out: Callable[[str], None]) -> int:
-    rows: list[tuple[str, bool, str]] = []
+    """Self-test: the unit's readings judged here, the LED/buzzer and a press confirmed by the technician.
+    A step nobody confirmed (--yes, no terminal) is NOT CONFIRMED, never a pass."""
+    rows: list[tuple[str, bool | None, str]] = []
     with Console(args.port) as con:
         st = con.request("selftest")
         r = st.get("readings") or {}
+        seen = dict(seen_now(r, None, t))
         rows.append(("config", bool(st.get("running")), "running" if st.get("running") else "no valid config"))
-        rows.append(("power", r.get("power") in ("mains", "battery"), str(r.get("power"))))
-        rows.append(("battery", True, "unknown" if r.get("battery_mv") is None else f"{r.get('battery_mv')} mV"))
-        rows.append(("tamper", r.get("tamper") is not True, "closed" if not r.get("tamper") else "OPEN"))
-        rows.append(("wifi", bool(r.get("wifi")), f"rssi {r.get('wifi_rssi')}"))
-        rows.append(("broker", bool(r.get("broker")), "connected" if r.get("broker") else "not connected"))
-        rows.append(("heap", int(r.get("heap_free") or 0) > 8192, f"{r.get('heap_free')} B free"))
+        rows.append(("power", r.get("power") in ("mains", "battery"), seen["power"]))
+        rows.append(("tamper", r.get("tamper") is not True, seen["tamper"]))
+        if r.get("gps") is not None:  # a board without a receiver has no GPS row
+            rows.append(("gps", bool(r.get("gps")), seen["gps"]))
+        modem = r.get("modem")
+        if isinstance(modem, dict):
+            rows.append(("modem", modem.get("reg") in ("home", "roaming"), seen["modem"]))
+        else:
+            rows.append(("modem", None, t("not_checked") + ": " + t("modem_unused", model=_board_modem(
+                con.request("info").get("board")) or t("unknown"))))
+        rows.append(("wifi", bool(r.get("wifi")), seen["wifi"]))
+        rows.append(("broker", bool(r.get("broker")), seen["broker"]))
+        low = r.get("heap_low")
+        rows.append(("heap", int(low if low is not None else r.get("heap_free") or 0) > 8192, seen["heap"]))
+        shown = con.request("identify")
+        if not shown.get("led"):
+            rows.append(("led", False, t("led_not_shown")))
+        else:
+            said = _ask(t("led_ask"), args, out)
+            rows.append(("led", said, t("said_yes") if said else t("said_no") if said is False else t("not_confirmed")))
+            if shown.get("buzzer"):
+                said = _ask(t("buzzer_ask"), args, out)
+                rows.append(("buzzer", said,
+                             t("said_yes") if said else t("said_no") if said is False else t("not_confirmed")))
+            else:
+                rows.append(("buzzer", None, t("no_buzzer")))
         if not args.no_press:
             out(t("press_now"))
             deadline = time.monotonic() + args.wait
-            seen = False
-            while not seen and time.monotonic() < deadline:
-                seen = bool((con.request("info").get("readings") or {}).get("button"))
-            rows.append(("button", seen, "pressed" if seen else "no press seen"))
-    _table(out, ["check", "result", "detail"], [[n, t("pass") if ok else t("fail"), d] for n, ok, d in rows])
-    return 0 if all(ok for _, ok, _ in rows) else 1
+            pressed = False
+            while not pressed and time.monotonic() < deadline:
+                pressed = bool((con.request("info").get("readings") or {}).get("button"))
+            rows.append(("button", pressed, "pressed" if pressed else "no press seen"))
+
+    def verdict(ok: bool | None) -> str:
+        return t("pass") if ok else t("fail") if ok is False else t("unconfirmed")
+
+    _table(out, ["check", "result", "detail"], [[n, verdict(ok), d] for n, ok, d in rows])
+    failed = [n for n, ok, _ in rows if ok is False]
+    unconfirmed = [n for n, ok, _ in rows if ok is None and n in ("led", "buzzer")]
+    return 1 if failed else 3 if unconfirmed else 0
 
 
 def test_alert(args: argparse.Namespace, t: Texts, out: Callable[[str], None]) -> int:
@@ -380,6 +463,9 @@ def _parser() -> argparse.ArgumentParser:
                            help="ask for the Wi-Fi password (or set PANIC_WIFI_PASSWORD)")
     p = verb("check", "self-test with a pass/fail table")
     p.add_argument("--no-press", action="store_true", help="skip the button-press step")
+    p.add_argument("--yes", action="store_true",
+                   help="do not ask about the LED and buzzer (batch): they are reported NOT CONFIRMED")
+    p.add_argument("--ask", action="store_true", help="ask about the LED and buzzer even without a terminal")
     verb("test-alert", "test mode, a real press, confirmed at the gateway", gateway=True)
     p = verb("batch", "many units in a row from a CSV file (owner,premises,port)", port=False, gateway=True)
     p.add_argument("file", type=Path)

@@ -13,6 +13,8 @@ import pytest
 from provision.console import Console
 from tests.provision.conftest import MakeBlank, Run, Site, provision_tool
 
+NMEA = Path(__file__).resolve().parents[1] / "data" / "nmea" / "neo-m8n.log"
+
 
 def _all_host_text(root: Path, *skip: Path) -> str:
     """Every file under `root` except the simulated units' own flash (which stands for the chip) and the
@@ -138,23 +140,84 @@ def test_unit_lost_power_right_after_storing_the_key_the_same_command_completes(
     button.wait_for_indicator("idle", timeout=20)
 
 
+def _rows(out: str) -> dict[str, str]:
+    """check's table: {check: result}, the columns where the header puts them."""
+    head, _, *table = out[out.index("check "):].splitlines()
+    start, end = head.index("result"), head.index("detail")
+    return {line.split()[0]: line[start:end].strip() for line in table if line.strip()}
+
+
 def test_check_prints_a_pass_fail_table_with_the_press(site: Site, blank_button: MakeBlank) -> None:
     button = blank_button("chk")
     assert button.console_path is not None
     owner, premises = site.owner()
     assert _register(site, button.console_path, owner, premises).code == 0
     button.wait_for_indicator("idle", timeout=20)
+    button.feed_nmea(NMEA.read_text(encoding="ascii").splitlines()[:40])  # a fix, as a receiver under the sky
+    button.wait_for_log(r"gps: fix ", timeout=20)
+    buzzes = button.buzzes
     tool = subprocess.Popen([sys.executable, "-m", "provision.tool", "--lang", "en", "check", "--port",
-                             button.console_path, "--wait", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    assert tool.stdout is not None
+                             button.console_path, "--wait", "20", "--ask"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert tool.stdout is not None and tool.stdin is not None
+    assert "is the LED blinking" in tool.stdout.readline()
+    button.wait_for_indicator("identify", timeout=10)  # the console made it blink: the technician sees it
+    tool.stdin.write("y\n")
+    tool.stdin.flush()
+    assert "buzzer" in tool.stdout.readline()
+    assert button.buzzes > buzzes  # and beep
+    tool.stdin.write("ya\n")  # Indonesian yes works too
+    tool.stdin.flush()
     assert "press and hold" in tool.stdout.readline()
     button.pattern([1500])  # shorter than hold_ms: a press, not an alert
     out, err = tool.communicate(timeout=60)
     assert tool.returncode == 0, out + err
-    rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[2:] if line.strip()}
-    assert rows == {name: "PASS" for name in ("config", "power", "battery", "tamper", "wifi", "broker", "heap",
-                                              "button")}, out
+    rows = _rows(out)
+    assert {name: result for name, result in rows.items()} == {
+        name: "PASS" for name in ("config", "power", "tamper", "gps", "modem", "wifi", "broker", "heap", "led",
+                                  "buzzer", "button")} | {"modem": "NOT CONFIRMED"}, out
+    assert "satellites" in out and "not in use (board modem: A7670E)" in out, out
+
+
+def test_check_without_a_technician_leaves_led_and_buzzer_not_confirmed(site: Site, blank_button: MakeBlank) -> None:
+    """--yes (batch, tests): nobody looked at the LED or listened for the buzzer, so neither passes."""
+    button = blank_button("chky")
+    assert button.console_path is not None
+    owner, premises = site.owner()
+    assert _register(site, button.console_path, owner, premises).code == 0
+    button.wait_for_indicator("idle", timeout=20)
+    run = provision_tool("--lang", "en", "check", "--port", button.console_path, "--no-press", "--yes")
+    rows = _rows(run.out)
+    assert rows["led"] == rows["buzzer"] == "NOT CONFIRMED", run.out
+    assert rows["gps"] == "FAIL" and "no fix yet" in run.out, run.out  # no NMEA fed: the receiver sees no sky
+    assert run.code == 1, run.out + run.err  # the GPS failed
+    button.wait_for_indicator("identify", timeout=10)  # the unit did blink: only the confirmation is missing
+
+
+def test_info_shows_what_the_unit_sees(site: Site, blank_button: MakeBlank) -> None:
+    button = blank_button("inf")
+    assert button.console_path is not None
+    owner, premises = site.owner()
+    assert _register(site, button.console_path, owner, premises).code == 0
+    button.wait_for_indicator("idle", timeout=20)
+    before = provision_tool("--lang", "en", "info", "--port", button.console_path)
+    assert before.code == 0, before.err
+    seen = dict(line.split(None, 1) for line in before.out.split("the unit sees now:")[1].strip().splitlines())
+    assert seen["gps"] == "no fix yet"
+    assert seen["modem"] == "not in use (board modem: A7670E)"
+    assert seen["wifi"] == "connected, rssi -55 dBm"
+    assert seen["broker"] == f"connected to {site.broker}"
+    assert seen["button"] == "not pressed" and seen["tamper"] == "closed"
+    assert seen["power"].startswith("mains, battery ")
+    button.feed_nmea(NMEA.read_text(encoding="ascii").splitlines()[:40])
+    button.wait_for_log(r"gps: fix ", timeout=20)
+    mark = button.mark()
+    button.tamper(True)
+    button.wait_for_log(r"type=tamper", since=mark, timeout=10)
+    after = provision_tool("--lang", "id", "info", "--port", button.console_path)
+    seen = dict(line.split(None, 1) for line in after.out.split("yang dilihat unit sekarang:")[1].strip().splitlines())
+    assert seen["gps"].startswith("fix, ") and "satelit" in seen["gps"], after.out
+    assert seen["tamper"] == "TERBUKA"
 
 
 def test_check_on_a_blank_unit_fails_with_the_reason(blank_button: MakeBlank) -> None:
