@@ -18,6 +18,7 @@ from typing import Any
 import serial
 
 BAUD = 115200
+READ_ONLY = frozenset(("hello", "info", "selftest", "challenge"))  # asked again after an `internal` answer
 
 
 class PortError(RuntimeError):
@@ -52,7 +53,16 @@ class Console:
         self.close()
 
     def request(self, op: str, timeout: float | None = None, **fields: Any) -> dict[str, Any]:
-        """Send one request, return its answer (ok); DeviceError when refused, PortError when silent."""
+        """Send one request, return its answer (ok); DeviceError when refused, PortError when silent.
+        A read-only op the unit could not answer for lack of heap (`internal`) is asked once more."""
+        try:
+            return self._request(op, timeout, **fields)
+        except DeviceError as e:
+            if e.code != "internal" or op not in READ_ONLY:
+                raise
+        return self._request(op, timeout, **fields)
+
+    def _request(self, op: str, timeout: float | None = None, **fields: Any) -> dict[str, Any]:
         rid = next(self._ids)
         line = json.dumps({"v": 1, "op": op, "id": rid, **fields}, separators=(",", ":")).encode() + b"\n"
         try:
@@ -74,7 +84,11 @@ class Console:
                 answer = json.loads(raw)
             except ValueError:
                 continue
-            if not isinstance(answer, dict) or answer.get("id") != rid:
+            if not isinstance(answer, dict):
+                continue
+            # An answer without id is the unit's for a line it could not read, or for one it could not
+            # answer (`internal`: out of heap); one request is in flight at a time, so it is this one's.
+            if answer.get("id") != rid and not (answer.get("id") is None and answer.get("ok") is False):
                 continue  # an answer to an earlier session's request
             if not answer.get("ok"):
                 raise DeviceError(str(answer.get("error")), str(answer.get("msg", "")))

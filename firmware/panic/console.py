@@ -80,7 +80,8 @@ async def _handle(app: App, text: bytes) -> None:
         if not retry:
             break
         mem.sample()  # a collection, then once more: a fragmented heap may have a block by now
-    sys.stdout.write(out + "\n")
+    sys.stdout.write(out)
+    sys.stdout.write("\n")  # not out + "\n": a copy of the whole answer
     if action == "reboot":
         await asyncio.sleep_ms(200)  # let the answer leave the UART first
         app.hw.reset()
