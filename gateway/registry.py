@@ -15,6 +15,7 @@ account; retried, it removes the account again.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import secrets
 from collections.abc import Sequence
@@ -81,6 +82,35 @@ class Registry:
         device = self.store.rotate_key(device_id, key_hex, utcnow() + self.key_grace)
         log.info("device %s rotated to key %s", device_id, key_fingerprint(key_hex))
         return IssuedDevice(device, key_hex, device_id, password, created=False)
+
+    def console_rekey(self, device_id: str, nonce: str, unit_key_fingerprint: str) -> tuple[IssuedDevice, str]:
+        """New credentials for a registered unit over its serial console, and the proof its `set_secrets`
+        wants: an HMAC with the key the unit holds now (protocol/console.md). Retry-safe: when the unit
+        still holds the key the last re-key replaced (the new one never reached it), that key stays the
+        previous one and the unused one is replaced; the unit's proof is made with the key it holds."""
+        device = self.store.check_active(device_id)
+        if unit_key_fingerprint == key_fingerprint(device.key_hex):
+            holding, previous = device.key_hex, None
+        elif device.previous_key_hex and unit_key_fingerprint == key_fingerprint(device.previous_key_hex):
+            holding = previous = device.previous_key_hex
+        else:
+            raise StoreError("conflict", f"the unit holds key {unit_key_fingerprint}, which is not the key this "
+                                         f"gateway issued to {device_id}: it is registered elsewhere")
+        key_hex, password = secrets.token_bytes(32).hex(), new_password()
+        self._set_account(device_id, password)
+        device = self.store.rotate_key(device_id, key_hex, utcnow() + self.key_grace, previous)
+        log.info("device %s re-keyed over the console to key %s (unit held %s)", device_id,
+                 key_fingerprint(key_hex), unit_key_fingerprint)
+        proof = hmac.new(bytes.fromhex(holding), f"console\n{device_id} {nonce} set_secrets".encode(),
+                         hashlib.sha256).hexdigest()
+        return IssuedDevice(device, key_hex, device_id, password, created=False), proof
+
+    def end_grace(self, device_id: str) -> Device:
+        """The key before the last rotation stops verifying now (the unit delivered what it signed with it)."""
+        self.store.check_active(device_id)
+        device = self.store.end_grace(device_id)
+        log.info("device %s: previous key no longer accepted", device_id)
+        return device
 
     def revoke_device(self, device_id: str) -> Device:
         """Refuse the device's messages from now on and remove its broker account (kicking it)."""

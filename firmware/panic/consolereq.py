@@ -144,12 +144,13 @@ def status(app: App) -> dict:
     free = gc.mem_free()
     return pieces(
         "button power battery_mv tamper wifi wifi_rssi broker broker_ep indicator test_mode uptime_ms heap_free "
-        "heap_low gps gps_sats gps_age_ms modem",
+        "heap_low gps gps_sats gps_age_ms modem outbox",
         (hw.button.pressed(), hw.power(), hw.battery(), tamper.pressed() if tamper is not None else None,
          wifi.isconnected(), wifi.rssi(), link is not None and link.connected, ep,
          ind.state if ind is not None else None, app.test_mode, log.uptime_ms(), free,
          # the least free heap the supervisor's samples saw since boot (panic.mem.peak: never with this module)
-         free + gc.mem_alloc() - mem.peak, fix, sats, age, modem.status() if modem is not None else None))
+         free + gc.mem_alloc() - mem.peak, fix, sats, age, modem.status() if modem is not None else None,
+         len(app.outbox.entries) if app.cfg is not None else None))
 
 
 def run(app: App, req: dict, i: int, op: str) -> tuple:

@@ -85,6 +85,13 @@ class ConsoleProofOut(BaseModel):
     auth: str
 
 
+class ConsoleRekeyIn(BaseModel):
+    """A registered unit's console challenge and the fingerprint of the key it holds (its `info`)."""
+
+    nonce: str = Field(pattern=r"^[0-9a-f]{32}$")
+    key_fingerprint: str = Field(pattern=r"^[0-9a-f]{8}$")
+
+
 class DeviceOut(BaseModel):
     device_id: str
     owner_id: str
@@ -104,6 +111,13 @@ class DeviceIssued(DeviceOut):
     device_key: str
     mqtt_username: str
     mqtt_password: str
+
+
+class DeviceRekeyed(DeviceIssued):
+    """A console re-key: the new credentials and `auth`, the proof for the unit's `set_secrets` (made with
+    the key the unit holds)."""
+
+    auth: str
 
 
 class AlertOut(BaseModel):

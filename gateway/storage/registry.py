@@ -13,7 +13,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import select
@@ -43,6 +43,11 @@ class DeviceKeys:
         yield "current", self.current
         if self.previous is not None and self.previous_until is not None and now < self.previous_until:
             yield "previous", self.previous
+
+
+def _aware(when: datetime) -> datetime:
+    """A stored time as UTC-aware (SQLite gives it back naive)."""
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def heard_from(device: Device) -> bool:
@@ -221,14 +226,29 @@ class RegistryStore:
             raise StoreError("conflict", f"device {device_id} is {device.status}")
         return device
 
-    def rotate_key(self, device_id: str, key_hex: str, previous_until: datetime) -> Device:
-        """Make `key_hex` the device's key; the one it replaces verifies until `previous_until`."""
+    def rotate_key(self, device_id: str, key_hex: str, previous_until: datetime,
+                   previous_hex: str | None = None) -> Device:
+        """Make `key_hex` the device's key; the one it replaces verifies until `previous_until`.
+
+        `previous_hex`: the key the device still holds when it is not the current one (a console re-key cut
+        before the unit stored the key it was issued: that key was never used and is simply replaced)."""
         with self.sessions() as session:
             device = _device(session, device_id, lock=True)
             if device.status != "active":
                 raise StoreError("conflict", f"device {device_id} is {device.status}")
-            device.previous_key_hex, device.previous_key_until = device.key_hex, previous_until
+            device.previous_key_hex = previous_hex if previous_hex is not None else device.key_hex
+            device.previous_key_until = previous_until
             device.key_hex = key_hex
+            session.commit()
+        self.forget_keys(device_id)
+        return device
+
+    def end_grace(self, device_id: str) -> Device:
+        """The previous key stops verifying now (its grace ends). Idempotent."""
+        with self.sessions() as session:
+            device = _device(session, device_id, lock=True)
+            if device.previous_key_until is not None:  # already past or not: it ends now at the latest
+                device.previous_key_until = min(utcnow(), _aware(device.previous_key_until))
             session.commit()
         self.forget_keys(device_id)
         return device

@@ -178,3 +178,60 @@ def test_console_proof_is_the_hmac_a_unit_wants_and_only_for_technicians_and_act
     assert revoke(api).status_code == 200
     assert api.client.post(f"/devices/{DEVICE}/console-proof", json=body,
                            headers=auth("tech-token")).status_code == 409
+
+
+def _proof(key_hex: str, nonce: str) -> str:
+    import hashlib
+    import hmac
+
+    message = f"console\n{DEVICE} {nonce} set_secrets".encode()
+    return hmac.new(bytes.fromhex(key_hex), message, hashlib.sha256).hexdigest()
+
+
+def console_rekey(api: Api, fingerprint: str, nonce: str = "ab" * 16, token: str = "tech-token") -> Any:
+    return api.client.post(f"/devices/{DEVICE}/console-rekey", headers=auth(token),
+                           json={"nonce": nonce, "key_fingerprint": fingerprint})
+
+
+def test_console_rekey_issues_new_credentials_with_the_proof_of_the_key_the_unit_holds(
+        api: Api, issued: dict[str, Any]) -> None:
+    answer = console_rekey(api, issued["key_fingerprint"])
+    assert answer.status_code == 200, answer.text
+    rekeyed = answer.json()
+    assert rekeyed["device_key"] != issued["device_key"] and rekeyed["key_fingerprint"] != issued["key_fingerprint"]
+    assert rekeyed["auth"] == _proof(issued["device_key"], "ab" * 16)  # the unit checks it with the key it holds
+    assert broker_password_is(api, DEVICE, rekeyed["mqtt_password"])
+    assert api.send_alert(DEVICE, rekeyed["device_key"], 1).verdict == "new"
+    assert api.send_alert(DEVICE, issued["device_key"], 2).verdict == "new"  # its outbox, signed before: grace
+    ended = api.client.delete(f"/devices/{DEVICE}/previous-key", headers=auth("tech-token"))
+    assert ended.status_code == 200, ended.text
+    assert api.send_alert(DEVICE, issued["device_key"], 3).reason == "bad_sig"  # the old key: no longer accepted
+    assert api.send_alert(DEVICE, rekeyed["device_key"], 4).verdict == "new"
+    assert api.client.delete(f"/devices/{DEVICE}/previous-key", headers=auth("tech-token")).status_code == 200
+
+
+def test_a_console_rekey_cut_before_the_unit_stored_the_key_completes_when_run_again(
+        api: Api, issued: dict[str, Any]) -> None:
+    lost = console_rekey(api, issued["key_fingerprint"]).json()  # the answer was lost with the cable
+    # the unit still holds the registered key: running it again proves with that key and issues anew
+    again = console_rekey(api, issued["key_fingerprint"], nonce="cd" * 16)
+    assert again.status_code == 200, again.text
+    rekeyed = again.json()
+    assert rekeyed["auth"] == _proof(issued["device_key"], "cd" * 16)
+    assert rekeyed["device_key"] not in (lost["device_key"], issued["device_key"])
+    assert broker_password_is(api, DEVICE, rekeyed["mqtt_password"])
+    assert api.send_alert(DEVICE, rekeyed["device_key"], 1).verdict == "new"
+    assert api.send_alert(DEVICE, issued["device_key"], 2).verdict == "new"  # still the previous key (grace)
+    assert api.send_alert(DEVICE, lost["device_key"], 3).reason == "bad_sig"  # never stored anywhere: void
+
+
+def test_console_rekey_refuses_a_key_it_did_not_issue_and_needs_a_technician(
+        api: Api, issued: dict[str, Any]) -> None:
+    elsewhere = console_rekey(api, "00000000")
+    assert elsewhere.status_code == 409 and "registered elsewhere" in elsewhere.json()["detail"]
+    assert console_rekey(api, issued["key_fingerprint"], token="ops-token").status_code == 403
+    assert console_rekey(api, issued["key_fingerprint"], nonce="xyz").status_code == 422
+    assert api.send_alert(DEVICE, issued["device_key"], 1).verdict == "new"  # nothing changed
+    assert api.client.delete(f"/devices/{DEVICE}/previous-key", headers=auth("ops-token")).status_code == 403
+    assert revoke(api).status_code == 200
+    assert console_rekey(api, issued["key_fingerprint"]).status_code == 409

@@ -63,6 +63,23 @@ def rotate_device(device_id: str, registry: RegistryDep, _role: Technician) -> s
     return _issued_out(registry.rotate_device(device_id), registry.store.sim_number(device_id))
 
 
+@router.post("/{device_id}/console-rekey", response_model=schemas.DeviceRekeyed, responses=errors(404, 409, 503))
+def console_rekey(device_id: str, body: schemas.ConsoleRekeyIn, registry: RegistryDep,
+                  _role: Technician) -> schemas.DeviceRekeyed:
+    """New credentials for a registered unit, written over its serial console (`panic-provision rekey`), with
+    the proof its `set_secrets` wants. Retried after a cut (the unit never stored the key it was issued), it
+    issues again and proves with the key the unit still holds: the same command completes the re-key."""
+    issued, proof = registry.console_rekey(device_id, body.nonce, body.key_fingerprint)
+    return schemas.DeviceRekeyed(**_issued_out(issued, registry.store.sim_number(device_id)).model_dump(), auth=proof)
+
+
+@router.delete("/{device_id}/previous-key", response_model=schemas.DeviceOut, responses=errors(404, 409))
+def end_grace(device_id: str, registry: RegistryDep, _role: Technician) -> schemas.DeviceOut:
+    """The key before the last rotation stops verifying now, instead of at `previous_key_until`: for when the
+    re-keyed unit has delivered everything it signed with it (its outbox is empty)."""
+    return _device_out(registry.end_grace(device_id), registry.store.sim_number(device_id))
+
+
 @router.delete("/{device_id}", response_model=schemas.DeviceOut, responses=errors(404, 503))
 def revoke_device(device_id: str, registry: RegistryDep, _role: Admin) -> schemas.DeviceOut:
     return _device_out(registry.revoke_device(device_id), registry.store.sim_number(device_id))
