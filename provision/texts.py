@@ -61,6 +61,15 @@ TEXTS: dict[str, tuple[str, str]] = {
     "row": ("row {n}/{total}: {what}", "baris {n}/{total}: {what}"),
     "skip_done": ("already done in the log, skipped", "sudah selesai menurut log, dilewati"),
     "wait_port": ("plug in the next board...", "colokkan papan berikutnya..."),
+    "not_registered": ("{dev} is not registered: use `register` first", "{dev} belum terdaftar: pakai `register` dulu"),
+    "rekeyed": ("{dev} re-keyed (key {old} -> {key}), new credentials written to the unit",
+                "{dev} berganti kunci ({old} -> {key}), kredensial baru sudah ditulis ke unit"),
+    "grace_kept": ("{dev} still has messages signed with its old key to deliver: the gateway keeps accepting "
+                   "the old key until its grace period ends",
+                   "{dev} masih punya pesan bertanda kunci lama untuk dikirim: gateway tetap menerima kunci lama "
+                   "sampai masa tenggangnya habis"),
+    "old_key_refused": ("the gateway no longer accepts the old key {old}",
+                        "gateway tidak lagi menerima kunci lama {old}"),
     # info / check: what the unit sees now
     "sees_now": ("the unit sees now", "yang dilihat unit sekarang"),
     "pressed": ("pressed", "ditekan"),

@@ -5,7 +5,8 @@
     panic-provision info --port P
     panic-provision configure --port P [--broker HOST:PORT ...] [--wifi-ssid S] [--set KEY=VALUE ...]
     panic-provision register --port P --gateway URL --owner ID --premises ID --broker HOST:PORT
-    panic-provision check --port P
+    panic-provision check --port P [--yes]
+    panic-provision rekey --port P --gateway URL
     panic-provision test-alert --port P --gateway URL
     panic-provision batch FILE.csv --gateway URL --broker HOST:PORT
 
@@ -271,6 +272,49 @@ def _ask(question: str, args: argparse.Namespace, out: Callable[[str], None]) ->
     return answer[:1] in ("y", "j") if answer else None  # y(es) / y(a) / j(a); nothing: not confirmed
 
 
+def rekey(args: argparse.Namespace, t: Texts, out: Callable[[str], None]) -> int:
+    """New device key and broker password for a registered unit, straight from the gateway into the unit.
+
+    The gateway issues them with the proof of the key the unit holds now (POST /devices/{id}/console-rekey);
+    they go into one `set_secrets` and are never printed, logged or written here. A cut anywhere is
+    completed by running the same command again: until the unit stores the new key it still holds the old
+    one, and the gateway proves with that one and issues anew. Once the unit is back on the broker with the
+    new key and has delivered what it signed with the old one (outbox empty), the old key is refused."""
+    gw = Gateway(args.gateway, token(args.token_file))
+    with Console(args.port) as con:
+        unit = con.request("info")
+        dev, old = str(unit["device_id"]), unit.get("key")
+        if not unit.get("registered"):
+            raise Failed(t("not_registered", dev=dev))
+        known = gw.device(dev)  # proves the gateway and the token before anything changes
+        if known is None:
+            raise Failed(t("elsewhere", dev=dev, key=old))
+        challenge = con.request("challenge")
+        issued = gw.call("POST", f"/devices/{dev}/console-rekey",
+                         {"nonce": challenge["nonce"], "key_fingerprint": old})
+        secrets = {"device_key": issued.pop("device_key"), "mqtt_password": issued.pop("mqtt_password")}
+        try:
+            answer = con.request("set_secrets", secrets=secrets, auth=issued["auth"])
+        finally:
+            secrets.clear()
+        if answer.get("key") != issued.get("key_fingerprint"):
+            raise Failed(t("device_error", code="key_mismatch", msg="the unit stored another key; run rekey again"))
+        out(t("rekeyed", dev=dev, old=old, key=answer.get("key")))
+        out(t("rebooting"))
+        con.request("reboot")
+        con.wait_up()
+        _online(con, dev, t, out, args.wait)
+        deadline = time.monotonic() + args.wait
+        while (con.request("info").get("readings") or {}).get("outbox"):
+            if time.monotonic() > deadline:
+                out(t("grace_kept", dev=dev))
+                return 0
+            time.sleep(0.5)
+    gw.call("DELETE", f"/devices/{dev}/previous-key")
+    out(t("old_key_refused", old=old))
+    return 0
+
+
 def check(args: argparse.Namespace, t: Texts, out: Callable[[str], None]) -> int:
     """Self-test: the unit's readings judged here, the LED/buzzer and a press confirmed by the technician.
     A step nobody confirmed (--yes, no terminal) is NOT CONFIRMED, never a pass."""
@@ -466,6 +510,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true",
                    help="do not ask about the LED and buzzer (batch): they are reported NOT CONFIRMED")
     p.add_argument("--ask", action="store_true", help="ask about the LED and buzzer even without a terminal")
+    verb("rekey", "new device key and broker password from the gateway, written with the current key's proof",
+         gateway=True)
     verb("test-alert", "test mode, a real press, confirmed at the gateway", gateway=True)
     p = verb("batch", "many units in a row from a CSV file (owner,premises,port)", port=False, gateway=True)
     p.add_argument("file", type=Path)
@@ -478,7 +524,7 @@ def _parser() -> argparse.ArgumentParser:
 
 VERBS: dict[str, Callable[[argparse.Namespace, Texts, Callable[[str], None]], int]] = {
     "ports": ports, "flash": flash, "info": info, "configure": configure, "register": register,
-    "check": check, "test-alert": test_alert, "batch": batch,
+    "check": check, "rekey": rekey, "test-alert": test_alert, "batch": batch,
 }
 
 

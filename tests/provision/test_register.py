@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from provision.console import Console
 from tests.provision.conftest import MakeBlank, Run, Site, provision_tool
 
