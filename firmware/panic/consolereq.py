@@ -48,7 +48,7 @@ _SECRETS = const(("device_key", "mqtt_password", "wifi_password"))
 
 def answer(app: App, text: bytes) -> tuple:
     """(answer line, action) for one request line; action is "reboot", the settings a configure must check
-    (a dict, panic.consolecfg) or ""."""
+    (a dict, checked by panic.cfgcheck) or ""."""
     rid = None
     act = ""
     try:
@@ -179,7 +179,7 @@ def run(app: App, req: dict, i: int, op: str) -> tuple:
             if merged.get(k) != old.get(k):
                 auth(app, req, op)  # first: a refused request never loads panic.config
                 break
-        # Checked and written by panic.consolecfg once this module is unloaded (panic.console._request):
+        # Checked and written by panic.cfgcheck once this module is unloaded (panic.console._handle):
         # this module, panic.config and a running unit's state do not fit the heap at once.
         return {"reboot_needed": True}, merged
     if i == 3:  # set_secrets
