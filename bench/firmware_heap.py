@@ -232,7 +232,7 @@ RESIDENT = ("panic", "panic.log", "panic.mem", "panic.flash", "panic.sign", "pan
             "panic.nmea", "panic.gpspower", "panic.gps", "panic.app", "vhal")
 NOT_RESIDENT = (
     "panic.mqttc", "panic.boot", "panic.config", "panic.bounds", "panic.boarddef", "panic.command", "panic.identify",
-    "panic.consolereq", "panic.cfgcheck",
+    "panic.consolereq", "panic.cfgcheck", "panic.consolecfg",
 )
 COSTS = """
 import gc, micropython

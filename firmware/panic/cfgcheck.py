@@ -1,29 +1,19 @@
-"""config.json's rules (``settings``), and a console ``configure``'s check and write, on demand.
+"""config.json's rules: ``settings(raw, default_device_id)``, boot-only and on demand.
 
-``settings(raw, default_device_id)`` turns config.json's object into a
-``Config`` or raises ConfigError naming the key (panic.config re-exports it:
-the boot reads the file with it). A module of its own so that the serial
-console checks a new configuration with exactly the boot's rules without
-loading the rest of panic.config (reading, known-good copies): on a running
-unit the heap has room for this module alone (docs/benchmarks.md).
-
-A console ``configure``: panic.consolereq merges the new settings and asks
-for the proof a registered unit needs, then panic.console unloads it and
-only then loads this module to check the result (``answer``) and write
-config.json atomically. Unloaded after boot (panic.boot) and after each
-configure (panic.console).
+``settings`` turns config.json's object into a ``Config`` or raises
+ConfigError naming the key (panic.config re-exports it: the boot reads the
+file with it). A module of its own so that the serial console checks a new
+configuration with exactly the boot's rules without loading the rest of
+panic.config (reading, known-good copies): on a running unit the heap has
+room for this module and panic.consolecfg, not for all of panic.config
+(docs/benchmarks.md). Unloaded after boot (panic.boot) and after each
+console configure (panic.consolecfg).
 """
-
-import json
 
 from micropython import const
 
-from panic import flash, mem
+from panic import mem
 from panic.cfgbase import CONFIG_FILE, SECRETS_FILE, Config, ConfigError, valid_device_id
-
-TYPE_CHECKING = const(False)
-if TYPE_CHECKING:
-    from panic.app import App
 
 # name, default (None: optional)
 _STRS = const((("wifi_ssid", None), ("ntp_host", "pool.ntp.org")))
@@ -91,21 +81,3 @@ def settings(raw: dict, default_device_id: str | None) -> Config:
     if cfg.cancel_ms <= cfg.hold_ms:
         raise _bad("cancel_ms", "must be above hold_ms")
     return cfg
-
-
-def answer(app: App, text: str, raw: dict) -> str:
-    """The answer line: `text` (consolereq's) when `raw` (the merged settings) is valid and written, else the
-    refusal. Parameter names the firmware interns anyway (docs/benchmarks.md: the qstr pools)."""
-    try:
-        cfg = settings(raw, "pb-" + app.hw.unique_id())
-        if cfg.unknown_keys:
-            raise ConfigError("unknown key %s" % cfg.unknown_keys[0])
-        try:
-            flash.write_atomic(CONFIG_FILE, json.dumps(raw).encode())
-            return text
-        except OSError as e:
-            err = ("flash", "writing %s failed errno=%s; the old file is kept" % (CONFIG_FILE, e.errno))
-    except ConfigError as e:
-        err = ("invalid", e.args[0])
-    return '{"v":1,"id":%s,"ok":false,"error":"%s","msg":%s}' % (json.dumps(json.loads(text)["id"]), err[0],
-                                                                 json.dumps(err[1]))

@@ -72,8 +72,8 @@ async def _handle(app: App, text: bytes) -> None:
         try:
             if ok is None:
                 ok, action = _request("panic.consolereq", app, text)
-            # configure: the merged settings, checked and written by panic.cfgcheck on its own
-            out = _request("panic.cfgcheck", app, ok, action) if isinstance(action, dict) else ok
+            # configure: the merged settings, checked and written by panic.consolecfg on its own
+            out = _request("panic.consolecfg", app, ok, action) if isinstance(action, dict) else ok
         except Exception as e:  # the console stays up whatever happened
             out = '{"v":1,"ok":false,"error":"internal","msg":%s}' % log.q(type(e).__name__)
             retry = isinstance(e, MemoryError)
@@ -87,13 +87,14 @@ async def _handle(app: App, text: bytes) -> None:
         app.hw.reset()
 
 
+# _request(name, *args): <name>.answer(*args), the module (and panic.cfgbase, which it imports) loaded for
+# this call and unloaded after it: panic.consolereq answers a request line, panic.consolecfg (with
+# panic.cfgcheck) then checks and writes a configure's merged settings. The two run one after the other, each in a frame of its own (a stale
+# reference left in a frame's value stack, which the collector scans as it is, would keep a module alive
+# through the next): on a running unit the heap holds one of them at a time, not both. A retry after a
+# MemoryError loads the module into a heap without the failed copy (see panic.app._command). (A comment,
+# not a docstring: from .py source a docstring is parsed into the heap with the module, docs/firmware.md.)
 def _request(name: str, *args: object) -> Any:
-    """<name>.answer(*args), the module (and panic.cfgbase, which it imports) loaded for this call
-    and unloaded after it: panic.consolereq answers a request line, panic.cfgcheck then checks and writes
-    a configure's merged settings. The two run one after the other, each in a frame of its own (a stale
-    reference left in a frame's value stack, which the collector scans as it is, would keep a module
-    alive through the next): on a running unit the heap holds one of them at a time, not both. A retry
-    after a MemoryError loads the module into a heap without the failed copy (see panic.app._command)."""
     try:
         return __import__(name, None, None, ("answer",)).answer(*args)
     finally:

@@ -48,9 +48,10 @@ _SECRETS = const(("device_key", "mqtt_password", "wifi_password"))
 
 def answer(app: App, text: bytes) -> tuple:
     """(answer line, action) for one request line; action is "reboot", the settings a configure must check
-    (a dict, checked by panic.cfgcheck) or ""."""
+    (a dict, checked by panic.consolecfg) or ""."""
     rid = None
     act = ""
+    mem.unload("panic.cfgcheck")  # left over from a configure whose check ran out of heap, if any
     try:
         try:
             req = json.loads(text)
@@ -140,6 +141,7 @@ def status(app: App) -> dict:
         sats = gps.nmea.sats if age >= 0 and gps.nmea.sats >= 0 else None
         age = age if age >= 0 else None
     modem = getattr(app, "modem", None)  # a cellular driver, when one runs: its status() object
+    box = app.outbox
     gc.collect()
     free = gc.mem_free()
     return pieces(
@@ -150,7 +152,7 @@ def status(app: App) -> dict:
          ind.state if ind is not None else None, app.test_mode, log.uptime_ms(), free,
          # the least free heap the supervisor's samples saw since boot (panic.mem.peak: never with this module)
          free + gc.mem_alloc() - mem.peak, fix, sats, age, modem.status() if modem is not None else None,
-         len(app.outbox.entries) if app.cfg is not None else None))
+         len(box.entries) if box is not None else None))
 
 
 def run(app: App, req: dict, i: int, op: str) -> tuple:
@@ -179,7 +181,7 @@ def run(app: App, req: dict, i: int, op: str) -> tuple:
             if merged.get(k) != old.get(k):
                 auth(app, req, op)  # first: a refused request never loads panic.config
                 break
-        # Checked and written by panic.cfgcheck once this module is unloaded (panic.console._handle):
+        # Checked and written by panic.consolecfg once this module is unloaded (panic.console._handle):
         # this module, panic.config and a running unit's state do not fit the heap at once.
         return {"reboot_needed": True}, merged
     if i == 3:  # set_secrets
