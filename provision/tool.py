@@ -208,10 +208,21 @@ def configure(args: argparse.Namespace, t: Texts, out: Callable[[str], None]) ->
     return 0
 
 
+def _readings(con: Console) -> dict[str, Any]:
+    """The unit's readings now for a polling loop; {} when it could not answer this time for lack of heap
+    (`internal`, already asked twice: the loop asks again)."""
+    try:
+        return con.request("info").get("readings") or {}
+    except DeviceError as e:
+        if e.code != "internal":
+            raise
+        return {}
+
+
 def _online(con: Console, dev: str, t: Texts, out: Callable[[str], None], wait: float) -> None:
     deadline = time.monotonic() + wait
     while True:
-        readings = con.request("info").get("readings") or {}
+        readings = _readings(con)
         if readings.get("broker"):
             out(t("online", dev=dev))
             return
@@ -305,7 +316,7 @@ def rekey(args: argparse.Namespace, t: Texts, out: Callable[[str], None]) -> int
         con.wait_up()
         _online(con, dev, t, out, args.wait)
         deadline = time.monotonic() + args.wait
-        while (con.request("info").get("readings") or {}).get("outbox"):
+        while _readings(con).get("outbox", 1):
             if time.monotonic() > deadline:
                 out(t("grace_kept", dev=dev))
                 return 0
@@ -355,7 +366,8 @@ def check(args: argparse.Namespace, t: Texts, out: Callable[[str], None]) -> int
             deadline = time.monotonic() + args.wait
             pressed = False
             while not pressed and time.monotonic() < deadline:
-                pressed = bool((con.request("info").get("readings") or {}).get("button"))
+                pressed = bool(_readings(con).get("button"))
+                time.sleep(0.05)
             rows.append(("button", pressed, "pressed" if pressed else "no press seen"))
 
     def verdict(ok: bool | None) -> str:

@@ -167,56 +167,9 @@ def run(app: App, req: dict, i: int, op: str) -> tuple:
             cfgbase.fingerprint(key) if key is not None else None, [k for k in _SECRETS if k in sec],
             read(cfgbase.CONFIG_FILE), app.cfg is not None, status(app))), ""
     if i == 2:  # configure
-        new = req.get("set")
-        if not isinstance(new, dict):
-            raise ConfigError("bad_request", "set must be a JSON object")
-        old = read(cfgbase.CONFIG_FILE)
-        merged = dict(old)
-        for k in new:
-            if new[k] is None:
-                merged.pop(k, None)
-            else:
-                merged[k] = new[k]
-        for k in _PROTECTED:
-            if merged.get(k) != old.get(k):
-                auth(app, req, op)  # first: a refused request never loads panic.config
-                break
-        # Checked and written by panic.consolecfg once this module is unloaded (panic.console._handle):
-        # this module, panic.config and a running unit's state do not fit the heap at once.
-        return {"reboot_needed": True}, merged
+        return settings(app, req, op)
     if i == 3:  # set_secrets
-        new = req.get("secrets")
-        if not isinstance(new, dict):
-            raise ConfigError("bad_request", "secrets must be a JSON object")
-        for k in new:
-            if k not in _SECRETS:
-                raise ConfigError("invalid", "unknown secret %s" % k)
-        if "device_key" in new or "mqtt_password" in new:  # a new Wi-Fi password cannot re-point the unit
-            auth(app, req, op)
-        merged = read(cfgbase.SECRETS_FILE)
-        merged.update(new)
-        if merged.get("wifi_password", 0) is None:
-            merged.pop("wifi_password")
-        # A unit not registered yet may get its Wi-Fi password first: stand-ins for what is missing.
-        check = dict(merged)
-        check.setdefault("device_key", binascii.hexlify(bytes(32)).decode())
-        check.setdefault("mqtt_password", "-")
-        cfg = cfgbase.Config()
-        try:
-            cfgbase.add_secrets(cfg, check)
-        except ConfigError as e:
-            raise ConfigError("invalid", e.args[0])  # names the key, never the value
-        fp = None
-        if "device_key" in merged:
-            merged["device_key"] = merged["device_key"].lower()
-            fp = cfgbase.fingerprint(cfg.device_key)
-        try:
-            flash.write_atomic(cfgbase.SECRETS_FILE, json.dumps(merged).encode())
-        except OSError as e:
-            raise ConfigError("flash", "writing %s failed errno=%s; the old file is kept"
-                              % (cfgbase.SECRETS_FILE, e.errno))
-        log.info("console", "secrets written key=%s" % fp)
-        return pieces("key reboot_needed", (fp, True)), ""
+        return secret(app, req, op)
     if i == 4:  # challenge
         console.nonce = binascii.hexlify(os.urandom(16)).decode()
         return pieces("nonce device_id", (console.nonce, device_id(app))), ""
@@ -232,17 +185,81 @@ def run(app: App, req: dict, i: int, op: str) -> tuple:
         return pieces("flash_free running readings", (st[0] * st[3], app.cfg is not None, status(app))), ""
     if i == 7:  # reboot
         return pieces("rebooting", (True,)), "reboot"
-    # identify: the LED blinks its identify pattern and the buzzer beeps for 10 s (panic.identify, as the
-    # remote command does), so the technician can say whether both work.
+    return led(app)
+
+
+# The ops with more code have functions of their own (a function's bytecode is one block: a fragmented
+# heap has room for several small ones sooner than for one big one), named with names interned anyway.
+def settings(app: App, req: dict, op: str) -> tuple:
+    """configure: the merged settings, for panic.consolecfg to check and write."""
+    new = req.get("set")
+    if not isinstance(new, dict):
+        raise ConfigError("bad_request", "set must be a JSON object")
+    old = read(cfgbase.CONFIG_FILE)
+    merged = dict(old)
+    for k in new:
+        if new[k] is None:
+            merged.pop(k, None)
+        else:
+            merged[k] = new[k]
+    for k in _PROTECTED:
+        if merged.get(k) != old.get(k):
+            auth(app, req, op)  # first: a refused request never loads panic.config
+            break
+    # Checked and written by panic.consolecfg once this module is unloaded (panic.console._handle):
+    # this module, panic.config and a running unit's state do not fit the heap at once.
+    return {"reboot_needed": True}, merged
+
+
+def secret(app: App, req: dict, op: str) -> tuple:
+    """set_secrets: checked with panic.cfgbase's rules and written atomically; the answer holds the key's
+    fingerprint only."""
+    new = req.get("secrets")
+    if not isinstance(new, dict):
+        raise ConfigError("bad_request", "secrets must be a JSON object")
+    for k in new:
+        if k not in _SECRETS:
+            raise ConfigError("invalid", "unknown secret %s" % k)
+    if "device_key" in new or "mqtt_password" in new:  # a new Wi-Fi password cannot re-point the unit
+        auth(app, req, op)
+    merged = read(cfgbase.SECRETS_FILE)
+    merged.update(new)
+    if merged.get("wifi_password", 0) is None:
+        merged.pop("wifi_password")
+    # A unit not registered yet may get its Wi-Fi password first: stand-ins for what is missing.
+    check = dict(merged)
+    check.setdefault("device_key", binascii.hexlify(bytes(32)).decode())
+    check.setdefault("mqtt_password", "-")
+    cfg = cfgbase.Config()
+    try:
+        cfgbase.add_secrets(cfg, check)
+    except ConfigError as e:
+        raise ConfigError("invalid", e.args[0])  # names the key, never the value
+    fp = None
+    if "device_key" in merged:
+        merged["device_key"] = merged["device_key"].lower()
+        fp = cfgbase.fingerprint(cfg.device_key)
+    try:
+        flash.write_atomic(cfgbase.SECRETS_FILE, json.dumps(merged).encode())
+    except OSError as e:
+        raise ConfigError("flash", "writing %s failed errno=%s; the old file is kept"
+                          % (cfgbase.SECRETS_FILE, e.errno))
+    log.info("console", "secrets written key=%s" % fp)
+    return pieces("key reboot_needed", (fp, True)), ""
+
+
+def led(app: App) -> tuple:
+    """identify: the LED blinks its identify pattern and the buzzer beeps for 10 s (panic.identify, as the
+    remote command does), so the technician can say whether both work."""
     ind = app.ind
     buzzer = app.hw.buzzer
-    led = ind is not None and ind.state != "sending"
-    if led:
-        from panic.identify import identify
-
+    shown = ind is not None and ind.state != "sending"
+    if shown:
         import asyncio
+
+        from panic.identify import identify
 
         asyncio.create_task(identify(app))
         mem.unload("panic.identify")  # kept alive by its task only, then freed
-    log.info("console", "identify led=%d" % led)
-    return pieces("led buzzer", (led, led and buzzer is not None and not ind.silent)), ""  # type: ignore[union-attr]
+    log.info("console", "identify led=%d" % shown)
+    return pieces("led buzzer", (shown, shown and buzzer is not None and not ind.silent)), ""  # type: ignore[union-attr]

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from provision.console import Console
+from simulator.button import SimulatedButton
 from tests.provision.conftest import MakeBlank, Run, Site, provision_tool
 
 NMEA = Path(__file__).resolve().parents[1] / "data" / "nmea" / "neo-m8n.log"
@@ -138,6 +139,17 @@ def test_unit_lost_power_right_after_storing_the_key_the_same_command_completes(
     button.wait_for_indicator("idle", timeout=20)
 
 
+def _registered_unit(site: Site, blank_button: MakeBlank, name: str) -> tuple[SimulatedButton, str]:
+    """A button registered with panic-provision, idle on the broker, and its console port."""
+    button = blank_button(name)
+    port = button.console_path
+    assert port is not None
+    owner, premises = site.owner()
+    assert _register(site, port, owner, premises).code == 0
+    button.wait_for_indicator("idle", timeout=20)
+    return button, port
+
+
 def _rows(out: str) -> dict[str, str]:
     """check's table: {check: result}, the columns where the header puts them."""
     head, _, *table = out[out.index("check "):].splitlines()
@@ -146,16 +158,12 @@ def _rows(out: str) -> dict[str, str]:
 
 
 def test_check_prints_a_pass_fail_table_with_the_press(site: Site, blank_button: MakeBlank) -> None:
-    button = blank_button("chk")
-    assert button.console_path is not None
-    owner, premises = site.owner()
-    assert _register(site, button.console_path, owner, premises).code == 0
-    button.wait_for_indicator("idle", timeout=20)
+    button, port = _registered_unit(site, blank_button, "chk")
     button.feed_nmea(NMEA.read_text(encoding="ascii").splitlines()[:40])  # a fix, as a receiver under the sky
     button.wait_for_log(r"gps: fix ", timeout=20)
     buzzes = button.buzzes
     tool = subprocess.Popen([sys.executable, "-m", "provision.tool", "--lang", "en", "check", "--port",
-                             button.console_path, "--wait", "20", "--ask"], stdin=subprocess.PIPE,
+                             port, "--wait", "20", "--ask"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert tool.stdout is not None and tool.stdin is not None
     assert "is the LED blinking" in tool.stdout.readline()
@@ -171,7 +179,7 @@ def test_check_prints_a_pass_fail_table_with_the_press(site: Site, blank_button:
     out, err = tool.communicate(timeout=60)
     assert tool.returncode == 0, out + err
     rows = _rows(out)
-    assert {name: result for name, result in rows.items()} == {
+    assert rows == {
         name: "PASS" for name in ("config", "power", "tamper", "gps", "modem", "wifi", "broker", "heap", "led",
                                   "buzzer", "button")} | {"modem": "NOT CONFIRMED"}, out
     assert "satellites" in out and "not in use (board modem: A7670E)" in out, out
@@ -179,12 +187,8 @@ def test_check_prints_a_pass_fail_table_with_the_press(site: Site, blank_button:
 
 def test_check_without_a_technician_leaves_led_and_buzzer_not_confirmed(site: Site, blank_button: MakeBlank) -> None:
     """--yes (batch, tests): nobody looked at the LED or listened for the buzzer, so neither passes."""
-    button = blank_button("chky")
-    assert button.console_path is not None
-    owner, premises = site.owner()
-    assert _register(site, button.console_path, owner, premises).code == 0
-    button.wait_for_indicator("idle", timeout=20)
-    run = provision_tool("--lang", "en", "check", "--port", button.console_path, "--no-press", "--yes")
+    button, port = _registered_unit(site, blank_button, "chky")
+    run = provision_tool("--lang", "en", "check", "--port", port, "--no-press", "--yes")
     rows = _rows(run.out)
     assert rows["led"] == rows["buzzer"] == "NOT CONFIRMED", run.out
     assert rows["gps"] == "FAIL" and "no fix yet" in run.out, run.out  # no NMEA fed: the receiver sees no sky
@@ -193,12 +197,8 @@ def test_check_without_a_technician_leaves_led_and_buzzer_not_confirmed(site: Si
 
 
 def test_info_shows_what_the_unit_sees(site: Site, blank_button: MakeBlank) -> None:
-    button = blank_button("inf")
-    assert button.console_path is not None
-    owner, premises = site.owner()
-    assert _register(site, button.console_path, owner, premises).code == 0
-    button.wait_for_indicator("idle", timeout=20)
-    before = provision_tool("--lang", "en", "info", "--port", button.console_path)
+    button, port = _registered_unit(site, blank_button, "inf")
+    before = provision_tool("--lang", "en", "info", "--port", port)
     assert before.code == 0, before.err
     seen = dict(line.split(None, 1) for line in before.out.split("the unit sees now:")[1].strip().splitlines())
     assert seen["gps"] == "no fix yet"
@@ -212,7 +212,7 @@ def test_info_shows_what_the_unit_sees(site: Site, blank_button: MakeBlank) -> N
     mark = button.mark()
     button.tamper(True)
     button.wait_for_log(r"type=tamper", since=mark, timeout=10)
-    after = provision_tool("--lang", "id", "info", "--port", button.console_path)
+    after = provision_tool("--lang", "id", "info", "--port", port)
     seen = dict(line.split(None, 1) for line in after.out.split("yang dilihat unit sekarang:")[1].strip().splitlines())
     assert seen["gps"].startswith("fix, ") and "satelit" in seen["gps"], after.out
     assert seen["tamper"] == "TERBUKA"
