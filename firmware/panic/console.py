@@ -46,10 +46,8 @@ async def run(app: App) -> None:
             return  # no console (stdin closed): nothing more will come
         c = byte[0]
         if c == 10:
-            if over:
-                sys.stdout.write('{"v":1,"ok":false,"error":"too_long","max":%d}\n' % _MAX_LINE)
-            elif n and line is not None:
-                text = bytes(line[:n])
+            if over or n and line is not None:
+                text = None if over or line is None else bytes(line[:n])  # None: too long (consolereq says so)
                 line = None
                 await _handle(app, text)
             line = None
@@ -65,7 +63,7 @@ async def run(app: App) -> None:
                 over = True
 
 
-async def _handle(app: App, text: bytes) -> None:
+async def _handle(app: App, text: bytes | None) -> None:
     action = ok = None  # consolereq's answer, once it has one: a retry then checks a configure again, not the proof
     for attempt in (0, 1):
         retry = False

@@ -46,13 +46,15 @@ _PROTECTED = const(("device_id", "broker_host", "broker_port"))
 _SECRETS = const(("device_key", "mqtt_password", "wifi_password"))
 
 
-def answer(app: App, text: bytes) -> tuple:
+def answer(app: App, text: bytes | None) -> tuple:
     """(answer line, action) for one request line; action is "reboot", the settings a configure must check
     (a dict, checked by panic.consolecfg) or ""."""
     rid = None
     act = ""
     mem.unload("panic.cfgcheck")  # left over from a configure whose check ran out of heap, if any
     try:
+        if text is None:  # panic.console dropped a line over 400 bytes up to its newline
+            raise ConfigError("too_long", "a request is at most 400 bytes before its newline", 400)
         try:
             req = json.loads(text)
         except Exception:
@@ -74,6 +76,8 @@ def answer(app: App, text: bytes) -> tuple:
         out.update(more)
     except ConfigError as e:
         out = pieces(_ENVELOPE, (1, rid, False, e.args[0], e.args[1]))
+        if len(e.args) > 2:
+            out["max"] = e.args[2]  # too_long: the limit
         act = ""
     return json.dumps(out), act  # one string: an answer of ~700 bytes is never copied whole twice
 
