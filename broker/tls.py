@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -162,7 +163,7 @@ def _current(cert_path: Path, key_path: Path, ca_cert: x509.Certificate, wanted:
         key = _load_key(key_path)
         cert.verify_directly_issued_by(ca_cert)
         have = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except (ValueError, TypeError, x509.ExtensionNotFound, x509.InvalidSignature):
+    except (ValueError, TypeError, x509.ExtensionNotFound, InvalidSignature):
         return False
     soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=RENEW_DAYS)
     same_key = cert.public_key().public_numbers() == key.public_key().public_numbers()  # type: ignore[union-attr]

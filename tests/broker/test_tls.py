@@ -38,7 +38,9 @@ def handshake(config: BrokerConfig, server_hostname: str, cafile: Path | None = 
     assert config.tls_port is not None
     with socket.create_connection((config.host, config.tls_port), timeout=10) as raw, \
             ctx.wrap_socket(raw, server_hostname=server_hostname) as conn:
-        return [value for _kind, value in conn.getpeercert()["subjectAltName"]]
+        cert = conn.getpeercert()
+        assert cert is not None
+        return [str(entry[1]) for entry in cert["subjectAltName"]]
 
 
 def mqtt_connack(config: BrokerConfig, user: str, password: str, *, use_tls: bool, port: int) -> str:
