@@ -8,7 +8,8 @@
 ``device_id`` defaults to ``pb-`` + the chip's unique id; ``broker_host`` is
 required unless ``brokers`` lists the broker's endpoints in the order to try
 them (1 to 4 of ``{"host": ..., "port": 1883, "tls": false}``; ``port`` and
-``tls`` optional; TLS is not built in yet, so ``tls`` must be false), which
+``tls`` optional; ``"tls": true`` needs the broker's CA as ``ca.der`` on the
+flash, see panic/tls.py), which
 replaces ``broker_host``/``broker_port``; every other key is optional, with the default and the allowed
 range in panic/bounds.py (timing knobs exist so installers and tests can shorten them).
 
@@ -92,10 +93,14 @@ def _brokers(raw: dict, port: int) -> list:
     for ep in eps:
         host = ep.get("host") if isinstance(ep, dict) else None
         p = ep.get("port", 1883) if isinstance(ep, dict) else 0
-        if (not isinstance(host, str) or not host or not isinstance(p, int) or isinstance(p, bool)
-                or not 0 < p < 65536 or ep.get("tls", False) is not False or len(ep) > 1 + ("port" in ep) + ("tls" in ep)):
-            raise _bad("brokers", "entries must be {host, port 1..65535, tls false}")
-        out.append((host, p))
+        tls = ep.get("tls", False) if isinstance(ep, dict) else 0
+        if (not isinstance(host, str) or not host or "/" in host or not isinstance(p, int) or isinstance(p, bool)
+                or not 0 < p < 65536 or not isinstance(tls, bool) or len(ep) > 1 + ("port" in ep) + ("tls" in ep)):
+            raise _bad("brokers", "entries must be {host, port 1..65535, tls true/false}")
+        # A TLS endpoint's host carries the scheme (panic.mqttc strips it, and
+        # loads panic.tls only then): (host, port) pairs stay what panic.link
+        # takes, and a plain button's heap holds nothing for TLS.
+        out.append(("mqtts://" + host if tls else host, p))
     return out
 
 
