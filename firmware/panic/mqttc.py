@@ -17,7 +17,7 @@ from time import ticks_diff, ticks_ms
 
 from micropython import const
 
-from panic import log, mem
+from panic import log
 from panic.mqtt import MQTTClient, MQTTError, _Pending, _put_str, encode_length, length_size
 
 _CONNECT = const(0x10)
@@ -86,7 +86,7 @@ async def subscribe(self: MQTTClient, topic: str, qos: int, timeout_ms: int) -> 
     return code
 
 
-async def _open(self: MQTTClient) -> object:
+async def _open(self: MQTTClient) -> socket.socket | None:
     # The socket factory: what asyncio.open_connection does, keeping hold of
     # the socket, on whichever bearer's network is up (lwIP on the ESP32 for
     # Wi-Fi and PPP alike). A host "mqtts://<name>" (config.json "tls": true)
@@ -124,13 +124,9 @@ async def _open(self: MQTTClient) -> object:
         self._rd = asyncio.StreamReader(s)
         self._wr = asyncio.StreamWriter(s)
         return None
-    from panic import tls
+    from panic import tls  # stays loaded: it keeps the SSLContext (panic/tls.py)
 
-    try:
-        wrapped = self._sock = tls.wrap_socket(s, host)
-    finally:
-        mem.unload(tls.__name__)
-        tls = None  # type: ignore[assignment]
+    wrapped = self._sock = tls.wrap_socket(s, host)
     self._rd = asyncio.StreamReader(wrapped)
     self._wr = asyncio.StreamWriter(wrapped)
     return s
@@ -144,7 +140,7 @@ async def _handshake(self: MQTTClient, clean_session: bool) -> None:
         await wr.drain()  # over TLS: the handshake runs here
     except Exception as e:
         if raw is not None:  # the TLS handshake failed: say why, in one line
-            raw.close()  # type: ignore[attr-defined]
+            raw.close()
             log.error("tls", "handshake failed host=%s port=%d err=%s" % (self.host, self.port, log.q(str(e).strip())))
         raise
     await self._fill(self._hbuf[0:4])

@@ -1,8 +1,13 @@
 """TLS for the MQTT connection: wraps a connected TCP socket, checking the broker's certificate.
 
 Loaded by panic.mqttc only for an endpoint with ``"tls": true`` (config.json
-``brokers``) and unloaded right after, so a button on plain TCP never loads
-it: its names and code cost such a button nothing.
+``brokers``), so a button on plain TCP never loads it: its names and code
+cost such a button nothing. A TLS button keeps it, with one SSLContext made
+at its first connection (CA read from the flash once per boot) and reused by
+every later one: the context is a ~3 KB block, and asking the fragmented
+heap of a running button for a new one at every reconnect failed after a
+few refused handshakes (a finished attempt's objects stay referenced from
+stale slots of the link's coroutine until the next attempt overwrites them).
 
 Checks: the certificate chain must lead to the CA in ``ca.der`` on the flash
 (one DER X.509 certificate: the unix port's mbedTLS has no PEM parser, and
@@ -25,26 +30,37 @@ as ``E <up> tls: handshake failed ...``.
 
 Memory: mbedTLS's record buffers and the parsed CA are outside the
 MicroPython heap on the ESP32 and on the unix port; on the heap are the
-SSLContext (~3.1 KB on 64-bit, one block) and the SSLSocket (~0.5 KB) for
-as long as the session lasts (docs/benchmarks.md, *TLS*).
+SSLContext (~3.1 KB on 64-bit, one block, kept) and, while a session
+lasts, the SSLSocket (~0.5 KB) (docs/benchmarks.md, *TLS*).
 """
 
 import tls
 
+from micropython import const
+
 from panic import flash
 
+TYPE_CHECKING = const(False)  # a constant: the block below is compiled away
+if TYPE_CHECKING:
+    import socket
+
 CA_FILE = "ca.der"
+_ctx = None  # the SSLContext, made at the first connection
 
 
-def wrap_socket(sock: object, server_hostname: str) -> object:
+def wrap_socket(sock: socket.socket, server_hostname: str) -> socket.socket:
     """`sock` (connected, non-blocking) wrapped for TLS to `server_hostname`; OSError/ValueError if unusable."""
-    ca = flash.read(CA_FILE, 4096)
-    if ca is None:
-        raise OSError("no %s on the flash: a tls endpoint needs the broker's CA" % CA_FILE)
-    ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
-    ctx.verify_mode = tls.CERT_REQUIRED
-    try:
-        ctx.load_verify_locations(ca)
-    except ValueError:
-        raise ValueError("%s is not a DER certificate" % CA_FILE) from None
+    global _ctx
+    ctx = _ctx
+    if ctx is None:
+        ca = flash.read(CA_FILE, 4096)
+        if ca is None:
+            raise OSError("no %s on the flash: a tls endpoint needs the broker's CA" % CA_FILE)
+        ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
+        ctx.verify_mode = tls.CERT_REQUIRED  # type: ignore[attr-defined]  # (the default; not in the stubs)
+        try:
+            ctx.load_verify_locations(ca)
+        except ValueError:
+            raise ValueError("%s is not a DER certificate" % CA_FILE) from None
+        _ctx = ctx
     return ctx.wrap_socket(sock, server_hostname=server_hostname, do_handshake_on_connect=False)
