@@ -120,16 +120,16 @@ async def _open(self: MQTTClient) -> socket.socket | None:
     while not p.poll(0):
         await asyncio.sleep_ms(10)
     p.unregister(s)
-    if not over_tls:
-        self._rd = asyncio.StreamReader(s)
-        self._wr = asyncio.StreamWriter(s)
-        return None
-    from panic import tls  # stays loaded: it keeps the SSLContext (panic/tls.py)
+    raw = None
+    if over_tls:
+        from panic import tls  # stays loaded: it keeps the SSLContext (panic/tls.py)
 
-    wrapped = self._sock = tls.wrap_socket(s, host)
-    self._rd = asyncio.StreamReader(wrapped)
-    self._wr = asyncio.StreamWriter(wrapped)
-    return s
+        raw = s
+        s = self._sock = tls.wrap_socket(s, host)
+    # One stream both ways, as open_connection returns (asyncio's StreamReader
+    # and StreamWriter are the same class): one object less per session.
+    self._rd = self._wr = asyncio.StreamReader(s)  # type: ignore[assignment]
+    return raw
 
 async def _handshake(self: MQTTClient, clean_session: bool) -> None:
     raw = await _open(self)  # the TCP socket under TLS, else None
