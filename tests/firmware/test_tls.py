@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from broker import tls
 from broker.run import free_port, prepare
-from tests.conftest import BrokerUnderTest
+from tests.conftest import BrokerUnderTest, running_broker
 from tests.firmware.conftest import Device, Peer
 from tests.firmware.test_mqtt import result, script, topic
 
@@ -31,13 +31,8 @@ RunMP = Callable[..., Any]
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[BrokerUnderTest]:
     """The project's broker with its TLS listener (this module's `device` and `gateway` use it)."""
-    config = prepare(tmp_path / "broker", free_port(), tls_port=free_port())
-    running = BrokerUnderTest(config)
-    running.start()
-    try:
+    with running_broker(prepare(tmp_path / "broker", free_port(), tls_port=free_port())) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
@@ -118,13 +113,9 @@ def test_a_certificate_for_another_name_is_refused(
                                                            serialization.NoEncryption()))
     config = prepare(tmp_path / "named", free_port(), tls_port=free_port(),
                      tls_cert=tmp_path / "other.pem", tls_key=tmp_path / "other.key")
-    named = BrokerUnderTest(config)
-    named.start()
-    try:
+    with running_broker(config) as named:
         named.add_device(device.id, device.password)
         out = connect(run_micropython, flash, device, "mqtts://127.0.0.1", config.tls_port)
-    finally:
-        named.stop()
     assert result(out, "FAILED") == ["ValueError", "The certificate Common Name (CN) does not match with the "
                                                    "expected CN"]
     assert " tls: handshake failed host=mqtts://127.0.0.1 " in out
