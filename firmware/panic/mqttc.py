@@ -94,7 +94,9 @@ async def _open(self: MQTTClient) -> socket.socket | None:
     # a failed handshake can close it (mbedTLS lets go of it then); plain TCP
     # returns None and never loads panic.tls.
     host = self.host
-    over_tls = host[:8] == "mqtts://"
+    # "mqtts://<name>": no host name or address has a "/" ("/" is a built-in
+    # name; a literal "mqtts://" would be a new interned name on every button)
+    over_tls = host.find("/") == 6
     if over_tls:
         host = host[8:]
     ai = socket.getaddrinfo(host, self.port, 0, socket.SOCK_STREAM)[0]

@@ -103,7 +103,6 @@ def test_a_tls_endpoint_is_marked_for_the_connect_path(run_micropython: Callable
         ({"brokers": [{"host": "h", "port": True}]}, GOOD_SECRETS, "config.json: brokers entries must be"),
         ({"brokers": [{"host": "h", "tls": 1}]}, GOOD_SECRETS, "config.json: brokers entries must be"),
         ({"brokers": [{"host": "h", "tls": "yes"}]}, GOOD_SECRETS, "config.json: brokers entries must be"),
-        ({"brokers": [{"host": "mqtts://h"}]}, GOOD_SECRETS, "config.json: brokers entries must be"),
         ({"brokers": [{"host": "h", "prot": 8883}]}, GOOD_SECRETS, "config.json: brokers entries must be"),
     ],
 )
