@@ -234,8 +234,11 @@ class Stack(BaseStack):
     broker: Mosquitto
 
     def __init__(self, state_dir: Path, *, broker_port: int | None = None, database_url: str | None = None,
-                 gateway_env: dict[str, str] | None = None) -> None:
-        self.broker_config = prepare(state_dir / "broker", broker_port or free_port())
+                 gateway_env: dict[str, str] | None = None, tls: bool = False) -> None:
+        # tls: the broker's TLS listener too, on a free port, with its development CA (broker/tls.py).
+        # The gateway and dispatch stay on the plain listener: same host (docs/operations.md, TLS).
+        self.broker_config = prepare(state_dir / "broker", broker_port or free_port(),
+                                     tls_port=free_port() if tls else None)
         self.broker = Mosquitto(self.broker_config)
         super().__init__(state_dir, database_url=database_url, gateway_env=gateway_env)
 
