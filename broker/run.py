@@ -19,10 +19,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from broker import dynsec_config, policy
+from broker import dynsec_config, policy, tls
 from broker.accounts import DynsecAccounts
 from broker.credentials import new_password
 
@@ -84,6 +85,13 @@ class BrokerConfig:
     gateway_password: str
     dispatch_password: str
     admin_password: str
+    tls_port: int | None = None  # the TLS listener, on the same address (None: no TLS listener)
+    tls_files: tls.TlsFiles | None = None
+
+    @property
+    def ca_der(self) -> Path | None:
+        """The CA certificate a button holds (flash ``ca.der``), when panic-broker made the CA."""
+        return self.tls_files.ca_der if self.tls_files else None
 
     @property
     def config_file(self) -> Path:
@@ -102,21 +110,48 @@ class BrokerConfig:
         return DynsecAccounts(self.host, self.port, policy.ADMIN, self.admin_password)
 
 
-def prepare(state_dir: Path | str, port: int, bind: str = "127.0.0.1") -> BrokerConfig:
-    """Create or refresh the broker's state directory (broker stopped); keeps existing accounts."""
+def prepare(state_dir: Path | str, port: int, bind: str = "127.0.0.1", *, tls_port: int | None = None,
+            tls_hosts: Sequence[str] = (), tls_cert: Path | None = None,
+            tls_key: Path | None = None) -> BrokerConfig:
+    """Create or refresh the broker's state directory (broker stopped); keeps existing accounts.
+
+    With `tls_port` there is a second listener, TLS only, on the same address: its certificate
+    is `tls_cert`/`tls_key` when given (a real CA's), else one signed by the development CA kept in
+    ``<state>/tls`` (broker/tls.py) for localhost, 127.0.0.1, `bind` and `tls_hosts`.
+    """
     state = Path(state_dir).resolve()
     state.mkdir(parents=True, exist_ok=True)
+    files = None
+    if tls_port is not None:
+        if (tls_cert is None) != (tls_key is None):
+            raise tls.TlsError("a TLS certificate needs its key, and a key its certificate")
+        files = (tls.given(tls_cert, tls_key) if tls_cert is not None and tls_key is not None
+                 else tls.ensure(state, [bind, *tls_hosts]))
     template = (HERE / "mosquitto.conf.in").read_text()
     (state / "mosquitto.conf").write_text(
         template.format(
             state_dir=state, port=port, bind=bind, user=getpass.getuser(), dynsec_plugin=find_dynsec_plugin(),
-            log_dest=f"file {state / 'mosquitto.log'}",
+            log_dest=f"file {state / 'mosquitto.log'}", tls_listener=tls_listener(tls_port, bind, files),
         )
     )
     passwords = service_passwords(state / ACCOUNTS_FILE)
     dynsec_config.refresh(state / DYNSEC_FILE, passwords)
     return BrokerConfig(state, bind, port, passwords[policy.GATEWAY], passwords[policy.DISPATCH],
-                        passwords[policy.ADMIN])
+                        passwords[policy.ADMIN], tls_port, files)
+
+
+def tls_listener(port: int | None, bind: str, files: tls.TlsFiles | None) -> str:
+    """The configuration lines of the TLS listener ("" without one)."""
+    if port is None or files is None:
+        return ""
+    return (
+        "\n# TLS for buttons on untrusted networks (cellular, shop Wi-Fi): the same accounts and rules.\n"
+        "# Certificate and key from broker/tls.py or --tls-cert/--tls-key (docs/operations.md, TLS).\n"
+        f"listener {port} {bind}\n"
+        f"certfile {files.cert}\n"
+        f"keyfile {files.key}\n"
+        "tls_version tlsv1.2\n"
+    )
 
 
 def service_passwords(path: Path) -> dict[str, str]:
@@ -149,7 +184,9 @@ class Mosquitto:
                 err = self.process.stderr.read().decode() if self.process.stderr else ""
                 raise RuntimeError(f"mosquitto exited with {self.process.returncode}: {err.strip()}")
             try:
-                socket.create_connection((self.config.host, self.config.port), timeout=0.2).close()
+                for port in (self.config.port, self.config.tls_port):
+                    if port is not None:
+                        socket.create_connection((self.config.host, port), timeout=0.2).close()
                 return
             except OSError:
                 time.sleep(0.05)
@@ -183,11 +220,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", default="var/broker", help="state directory (default: var/broker)")
     parser.add_argument("--port", type=int, default=18830, help="listener port (default: 18830)")
     parser.add_argument("--bind", default="127.0.0.1", help="listen address (default: 127.0.0.1)")
+    parser.add_argument("--tls-port", type=int, default=18883, help="TLS listener port (default: 18883)")
+    parser.add_argument("--no-tls", action="store_true", help="no TLS listener")
+    parser.add_argument("--tls-host", action="append", default=[], metavar="NAME",
+                        help="a name buttons dial, put in the development certificate (repeatable; "
+                             "localhost, 127.0.0.1 and --bind are always in it)")
+    parser.add_argument("--tls-cert", type=Path, help="certificate chain (PEM) from a real CA, instead of "
+                        "the development CA's")
+    parser.add_argument("--tls-key", type=Path, help="its private key (PEM, unencrypted, mode 0600)")
     parser.add_argument("--prepare-only", action="store_true", help="write the state directory and exit")
     args = parser.parse_args(argv)
-    config = prepare(args.dir, args.port, args.bind)
+    try:
+        config = prepare(args.dir, args.port, args.bind, tls_port=None if args.no_tls else args.tls_port,
+                         tls_hosts=args.tls_host, tls_cert=args.tls_cert, tls_key=args.tls_key)
+    except tls.TlsError as e:
+        parser.error(str(e))
     print(f"broker state in {config.state_dir}; admin, gateway and dispatch passwords in "
           f"{config.state_dir / ACCOUNTS_FILE}; log in {config.log_file}", file=sys.stderr)
+    if config.tls_port is not None:
+        ca = f"; buttons hold {config.ca_der} as ca.der" if config.ca_der else ""
+        print(f"TLS listener on {config.host}:{config.tls_port}{ca}", file=sys.stderr)
     if args.prepare_only:
         return 0
     os.execv(find_mosquitto(), [find_mosquitto(), "-c", str(config.config_file)])

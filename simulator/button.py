@@ -165,9 +165,10 @@ class SimulatedButton:
         mqtt_password: str,
         broker_host: str = "",
         broker_port: int = 1883,
-        brokers: list[tuple[str, int]] | None = None,
+        brokers: list[tuple[str, int]] | list[tuple[str, int, bool]] | None = None,
         wifi_password: str | None = None,
         board_file: Path | None = BOARD_FILE,
+        ca_der: Path | None = None,
         **config: Any,
     ) -> None:
         """Write config.json, secrets.json and board.json into the flash dir, as the console will.
@@ -176,14 +177,17 @@ class SimulatedButton:
         retry_min_ms, ...; see firmware/panic/config.py). The firmware
         validates everything itself at boot; here only the types are checked.
         `brokers`, the endpoints of a clustered broker in the order to try them,
-        replaces broker_host/broker_port (config.json "brokers").
+        replaces broker_host/broker_port (config.json "brokers"); an endpoint
+        (host, port, True) is TLS, checked against `ca_der` (the broker's CA,
+        copied to the flash as ``ca.der``; docs/operations.md, *TLS*).
         """
         if not re.fullmatch(r"[0-9a-fA-F]{64}", device_key_hex):
             raise ValueError("device_key_hex must be 64 hex digits")
         flash = Path(flash_dir)
         flash.mkdir(parents=True, exist_ok=True)
         where: dict[str, Any] = (
-            {"brokers": [{"host": host, "port": port} for host, port in brokers]} if brokers
+            {"brokers": [{"host": ep[0], "port": ep[1], **({"tls": True} if ep[2:] == (True,) else {})}
+                         for ep in brokers]} if brokers
             else {"broker_host": broker_host, "broker_port": broker_port})
         settings = {"device_id": device_id, **where, **config}
         (flash / "config.json").write_text(json.dumps(settings))
@@ -196,6 +200,8 @@ class SimulatedButton:
         path.write_text(json.dumps(secrets))
         if board_file is not None and board_file.exists():
             shutil.copyfile(board_file, flash / "board.json")
+        if ca_der is not None:
+            shutil.copyfile(ca_der, flash / "ca.der")
 
     @staticmethod
     def blank(flash_dir: Path, board_file: Path | None = BOARD_FILE) -> None:

@@ -121,7 +121,9 @@ class MqttListener:
         self.client.username_pw_set(username, password)
         self._subscribed = queue.Queue[bool]()
 
-        def on_connect(client: mqtt.Client, *_args: Any) -> None:
+        def on_connect(client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+            if reason.is_failure:  # e.g. a NATS node whose JetStream is still electing leaders
+                return  # paho reconnects by itself (after reconnect_delay_set's delay)
             if topics:
                 client.subscribe([(t, 1) for t in topics])
             else:
@@ -146,9 +148,12 @@ class MqttListener:
         self.client.on_connect = on_connect
         self.client.on_subscribe = on_subscribe
         self.client.on_message = on_message
+        # paho's default back-off doubles up to 120 s: after a few refusals (a cluster that lost a
+        # node refuses CONNECT until JetStream has new leaders) the next try would come too late.
+        self.client.reconnect_delay_set(min_delay=1, max_delay=2)
         self.client.connect(*(endpoint or (broker.host, broker.port)))
         self.client.loop_start()
-        self._subscribed.get(timeout=30)
+        self._subscribed.get(timeout=60)
 
     def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
         self.client.publish(topic, payload, qos=qos).wait_for_publish(timeout=10)
@@ -229,8 +234,11 @@ class Stack(BaseStack):
     broker: Mosquitto
 
     def __init__(self, state_dir: Path, *, broker_port: int | None = None, database_url: str | None = None,
-                 gateway_env: dict[str, str] | None = None) -> None:
-        self.broker_config = prepare(state_dir / "broker", broker_port or free_port())
+                 gateway_env: dict[str, str] | None = None, tls: bool = False) -> None:
+        # tls: the broker's TLS listener too, on a free port, with its development CA (broker/tls.py).
+        # The gateway and dispatch stay on the plain listener: same host (docs/operations.md, TLS).
+        self.broker_config = prepare(state_dir / "broker", broker_port or free_port(),
+                                     tls_port=free_port() if tls else None)
         self.broker = Mosquitto(self.broker_config)
         super().__init__(state_dir, database_url=database_url, gateway_env=gateway_env)
 

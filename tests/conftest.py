@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -54,16 +55,22 @@ class BrokerUnderTest:
         self.process.start()
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[BrokerUnderTest]:
-    """Mosquitto with broker/'s config on a free port; stopped after the test."""
-    config = prepare(tmp_path / "broker", free_port())
+@contextlib.contextmanager
+def running_broker(config: BrokerConfig) -> Iterator[BrokerUnderTest]:
+    """Mosquitto on a prepared state directory, stopped on leaving."""
     running = BrokerUnderTest(config)
     running.start()
     try:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[BrokerUnderTest]:
+    """Mosquitto with broker/'s config on a free port; stopped after the test."""
+    with running_broker(prepare(tmp_path / "broker", free_port())) as running:
+        yield running
 
 
 @pytest.fixture

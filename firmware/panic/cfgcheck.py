@@ -35,12 +35,19 @@ def _brokers(raw: dict, port: int) -> list:
         raise _bad("brokers", "must be a list of 1..4 endpoints, without broker_host/broker_port")
     out = []
     for ep in eps:
-        host = ep.get("host") if isinstance(ep, dict) else None
-        p = ep.get("port", 1883) if isinstance(ep, dict) else 0
-        if (not isinstance(host, str) or not host or not isinstance(p, int) or isinstance(p, bool)
-                or not 0 < p < 65536 or ep.get("tls", False) is not False or len(ep) > 1 + ("port" in ep) + ("tls" in ep)):
-            raise _bad("brokers", "entries must be {host, port 1..65535, tls false}")
-        out.append((host, p))
+        if not isinstance(ep, dict):
+            ep = {}  # no host: refused below
+        host = ep.get("host")
+        p = ep.get("port", 1883)
+        tls = ep.get("tls", False)
+        if (type(host) is not str or not host or type(p) is not int or not 0 < p < 65536
+                or type(tls) is not bool or len(ep) > 1 + ("port" in ep) + ("tls" in ep)):
+            raise _bad("brokers", "entries must be {host, port 1..65535, tls true/false}")
+        # A TLS endpoint's host carries the scheme (panic.mqttc strips it, and
+        # loads panic.tls only then): (host, port) pairs stay what panic.link
+        # takes. The format is over 10 characters so that it is not interned
+        # (a new name on every button's heap for good; docs/firmware.md, TLS).
+        out.append(("mqtts://%.255s" % host if tls else host, p))
     return out
 
 

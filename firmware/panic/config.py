@@ -8,7 +8,8 @@
 ``device_id`` defaults to ``pb-`` + the chip's unique id; ``broker_host`` is
 required unless ``brokers`` lists the broker's endpoints in the order to try
 them (1 to 4 of ``{"host": ..., "port": 1883, "tls": false}``; ``port`` and
-``tls`` optional; TLS is not built in yet, so ``tls`` must be false), which
+``tls`` optional; ``"tls": true`` needs the broker's CA as ``ca.der`` on the
+flash, see panic/tls.py), which
 replaces ``broker_host``/``broker_port``; every other key is optional, with the default and the allowed
 range in panic/bounds.py (timing knobs exist so installers and tests can shorten them).
 

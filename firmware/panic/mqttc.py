@@ -17,6 +17,7 @@ from time import ticks_diff, ticks_ms
 
 from micropython import const
 
+from panic import log
 from panic.mqtt import MQTTClient, MQTTError, _Pending, _put_str, encode_length, length_size
 
 _CONNECT = const(0x10)
@@ -85,9 +86,20 @@ async def subscribe(self: MQTTClient, topic: str, qos: int, timeout_ms: int) -> 
     return code
 
 
-async def _open(self: MQTTClient) -> None:
-    # What asyncio.open_connection does, keeping hold of the socket.
-    ai = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)[0]
+async def _open(self: MQTTClient) -> socket.socket | None:
+    # The socket factory: what asyncio.open_connection does, keeping hold of
+    # the socket, on whichever bearer's network is up (lwIP on the ESP32 for
+    # Wi-Fi and PPP alike). A host "mqtts://<name>" (config.json "tls": true)
+    # is TLS to <name>: panic.tls wraps the TCP socket, which is returned so
+    # a failed handshake can close it (mbedTLS lets go of it then); plain TCP
+    # returns None and never loads panic.tls.
+    host = self.host
+    # "mqtts://<name>": no host name or address has a "/" ("/" is a built-in
+    # name; a literal "mqtts://" would be a new interned name on every button)
+    over_tls = host.find("/") == 6
+    if over_tls:
+        host = host[8:]
+    ai = socket.getaddrinfo(host, self.port, 0, socket.SOCK_STREAM)[0]
     s = socket.socket(ai[0], ai[1], ai[2])
     self._sock = s
     try:
@@ -110,15 +122,29 @@ async def _open(self: MQTTClient) -> None:
     while not p.poll(0):
         await asyncio.sleep_ms(10)
     p.unregister(s)
-    self._rd = asyncio.StreamReader(s)
-    self._wr = asyncio.StreamWriter(s)
+    raw = None
+    if over_tls:
+        from panic import tls  # stays loaded: it keeps the SSLContext (panic/tls.py)
+
+        raw = s
+        s = self._sock = tls.wrap_socket(s, host)
+    # One stream both ways, as open_connection returns (asyncio's StreamReader
+    # and StreamWriter are the same class): one object less per session.
+    self._rd = self._wr = asyncio.StreamReader(s)  # type: ignore[assignment]
+    return raw
 
 async def _handshake(self: MQTTClient, clean_session: bool) -> None:
-    await _open(self)
+    raw = await _open(self)  # the TCP socket under TLS, else None
     wr = self._wr
     assert wr is not None
-    wr.write(connect_packet(self, clean_session))  # raises e.g. ECONNREFUSED
-    await wr.drain()
+    try:
+        wr.write(connect_packet(self, clean_session))  # raises e.g. ECONNREFUSED
+        await wr.drain()  # over TLS: the handshake runs here
+    except Exception as e:
+        if raw is not None:  # the TLS handshake failed: say why, in one line
+            raw.close()
+            log.error("tls", "handshake failed host=%s port=%d err=%s" % (self.host, self.port, log.q(str(e).strip())))
+        raise
     await self._fill(self._hbuf[0:4])
     h = self._hbuf
     if h[0] != _CONNACK or h[1] != 2:

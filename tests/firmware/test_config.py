@@ -61,6 +61,15 @@ def test_several_broker_endpoints_in_order(run_micropython: Callable[..., Any], 
     assert out.strip() == "[('h', 1884)]"
 
 
+def test_a_tls_endpoint_is_marked_for_the_connect_path(run_micropython: Callable[..., Any], tmp_path: Path) -> None:
+    """"tls": true keeps (host, port) pairs for panic.link; the host carries the scheme panic.mqttc looks for."""
+    write(tmp_path, {"brokers": [{"host": "mq.example.org", "port": 8883, "tls": True}, {"host": "10.0.0.2"}]},
+          GOOD_SECRETS)
+    out = run_micropython("from panic import config\nprint(config.load('pb-00000000000a').brokers)",
+                          cwd=tmp_path).stdout
+    assert out.strip() == "[('mqtts://mq.example.org', 8883), ('10.0.0.2', 1883)]"
+
+
 @pytest.mark.parametrize(
     ("config", "secrets", "error"),
     [
@@ -92,7 +101,8 @@ def test_several_broker_endpoints_in_order(run_micropython: Callable[..., Any], 
         ({"brokers": [{"host": ""}]}, GOOD_SECRETS, "config.json: brokers entries must be"),
         ({"brokers": [{"host": "h", "port": 0}]}, GOOD_SECRETS, "config.json: brokers entries must be"),
         ({"brokers": [{"host": "h", "port": True}]}, GOOD_SECRETS, "config.json: brokers entries must be"),
-        ({"brokers": [{"host": "h", "tls": True}]}, GOOD_SECRETS, "config.json: brokers entries must be"),
+        ({"brokers": [{"host": "h", "tls": 1}]}, GOOD_SECRETS, "config.json: brokers entries must be"),
+        ({"brokers": [{"host": "h", "tls": "yes"}]}, GOOD_SECRETS, "config.json: brokers entries must be"),
         ({"brokers": [{"host": "h", "prot": 8883}]}, GOOD_SECRETS, "config.json: brokers entries must be"),
     ],
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,10 @@ import threading
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
+from broker import tls
 from provision.build import (
     BOARD_FILE,
     FIRMWARE,
@@ -126,6 +130,27 @@ def test_a_bad_board_definition_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BuildError, match=r"board\.json: .*sos_button"):
         build(FIRMWARE, tmp_path / "deploy", board=board)
     assert not (tmp_path / "deploy").exists()
+
+
+def test_the_brokers_ca_goes_in_as_ca_der_and_anything_else_is_refused(tmp_path: Path) -> None:
+    """--ca: what firmware/panic/tls.py loads for a TLS endpoint; PEM, a server certificate, garbage: refused."""
+    files = tls.ensure(tmp_path / "broker")
+    assert files.ca_der is not None and files.ca_pem is not None
+    out = tmp_path / "deploy"
+    assert main(["build", "--out", str(out), "--ca", str(files.ca_der), "--arch", "xtensawin"]) == 0
+    assert (out / "ca.der").read_bytes() == files.ca_der.read_bytes()
+    assert listed(out)["ca.der"] == hashlib.sha256(files.ca_der.read_bytes()).hexdigest()
+    server_der = tmp_path / "server.der"
+    server_der.write_bytes(x509.load_pem_x509_certificate(files.cert.read_bytes()).public_bytes(Encoding.DER))
+    garbage = tmp_path / "garbage.der"
+    garbage.write_bytes(b"\x30\x03\x02\x01\x00")
+    for bad, why in ((files.ca_pem, "is PEM; a unit reads DER: openssl x509"),
+                     (server_der, "a server certificate, not a CA's"),
+                     (garbage, "not a DER X.509 CA certificate"),
+                     (tmp_path / "missing.der", "cannot read the CA certificate")):
+        with pytest.raises(BuildError, match=re.escape(why)):
+            build(FIRMWARE, tmp_path / "other", ca=bad)
+        assert not (tmp_path / "other").exists()
 
 
 def test_simulator_build_is_the_same_bytecode_as_the_device_build(tmp_path: Path) -> None:
