@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 _OPS = const("hello info configure set_secrets challenge test_mode selftest reboot identify")
 _ENVELOPE = const("v id ok error msg")
-_PROTECTED = const(("device_id", "broker_host", "broker_port"))
+_PROTECTED = const(("device_id", "broker_host", "broker_port", "brokers", "sms_to"))
 _SECRETS = const(("device_key", "mqtt_password", "wifi_password"))
 
 
