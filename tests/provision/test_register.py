@@ -273,9 +273,8 @@ def test_a_registered_units_broker_changes_only_with_the_gateways_proof(site: Si
     # The same move as a cluster's endpoint list (`brokers`), and the SMS numbers alerts go to: refused too.
     cluster = provision_tool("--lang", "en", "configure", "--port", port, "--broker", moved, "--broker", moved)
     assert cluster.code == 2 and "auth_required" in cluster.err, cluster.out + cluster.err
-    with Console(port) as con:
-        with pytest.raises(DeviceError) as sms:
-            con.request("configure", set={"sms_to": ["+6281234567890"]})
+    with Console(port) as con, pytest.raises(DeviceError) as sms:
+        con.request("configure", set={"sms_to": ["+6281234567890"]})
     assert sms.value.code == "auth_required"
     wrong = provision_tool("--lang", "en", "configure", "--port", port, "--broker", moved, "--gateway", site.url,
                            token="not-a-token")
