@@ -111,7 +111,9 @@ async def _hb_run():
     await _hb_wait("gps fix", lambda: a.alerts.gps is not None and a.alerts.gps.nmea.fixes > 0, 30000)
     await asyncio.sleep_ms(1000)
     _hb_measure("gps")
-    a.hw.button.play(str(@HOLD_MS@ + 300))  # vhal: the pattern argument, as the host sends it
+    b = a.hw.button  # as vhal handles the host's "press <ms>" line (a pattern of one)
+    b.steps = [str(@HOLD_MS@ + 300)]
+    b.generation += 1
     await _hb_wait("ack", lambda: a.alerts.latest_state is not None and not a.outbox.entries, 30000)
     await asyncio.sleep_ms(1000)
     _hb_measure("alert")

@@ -1,6 +1,6 @@
 """The MicroPython heap a TLS session costs, beside plain TCP, in one run.
 
-    .venv/bin/python bench/tls_heap.py [--baseline REV] [--samples 3]
+    .venv/bin/python bench/tls_heap.py [--baseline REV] [--samples 3] [--frozen-binary PATH]
 
 Starts the project's Mosquitto with its TLS listener and development CA
 (broker/tls.py) and the gateway (SQLite), then measures under
@@ -17,7 +17,10 @@ Starts the project's Mosquitto with its TLS listener and development CA
    runs it, GPS board, Wi-Fi): boot, press, the gateway's ack, then the
    firmware's own ``mem: acked`` figures (free, peak, code) and the heap
    after (free, largest free block, qstrs): for ``--baseline``'s firmware
-   (default: main) on plain TCP, this tree's on plain TCP, this tree's on TLS.
+   (default: main) on plain TCP, this tree's on plain TCP, this tree's on TLS;
+   with ``--frozen-binary`` (a unix-port micropython with this tree's
+   firmware frozen in, bench/build_frozen_unix.sh) also that frozen firmware
+   on plain TCP and on TLS.
 
 mbedTLS's own buffers (about 16 KB in, 4-16 KB out, the parsed CA) are not
 on the MicroPython heap on the unix and ESP32 ports and are not counted
@@ -100,7 +103,8 @@ def client_figures(stack: Stack, flash: Path, over_tls: bool) -> dict[str, int]:
     return figures
 
 
-def button_figures(stack: Stack, work: Path, name: str, firmware: Path, over_tls: bool) -> dict[str, int]:
+def button_figures(stack: Stack, work: Path, name: str, firmware: Path, over_tls: bool,
+                   frozen_binary: Path | None = None) -> dict[str, int]:
     device = "pb-" + format(abs(hash(name)) % (1 << 48), "012x")
     issued = stack.register_button(device)
     cfg = stack.broker_config
@@ -111,7 +115,8 @@ def button_figures(stack: Stack, work: Path, name: str, firmware: Path, over_tls
     SimulatedButton.provision(flash, device_id=device, device_key_hex=issued["device_key"],
                               mqtt_password=issued["mqtt_password"], reconnect_min_ms=100, hold_ms=1500,
                               **where)  # type: ignore[arg-type]
-    button = SimulatedButton(flash, firmware_dir=firmware, log_file=work / f"{flash.name}.log")
+    button = SimulatedButton(flash, firmware_dir=firmware, log_file=work / f"{flash.name}.log",
+                             frozen_binary=frozen_binary)
     button.start()
     try:
         button.wait_for_indicator("idle", timeout=60)
@@ -140,7 +145,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline", default="main", help="git revision of the baseline firmware (default main)")
     parser.add_argument("--samples", type=int, default=3, help="runs of the client measurement")
+    parser.add_argument("--frozen-binary", type=Path, default=None,
+                        help="also the button frozen into this unix-port micropython (bench/build_frozen_unix.sh)")
     args = parser.parse_args()
+    frozen = args.frozen_binary.resolve() if args.frozen_binary is not None else None
     with tempfile.TemporaryDirectory(prefix="tls-heap-") as tmp:
         work = Path(tmp)
         with Stack(work / "stack", tls=True) as stack:
@@ -157,13 +165,16 @@ def main() -> None:
                     print(f"{i + 1:>4} {'TLS' if over_tls else 'plain TCP':>12} {fig['connected']:>10} "
                           f"{fig['connect_peak']:>13} {fig['after_disconnect']:>17} {fig['pause_ms']:>23}")
             baseline = export(args.baseline, work / "baseline")
-            rows = [(f"{args.baseline}, plain", baseline, False), ("this tree, plain", FIRMWARE_DIR, False),
-                    ("this tree, TLS", FIRMWARE_DIR, True)]
-            print("\nThe simulated button (compiled .mpy, 110 KB heap), after an acked alert, bytes:")
+            rows: list[tuple[str, Path, bool, Path | None]] = [
+                (f"{args.baseline}, plain", baseline, False, None), ("this tree, plain", FIRMWARE_DIR, False, None),
+                ("this tree, TLS", FIRMWARE_DIR, True, None)]
+            if frozen is not None:
+                rows += [("frozen, plain", FIRMWARE_DIR, False, frozen), ("frozen, TLS", FIRMWARE_DIR, True, frozen)]
+            print("\nThe simulated button (compiled .mpy unless frozen, 110 KB heap), after an acked alert, bytes:")
             keys = ["acked_free", "acked_peak", "code", "free_after", "largest_free", "qstrs", "qstr_pools"]
             print(f"{'firmware, session':>20} " + " ".join(f"{k:>12}" for k in keys))
-            for name, firmware, over_tls in rows:
-                fig = button_figures(stack, work, name, firmware, over_tls)
+            for name, firmware, over_tls, binary in rows:
+                fig = button_figures(stack, work, name, firmware, over_tls, binary)
                 print(f"{name:>20} " + " ".join(f"{fig[k]:>12}" for k in keys))
 
 

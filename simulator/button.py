@@ -64,6 +64,7 @@ from provision.build import BuildError, installed
 from simulator import logparse
 from simulator.channel import ControlServer
 from simulator.compiled import firmware_path
+from simulator.modem.emulator import EmulatedModem
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE_DIR = ROOT / "firmware"
@@ -74,6 +75,7 @@ FROM_SOURCE_ENV = "PANIC_SIM_FROM_SOURCE"  # "1": run the .py sources (Simulated
 DEVICE_HEAPSIZE = "110K"  # the heap an ESP32 without PSRAM gives Python
 SOURCE_HEAPSIZE = "192K"  # for the .py firmware, compiled on the device heap as no unit does
 GPS_PIECE = 128  # bytes of receiver output per control line (hex: twice that)
+MODEM_PIECE = 128  # bytes of modem output per control line
 _PATTERN_PIECE = 64  # durations per `pattern` control line (a long pattern goes in pieces)
 _INDICATOR = re.compile(r"\bstate=(\w+)")
 _MEMORY = re.compile(r"\balloc=(\d+) free=(\d+) peak=(\d+) code=(\d+)")
@@ -119,6 +121,10 @@ class SimulatedButton:
         echo: IO[str] | None = None,
         from_source: bool | None = None,
         console_pty: bool = False,
+        modem: EmulatedModem | None = None,
+        wifi: bool = True,
+        gps: bool = True,
+        frozen_binary: Path | None = None,
     ) -> None:
         self.flash_dir = Path(flash_dir).resolve()
         self.firmware_dir = Path(firmware_dir).resolve()
@@ -153,6 +159,17 @@ class SimulatedButton:
         self.console_path: str | None = None  # the pty a tool opens, as /dev/ttyUSB0 on a unit
         self._relay_stop = threading.Event()
         self._relay: threading.Thread | None = None
+        # A cellular button: its modem UART bridged to this emulated modem's pty (see _bridge_modem).
+        self.modem = modem
+        self._wifi = wifi
+        self._gps = gps  # with a modem: False simulates a board without a GPS receiver
+        # A unix-port micropython with the firmware frozen in (bench/build_frozen_unix.sh), for the heap
+        # benches: run instead of this venv's, with the frozen firmware (firmware_dir is not used).
+        self.frozen_binary = frozen_binary
+        self._modem_fd: int | None = None
+        self._modem_stop = threading.Event()
+        self._modem_thread: threading.Thread | None = None
+        self.data_connects = 0  # CONNECTs the emulated modem answered (then sockets use the host network)
 
     # -- provisioning ------------------------------------------------------
 
@@ -233,6 +250,46 @@ class SimulatedButton:
         if self._console_pty:
             self._open_pty()
         self._spawn(timeout)
+        if self.modem is not None:
+            self._bridge_modem(self.modem)
+
+    def _bridge_modem(self, modem: EmulatedModem) -> None:
+        """The device's modem UART <-> the emulated modem's pty, as a serial line would join them.
+
+        What the modem writes goes to the device as ``modem <hex>`` lines (simulator/device/cellhardware.py);
+        the device's ``modem <hex>`` events are written to the pty (_on_event). While the device is
+        down (rebooting) the modem's bytes are lost, as on a UART whose receiver is off.
+        """
+        fd = os.open(modem.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        self._modem_fd = fd
+        self._modem_stop = threading.Event()
+        self._modem_thread = threading.Thread(target=self._modem_out, args=(fd, self._modem_stop),
+                                              name="sim-modem", daemon=True)
+        self._modem_thread.start()
+
+    def _modem_out(self, fd: int, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                ready, _, _ = select.select([fd], [], [], 0.1)
+                data = os.read(fd, 4096) if ready else b""
+            except OSError:
+                return
+            if b"CONNECT" in data:
+                self.data_connects += 1
+                self._note("# sim: modem answered CONNECT: PPP is not emulated, the device's sockets use "
+                           "the host's network from here on (NO CARRIER ends the session)")
+            for start in range(0, len(data), MODEM_PIECE):
+                channel = self._channel
+                try:
+                    if channel is not None:
+                        channel.send("modem " + data[start:start + MODEM_PIECE].hex())
+                except (ConnectionError, OSError):
+                    pass  # the device is rebooting: lost, as on a UART
+
+    def wifi(self, up: bool) -> None:
+        """A cellular button's Wi-Fi up or down (simulator/device/cellhardware.py; started with `wifi`)."""
+        self._wifi = up
+        self._send(f"wifi {int(up)}")
 
     def _open_pty(self) -> None:
         """The console's far end: a pseudo-terminal a tool opens like a USB-serial port.
@@ -277,9 +334,13 @@ class SimulatedButton:
     def _firmware_path(self) -> list[Path]:
         """Where the device imports the firmware and simmain/vhal from (kept across reboots)."""
         try:
-            return firmware_path(self.firmware_dir, DEVICE_DIR, micropython_binary(), from_source=self.from_source)
+            return firmware_path(self.firmware_dir, DEVICE_DIR, self._binary(), from_source=self.from_source,
+                                 frozen=self.frozen_binary is not None)
         except BuildError as e:
             raise SimulatorError(f"cannot compile for the simulator: {e}") from None
+
+    def _binary(self) -> str:
+        return micropython_binary() if self.frozen_binary is None else str(self.frozen_binary)
 
     def _spawn(self, timeout: float) -> None:
         assert self._channel is not None
@@ -287,9 +348,13 @@ class SimulatedButton:
             hello = self._hello
         env = dict(os.environ, MICROPYPATH=":".join([*map(str, self._search), ".frozen"]))
         command = [
-            micropython_binary(), "-X", f"heapsize={self.heapsize}", "-m", "simmain",
+            self._binary(), "-X", f"heapsize={self.heapsize}", "-m",
+            "simmain" if self.modem is None else "cellmain",
             self._channel.host, str(self._channel.port), self.unique_id, *board_args(self.flash_dir),
         ]
+        if self.modem is not None:  # cellmain: [<why>] <modem model> <flags: w Wi-Fi up, g GPS>
+            flags = ("w" if self._wifi else "") + ("g" if self._gps else "") or "-"
+            command += [""] * (11 - len(command)) + [self.modem.variant.model, flags]
         self.exit_code = None
         process = subprocess.Popen(
             command, cwd=self.flash_dir, env=env, stdin=subprocess.PIPE if self._pty else subprocess.DEVNULL,
@@ -339,6 +404,13 @@ class SimulatedButton:
         if self._log is not None:
             self._log.close()
             self._log = None
+        self._modem_stop.set()
+        if self._modem_thread is not None:
+            self._modem_thread.join(timeout=5)
+            self._modem_thread = None
+        fd, self._modem_fd = self._modem_fd, None
+        if fd is not None:
+            os.close(fd)
         pty, self._pty = self._pty, None
         if pty is not None:
             self._relay_stop.set()
@@ -605,4 +677,9 @@ class SimulatedButton:
                 self._gps_power = event == "gps 1"
             elif event == "buzzer 1":
                 self._buzzes += 1
+            elif event.startswith("modem "):
+                fd = self._modem_fd
+                if fd is not None:
+                    with contextlib.suppress(OSError, ValueError):  # odd hex or a closed pty: lost
+                        os.write(fd, bytes.fromhex(event[6:]))
             self._cond.notify_all()

@@ -6,6 +6,7 @@
     panic-sim run --flash var/button1 --from-source   # the firmware's .py files, for debugging
     panic-sim run --flash var/button1 --nmea capture.nmea   # its GPS receiver replays a capture
     panic-sim gps-replay capture.nmea          # positions the firmware reads from a GPS capture
+    panic-sim run --flash var/button1 --modem A7670E --no-wifi   # cellular data through an emulated modem
     panic-sim modem                            # emulated A7670E / SIM800L modems on ptys (docs/sms.md)
 
 The firmware runs compiled to .mpy, as on a unit (built and cached on first
@@ -17,6 +18,14 @@ per line: ``press [ms]`` (hold, default 2500), ``pattern <ms>,<ms>,...``
 (alternating pressed/released), ``status``, ``help``, ``quit``. With
 ``--nmea FILE`` the button's virtual GPS receiver sends the capture's
 sentences once, paced as at 9600 baud, while it runs.
+
+With ``--modem A7670E|SIM800L`` the button has a cellular modem, emulated
+(simulator/modem/) and bridged to its modem UART (docs/firmware.md, "Cellular
+link"; the flash's config.json needs an ``apn``); ``--no-wifi`` starts it
+with Wi-Fi down, ``--no-gps`` without a GPS receiver (the 110 KB heap does not
+hold both, docs/benchmarks.md). Then also on stdin: ``wifi on|off``,
+``data off|on`` (off: the network refuses data and drops the session, so only
+SMS remains), ``reg home|roaming|searching|denied|off``, ``reboot-modem``.
 """
 
 from __future__ import annotations
@@ -30,9 +39,14 @@ from simulator import console
 from simulator.button import SimulatedButton, SimulatorError
 from simulator.gpsreplay import replay
 from simulator.modem import cli as modem_cli
+from simulator.modem.emulator import EmulatedModem
+from simulator.modem.network import Network
+from simulator.modem.variants import VARIANTS
 
 GPS_BAUD = 9600  # hardware/board.json's gps UART
 HELP = "commands: press [ms] | pattern <ms>,<ms>,... | status | help | quit"
+CELL_HELP = " | wifi on|off | data off|on | reg home|roaming|searching|denied|off | reboot-modem"
+BUTTON_NUMBER = "+6281200000002"  # the emulated modem's number (panic-sim modem's default button)
 
 
 def _capture(text: str) -> list[bytes]:
@@ -67,6 +81,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--from-source", action="store_true",
                    help="run the firmware's .py files, not the compiled .mpy (for debugging; "
                         "also PANIC_SIM_FROM_SOURCE=1)")
+    p.add_argument("--modem", choices=sorted(VARIANTS),
+                   help="give the button a cellular modem of this model, emulated (its config needs an apn)")
+    p.add_argument("--no-wifi", action="store_true", help="with --modem: Wi-Fi down at start (wifi on|off later)")
+    p.add_argument("--no-gps", action="store_true", help="with --modem: a board without a GPS receiver")
     modem_cli.add_parser(sub)
     p = sub.add_parser("gps-replay", help="replay a GPS receiver capture (NMEA lines) through the firmware's GPS code")
     p.add_argument("file", type=Path, help="NMEA sentences, one a line; # comments ignored")
@@ -79,10 +97,32 @@ def _status(button: SimulatedButton) -> str:
             f"memory={button.memory() or '-'}")
 
 
+def _cellular(button: SimulatedButton, cmd: str, rest: list[str]) -> bool:
+    """A cellular button's commands (--modem); False when `cmd` is not one."""
+    modem = button.modem
+    if modem is None:
+        return False
+    if cmd == "wifi" and rest in (["on"], ["off"]):
+        button.wifi(rest[0] == "on")
+    elif cmd == "data" and rest in (["on"], ["off"]):
+        modem.network.refuse_data = rest[0] == "off"
+        if rest[0] == "off":
+            modem.drop_data()
+    elif cmd == "reg" and len(rest) == 1 and rest[0] in ("home", "roaming", "searching", "denied", "off"):
+        modem.set_registration(rest[0])
+    elif cmd == "reboot-modem" and not rest:
+        modem.reboot()
+    else:
+        return False
+    return True
+
+
 def _command(button: SimulatedButton, line: str) -> bool:
     """Run one stdin command; False means quit."""
 
     def handle(cmd: str, rest: list[str]) -> bool:
+        if _cellular(button, cmd, rest):
+            return True
         if cmd == "press":
             button.press(int(rest[0]) if rest else 2500)
         elif cmd == "pattern" and len(rest) == 1:
@@ -93,7 +133,7 @@ def _command(button: SimulatedButton, line: str) -> bool:
             return False
         return True
 
-    return console.command(line, handle, HELP, (ValueError, SimulatorError))
+    return console.command(line, handle, HELP + (CELL_HELP if button.modem else ""), (ValueError, SimulatorError))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,8 +147,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# {args.flash} is not provisioned: the firmware shows 'fault' until panic-provision "
               "provisions it over the console (--console-pty)", file=sys.stderr)
         SimulatedButton.blank(args.flash)
+    modem = None
+    if args.modem:
+        modem = EmulatedModem(Network(), BUTTON_NUMBER, args.modem).start()
+        print(f"# modem: emulated {args.modem} {BUTTON_NUMBER} on {modem.path}; PPP is not emulated: after "
+              "CONNECT the button's sockets use this host's network", flush=True)
     button = SimulatedButton(args.flash, heapsize=args.heapsize, log_file=args.log, echo=sys.stdout,
-                             from_source=True if args.from_source else None, console_pty=args.console_pty)
+                             from_source=True if args.from_source else None, console_pty=args.console_pty,
+                             modem=modem, wifi=not args.no_wifi, gps=not args.no_gps)
     try:
         button.start()
     except SimulatorError as e:
@@ -116,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if button.console_path:
         print(f"# console: {button.console_path}", flush=True)
-    print(f"# {HELP}", flush=True)
+    print(f"# {HELP}{CELL_HELP if modem else ''}", flush=True)
     if args.nmea:
         threading.Thread(target=_replay_gps, args=(button, args.nmea), daemon=True).start()
     try:
@@ -127,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         button.stop()
+        if modem is not None:
+            modem.close()
     return 0
 
 

@@ -49,16 +49,18 @@ def loadable(binary: str) -> tuple[str | None, int, int]:
 
 
 def firmware_path(firmware_dir: Path, device_dir: Path, binary: str, *, from_source: bool = False,
-                  cache: Path = CACHE) -> list[Path]:
+                  cache: Path = CACHE, frozen: bool = False) -> list[Path]:
     """MICROPYPATH entries for the device: the firmware (compiled or its sources) and simmain/vhal, compiled.
 
     The simulator's own modules are compiled even when the firmware runs
     from source: they are not the firmware, and compiling them on the heap
-    would leave the firmware less room than a unit has.
+    would leave the firmware less room than a unit has. `frozen`: the
+    firmware is frozen into `binary` (bench/build_frozen_unix.sh), so only
+    simmain/vhal are on the path and ``panic`` comes from ``.frozen``.
     """
     arch, version, sub_version = loadable(binary)
     units = [module(p, device_dir) for p in sorted(device_dir.glob("*.py"))]
-    if not from_source:
+    if not from_source and not frozen:
         units = package_units(firmware_dir) + units
     built = cached_build(units, cache, arch)
     for unit in units:
@@ -68,7 +70,7 @@ def firmware_path(firmware_dir: Path, device_dir: Path, binary: str, *, from_sou
             raise BuildError(f"mpy-cross writes .mpy v{header.version}.{header.sub_version} but {binary} loads "
                              f"v{version}.{sub_version}: install an mpy-cross of the same MicroPython release")
     short = short_link(built)
-    return [firmware_dir, short] if from_source else [short]
+    return [firmware_dir, short] if from_source and not frozen else [short]
 
 
 def short_link(built: Path) -> Path:

@@ -9,6 +9,13 @@ routed to the nearest station with candidates, also on that station's topic
 escalated to the next station and the parent → police acknowledge, dispatch a
 unit, arrive, resolve, and the button's indicator follows each step; the
 alert's timeline as the API keeps it. Then everything is shut down.
+
+``--sms`` shows the path of last resort instead (docs/sms.md): the gateway
+reads an emulated GSM modem, the button's modem is another one on the same
+emulated operator (simulator/smspath.py); the button's data link is cut, the
+alert goes out as a signed SMS after ``sms_after_s``, reaches dispatch with
+``network: "sms"``, the gateway's signed ack SMS lights the button; police
+acknowledge, and once data is back the button shows it.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from provision.gateway import Gateway
 from provision.texts import Texts
 from provision.tool import register_unit
 from simulator.button import SimulatedButton
+from simulator.smspath import SmsPath
 from simulator.stack import DEMO_OWNER, BaseStack, MqttListener, NatsStack, Stack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +44,11 @@ SAMPLE_STATIONS = ROOT / "gateway" / "stations" / "sample_bandar_lampung.csv"
 # 60 s in production ("within a minute"); shortened so the demo shows an escalation quickly.
 ESCALATE_AFTER_S = 3
 STATION_ALERTS = "panic/v1/dispatch/stations/+/alerts"
+# 30 s in production (config sms_after_s); the shortest the configuration allows, so the demo is quick.
+SMS_AFTER_S = 5
+# KNOWN SHORT (docs/benchmarks.md, "Still short"): at the unit's 110K a button with a modem cannot load the
+# SMS module when an alert waits; the SMS demo runs the firmware on a 150K heap and says so.
+SMS_HEAPSIZE = "150K"
 
 
 class Narrator:
@@ -135,25 +148,99 @@ def run(state_dir: Path, broker_port: int | None, hold_ms: int, broker_kind: str
         say.step("the alert's timeline (GET /alerts/{id}): " + "; ".join(
             f"{entry['state']}" + (f" level {entry['escalation']}" if entry["escalation"] else "")
             + (f" by {entry['by']}" if entry["by"] else "") for entry in timeline))
-        memory = button.memory()
-        if memory:
-            say.step(f"button heap: {memory}")
-        dispatch.close()
-        say.step("demo complete; shutting down")
-        return 0
+        return finish(say, button, dispatch)
     except Exception as exc:
-        say.step(f"demo FAILED: {type(exc).__name__}: {exc}")
-        for name in ("gateway/gateway.log", "broker/mosquitto.log", "button.log"):
-            path = state_dir / name
-            if path.exists():
-                print(f"--- last lines of {path}:\n" + "\n".join(path.read_text().splitlines()[-25:]),
-                      file=sys.stderr)
-        return 1
+        return failed(say, exc, state_dir)
     finally:
         if button is not None:
             button.stop()
         stack.stop()
         say.step(f"everything stopped; logs kept in {state_dir}")
+
+
+def run_sms(state_dir: Path, broker_port: int | None, hold_ms: int) -> int:
+    """The SMS path of last resort, end to end (see the module docstring)."""
+    say = Narrator()
+    if state_dir.exists():
+        shutil.rmtree(state_dir)
+    path = SmsPath().start()
+    stack = Stack(state_dir, broker_port=broker_port, gateway_env=path.gateway_env())
+    button: SimulatedButton | None = None
+    try:
+        say.step(f"an emulated operator (simulator/modem): the gateway's SIM800L {path.gateway_modem.number} on "
+                 f"{path.gateway_modem.path}, the button's A7670E {path.button_modem.number}")
+        say.step(f"starting Mosquitto on 127.0.0.1:{stack.broker_config.port} and the gateway, its SMS ingress on "
+                 f"PANIC_SMS_PORT={path.gateway_modem.path}")
+        stack.start()
+        path.wait_gateway_ready()
+        import_stations(stack)
+        dispatch = stack.dispatch()
+        say.step("dispatch subscribed to panic/v1/dispatch/alerts")
+        button = path.button(stack, state_dir / "button-flash", DEVICE_ID, log_file=state_dir / "button.log",
+                             sms_after_s=SMS_AFTER_S, hold_ms=1500, heapsize=SMS_HEAPSIZE)
+        button.start()
+        button.wait_for_indicator("idle", timeout=60)
+        say.step(f"button: the real firmware under micropython -X heapsize={SMS_HEAPSIZE} (110K is not yet enough "
+                 "for the SMS module beside the modem's: docs/benchmarks.md, 'Still short')")
+        say.step(f"button {DEVICE_ID}: online over Wi-Fi and idle; its SIM {path.button_modem.number} registered "
+                 f"with the device, SMS to {path.gateway_modem.number} after {SMS_AFTER_S} s without data "
+                 "(sms_to, sms_after_s)")
+        button.wifi(False)
+        button.wait_for_log(r"link: .*lost|link: disconnected", timeout=30)
+        say.step("data cut: the button's Wi-Fi is down (and it has no other data bearer)")
+        say.step(f"pressing SOS: holding the button for {hold_ms / 1000:.1f} s")
+        button.press(hold_ms)
+        pressed = time.monotonic()
+        sms = path.wait_for("to_gateway", 1, timeout=120)[0]
+        say.step(f"the alert went out as a signed SMS {time.monotonic() - pressed:.1f} s after the press "
+                 f"({len(sms.text)} characters): {sms.text}")
+        _topic, payload = dispatch.next(60, "/dispatch/alerts")
+        alert = json.loads(payload)
+        say.step(f"dispatch received alert {alert['alert_id']} with network '{alert['device']['network']}', "
+                 f"{time.monotonic() - pressed:.1f} s after the press:")
+        print(json.dumps(alert, indent=2, ensure_ascii=False), flush=True)
+        ack = path.wait_for("to_button", 1, timeout=60)[0]
+        say.step(f"the gateway answered with a signed ack SMS: {ack.text}")
+        button.wait_for_indicator("received", timeout=60)
+        say.step("button: the ack SMS checked (device key, MAC), the alert left the outbox "
+                 f"(indicator 'received'; outbox now {len(button.outbox())} entries)")
+        dispatch.publish("panic/v1/dispatch/ack", json.dumps({
+            "alert_id": alert["alert_id"], "state": "acknowledged", "by": "Polsek Tanjung Karang, desk 2",
+            "note": "unit 7 en route"}).encode())
+        next_revision(dispatch, lambda a: a["state"] == "acknowledged")
+        say.step("dispatch acknowledged it; the button has no data link to hear it (acks after 'received' go over "
+                 "MQTT only)")
+        button.wifi(True)
+        button.wait_for_indicator("acknowledged", timeout=60)
+        say.step("data is back: the broker kept the acks for the button's session, the indicator shows "
+                 "'acknowledged'")
+        return finish(say, button, dispatch)
+    except Exception as exc:
+        return failed(say, exc, state_dir)
+    finally:
+        if button is not None:
+            button.stop()
+        stack.stop()
+        path.close()
+        say.step(f"everything stopped; logs kept in {state_dir}")
+
+
+def finish(say: Narrator, button: SimulatedButton, dispatch: MqttListener) -> int:
+    memory = button.memory()
+    if memory:
+        say.step(f"button heap: {memory}")
+    dispatch.close()
+    say.step("demo complete; shutting down")
+    return 0
+
+
+def failed(say: Narrator, exc: Exception, state_dir: Path) -> int:
+    say.step(f"demo FAILED: {type(exc).__name__}: {exc}")
+    for name in ("gateway/gateway.log", "broker/mosquitto.log", "button.log"):
+        path = state_dir / name
+        if path.exists():
+            print(f"--- last lines of {path}:\n" + "\n".join(path.read_text().splitlines()[-25:]), file=sys.stderr)
+    return 1
 
 
 def next_revision(dispatch: MqttListener, wanted: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
@@ -190,7 +277,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold-ms", type=int, default=2500, help="how long to hold SOS (default 2500)")
     parser.add_argument("--broker", choices=("mosquitto", "nats"), default="mosquitto",
                         help="one Mosquitto (default) or a 3-node NATS cluster (docs/scaling.md)")
+    parser.add_argument("--sms", action="store_true",
+                        help="show the SMS path of last resort: data cut, the alert by SMS (docs/sms.md)")
     args = parser.parse_args(argv)
+    if args.sms:
+        return run_sms(args.dir.resolve(), args.broker_port, args.hold_ms)
     return run(args.dir.resolve(), args.broker_port, args.hold_ms, args.broker)
 
 

@@ -6,6 +6,9 @@
         link.cut("blackhole") # the link stays up but nothing gets through (a dead GSM cell)
         link.restore()
 
+`delay_s` holds every chunk that long in each direction (a one-way network
+latency: bench/cellular.py plays a cellular data link with it).
+
 The device cannot tell it from a real network fault: a reset is seen at
 once, a black hole only by the MQTT keepalive.
 """
@@ -22,8 +25,9 @@ Mode = Literal["up", "reset", "blackhole"]
 
 
 class LinkProxy:
-    def __init__(self, target_host: str, target_port: int, port: int | None = None) -> None:
+    def __init__(self, target_host: str, target_port: int, port: int | None = None, delay_s: float = 0.0) -> None:
         self.target = (target_host, target_port)
+        self.delay_s = delay_s
         self.port = port or free_port()
         self.mode: Mode = "up"
         self._loop = asyncio.new_event_loop()
@@ -93,9 +97,17 @@ class LinkProxy:
             while data := await reader.read(4096):
                 if self.mode == "blackhole":
                     continue  # swallowed, as by a dead cell: neither side hears about it
+                if self.delay_s > 0:  # in flight for delay_s; the order kept (every chunk waits as long)
+                    self._loop.call_later(self.delay_s, _forward, writer, data)
+                    continue
                 writer.write(data)
                 await writer.drain()
         except (OSError, asyncio.CancelledError):
             pass
         finally:
             writer.transport.abort()
+
+
+def _forward(writer: asyncio.StreamWriter, data: bytes) -> None:
+    if not writer.transport.is_closing():
+        writer.write(data)

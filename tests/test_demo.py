@@ -71,3 +71,29 @@ def test_demo_runs_the_whole_path_and_leaves_nothing_running(tmp_path: Path) -> 
     api_port = int(re.search(r"API on http://127.0.0.1:(\d+)", out).group(1))  # type: ignore[union-attr]
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", api_port), timeout=1).close()
+
+
+def test_demo_sms_shows_the_alert_by_sms_and_the_ack_sms_lighting_the_button(tmp_path: Path) -> None:
+    state = tmp_path / "demo-sms"
+    result = subprocess.run([sys.executable, "-m", "simulator.demo", "--sms", "--dir", str(state)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "data cut: the button's Wi-Fi is down" in out
+    sms = re.search(r"the alert went out as a signed SMS .*: (PB1 A 24a160c0ffee \d+ S .*)\n", out)
+    assert sms is not None, out
+    start = out.index("{\n")
+    alert = json.loads(out[start:out.index("\n}\n", start) + 2])
+    assert_valid("dispatch-alert.json", alert)
+    assert alert["device"]["network"] == "sms" and alert["type"] == "sos"
+    assert alert["alert_id"] == f"pb-24a160c0ffee:{sms.group(1).split()[3]}"
+    assert re.search(r"the gateway answered with a signed ack SMS: PB1 K 24a160c0ffee \d+ R \d+ [0-9a-f]{16}\n", out)
+    # the order a person watching sees: SMS out, dispatch, ack SMS, the button lit, then acknowledged over MQTT
+    steps = ["signed SMS", "dispatch received alert", "signed ack SMS", "indicator 'received'",
+             "dispatch acknowledged it", "indicator shows 'acknowledged'", "demo complete"]
+    positions = [out.index(step) for step in steps]
+    assert positions == sorted(positions), out
+    secrets = json.loads((state / "button-flash" / "secrets.json").read_text())
+    for text in [out, result.stderr, *(p.read_text(errors="replace") for p in state.rglob("*.log"))]:
+        assert secrets["device_key"] not in text and secrets["mqtt_password"] not in text
+    assert [cmd for cmd in command_lines() if str(state) in cmd] == []

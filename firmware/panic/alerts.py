@@ -100,37 +100,40 @@ class Alerts:
                 return True
         return False
 
-    def on_ack(self, payload: bytes) -> None:
-        try:
-            signed = self.signer.verify(self.ack_topic, payload)
-        except SigError as e:
-            reason = e.args[0]
-            if reason == BAD_SIG:
-                self.bad_sig += 1
-            self._reject(reason)
-            return
-        try:
-            ack = json.loads(signed)
-        except ValueError:
-            self._reject("bad_json")
-            return
-        if not isinstance(ack, dict):
-            self._reject("bad_json")
-            return
-        ref = ack.get("ref")
-        state = ack.get("state")
-        if (
-            "sig" in ack
-            or ack.get("v") != 1
-            or not isinstance(ref, int)
-            or isinstance(ref, bool)
-            or state not in messages.ACK_STATES
-        ):
-            self._reject("bad_field")
-            return
-        if ack.get("dev") != self.dev:
-            self._reject("dev_mismatch")
-            return
+    def on_ack(self, payload: bytes | int, state: str | None = None) -> None:
+        """An ack from MQTT (signed JSON, checked here); or, with `state`, one already checked: `payload` is
+        its ref (an ack SMS, panic/smsout.py). Both are then handled alike."""
+        ref: int
+        if state is None:
+            try:
+                signed = self.signer.verify(self.ack_topic, payload)  # type: ignore[arg-type]
+            except SigError as e:
+                reason = e.args[0]
+                if reason == BAD_SIG:
+                    self.bad_sig += 1
+                self._reject(reason)
+                return
+            try:
+                ack = json.loads(signed)
+                ref = ack.get("ref")  # checked below
+            except (ValueError, AttributeError):  # not JSON; JSON but not an object (no get)
+                self._reject("bad_json")
+                return
+            state = ack.get("state")
+            if (
+                "sig" in ack
+                or ack.get("v") != 1
+                or not isinstance(ref, int)
+                or isinstance(ref, bool)
+                or state not in messages.ACK_STATES
+            ):
+                self._reject("bad_field")
+                return
+            if ack.get("dev") != self.dev:
+                self._reject("dev_mismatch")
+                return
+        else:
+            ref = payload  # type: ignore[assignment]
         entry = self.outbox.remove(ref)
         if entry is not None:
             log.info("ack", "delivered seq=%d state=%s tries=%d" % (ref, state, entry.sends))

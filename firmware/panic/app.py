@@ -207,18 +207,17 @@ class App:
             state = indicator.FAULT
         elif alerts.loud():
             state = indicator.SENDING  # whatever else is wrong, an alert is on its way (a quiet one unseen)
-        elif outbox.fault or seq.fault or not link.connected:
-            state = indicator.FAULT
         else:
             # The gateway's state of the newest alert -> the LED (received and acknowledged are
-            # shown as themselves). An end (resolved, cancelled, false_alarm): back to idle.
+            # shown as themselves), also with no link (an ack SMS: panic.smsout). An end (resolved,
+            # cancelled, false_alarm): back to idle.
             state = alerts.latest_state or indicator.IDLE
             if state == "dispatched" or state == "on_scene":
                 state = indicator.ON_THE_WAY
             elif state != indicator.RECEIVED and state != indicator.ACKNOWLEDGED:
                 state = indicator.IDLE
-            if state == indicator.IDLE and self.fault:
-                # Damage found at boot (and worked around): armed, but needs a look.
+            if state == indicator.IDLE and (self.fault or outbox.fault or seq.fault or not link.connected):
+                # No link, a flash fault, or damage found at boot (and worked around): needs a look.
                 state = indicator.FAULT
         ind.set(state, why)
 

@@ -52,6 +52,7 @@ def start(app: App, device_id: str) -> tuple:
     finally:
         mem.unload("panic.config")
         mem.unload("panic.cfgcheck")  # config.settings' module
+        mem.unload("panic.cellcfg")  # loaded with it for cellular settings (both files: once)
     if cfg is not None:
         log.info(
             "config",
@@ -62,6 +63,12 @@ def start(app: App, device_id: str) -> tuple:
         for key in cfg.unknown_keys:
             log.warn("config", "unknown key=%s ignored" % log.q(key))
         _load(app, cfg)
+        if getattr(cfg, "modem", None) is not None:
+            # A cellular button (panic.cellcfg): panic.cellular loaded now, with the rest of the code, and
+            # hooked into the app; after a collection, into the holes the boot's garbage leaves. A long
+            # module name in a str: a Wi-Fi button interns nothing for it.
+            mem.sample()  # a collection (panic.boot imports no gc: a global less on every button)
+            __import__("panic.cellular", None, None, ("load",)).load(app, cfg)
     return cfg, fingerprint, error
 
 

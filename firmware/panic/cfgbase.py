@@ -19,7 +19,8 @@ class ConfigError(Exception):
 
 
 class Config:
-    """Validated settings; secrets only in device_key, mqtt_password, wifi_password."""
+    """Validated settings; secrets only in device_key, mqtt_password, wifi_password and modem's
+    apn_password and sim_pin."""
 
     device_id: str
     broker_host: str  # the first of brokers
@@ -45,6 +46,7 @@ class Config:
     mqtt_password: str
     wifi_password: str | None
     unknown_keys: list
+    modem: dict | None  # panic.cellcfg: apn, apn_user, sms_to, sms_after_s, apn_password, sim_pin
 
 
 def fingerprint(key: bytes) -> str:
@@ -78,3 +80,6 @@ def add_secrets(cfg: Config, sec: dict) -> None:
     if wifi_password is not None and not isinstance(wifi_password, str):
         raise ConfigError("%s: wifi_password must be a string" % SECRETS_FILE)
     cfg.wifi_password = wifi_password
+    if "apn_password" in sec or "sim_pin" in sec:  # allocates nothing (two short names interned)
+        __import__("panic.cellcfg", None, None, ("settings",)).add_secrets(cfg, sec)
+

@@ -73,7 +73,6 @@ def settings(raw: dict, default_device_id: str | None) -> Config:
         if text is not None and not isinstance(text, str):
             raise _bad(key, "must be a string")
         setattr(cfg, key, text)
-    cfg.unknown_keys = [k for k in raw if k not in known]  # likely typos: logged, not fatal
     for key in ("device_key", "mqtt_password", "wifi_password"):
         if key in raw:
             raise _bad(key, "belongs in " + SECRETS_FILE)
@@ -87,4 +86,13 @@ def settings(raw: dict, default_device_id: str | None) -> Config:
         raise _bad("retry_max_ms/reconnect_max_ms", "must not be below the matching _min_ms")
     if cfg.cancel_ms <= cfg.hold_ms:
         raise _bad("cancel_ms", "must be above hold_ms")
+    # cfg.modem: the cellular settings (panic.cellcfg), set only on a button that has any (getattr)
+    for key in raw:
+        # startswith allocates nothing (key.encode()[:3] left garbage among the boot's live objects: a
+        # damaged secrets.json's boot then had no 724-byte block for panic.gps); a long module name in a str
+        if key.startswith("apn") or key.startswith("sms") or key.startswith("sim"):
+            mem.sample()  # a collection: the boot's garbage (json, bounds) out of the way of panic.cellcfg's code
+            cfg.modem = __import__("panic.cellcfg", None, None, ("settings",)).settings(raw, known)
+            break
+    cfg.unknown_keys = [k for k in raw if k not in known]  # likely typos: logged, not fatal
     return cfg

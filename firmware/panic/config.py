@@ -13,6 +13,10 @@ flash, see panic/tls.py), which
 replaces ``broker_host``/``broker_port``; every other key is optional, with the default and the allowed
 range in panic/bounds.py (timing knobs exist so installers and tests can shorten them).
 
+Cellular settings (``apn``, ``apn_user``, ``sms_to``, ``sms_after_s``; secrets
+``apn_password``, ``sim_pin``) are checked by panic.cellcfg, loaded only when
+config.json has one of them; ``cfg.modem`` holds them (None without).
+
 ``secrets.json`` (never printed, never read back; ``fingerprint()`` is)::
 
     {"device_key": "<64 hex>", "mqtt_password": "...", "wifi_password": "..."}

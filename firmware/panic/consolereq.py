@@ -42,8 +42,10 @@ if TYPE_CHECKING:
 
 _OPS = const("hello info configure set_secrets challenge test_mode selftest reboot identify")
 _ENVELOPE = const("v id ok error msg")
-_PROTECTED = const(("device_id", "broker_host", "broker_port", "brokers", "sms_to"))
-_SECRETS = const(("device_key", "mqtt_password", "wifi_password"))
+# Long strings, split when used: their short names would be interned for good (docs/firmware.md).
+# sms_to: where SMS alerts go; brokers: a cluster's endpoint list (both re-point a live button).
+_PROTECTED = const("device_id broker_host broker_port brokers sms_to")
+_SECRETS = const("device_key mqtt_password wifi_password apn_password sim_pin")
 
 
 def answer(app: App, text: bytes | None) -> tuple:
@@ -168,7 +170,7 @@ def run(app: App, req: dict, i: int, op: str) -> tuple:
         sec = read(cfgbase.SECRETS_FILE)
         return pieces("proto fw board device_id registered key secrets config running readings", (
             1, VERSION, app.hw.name, device_id(app), key is not None,
-            cfgbase.fingerprint(key) if key is not None else None, [k for k in _SECRETS if k in sec],
+            cfgbase.fingerprint(key) if key is not None else None, [k for k in _SECRETS.split() if k in sec],
             read(cfgbase.CONFIG_FILE), app.cfg is not None, status(app))), ""
     if i == 2:  # configure
         return settings(app, req, op)
@@ -206,7 +208,7 @@ def settings(app: App, req: dict, op: str) -> tuple:
             merged.pop(k, None)
         else:
             merged[k] = new[k]
-    for k in _PROTECTED:
+    for k in _PROTECTED.split():
         if merged.get(k) != old.get(k):
             auth(app, req, op)  # first: a refused request never loads panic.config
             break
@@ -222,14 +224,15 @@ def secret(app: App, req: dict, op: str) -> tuple:
     if not isinstance(new, dict):
         raise ConfigError("bad_request", "secrets must be a JSON object")
     for k in new:
-        if k not in _SECRETS:
+        if k not in _SECRETS.split():
             raise ConfigError("invalid", "unknown secret %s" % k)
     if "device_key" in new or "mqtt_password" in new:  # a new Wi-Fi password cannot re-point the unit
         auth(app, req, op)
     merged = read(cfgbase.SECRETS_FILE)
     merged.update(new)
-    if merged.get("wifi_password", 0) is None:
-        merged.pop("wifi_password")
+    for k in _SECRETS.split()[2:]:  # None: removed
+        if merged.get(k, 0) is None:
+            merged.pop(k)
     # A unit not registered yet may get its Wi-Fi password first: stand-ins for what is missing.
     check = dict(merged)
     check.setdefault("device_key", binascii.hexlify(bytes(32)).decode())

@@ -19,6 +19,8 @@ from panic import log
 
 TYPE_CHECKING = const(False)  # a constant: the block below is compiled away
 if TYPE_CHECKING:
+    from panic.alerts import Alerts
+    from panic.cellular import Cell
     from panic.link import Link
     from panic.outbox import Entry, Outbox
     from panic.supervisor import Supervisor
@@ -27,6 +29,10 @@ _IDLE_SLICE_MS = const(50)
 
 
 class Delivery:
+    # Set by panic.cellular on a button with sms_to: what panic.smsout needs (Alerts, the modem's owner).
+    # An annotation only: a Wi-Fi button's class carries nothing for it.
+    smsout: tuple[Alerts, Cell]
+
     def __init__(self, outbox: Outbox, link: Link, retry_min_ms: int, retry_max_ms: int, sup: Supervisor) -> None:
         self.outbox = outbox
         self.link = link

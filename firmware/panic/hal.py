@@ -19,6 +19,13 @@ simulator/device/vhal.py, provide it):
 - ``gps_uart``: the GPS receiver's UART (``readinto(buf)`` returning at once,
   None when nothing waits), or None on a board without one; ``gps_power``:
   its power switch, or None
+- ``modem_uart``: the cellular modem's UART (as ``gps_uart``, plus ``write``),
+  ``modem_model`` (board.json ``modem.model``: a key of panic.modem.MODELS),
+  ``modem_pwrkey`` / ``modem_reset`` (switches: on pulls the modem's pin low),
+  ``ppp(uart)``: a ``network.PPP`` on it (None where the port has none: the
+  simulator). Only panic.cellular uses them; a simulated Wi-Fi-only button has none
+  (panic.cellular checks with getattr). On a cellular button ``wifi`` is the
+  active bearer (panic.cellular puts it there)
 - ``reset()``: reboot
 
 Pins come from the board definition (``board.json`` in the flash root,
@@ -67,6 +74,8 @@ if TYPE_CHECKING:
         def feed(self) -> None: ...
 
     class Wifi(Protocol):
+        """A bearer: the Wi-Fi, or panic.cellular's cellular data (whose ``net`` is ``cell``; without one: wifi)."""
+
         def connect(self, ssid: str | None, password: str | None) -> None: ...
         def isconnected(self) -> bool: ...
         def rssi(self) -> int | None: ...
@@ -75,7 +84,10 @@ if TYPE_CHECKING:
         def utc(self) -> int | None: ...
         async def sync(self, host: str | None) -> bool: ...
 
+    from typing import Any
+
     from panic.gps import Uart
+    from panic.modem import ModemUart
 
     class Hardware(Protocol):
         @property
@@ -103,6 +115,19 @@ if TYPE_CHECKING:
         def battery(self) -> int | None: ...
         def power(self) -> str: ...
         def reset(self) -> None: ...
+
+    class CellHardware(Hardware, Protocol):
+        """A board with a cellular modem (Esp32Hardware; the simulator's cellhardware.CellHardware)."""
+
+        @property
+        def modem_uart(self) -> ModemUart | None: ...
+        @property
+        def modem_model(self) -> str: ...
+        @property
+        def modem_pwrkey(self) -> Switch | None: ...
+        @property
+        def modem_reset(self) -> Switch | None: ...
+        def ppp(self, uart: ModemUart | None) -> Any: ...
 
 BOARD_FILE = "board.json"
 # MicroPython's epoch is 2000 on some ports/versions and 1970 on others.
@@ -289,10 +314,23 @@ class Esp32Hardware:
         self.gps_uart: Uart | None = machine.UART(
             spec["id"], baudrate=spec["baud"], tx=spec["tx"], rx=spec["rx"], timeout=0)
         self.gps_power: Switch | None = Esp32Output(board.pin("gps_power")) if board.has("gps_power") else None
+        # The modem (panic.cellular): 1 KB receive buffer, ~90 ms at 115200 baud between polls of 20 ms.
+        spec = board.uart("modem")
+        self.modem_uart: ModemUart | None = machine.UART(
+            spec["id"], baudrate=spec["baud"], tx=spec["tx"], rx=spec["rx"], timeout=0, rxbuf=1024)
+        self.modem_model: str = board.modem
+        self.modem_pwrkey: Switch | None = Esp32Output(board.pin("modem_pwrkey"))
+        self.modem_reset: Switch | None = Esp32Output(board.pin("modem_reset"))
+        if board.has("modem_dtr"):
+            Esp32Output(board.pin("modem_dtr"))  # driven idle (deasserted), not left floating
         mem.unload("panic.boarddef")  # needed only here; its heap is better spent elsewhere
 
     def watchdog(self, timeout_ms: int) -> Esp32Watchdog:
         return Esp32Watchdog(timeout_ms)
+
+    def ppp(self, uart: ModemUart | None) -> Any:
+        """network.PPP over the modem's UART (MicroPython >= 1.26 API: docs/firmware.md, "Cellular")."""
+        return network.PPP(uart)
 
     def unique_id(self) -> str:
         return binascii.hexlify(machine.unique_id()).decode()[:12]

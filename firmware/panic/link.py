@@ -18,6 +18,11 @@ Log lines (module ``link``): ``connecting``, ``connected host= port=
 attempt=``, ``connect failed err=``, ``refused code=``, ``connection lost err=``,
 ``disconnected session=``, ``reconnecting in_ms=``, ``wifi up``/``wifi
 timeout``/``wifi lost``, ``clock synced``.
+
+``hw.wifi`` is the active bearer: the HAL's Wi-Fi, or on a cellular button
+the one panic.cellular put there (``net`` ``cell``: alerts and heartbeats
+carry it). These lines still say ``wifi`` then - naming the bearer here cost
+the Wi-Fi button's heap; the ``cell:`` lines say what the cellular one does.
 """
 
 import asyncio

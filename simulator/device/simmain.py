@@ -55,7 +55,8 @@ async def _control(stream: asyncio.StreamReader, hw: vhal.VirtualHardware) -> No
             micropython.qstr_info()  # "qstr pool: n_pool=.. n_qstr=..": interned names, for good (docs/firmware.md)
         else:
             hw.command(text)
-        while hw.gps_uart.waiting() > _GPS_BACKLOG:  # a UART's buffer is small: the host waits, not the heap
+        # A UART's buffer is small: the host waits, not the heap (no receiver: simulator/device/cellmain.py).
+        while hw.gps_uart and hw.gps_uart.waiting() > _GPS_BACKLOG:
             await asyncio.sleep_ms(10)
 
 

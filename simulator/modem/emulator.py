@@ -96,6 +96,7 @@ class EmulatedModem:
         self.mode = "command"  # command, sms_input, data, data_paused
         self._buffer = b""
         self._pending_sms: tuple[str, str] | None = None  # (AT+CMGS argument, mode) while reading the text
+        self._sms_from = "command"  # the mode AT+CMGS was given in (command, or data_paused after +++)
         self.unlocked = self.sim == "ready"
 
     def reboot(self) -> None:
@@ -136,6 +137,18 @@ class EmulatedModem:
                 self.mode = "command"
                 self._write_line("NO CARRIER")
         self.network.flush()
+
+    def drop_data(self) -> None:
+        """The network ends the data session (NO CARRIER), registration kept."""
+        with self._lock:
+            if self.mode in ("data", "data_paused"):
+                self.mode = "command"
+                self._write_line("NO CARRIER")
+
+    def noise(self, data: bytes) -> None:
+        """Raw bytes on the line (a modem at the wrong baud rate, a damaged cable): written as they are."""
+        with self._lock:
+            self._write(data)
 
     def receive(self, sms: Sms) -> None:
         """An SMS for this modem: into the first free SIM slot, announced with +CMTI if asked to."""
@@ -203,7 +216,8 @@ class EmulatedModem:
         if end < 0:
             return False
         body, control, self._buffer = self._buffer[:end], self._buffer[end:end + 1], self._buffer[end + 1:]
-        self.mode = "command"
+        # Back to where AT+CMGS came from: command mode, or a data session paused by +++ (ATO resumes it).
+        self.mode = self._sms_from
         argument, mode = self._pending_sms or ("", "pdu")
         self._pending_sms = None
         if control == b"\x1b":
@@ -407,6 +421,7 @@ def _cmgs(m: EmulatedModem, upper: str, text: str) -> None:
     if not m._sim_ready():
         return
     m._pending_sms = (text.split("=", 1)[1] if "=" in text else "", "pdu" if m.cmgf == 0 else "text")
+    m._sms_from = m.mode
     m.mode = "sms_input"
     m._write(b"\r\n> ")
 

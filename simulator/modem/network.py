@@ -1,6 +1,8 @@
 """The emulated operator: carries SMS between emulated modems by number, and plays its faults.
 
-In-process and tiny: no SMSC protocol, no timing model. An SMS to a modem that
+In-process and tiny: no SMSC protocol; one timing figure, `sms_delay_s` (how long an
+SMS takes from the sender's +CMGS to the receiving modem: 0 by default, a field
+figure in bench/cellular.py). An SMS to a modem that
 is not registered waits (store and forward, as an SMSC does) until it is; an SMS
 to a number no emulated modem has is dropped. Faults: `lose_sms(n)` (the next n
 SMS vanish after the sender was told +CMGS OK, as a real network may do),
@@ -39,7 +41,8 @@ def service_centre_time(at: float) -> str:
 
 
 class Network:
-    def __init__(self) -> None:
+    def __init__(self, sms_delay_s: float = 0.0) -> None:
+        self.sms_delay_s = sms_delay_s
         self.modems: dict[str, EmulatedModem] = {}
         self.refuse_data = False
         self.sent: list[Sms] = []  # every SMS that entered the network, delivered or not
@@ -68,6 +71,18 @@ class Network:
                 self._lose -= 1
                 log.info("network: lost an SMS from %s to %s", sms.sender, sms.to)
                 return
+            if self.sms_delay_s <= 0:
+                self._waiting.append(sms)
+        if self.sms_delay_s > 0:
+            timer = threading.Timer(self.sms_delay_s, self._arrive, args=(sms,))
+            timer.daemon = True
+            timer.start()
+            return
+        self.flush()
+
+    def _arrive(self, sms: Sms) -> None:
+        """An SMS that was on its way (sms_delay_s) reaches the network's store: delivered when it can be."""
+        with self._lock:
             self._waiting.append(sms)
         self.flush()
 

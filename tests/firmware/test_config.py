@@ -169,3 +169,51 @@ def test_damaged_files_fall_back_to_the_last_good_copy(run_micropython: Callable
     (tmp_path / "known-good.config.json").unlink()
     out = run_micropython(LAST_GOOD, cwd=tmp_path).stdout.strip()
     assert out == "error secrets.json is not valid JSON", out
+
+
+CELL = """
+import sys
+from panic import config
+try:
+    c = config.load("pb-00000000000a")
+    m = getattr(c, "modem", None)
+    print("ok", "none" if m is None else " ".join("%s=%s" % (k, m[k]) for k in sorted(m)),
+          " ".join(c.unknown_keys) or "-", "panic.cellcfg" in sys.modules)
+except config.ConfigError as e:
+    print("error", e.args[0])
+"""
+APN_PASSWORD = "apn-Secret-91"
+PIN = "4711"
+
+
+def test_cellular_settings_and_secrets(run_micropython: Callable[..., Any], tmp_path: Path) -> None:
+    write(tmp_path, {"broker_host": "h", "apn": "internet.t-mobile", "apn_user": "tm", "sms_to": ["+6281100000001"]},
+          {**GOOD_SECRETS, "apn_password": APN_PASSWORD, "sim_pin": PIN})
+    out = run_micropython(CELL, cwd=tmp_path).stdout.strip()
+    assert out == (f"ok apn=internet.t-mobile apn_password={APN_PASSWORD} apn_user=tm sim_pin={PIN} "
+                   "sms_after_s=30 sms_to=['+6281100000001'] - True")  # (panic.boot unloads panic.cellcfg)
+    write(tmp_path, {"broker_host": "h"}, GOOD_SECRETS)  # a Wi-Fi button: no attribute, the module never loaded
+    assert run_micropython(CELL, cwd=tmp_path).stdout.strip() == "ok none - False"
+
+
+@pytest.mark.parametrize(("config", "secrets", "error"), [
+    ({"apn": ""}, {}, "config.json: apn must be 1..100 letters, digits, '-' or '.'"),
+    ({"apn": 'in"ternet'}, {}, "config.json: apn must be 1..100 letters, digits, '-' or '.'"),
+    ({"apn": "a" * 101}, {}, "config.json: apn must be 1..100 letters, digits, '-' or '.'"),
+    ({"apn": "x", "apn_user": "a\"b"}, {}, "config.json: apn_user must be printable ASCII without '\"', at most 64"),
+    ({"sms_to": "+6281100000001"}, {}, "config.json: sms_to must be a list of 1..4 numbers in E.164 (+ and 7..15 digits)"),
+    ({"sms_to": ["6281100000001"]}, {}, "config.json: sms_to must be a list of 1..4 numbers in E.164 (+ and 7..15 digits)"),
+    ({"sms_to": ["+1"] * 5}, {}, "config.json: sms_to must be a list of 1..4 numbers in E.164 (+ and 7..15 digits)"),
+    ({"sms_to": ["+6281100000001"], "sms_after_s": 2}, {}, "config.json: sms_after_s must be an integer in 5..3600"),
+    ({"apn": "x", "sim_pin": PIN}, {}, "config.json: sim_pin belongs in secrets.json"),
+    ({"apn": "x"}, {"sim_pin": "47a1"}, "secrets.json: sim_pin must be 4..8 digits"),
+    ({"apn": "x"}, {"apn_password": APN_PASSWORD + "\n"},
+     "secrets.json: apn_password must be printable ASCII without '\"', at most 64"),
+])
+def test_bad_cellular_settings_are_a_clear_error_without_the_secret(
+    run_micropython: Callable[..., Any], tmp_path: Path, config: dict[str, Any], secrets: dict[str, Any], error: str
+) -> None:
+    write(tmp_path, {"broker_host": "h", **config}, {**GOOD_SECRETS, **secrets})
+    out = run_micropython(CELL, cwd=tmp_path).stdout.strip()
+    assert out == f"error {error}"
+    assert APN_PASSWORD not in out and "47a1" not in out
