@@ -42,7 +42,6 @@ from simulator.stack import MqttListener, Stack
 
 HOLD_MS = 2000
 SMS_AFTER_S = 5
-SMS_HEAPSIZE = "150K"  # KNOWN SHORT at 110K (docs/benchmarks.md, "Still short"); the cellular data button: 110K
 COMMON: dict[str, Any] = {"hold_ms": HOLD_MS, "repeat_ms": 0, "cancel_window_s": 0, "reconnect_min_ms": 200,
           "reconnect_max_ms": 2000, "sms_after_s": SMS_AFTER_S}
 
@@ -94,7 +93,7 @@ def main() -> int:
         path.wait_gateway_ready()
         dispatch = stack.dispatch()
         button = path.button(stack, Path(tmp) / "flash-wifi", "pb-00000000ce11", log_file=Path(tmp) / "wifi.log",
-                             heapsize=SMS_HEAPSIZE, **COMMON)
+                             **COMMON)
         with button:
             button.wait_for_indicator("idle", timeout=60)
             for _ in range(args.presses):

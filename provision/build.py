@@ -1,7 +1,7 @@
 """`panic-fw build`: the firmware as it goes onto a unit, compiled ahead of time.
 
     panic-fw build [--out build/deploy] [--firmware firmware] [--board hardware/board.json | --no-board]
-                   [--ca var/broker/tls/ca.der]
+                   [--ca var/broker/tls/ca.der] [--romfs]
 
 MicroPython runs ``boot.py`` and ``main.py`` only as source, so they are
 copied as they are; the ``panic`` package (everything they import beyond
@@ -14,6 +14,13 @@ DER, for TLS endpoints; checked to be one); ``config.json`` and ``secrets.json``
 by provisioning, never built. ``manifest.json`` lists every other file with
 its size and SHA-256: the provisioning tool copies the folder to a unit and
 checks each file against it.
+
+With ``--romfs`` the compiled package goes into one ROMFS image, ``romfs.img``
+(provision/romfs.py), instead of ``panic/``: a unit with a ``romfs`` partition
+(MicroPython >= 1.25) runs the bytecode from flash in place, leaving its
+110 KB heap to data. A button with a modem needs that (docs/firmware.md,
+"ROMFS"); ``panic-provision flash`` writes the image with ``mpremote romfs
+deploy`` and copies the rest. The manifest lists the image with ``"romfs": true``.
 
 The output appears whole or not at all: it is written to a temporary
 directory beside the target and renamed into place, and an existing target
@@ -44,6 +51,7 @@ from typing import Any
 from cryptography import x509
 
 from hardware import validate
+from provision.romfs import romfs_image
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"
@@ -51,6 +59,7 @@ BOARD_FILE = ROOT / "hardware" / "board.json"
 DEPLOY = ROOT / "build" / "deploy"
 MANIFEST = "manifest.json"
 CA_FILE = "ca.der"  # firmware/panic/tls.py reads it
+ROMFS_FILE = "romfs.img"  # --romfs: the package as a ROMFS image (written to the unit's romfs partition)
 DEVICE_ARCH = "xtensawin"
 ENTRY_POINTS = ("boot.py", "main.py")  # run by name at reset, and only as source
 PACKAGE = "panic"
@@ -228,8 +237,12 @@ def write_tree(units: Sequence[Unit], out: Path, arch: str | None, version: str 
              for u in units]
     manifest = {"format": FORMAT, "firmware": version, "arch": arch, "mpy_cross": mpy_cross_version(mpy_cross()),
                 "mpy_cross_options": list(MPY_CROSS_OPTIONS), "files": files}
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    write_manifest(out, manifest)
     return manifest
+
+
+def write_manifest(out: Path, manifest: dict[str, Any]) -> None:
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
 def _scratch(beside: Path) -> Path:
@@ -241,19 +254,39 @@ def _scratch(beside: Path) -> Path:
 
 def build(
     firmware: Path = FIRMWARE, out: Path = DEPLOY, *, board: Path | None = BOARD_FILE, arch: str = DEVICE_ARCH,
-    ca: Path | None = None,
+    ca: Path | None = None, romfs: bool = False,
 ) -> dict[str, Any]:
-    """Build the deploy folder `out` for a unit (with `ca` as ca.der: TLS endpoints); returns its manifest."""
+    """Build the deploy folder `out` for a unit (with `ca` as ca.der: TLS endpoints); returns its manifest.
+
+    `romfs`: the compiled package as one ROMFS image (ROMFS_FILE) instead of a ``panic/`` folder.
+    """
     if out.exists() and not (out / MANIFEST).is_file() and (not out.is_dir() or any(out.iterdir())):
         raise BuildError(f"{shown(out)}: exists and is not a previous build: not overwriting it")
     units = firmware_units(firmware, board, ca)
     work = _scratch(out)
     try:
         manifest = write_tree(units, work, arch, firmware_version(firmware))
+        if romfs:
+            manifest = package_as_romfs(work, manifest)
         _replace(work, out)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+    return manifest
+
+
+def package_as_romfs(out: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Replace the compiled package in the build `out` by its ROMFS image; returns the manifest, rewritten."""
+    holder = out / ".romfs"
+    holder.mkdir()
+    os.rename(out / PACKAGE, holder / PACKAGE)  # the image's root holds panic/, as a unit's /rom does
+    image = out / ROMFS_FILE
+    image.write_bytes(romfs_image(holder))
+    shutil.rmtree(holder)
+    files = [f for f in manifest["files"] if not f["path"].startswith(PACKAGE + "/")]
+    files.append({"path": ROMFS_FILE, "size": image.stat().st_size, "sha256": sha256_file(image), "romfs": True})
+    manifest = {**manifest, "files": files}
+    write_manifest(out, manifest)
     return manifest
 
 
@@ -333,10 +366,12 @@ def main(argv: list[str] | None = None) -> int:
                          help=f"mpy-cross -march (default {DEVICE_ARCH}: the ESP32)")
     command.add_argument("--ca", type=Path, help=f"the broker's CA certificate (DER), copied as {CA_FILE} for "
                          "TLS endpoints (panic-broker's: var/broker/tls/ca.der)")
+    command.add_argument("--romfs", action="store_true", help=f"the compiled package as one ROMFS image, "
+                         f"{ROMFS_FILE}, run from the unit's flash (MicroPython >= 1.25; a button with a modem)")
     args = parser.parse_args(argv)
     try:
         manifest = build(args.firmware, args.out, board=None if args.no_board else args.board, arch=args.arch,
-                         ca=args.ca)
+                         ca=args.ca, romfs=args.romfs)
     except BuildError as e:
         print(f"panic-fw: error: {e}", file=sys.stderr)
         return 1

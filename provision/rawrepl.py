@@ -63,10 +63,19 @@ class RawRepl:
         self.port.write(b"\x02")
 
 
-def copy_deploy(repl: RawRepl, deploy: Path, progress: Callable[[str], None] = lambda _: None) -> int:
-    """Copy every file in deploy/manifest.json and check its SHA-256 on the board; returns the count."""
+def romfs_file(deploy: Path) -> Path | None:
+    """The deploy folder's ROMFS image (`panic-fw build --romfs`), written to a partition, not copied; or None."""
     manifest: dict[str, Any] = json.loads((deploy / "manifest.json").read_text())
-    files = [(str(f["path"]), str(f["sha256"])) for f in manifest["files"]]
+    return next((deploy / str(f["path"]) for f in manifest["files"] if f.get("romfs")), None)
+
+
+def copy_deploy(repl: RawRepl, deploy: Path, progress: Callable[[str], None] = lambda _: None) -> int:
+    """Copy every file in deploy/manifest.json and check its SHA-256 on the board; returns the count.
+
+    A ROMFS image is not a file on the board's filesystem: `panic-provision flash` writes it to its partition.
+    """
+    manifest: dict[str, Any] = json.loads((deploy / "manifest.json").read_text())
+    files = [(str(f["path"]), str(f["sha256"])) for f in manifest["files"] if not f.get("romfs")]
     files.append(("manifest.json", ""))
     dirs = sorted({str(Path(p).parent) for p, _ in files if str(Path(p).parent) != "."})
     repl.exec("import os,hashlib,binascii\n" + "".join(

@@ -36,7 +36,7 @@ from serial.tools import list_ports
 
 from provision.console import Console, DeviceError, PortError, port_problem
 from provision.gateway import Gateway, GatewayError, token
-from provision.rawrepl import RawRepl, ReplError, copy_deploy
+from provision.rawrepl import RawRepl, ReplError, copy_deploy, romfs_file
 from provision.texts import Texts, language
 
 # USB VID:PID of the bridges ESP32 boards carry
@@ -84,12 +84,23 @@ def esptool_commands(port: str, image: Path, chip: str, baud: int = 460800) -> l
     return [[*base, "erase-flash"], [*base, "write-flash", "-z", IMAGE_OFFSET[chip], str(image)]]
 
 
+def romfs_command(port: str, image: Path) -> list[str]:
+    """The mpremote run that writes a ROMFS image (`panic-fw build --romfs`) to the unit's romfs partition.
+
+    mpremote's own `romfs deploy` (raw REPL, vfs.rom_ioctl), verified on hardware only; tests hold the arguments.
+    """
+    return [sys.executable, "-m", "mpremote", "connect", port, "romfs", "deploy", str(image)]
+
+
 def flash(args: argparse.Namespace, t: Texts, out: Callable[[str], None]) -> int:
-    if args.image is not None:
-        for cmd in esptool_commands(args.port, args.image, args.chip):
-            out("$ " + " ".join(cmd[2:]))
-            if subprocess.run(cmd, check=False).returncode != 0:
-                raise Failed(t("fail") + ": " + " ".join(cmd[2:]))
+    commands = esptool_commands(args.port, args.image, args.chip) if args.image is not None else []
+    image = romfs_file(args.deploy)
+    if image is not None:  # the package as a ROMFS image: into its partition first, then the files
+        commands.append(romfs_command(args.port, image))
+    for cmd in commands:
+        out("$ " + " ".join(cmd[2:]))
+        if subprocess.run(cmd, check=False).returncode != 0:
+            raise Failed(t("fail") + ": " + " ".join(cmd[2:]))
     try:
         port = serial.Serial(args.port, 115200, timeout=0.5, exclusive=True)
     except serial.SerialException as e:

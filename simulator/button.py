@@ -63,7 +63,7 @@ from hardware import validate
 from provision.build import BuildError, installed
 from simulator import logparse
 from simulator.channel import ControlServer
-from simulator.compiled import firmware_path
+from simulator.compiled import firmware_path, romfs_heapsize, romfs_path
 from simulator.modem.emulator import EmulatedModem
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,6 +125,7 @@ class SimulatedButton:
         wifi: bool = True,
         gps: bool = True,
         frozen_binary: Path | None = None,
+        romfs: bool | None = None,
     ) -> None:
         self.flash_dir = Path(flash_dir).resolve()
         self.firmware_dir = Path(firmware_dir).resolve()
@@ -166,6 +167,9 @@ class SimulatedButton:
         # A unix-port micropython with the firmware frozen in (bench/build_frozen_unix.sh), for the heap
         # benches: run instead of this venv's, with the frozen firmware (firmware_dir is not used).
         self.frozen_binary = frozen_binary
+        # The firmware as a ROMFS image (simulator/device/romboot.py), as a cellular unit ships: by default
+        # for a button with a modem (docs/firmware.md, "ROMFS"); `heapsize` is then the heap left beside it.
+        self.romfs = (modem is not None and not from_source and frozen_binary is None) if romfs is None else romfs
         self._modem_fd: int | None = None
         self._modem_stop = threading.Event()
         self._modem_thread: threading.Thread | None = None
@@ -339,6 +343,12 @@ class SimulatedButton:
         except BuildError as e:
             raise SimulatorError(f"cannot compile for the simulator: {e}") from None
 
+    def _romfs_image(self) -> Path:
+        try:
+            return romfs_path(self.firmware_dir, DEVICE_DIR, self._binary())
+        except BuildError as e:
+            raise SimulatorError(f"cannot build the ROMFS image for the simulator: {e}") from None
+
     def _binary(self) -> str:
         return micropython_binary() if self.frozen_binary is None else str(self.frozen_binary)
 
@@ -347,14 +357,17 @@ class SimulatedButton:
         with self._cond:
             hello = self._hello
         env = dict(os.environ, MICROPYPATH=":".join([*map(str, self._search), ".frozen"]))
-        command = [
-            self._binary(), "-X", f"heapsize={self.heapsize}", "-m",
-            "simmain" if self.modem is None else "cellmain",
-            self._channel.host, str(self._channel.port), self.unique_id, *board_args(self.flash_dir),
-        ]
+        module = "simmain" if self.modem is None else "cellmain"
+        argv = [module, self._channel.host, str(self._channel.port), self.unique_id, *board_args(self.flash_dir)]
         if self.modem is not None:  # cellmain: [<why>] <modem model> <flags: w Wi-Fi up, g GPS>
             flags = ("w" if self._wifi else "") + ("g" if self._gps else "") or "-"
-            command += [""] * (11 - len(command)) + [self.modem.variant.model, flags]
+            argv += [""] * (7 - len(argv)) + [self.modem.variant.model, flags]
+        heapsize = self.heapsize
+        if self.romfs:  # romboot mounts the image, then runs `module` with the same arguments
+            image = self._romfs_image()
+            heapsize = str(romfs_heapsize(self._binary(), self.heapsize, image.stat().st_size))
+            argv = ["romboot", str(image), *argv]
+        command = [self._binary(), "-X", f"heapsize={heapsize}", "-m", *argv]
         self.exit_code = None
         process = subprocess.Popen(
             command, cwd=self.flash_dir, env=env, stdin=subprocess.PIPE if self._pty else subprocess.DEVNULL,

@@ -22,8 +22,8 @@ sentences once, paced as at 9600 baud, while it runs.
 With ``--modem A7670E|SIM800L`` the button has a cellular modem, emulated
 (simulator/modem/) and bridged to its modem UART (docs/firmware.md, "Cellular
 link"; the flash's config.json needs an ``apn``); ``--no-wifi`` starts it
-with Wi-Fi down, ``--no-gps`` without a GPS receiver (the 110 KB heap does not
-hold both, docs/benchmarks.md). Then also on stdin: ``wifi on|off``,
+with Wi-Fi down, ``--no-gps`` without a GPS receiver. A button with a modem runs its
+firmware from a ROMFS image beside the heap, as such a unit ships (docs/firmware.md, "ROMFS"). Then also on stdin: ``wifi on|off``,
 ``data off|on`` (off: the network refuses data and drops the session, so only
 SMS remains), ``reg home|roaming|searching|denied|off``, ``reboot-modem``.
 """

@@ -31,6 +31,7 @@ import tempfile
 from pathlib import Path
 
 from provision.build import ARCHES, ROOT, BuildError, cached_build, module, mpy_header, package_units
+from provision.romfs import romfs_image
 
 CACHE = ROOT / "build" / "sim"
 
@@ -91,3 +92,56 @@ def short_link(built: Path) -> Path:
     except OSError:
         return built
     return link
+
+
+def romfs_path(firmware_dir: Path, device_dir: Path, binary: str, *, cache: Path = CACHE) -> Path:
+    """The ROMFS image of the compiled firmware and the simulator's device modules (made once per build).
+
+    simulator/device/romboot.py mounts it as a unit with a ``romfs`` partition does
+    (docs/firmware.md, "ROMFS"). Cached beside the build it is made from.
+    """
+    built = firmware_path(firmware_dir, device_dir, binary, cache=cache)[0].resolve()
+    image = built.with_name(built.name + ".romfs")
+    if not image.is_file():
+        scratch = image.with_name(f".{image.name}-{os.getpid()}")
+        scratch.write_bytes(romfs_image(built))
+        os.replace(scratch, image)
+    return image
+
+
+def heap_bytes(size: str) -> int:
+    """MicroPython's -X heapsize value in bytes ("110K", "1M", "65536")."""
+    scale = {"K": 1024, "M": 1024 * 1024}.get(size[-1:].upper(), 1)
+    return int(size[:-1] if scale > 1 else size) * scale
+
+
+@functools.cache
+def _heap_total(binary: str, heapsize: int) -> int:
+    """What the GC can hand out (free + allocated) in `binary` run with -X heapsize=`heapsize`."""
+    result = subprocess.run([binary, "-X", f"heapsize={heapsize}", "-c",
+                             "import gc; print(gc.mem_free() + gc.mem_alloc())"],
+                            capture_output=True, text=True, check=False)
+    try:
+        return int(result.stdout.strip())
+    except ValueError:
+        raise BuildError(f"{binary} does not report its heap: {result.stdout}{result.stderr}") from None
+
+
+@functools.cache
+def romfs_heapsize(binary: str, device_heapsize: str, image_bytes: int) -> int:
+    """The -X heapsize whose heap, less the image's blocks (romboot's first allocation), is `device_heapsize`'s.
+
+    The GC's own tables grow with the heap (about 2.4 %), so this is searched, not added: the smallest
+    size, in 16-byte blocks, that leaves at least as much as `device_heapsize` gives - and never more than
+    one block more (tests/simulator/test_romfs.py holds both).
+    """
+    want = _heap_total(binary, heap_bytes(device_heapsize)) + -(-image_bytes // 16) * 16
+    low = heap_bytes(device_heapsize) // 16  # in 16-byte blocks
+    high = 2 * (low + -(-image_bytes // 16))
+    while low < high:  # the smallest size with _heap_total >= want
+        middle = (low + high) // 2
+        if _heap_total(binary, middle * 16) >= want:
+            high = middle
+        else:
+            low = middle + 1
+    return low * 16

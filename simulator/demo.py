@@ -46,9 +46,6 @@ ESCALATE_AFTER_S = 3
 STATION_ALERTS = "panic/v1/dispatch/stations/+/alerts"
 # 30 s in production (config sms_after_s); the shortest the configuration allows, so the demo is quick.
 SMS_AFTER_S = 5
-# KNOWN SHORT (docs/benchmarks.md, "Still short"): at the unit's 110K a button with a modem cannot load the
-# SMS module when an alert waits; the SMS demo runs the firmware on a 150K heap and says so.
-SMS_HEAPSIZE = "150K"
 
 
 class Narrator:
@@ -177,11 +174,11 @@ def run_sms(state_dir: Path, broker_port: int | None, hold_ms: int) -> int:
         dispatch = stack.dispatch()
         say.step("dispatch subscribed to panic/v1/dispatch/alerts")
         button = path.button(stack, state_dir / "button-flash", DEVICE_ID, log_file=state_dir / "button.log",
-                             sms_after_s=SMS_AFTER_S, hold_ms=1500, heapsize=SMS_HEAPSIZE)
+                             sms_after_s=SMS_AFTER_S, hold_ms=1500)
         button.start()
         button.wait_for_indicator("idle", timeout=60)
-        say.step(f"button: the real firmware under micropython -X heapsize={SMS_HEAPSIZE} (110K is not yet enough "
-                 "for the SMS module beside the modem's: docs/benchmarks.md, 'Still short')")
+        say.step("button: the real firmware as a cellular unit ships it, a ROMFS image beside a 110K heap "
+                 "(micropython -X heapsize=110K plus the image: simulator/device/romboot.py)")
         say.step(f"button {DEVICE_ID}: online over Wi-Fi and idle; its SIM {path.button_modem.number} registered "
                  f"with the device, SMS to {path.gateway_modem.number} after {SMS_AFTER_S} s without data "
                  "(sms_to, sms_after_s)")

@@ -13,7 +13,6 @@ tests/gateway/sms/; the firmware's SMS module alone in tests/firmware/test_smsou
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -30,10 +29,9 @@ from simulator.stack import MqttListener, Stack
 from tests.contract import assert_valid
 
 DEVICE = "pb-5b5c0ffee0a1"
-# KNOWN SHORT (docs/benchmarks.md, "Still short"): at the unit's 110K the button with a modem cannot load
-# panic.smsout when the alert waits (MemoryError allocating 640 B; at 130K too, at 150K it loads): the
-# SMS path runs here at 150K, and test_the_sms_module_loads_at_110k (xfail, strict) holds the shortfall.
-HEAPSIZE = os.environ.get("PANIC_SMS_HEAPSIZE", "150K")
+# The unit's 110K heap beside the firmware's ROMFS image, as a button with a modem ships (docs/firmware.md,
+# "ROMFS"; as .mpy files on the filesystem it cannot load panic.smsout beside the modem's code).
+HEAPSIZE = "110K"
 AFTER_S = 5  # sms_after_s: the shortest the configuration allows (30 by default)
 FAST: dict[str, Any] = {"reconnect_min_ms": 200, "reconnect_max_ms": 1000, "hold_ms": 1500, "sms_after_s": AFTER_S}
 
@@ -230,8 +228,6 @@ def test_wifi_only_button_never_loads_sms(world: World, tmp_path: Path) -> None:
         button.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN SHORT (docs/benchmarks.md, 'Still short'): a button with a modem "
-                   "cannot load panic.smsout at 110K (MemoryError allocating 640 B)")
 def test_the_sms_module_loads_at_110k(world: World) -> None:
     button = world.path.button(world.stack, world.tmp_path / "flash", DEVICE, log_file=world.tmp_path / "b.log",
                                heapsize="110K", **FAST)

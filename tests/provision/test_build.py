@@ -24,6 +24,7 @@ from provision.build import (
     BOARD_FILE,
     FIRMWARE,
     MANIFEST,
+    ROMFS_FILE,
     BuildError,
     build,
     cached_build,
@@ -230,3 +231,28 @@ def test_old_builds_are_pruned_and_recent_ones_kept(tmp_path: Path) -> None:
         source.write_text(text + f"\nBUILD = {i}\n")
         built.append(cached_build(package_units(firmware), cache, None, keep=2))
     assert sorted(p.name for p in cache.iterdir()) == sorted(p.name for p in built[1:])
+
+
+def test_romfs_build_holds_the_same_bytecode_in_one_image(tmp_path: Path) -> None:
+    """--romfs: panic/ becomes romfs.img; mounted by MicroPython (vfs.VfsRom) it holds the plain build's bytes."""
+    plain, rom = tmp_path / "plain", tmp_path / "rom"
+    build(FIRMWARE, plain)
+    assert main(["build", "--out", str(rom), "--romfs"]) == 0
+    files = sorted(p.relative_to(rom).as_posix() for p in rom.rglob("*") if p.is_file())
+    assert files == sorted(["boot.py", "main.py", "board.json", MANIFEST, ROMFS_FILE])
+    entry = {f["path"]: f for f in json.loads((rom / MANIFEST).read_text())["files"]}[ROMFS_FILE]
+    image = rom / ROMFS_FILE
+    assert entry["romfs"] is True and entry["size"] == image.stat().st_size
+    assert entry["sha256"] == hashlib.sha256(image.read_bytes()).hexdigest()
+    script = (
+        "import os, vfs, hashlib, binascii\n"
+        f"f = open({str(image)!r}, 'rb'); rom = f.read(); f.close()\n"
+        "vfs.mount(vfs.VfsRom(rom), '/rom')\n"
+        "for name in sorted(os.listdir('/rom/panic')):\n"
+        "    f = open('/rom/panic/' + name, 'rb')\n"
+        "    print(name, binascii.hexlify(hashlib.sha256(f.read()).digest()).decode()); f.close()\n"
+    )
+    result = subprocess.run([micropython_binary(), "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    in_image = dict(line.split() for line in result.stdout.splitlines())
+    assert in_image == {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (plain / "panic").iterdir()}

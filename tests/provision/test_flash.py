@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from provision import build
-from provision.tool import esptool_commands
+from provision.tool import esptool_commands, romfs_command
 from simulator.button import micropython_binary
 from tests.provision.conftest import provision_tool
 
@@ -106,3 +106,16 @@ def test_a_file_that_does_not_match_the_manifest_is_reported(deploy: Path, board
     run = provision_tool("--lang", "en", "flash", "--port", port, "--deploy", str(bad))
     assert run.code == 2
     assert f"{manifest['files'][0]['path']}: the board holds sha256" in run.err and "copy again" in run.err
+
+
+def test_the_installed_mpremote_accepts_the_romfs_deploy_arguments(tmp_path: Path) -> None:
+    """mpremote parses the run `flash` makes for a ROMFS image and gets as far as opening the port."""
+    image = tmp_path / "romfs.img"
+    image.write_bytes(b"\xd2\xcd\x31" + bytes(13))
+    cmd = romfs_command(str(tmp_path / "ttyUSB-absent"), image)
+    assert cmd[-4:] == ["connect", str(tmp_path / "ttyUSB-absent"), "romfs", "deploy", str(image)][-4:]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    text = result.stdout + result.stderr
+    assert result.returncode != 0 and "usage" not in text.lower(), text
+    assert "failed to access" in text and "ttyUSB-absent" in text, text
+

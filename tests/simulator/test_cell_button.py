@@ -55,10 +55,10 @@ class Cellular:
             config_file = json.loads((flash / "config.json").read_text())
             config_file.pop("sim_pin")
             (flash / "config.json").write_text(json.dumps(config_file))
-        # No GPS receiver: the cellular modules and the GPS's do not fit 110 KB together
-        # (docs/benchmarks.md, "Cellular button"); the heap is the unit's 110 KB unless a test says why not.
+        # The unit's board, GPS receiver included, its firmware a ROMFS image (as a cellular unit ships:
+        # docs/firmware.md, "ROMFS") beside a 110 KB heap unless a test says why not.
         self.button = SimulatedButton(flash, log_file=self.tmp_path / "button.log", modem=self.modem, wifi=wifi,
-                                      gps=False, heapsize=heapsize)
+                                      heapsize=heapsize)
         self.button.start()
         return self.button
 
@@ -274,11 +274,7 @@ def test_wifi_down_falls_back_to_cellular_and_returns_to_wifi(
 ) -> None:
     c = Cellular(stack, tmp_path, "A7670E")
     try:
-        # KNOWN SHORT: Wi-Fi and cellular both configured (panic.bearers on top of panic.cellular) leave
-        # ~6 KB free after an acked alert at 110K, too fragmented for the next MQTT connect (it fails with
-        # MemoryError and retries, sometimes for good): measured in docs/benchmarks.md ("Cellular button").
-        # The behaviour is tested here on a 128K heap until the heap work makes room.
-        button = c.start(wifi=False, wifi_ssid="shop", heapsize="128K")
+        button = c.start(wifi=False, wifi_ssid="shop")
         button.wait_for_log(r"link: bearer timeout net=wifi", timeout=60)
         button.wait_for_log(r"link: bearer up net=cell rssi=-79", timeout=60)
         record = press_and_dispatch(button, dispatch)

@@ -1,0 +1,63 @@
+"""The firmware from a ROMFS image (simulator/device/romboot.py), as a button with a modem ships.
+
+What makes the simulation fair: the heap beside the image is the one ``-X
+heapsize=110K`` gives, and MicroPython runs the image's bytecode in place (a
+module loaded from it costs the heap far less than the same ``.mpy`` read from
+a filesystem), as on an ESP32 whose romfs partition is mapped flash.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from simulator.button import DEVICE_DIR, DEVICE_HEAPSIZE, FIRMWARE_DIR, micropython_binary
+from simulator.compiled import _heap_total, firmware_path, heap_bytes, romfs_heapsize, romfs_path
+
+PROBE = (
+    "import gc\n"
+    "gc.collect()\n"
+    "before = gc.mem_alloc()\n"
+    "import panic.app\n"
+    "gc.collect()\n"
+    "print(gc.mem_free(), gc.mem_alloc() - before, panic.app.__file__)\n"
+)
+
+
+@pytest.mark.parametrize("image_bytes", [1, 4096, 81_420, 200_000])
+def test_the_heap_beside_the_image_is_the_device_heap(image_bytes: int) -> None:
+    binary = micropython_binary()
+    size = romfs_heapsize(binary, DEVICE_HEAPSIZE, image_bytes)
+    want = _heap_total(binary, heap_bytes(DEVICE_HEAPSIZE)) + -(-image_bytes // 16) * 16
+    assert _heap_total(binary, size) >= want > _heap_total(binary, size - 16)
+
+
+def _probe(tmp_path: Path, *romboot: str) -> tuple[int, int, str]:
+    (tmp_path / "probe.py").write_text(PROBE)
+    binary = micropython_binary()
+    build = firmware_path(FIRMWARE_DIR, DEVICE_DIR, binary)[0]
+    heapsize = DEVICE_HEAPSIZE
+    if romboot:
+        heapsize = str(romfs_heapsize(binary, DEVICE_HEAPSIZE, os.path.getsize(romboot[1])))
+    result = subprocess.run([binary, "-X", f"heapsize={heapsize}", "-m", *romboot, "probe"], capture_output=True,
+                            text=True, timeout=60, env=dict(os.environ, MICROPYPATH=f"{tmp_path}:{build}:.frozen"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    free, cost, file = result.stdout.splitlines()[-1].split()
+    return int(free), int(cost), file
+
+
+def test_the_image_runs_in_place_beside_a_110k_heap(tmp_path: Path) -> None:
+    image = romfs_path(FIRMWARE_DIR, DEVICE_DIR, micropython_binary())
+    rom_free, rom_cost, rom_file = _probe(tmp_path, "romboot", str(image))
+    plain_free, plain_cost, plain_file = _probe(tmp_path)
+    assert rom_file == "/rom/panic/app.mpy" and plain_file.endswith("/panic/app.mpy") and plain_file != rom_file
+    # Bytecode, strings and names stay in the image: loading panic.app (and what it imports) from it costs
+    # well under two thirds of the same .mpy files' heap.
+    assert rom_cost < plain_cost * 2 // 3, (rom_cost, plain_cost)
+    # The heap beside the image is the 110K heap: what is free after the same imports differs by what the
+    # image saved, less romboot's own code and objects (about 1 KB), never by the image itself.
+    assert plain_free + (plain_cost - rom_cost) - 1536 <= rom_free <= plain_free + (plain_cost - rom_cost), (
+        rom_free, plain_free, plain_cost, rom_cost)
