@@ -23,7 +23,8 @@ With ``--modem A7670E|SIM800L`` the button has a cellular modem, emulated
 (simulator/modem/) and bridged to its modem UART (docs/firmware.md, "Cellular
 link"; the flash's config.json needs an ``apn``); ``--no-wifi`` starts it
 with Wi-Fi down, ``--no-gps`` without a GPS receiver. A button with a modem runs its
-firmware from a ROMFS image beside the heap, as such a unit ships (docs/firmware.md, "ROMFS"). Then also on stdin: ``wifi on|off``,
+firmware from a ROMFS image beside the heap, as such a unit ships (docs/firmware.md,
+"ROMFS"). Then also on stdin: ``wifi on|off``,
 ``data off|on`` (off: the network refuses data and drops the session, so only
 SMS remains), ``reg home|roaming|searching|denied|off``, ``reboot-modem``.
 """
