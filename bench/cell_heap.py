@@ -3,12 +3,14 @@
     .venv/bin/python bench/cell_heap.py [--heapsize 110K] [--gps] [--tls] [--frozen-binary PATH]
 
 Runs the compiled simulated button (real broker and gateway, simulator.stack)
-twice: as a Wi-Fi button (the baseline, GPS running) and as a cellular button
-(no Wi-Fi configured, an emulated A7670E bridged to its modem UART; no GPS
-receiver unless --gps). For each: the firmware's ``mem:`` figures and the
+three times: as a Wi-Fi button from .mpy files (the baseline, as it ships; GPS
+running), the same from a ROMFS image (docs/firmware.md, "ROMFS"), and as a
+cellular button from ROMFS, as it ships (no Wi-Fi configured, an emulated
+A7670E bridged to its modem UART; no GPS receiver unless --gps). ROMFS rows
+leave the image's block out of code, alloc and peak (it is flash on a unit). For each: the firmware's ``mem:`` figures and the
 heap after a collection (largest free block, interned names) once the session
 is up, and after an acknowledged alert. ``--tls``: both buttons on the
-broker's TLS listener (development CA). ``--frozen-binary``: both run the
+broker's TLS listener (development CA). ``--frozen-binary``: every row runs the
 firmware frozen into that unix-port micropython (bench/build_frozen_unix.sh)
 instead of as .mpy on this venv's. Prints numbers; asserts nothing.
 """
@@ -28,8 +30,9 @@ from simulator.stack import Stack
 DEVICE = "pb-0badc0ffee0d"
 
 
-def run(heapsize: str, cellular: bool, gps: bool, tls: bool = False,
-        frozen_binary: Path | None = None) -> list[tuple[str, dict[str, int], dict[str, int]]]:
+def run(heapsize: str, cellular: bool, gps: bool, tls: bool = False, frozen_binary: Path | None = None,
+        romfs: bool = False) -> list[tuple[str, dict[str, int], dict[str, int]]]:
+    """(point, `mem:` figures less the ROMFS image's block, heap after a collection) at `up` and `acked`."""
     tmp = Path(tempfile.mkdtemp(prefix="cell-heap-"))
     with Stack(tmp, tls=tls) as stack:
         dispatch = stack.dispatch()
@@ -45,15 +48,15 @@ def run(heapsize: str, cellular: bool, gps: bool, tls: bool = False,
                                   mqtt_password=issued["mqtt_password"], **settings)
         modem = EmulatedModem(Network(), "+6281200000002", "A7670E").start() if cellular else None
         button = SimulatedButton(flash, heapsize=heapsize, modem=modem, wifi=not cellular, gps=gps or not cellular,
-                                 frozen_binary=frozen_binary)
+                                 frozen_binary=frozen_binary, romfs=romfs and frozen_binary is None)
         rows = []
         try:
             button.start()
             button.wait_for_indicator("idle", timeout=120)
-            rows.append(("up", button.memory(), button.heap()))
+            rows.append(("up", without_image(button), button.heap()))
             button.press(1800)
             button.wait_for_log(r"mem: acked seq=", timeout=120)
-            rows.append(("acked", button.memory(), button.heap()))
+            rows.append(("acked", without_image(button), button.heap()))
             session = button.wait_for_log(r"link: connected host=(\S+) port=(\d+)")
             warnings = [line for line in button.lines if line.startswith(("W ", "E "))]
             print(f"  session {session[1]}:{session[2]}; device W/E lines: {len(warnings)}"
@@ -64,6 +67,12 @@ def run(heapsize: str, cellular: bool, gps: bool, tls: bool = False,
             if modem is not None:
                 modem.close()
         return rows
+
+
+def without_image(button: SimulatedButton) -> dict[str, int]:
+    """The `mem:` figures with the ROMFS image's block (simulator/device/romboot.py) taken out of alloc, peak, code."""
+    memory = button.memory()
+    return {k: v - button.romfs_bytes if k in ("alloc", "peak", "code") else v for k, v in memory.items()}
 
 
 def main() -> None:
@@ -77,8 +86,10 @@ def main() -> None:
     frozen = args.frozen_binary.resolve() if args.frozen_binary is not None else None
     print(f"heap {args.heapsize}; bytes; 'after gc' = free (largest free block), qstrs (pools); "
           f"firmware {'frozen into ' + str(frozen) if frozen else '.mpy'}{', TLS' if args.tls else ''}")
-    for label, cellular in (("Wi-Fi button (baseline)", False), ("cellular button", True)):
-        for point, memory, heap in run(args.heapsize, cellular, args.gps, args.tls, frozen):
+    # The Wi-Fi button as it ships (.mpy files) is the baseline; ROMFS is how a button with a modem ships.
+    rows = (("Wi-Fi, .mpy (baseline)", False, False), ("Wi-Fi, ROMFS", False, True), ("cellular, ROMFS", True, True))
+    for label, cellular, romfs in rows:
+        for point, memory, heap in run(args.heapsize, cellular, args.gps, args.tls, frozen, romfs):
             print(f"{label:24} {point:6} code={memory['code']:7,} alloc={memory['alloc']:7,} "
                   f"free={memory['free']:7,} peak={memory['peak']:7,}  after gc: {heap['free']:,} "
                   f"({heap['largest_free']:,}), {heap['qstrs']} ({heap['qstr_pools']})")

@@ -170,6 +170,7 @@ class SimulatedButton:
         # The firmware as a ROMFS image (simulator/device/romboot.py), as a cellular unit ships: by default
         # for a button with a modem (docs/firmware.md, "ROMFS"); `heapsize` is then the heap left beside it.
         self.romfs = (modem is not None and not from_source and frozen_binary is None) if romfs is None else romfs
+        self.romfs_bytes = 0  # the image's size once started: in the `mem:` lines' alloc, peak and code
         self._modem_fd: int | None = None
         self._modem_stop = threading.Event()
         self._modem_thread: threading.Thread | None = None
@@ -365,7 +366,8 @@ class SimulatedButton:
         heapsize = self.heapsize
         if self.romfs:  # romboot mounts the image, then runs `module` with the same arguments
             image = self._romfs_image()
-            heapsize = str(romfs_heapsize(self._binary(), self.heapsize, image.stat().st_size))
+            self.romfs_bytes = image.stat().st_size
+            heapsize = str(romfs_heapsize(self._binary(), self.heapsize, self.romfs_bytes))
             argv = ["romboot", str(image), *argv]
         command = [self._binary(), "-X", f"heapsize={heapsize}", "-m", *argv]
         self.exit_code = None

@@ -24,7 +24,7 @@ image = sys.argv[1]
 rom = bytearray(os.stat(image)[6])  # the first allocation: one run of blocks at the heap's start, kept
 with open(image, "rb") as f:
     f.readinto(rom)
-vfs.mount(vfs.VfsRom(rom), "/rom")
+vfs.mount(vfs.VfsRom(rom), "/rom")  # type: ignore[attr-defined]  # 1.25+, absent from the ESP32 stubs
 sys.path.insert(0, "/rom")
 main = sys.argv[2]
 del sys.argv[1:3]  # the module sees the arguments it has when run with -m
