@@ -7,7 +7,8 @@ three times: as a Wi-Fi button from .mpy files (the baseline, as it ships; GPS
 running), the same from a ROMFS image (docs/firmware.md, "ROMFS"), and as a
 cellular button from ROMFS, as it ships (no Wi-Fi configured, an emulated
 A7670E bridged to its modem UART; no GPS receiver unless --gps). ROMFS rows
-leave the image's block out of code, alloc and peak (it is flash on a unit). For each: the firmware's ``mem:`` figures and the
+leave the image's block out of code, alloc and peak (it is flash on a unit).
+For each: the firmware's ``mem:`` figures and the
 heap after a collection (largest free block, interned names) once the session
 is up, and after an acknowledged alert. ``--tls``: both buttons on the
 broker's TLS listener (development CA). ``--frozen-binary``: every row runs the
