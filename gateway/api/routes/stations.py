@@ -22,7 +22,7 @@ from gateway.stations.coverage import load_json
 from gateway.stations.directory import StationDirectory
 from gateway.stations.importer import Format, Mode, parse_file
 from gateway.stations.model import ImportRefused, Problem, Station
-from gateway.stations.router import DEFAULT_CANDIDATES
+from gateway.stations.router import DEFAULT_CANDIDATES, MAX_CANDIDATES
 from gateway.storage.stations import StationStore
 
 router = APIRouter(prefix="/stations", tags=["stations"])
@@ -102,7 +102,7 @@ def list_stations(store: StationStoreDep, _role: Operator, kind: str | None = No
 @router.get("/route", response_model=RoutingOut, responses={**_REFUSED, **errors()})
 def route_location(directory: DirectoryDep, _role: Operator,
                    lat: str = Query(description="decimal degrees"), lon: str = Query(description="decimal degrees"),
-                   n: int = Query(DEFAULT_CANDIDATES, ge=0, le=20, description="candidates after the first")
+                   n: int = Query(DEFAULT_CANDIDATES, ge=0, le=MAX_CANDIDATES, description="candidates after the first")
                    ) -> RoutingOut | JSONResponse:
     """Which station an alert at this location goes to, and the next candidates."""
     try:

@@ -43,9 +43,11 @@ def parse_csv(text: str) -> Parsed:
     parsed = Parsed()
     reader = csv.reader(io.StringIO(_without_leading_comments(text), newline=""))
     header: list[str] | None = None
+    end = 0  # the line the previous record ended on: a quoted field may span lines, name where it starts
     try:
         for fields in reader:
-            where = f"line {reader.line_num}"
+            start, end = end + 1, reader.line_num
+            where = f"line {end}" if start == end else f"lines {start}-{end}"
             if not any(f.strip() for f in fields):
                 continue
             if header is None:

@@ -104,6 +104,8 @@ def test_put_create_update_and_exact_coordinates(api: Api) -> None:
                                                                     [105.2, -5]]]}},
      "body", "polygon ring does not close"),
     ("Polsek D", {}, "body", "station id 'Polsek D' must be"),
+    # a misspelt field is refused, not dropped (a CSV refuses an unknown column for the same reason)
+    ("polsek-d", {"coverge": square(105.25, -5.41, 0.01)}, "coverge", "Extra inputs are not permitted"),
     ("polres-a", {"parent": "polsek-b"}, "station polres-a", "parent cycle: polres-a -> polsek-b -> polres-a"),
 ])
 def test_put_refusals(api: Api, station_id: str, change: dict[str, object], where: str, reason: str) -> None:

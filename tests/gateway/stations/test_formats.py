@@ -86,6 +86,9 @@ def test_the_sample_is_labelled_and_imports() -> None:
     ("route,Polsek X,polsek,,-5.1,105.2,", "line 5: station id 'route' is reserved"),
     ("polsek-x,Polsek X,kapolsek,,-5.1,105.2,", "line 5: kind 'kapolsek' is not one of"),
     ("polsek-x,,polsek,,-5.1,105.2,", "line 5: name must be"),
+    # a name goes into SMS texts, logs and the console: no control characters (a line break, an escape)
+    ("polsek-x,\"Polsek\nX\",polsek,,-5.1,105.2,", "lines 5-6: name 'Polsek\\nX' has a control character"),
+    ("polsek-x,Polsek \x1b[31mX,polsek,,-5.1,105.2,", "line 5: name 'Polsek \\x1b[31mX' has a control character"),
     ("polsek-x,Polsek X,polsek,,-5.1,105.2,call me", "line 5: phone 'call me' is not a phone number"),
     ("polsek-x,Polsek X,polsek,,-5.1", "line 5: 5 fields; the header has 7"),
 ])
