@@ -69,6 +69,7 @@ def test_the_installed_command(tmp_path: Path) -> None:
     assert "9 created" in done.stdout
     usage = subprocess.run([str(command), "--help"], capture_output=True, text=True, timeout=60)
     assert "--database-url" in usage.stdout and "--no-api" in usage.stdout  # the gateway's own options stay
+    assert "panic-gateway stations {import,list,route}" in " ".join(usage.stdout.split())  # the help names it
 
 
 def test_the_list_is_csv_whatever_the_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
