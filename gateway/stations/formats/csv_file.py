@@ -52,6 +52,11 @@ def parse_csv(text: str) -> Parsed:
                 continue
             if header is None:
                 header = [f.strip().lower() for f in fields]
+                if len(header) == 1 and ";" in header[0]:
+                    parsed.problem(where, "header: the columns are separated by ';', not ',': save the file "
+                                   "with ',' between columns and '.' as the decimal point (a spreadsheet set to "
+                                   "Indonesian uses ';' and ',')")
+                    return parsed
                 missing = [c for c in REQUIRED if c not in header]
                 unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
                 duplicated = sorted({c for c in header if header.count(c) > 1})

@@ -104,6 +104,8 @@ def test_every_bad_line_is_reported() -> None:
 @pytest.mark.parametrize(("header", "reason"), [
     ("id,name,kind,parent,latitude,lon", "line 1: header: missing lat; unknown latitude"),
     ("id,name,kind,lat,lon,lon", "line 1: header: repeated lon"),
+    # a spreadsheet set to Indonesian saves ';' between columns and ',' as the decimal point
+    ("id;name;kind;parent;lat;lon;phones", "line 1: header: the columns are separated by ';', not ','"),
 ])
 def test_bad_csv_header(header: str, reason: str) -> None:
     assert refused(header + "\n")[0].startswith(reason)
