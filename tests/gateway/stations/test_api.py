@@ -122,6 +122,14 @@ def test_put_needs_a_json_body(api: Api) -> None:
     assert response.status_code == 400 and response.json()["problems"][0]["reason"].startswith("Expecting value")
 
 
+def test_a_body_nested_too_deeply_is_refused_not_a_crash(api: Api) -> None:
+    deep = '{"name": "X", "kind": "polsek", "lat": 1, "lon": 1, "coverage": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    for response in (api.client.put("/stations/polsek-d", content=deep, headers=ADMIN),
+                     api.client.post("/stations/import", content=deep, headers=ADMIN)):
+        assert response.status_code == 400, response.text
+        assert "nested more than" in response.json()["detail"]
+
+
 def test_delete(api: Api) -> None:
     import_csv(api)
     refused = api.client.delete("/stations/polres-a", headers=ADMIN)

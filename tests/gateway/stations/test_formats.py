@@ -154,6 +154,9 @@ def test_geojson_float_coordinates_are_read_exactly() -> None:
     ('{"type": "Feature"}', "file: not a GeoJSON FeatureCollection"),
     ("[1, 2]", "line 1: header"),  # not starting with '{': read as CSV
     ('{"type": "FeatureCollection", "features": [], "x": NaN}', "file: not JSON: NaN is not a number"),
+    # arrays nested past the parser's recursion limit: refused like any bad JSON, not a crash
+    ('{"type": "FeatureCollection", "features": ' + "[" * 100_000 + "]" * 100_000 + "}",
+     "file: not JSON: nested more than"),
 ])
 def test_not_geojson(text: str, reason: str) -> None:
     assert refused(text)[0].startswith(reason)
