@@ -38,7 +38,7 @@ class Station:
 
 @dataclass(frozen=True)
 class Problem:
-    """Why one part of a file was refused: `where` is e.g. "line 7" or "feature 3"."""
+    """Why one part of a file was refused: `where` is e.g. "line 7" or "feature 3 (line 41)"."""
 
     where: str
     reason: str

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from typing import Any
 
 import pytest
 
@@ -220,3 +221,26 @@ def test_a_file_wrong_everywhere_reports_its_first_problems() -> None:
     assert len(problems) == 100
     assert problems[0] == "line 5: lat -95 is outside ±90"
     assert problems[-1] == "file: 151 more problems not shown"
+
+
+def test_json_problems_name_the_line_their_item_starts_on() -> None:
+    # as overpass-turbo and most tools write GeoJSON: pretty-printed, a feature over many lines
+    good = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [105.26, -5.42]},
+            "properties": {"id": "polsek-q", "name": "Polsek Q", "kind": "polsek"}}
+    bad = {**good, "geometry": {"type": "Point", "coordinates": [105.26, -95]}}
+    features = [json.dumps(f, indent=2) for f in (good, bad)]
+    text = '{"type": "FeatureCollection",\n "features": [\n' + ",\n".join(features) + "\n]}\n"
+    second = 3 + features[0].count("\n") + 1  # the header's two lines, then the first feature's
+    assert refused(text) == [f"feature 2 (line {second}): lat -95 is outside ±90"]
+    elements = [{"type": "node", "id": 7, "lat": -5.4, "lon": 105.2, "tags": {"amenity": "police"}},
+                {"type": "way", "id": 8, "tags": {"amenity": "police"}}]
+    overpass = '{"version": 0.6,\n"elements": [\n' + ",\n".join(json.dumps(e) for e in elements) + "\n]}"
+    assert refused(overpass)[0].startswith("element 2 (line 4, way 8): way without a centre")
+
+
+def test_an_overpass_turbo_feature_is_named_by_line_and_osm_object() -> None:
+    turbo: dict[str, Any] = copy.deepcopy(TURBO)
+    turbo["features"][1]["geometry"]["coordinates"][0].pop()  # the ring no longer closes
+    text = "\n".join(['{"type": "FeatureCollection", "features": [',
+                      *(json.dumps(f) + "," for f in turbo["features"][:-1]), json.dumps(turbo["features"][-1]), "]}"])
+    assert refused(text)[0].startswith("feature 2 (line 3, way 2002): polygon ring does not close")
