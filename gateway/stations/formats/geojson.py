@@ -30,7 +30,14 @@ def _point(geometry: dict[str, Any]) -> tuple[int, int]:
     coordinates = geometry.get("coordinates")
     if not isinstance(coordinates, list) or len(coordinates) not in (2, 3):
         raise ValueError("a Point's coordinates must be [lon, lat]")
-    return location_e7(coordinates[1], coordinates[0])
+    try:
+        return location_e7(coordinates[1], coordinates[0])
+    except ValueError as exc:
+        try:  # the commonest GeoJSON mistake: written [lat, lon]
+            location_e7(coordinates[0], coordinates[1])
+        except ValueError:
+            raise exc from None
+        raise ValueError(f"{exc} (GeoJSON positions are [lon, lat]: are these two swapped?)") from None
 
 
 def _phones(value: object) -> tuple[str, ...]:

@@ -136,6 +136,9 @@ def test_geojson_points_and_coverage() -> None:
      "feature 4: polygon ring has 3 positions; a closed ring needs at least 4"),
     (feature(square(105.3, -5.4, 0.01)), "feature 4: a coverage polygon needs a `station` property"),
     (feature(point("105.3", "-95"), id="polsek-z", name="Z", kind="polsek"), "feature 4: lat -95 is outside ±90"),
+    # the commonest GeoJSON mistake: [lat, lon] where RFC 7946 wants [lon, lat]
+    (feature(point("-5.3", "105.3"), id="polsek-z", name="Z", kind="polsek"),
+     "feature 4: lat 105.3 is outside ±90 (GeoJSON positions are [lon, lat]: are these two swapped?)"),
     (feature({"type": "LineString", "coordinates": [[105, -5], [106, -5]]}), "feature 4: geometry 'LineString'"),
     (feature(point("105.3", "-5.2"), name="Z", kind="polsek"), "feature 4: station id None must be"),
     ({"type": "Feature", "geometry": None, "properties": {}}, "feature 4: a feature needs a geometry"),
