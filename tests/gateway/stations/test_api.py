@@ -48,6 +48,9 @@ def test_import_list_read(api: Api) -> None:
     assert one == {"id": "polres-a", "name": "Polres A", "kind": "polres", "parent": None, "lat": -5.428,
                    "lon": 105.262, "phones": ["0721 111", "+62 721 222"], "coverage": None}
     assert api.client.get("/stations/nowhere", headers=OPS).status_code == 404
+    # a kind that does not exist is a mistake to point out, not an empty list
+    wrong_kind = api.client.get("/stations", params={"kind": "polisi"}, headers=OPS)
+    assert wrong_kind.status_code == 422 and wrong_kind.json()["detail"][0]["loc"] == ["query", "kind"]
 
 
 def test_a_refused_import_says_where_and_stores_nothing(api: Api) -> None:
