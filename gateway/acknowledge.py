@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from gateway import lifecycle, pipeline
 from gateway.logsafe import printable
@@ -36,14 +36,20 @@ log = logging.getLogger("gateway.acknowledge")
 _ANSWERS = frozenset({"acknowledged", "dispatched", "on_scene"})
 
 
+# A device clock further behind the gateway's than this is not believed (never set, a flat RTC
+# battery): one such button would otherwise put years into the histograms' sums. The console's
+# timer draws the same line (gateway/console/static/app.js `since`).
+PLAUSIBLE_DELAY = timedelta(days=1)
+
+
 def pressed_at(alert: Alert) -> datetime:
-    """When the button was pressed: its own clock when it had one and it is not after the
-    gateway received the alert, else when the gateway received it."""
+    """When the button was pressed: its own clock when it had one and it is neither after the
+    gateway received the alert nor more than PLAUSIBLE_DELAY before, else when the gateway received it."""
     received = as_utc(alert.received_at)
     ts = (alert.body or {}).get("ts")
     if isinstance(ts, int) and not isinstance(ts, bool):
         pressed = datetime.fromtimestamp(ts, UTC)
-        if pressed <= received:
+        if received - PLAUSIBLE_DELAY <= pressed <= received:
             return pressed
     return received
 

@@ -39,6 +39,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="panic-gateway",
         description="Panic-button gateway: MQTT bridge and registry API. Every option can also be set "
         "with its PANIC_* environment variable (see docs/operations.md); options win.",
+        epilog="The police stations registry: panic-gateway stations {import,list,route} ... "
+        "(panic-gateway stations --help, docs/stations.md).",
     )
     parser.add_argument("--database-url", help="SQLAlchemy URL (PANIC_DATABASE_URL)")
     parser.add_argument("--mqtt-host", help="broker host (PANIC_MQTT_HOST)")

@@ -5,7 +5,10 @@
     resolved, false_alarm, cancelled
                   the owner's emergency contacts, the webhooks
 
-SMS go out only where the gateway can send them (a modem, `sms`);
+SMS go out only where the gateway can send them (a modem, `sms`), and only
+to numbers that can take one: a short number (110, 112, a service code) is
+an emergency or service line that takes calls; texting it would tie up the
+line it is for (the sample stations' only phone is 110);
 contacts are texted in their `lang`, stations in PANIC_NOTIFY_STATION_LANG,
 webhooks get one JSON document with the text in both languages.
 """
@@ -21,6 +24,12 @@ from gateway.stations.router import Router, Routing
 from gateway.storage.alerts import AlertContext
 from gateway.storage.notifications import EventItem, Message
 
+MIN_SMS_DIGITS = 8  # Indonesian mobiles have 10-13 digits, landlines with their area code 9-11; 110 has 3
+
+
+def textable(phone: str) -> bool:
+    return sum(c.isdigit() for c in phone) >= MIN_SMS_DIGITS
+
 
 def facts(context: AlertContext, where: dict[str, Any], routing: Routing) -> Facts:
     profile = context.profile
@@ -35,7 +44,7 @@ def messages(event: EventItem, context: AlertContext, where: dict[str, Any], rou
     found: list[Message] = []
     if sms:
         if name != "escalation":
-            for contact in context.profile.owner.emergency_contacts:
+            for contact in filter(lambda c: textable(c["phone"]), context.profile.owner.emergency_contacts):
                 lang = contact.get("lang", "id")  # contacts stored before they had a language: Indonesian
                 found.append(Message("sms", contact["phone"], "contact", lang, text(event.event, lang, told)))
         stations = ([routing.station.station.id] if routing.station and name == "new"
@@ -43,7 +52,7 @@ def messages(event: EventItem, context: AlertContext, where: dict[str, Any], rou
         for station_id in stations:
             station = router.station(station_id)
             found += [Message("sms", phone, "station", station_lang, text(event.event, station_lang, told))
-                      for phone in (station.phones if station else ())]
+                      for phone in (station.phones if station else ()) if textable(phone)]
     document = json.dumps({
         "alert_id": context.alert.id, "event": event.event, "type": context.alert.type,
         "device": context.alert.device_id, "state": context.alert.state,

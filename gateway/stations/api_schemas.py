@@ -6,7 +6,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.stations.coords import E7, location_e7
 from gateway.stations.coverage import parse_geometry
@@ -16,7 +16,10 @@ from gateway.stations.router import RoutedStation, Routing
 
 class StationIn(BaseModel):
     """A station as PUT /stations/{id} takes it. lat/lon: decimal degrees (JSON numbers or strings);
-    the body is read with exact decimals, never through a float."""
+    the body is read with exact decimals, never through a float. An unknown field is refused, so that a
+    misspelt one (`coverge`) is noticed rather than dropped, as a CSV's unknown column is."""
+
+    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=MAX_NAME)
     kind: Kind

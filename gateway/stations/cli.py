@@ -22,9 +22,20 @@ from gateway.settings import Settings
 from gateway.stations.coords import decimal_text, location_e7
 from gateway.stations.importer import FORMATS, parse_file
 from gateway.stations.model import ImportRefused
-from gateway.stations.router import DEFAULT_CANDIDATES, Router
+from gateway.stations.router import DEFAULT_CANDIDATES, MAX_CANDIDATES, Router
 from gateway.storage.db import make_engine, migrate, session_factory
 from gateway.storage.stations import StationStore
+
+
+def _candidates(text: str) -> int:
+    if not text.isdigit() or int(text) > MAX_CANDIDATES:
+        raise argparse.ArgumentTypeError(f"0 to {MAX_CANDIDATES}, not {text!r}")
+    return int(text)
+
+
+def _quoted(text: str) -> str:
+    """A CSV field in quotes, a quote in it doubled (RFC 4180)."""
+    return '"' + text.replace('"', '""') + '"'
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -41,7 +52,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     routing = commands.add_parser("route", help="which station an alert at LAT LON goes to")
     routing.add_argument("lat")
     routing.add_argument("lon")
-    routing.add_argument("--candidates", type=int, default=DEFAULT_CANDIDATES)
+    routing.add_argument("--candidates", type=_candidates, default=DEFAULT_CANDIDATES,
+                         help=f"next stations after the first, 0 to {MAX_CANDIDATES} (default {DEFAULT_CANDIDATES})")
     return parser.parse_args(argv)
 
 
@@ -68,8 +80,8 @@ def run(args: argparse.Namespace, store: StationStore, out: TextIO) -> int:
     elif args.command == "list":
         print("id,name,kind,parent,lat,lon,phones,coverage", file=out)
         for s in sorted(store.all().values(), key=lambda s: s.id):
-            print(f'{s.id},"{s.name}",{s.kind},{s.parent or ""},{decimal_text(s.lat_e7)},'
-                  f'{decimal_text(s.lon_e7)},"{";".join(s.phones)}",{"yes" if s.coverage else "no"}', file=out)
+            print(f'{s.id},{_quoted(s.name)},{s.kind},{s.parent or ""},{decimal_text(s.lat_e7)},'
+                  f'{decimal_text(s.lon_e7)},{_quoted(";".join(s.phones))},{"yes" if s.coverage else "no"}', file=out)
     else:
         try:
             lat_e7, lon_e7 = location_e7(args.lat, args.lon)

@@ -135,7 +135,10 @@ def load_json(text: str) -> Any:
     def no_constant(name: str) -> Any:
         raise ValueError(f"{name} is not a number")
 
-    return json.loads(text, parse_float=Decimal, parse_constant=no_constant)
+    try:
+        return json.loads(text, parse_float=Decimal, parse_constant=no_constant)
+    except RecursionError:  # arrays or objects inside each other past Python's limit: a hostile file, not GeoJSON
+        raise ValueError("nested more than the JSON reader allows") from None
 
 
 def parse_coverage_text(text: str) -> Coverage:

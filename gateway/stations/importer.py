@@ -20,6 +20,7 @@ from gateway.stations.coverage import load_json
 from gateway.stations.formats import Parsed
 from gateway.stations.formats.csv_file import parse_csv
 from gateway.stations.formats.geojson import parse_geojson
+from gateway.stations.formats.json_lines import item_lines
 from gateway.stations.formats.overpass import parse_overpass
 from gateway.stations.model import ImportRefused, Problem, Station
 
@@ -62,7 +63,10 @@ def parse_file(text: str, fmt: Format = "auto") -> Parsed:
         document = _json_object(text)
         if fmt == "auto":
             fmt = "overpass" if "elements" in document else "geojson"
-        parsed = parse_overpass(document) if fmt == "overpass" else parse_geojson(document)
+        if fmt == "overpass":
+            parsed = parse_overpass(document, item_lines(text, "elements"))
+        else:
+            parsed = parse_geojson(document, item_lines(text, "features"))
     if parsed.problems:
         raise ImportRefused(parsed.problems)
     return parsed

@@ -38,7 +38,7 @@ class Station:
 
 @dataclass(frozen=True)
 class Problem:
-    """Why one part of a file was refused: `where` is e.g. "line 7" or "feature 3"."""
+    """Why one part of a file was refused: `where` is e.g. "line 7" or "feature 3 (line 41)"."""
 
     where: str
     reason: str
@@ -86,9 +86,16 @@ def check_kind(value: object) -> Kind:
     raise ValueError(f"kind {value!r} is not one of {', '.join(KINDS)}")
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def check_name(value: object) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
         raise ValueError(f"name must be 1-{MAX_NAME} characters")
+    # A name is put into SMS texts, log lines and the console: a line break or a terminal escape in it
+    # would forge a line or garble a text, and is never part of a station's name.
+    if _CONTROL.search(value):
+        raise ValueError(f"name {value.strip()!r} has a control character")
     return value.strip()
 
 

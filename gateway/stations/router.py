@@ -24,6 +24,7 @@ from gateway.stations.kdtree import KdTree
 from gateway.stations.model import KIND_LEVEL, Station
 
 DEFAULT_CANDIDATES = 3  # the 2012 Bandar Lampung system alerted the three nearest posts
+MAX_CANDIDATES = 20  # what GET /stations/route and `panic-gateway stations route` may ask for
 CELL_E7 = 10_000_000  # coverage grid cells of 1 degree
 WIDE_CELLS = 256  # an area whose box spans more cells is checked for every alert instead
 

@@ -21,8 +21,8 @@ from gateway.stations.coords import location_e7
 from gateway.stations.coverage import load_json
 from gateway.stations.directory import StationDirectory
 from gateway.stations.importer import Format, Mode, parse_file
-from gateway.stations.model import ImportRefused, Problem, Station
-from gateway.stations.router import DEFAULT_CANDIDATES
+from gateway.stations.model import ImportRefused, Kind, Problem, Station
+from gateway.stations.router import DEFAULT_CANDIDATES, MAX_CANDIDATES
 from gateway.storage.stations import StationStore
 
 router = APIRouter(prefix="/stations", tags=["stations"])
@@ -94,7 +94,7 @@ async def import_stations(request: Request, store: StationStoreDep, _role: Admin
 
 
 @router.get("", response_model=list[StationOut], responses=errors())
-def list_stations(store: StationStoreDep, _role: Operator, kind: str | None = None, parent: str | None = None,
+def list_stations(store: StationStoreDep, _role: Operator, kind: Kind | None = None, parent: str | None = None,
                   offset: int = Query(0, ge=0), limit: int = Query(1000, ge=1, le=10_000)) -> list[StationOut]:
     return [StationOut.of(s) for s in store.page(kind=kind, parent=parent, offset=offset, limit=limit)]
 
@@ -102,7 +102,7 @@ def list_stations(store: StationStoreDep, _role: Operator, kind: str | None = No
 @router.get("/route", response_model=RoutingOut, responses={**_REFUSED, **errors()})
 def route_location(directory: DirectoryDep, _role: Operator,
                    lat: str = Query(description="decimal degrees"), lon: str = Query(description="decimal degrees"),
-                   n: int = Query(DEFAULT_CANDIDATES, ge=0, le=20, description="candidates after the first")
+                   n: int = Query(DEFAULT_CANDIDATES, ge=0, le=MAX_CANDIDATES, description="candidates after the first")
                    ) -> RoutingOut | JSONResponse:
     """Which station an alert at this location goes to, and the next candidates."""
     try:

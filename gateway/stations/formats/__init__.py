@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from gateway.stations.coverage import Coverage
@@ -19,3 +20,10 @@ class Parsed:
 
     def problem(self, where: str, reason: str) -> None:
         self.problems.append(Problem(where, reason))
+
+
+def item_place(what: str, n: int, lines: Sequence[int], *more: str) -> str:
+    """Where item `n` (from 1) of a JSON file's list is: "feature 3 (line 12)", "element 5 (line 9, way 46)"."""
+    details = [f"line {lines[n - 1]}"] if n <= len(lines) else []
+    details += more
+    return f"{what} {n} ({', '.join(details)})" if details else f"{what} {n}"

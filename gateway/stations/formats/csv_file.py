@@ -43,13 +43,20 @@ def parse_csv(text: str) -> Parsed:
     parsed = Parsed()
     reader = csv.reader(io.StringIO(_without_leading_comments(text), newline=""))
     header: list[str] | None = None
+    end = 0  # the line the previous record ended on: a quoted field may span lines, name where it starts
     try:
         for fields in reader:
-            where = f"line {reader.line_num}"
+            start, end = end + 1, reader.line_num
+            where = f"line {end}" if start == end else f"lines {start}-{end}"
             if not any(f.strip() for f in fields):
                 continue
             if header is None:
                 header = [f.strip().lower() for f in fields]
+                if len(header) == 1 and ";" in header[0]:
+                    parsed.problem(where, "header: the columns are separated by ';', not ',': save the file "
+                                   "with ',' between columns and '.' as the decimal point (a spreadsheet set to "
+                                   "Indonesian uses ';' and ',')")
+                    return parsed
                 missing = [c for c in REQUIRED if c not in header]
                 unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
                 duplicated = sorted({c for c in header if header.count(c) > 1})

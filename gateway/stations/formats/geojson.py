@@ -13,11 +13,13 @@ Features are numbered from 1 in the file's `features` list.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from gateway.stations.coords import location_e7
 from gateway.stations.coverage import Coverage, parse_geometry
-from gateway.stations.formats import Parsed
+from gateway.stations.formats import Parsed, item_place
 from gateway.stations.formats.osm import is_police, osm_station, parse_osm_ref
 from gateway.stations.model import Station, check_id, check_kind, check_name, check_phones
 
@@ -28,7 +30,14 @@ def _point(geometry: dict[str, Any]) -> tuple[int, int]:
     coordinates = geometry.get("coordinates")
     if not isinstance(coordinates, list) or len(coordinates) not in (2, 3):
         raise ValueError("a Point's coordinates must be [lon, lat]")
-    return location_e7(coordinates[1], coordinates[0])
+    try:
+        return location_e7(coordinates[1], coordinates[0])
+    except ValueError as exc:
+        try:  # the commonest GeoJSON mistake: written [lat, lon]
+            location_e7(coordinates[0], coordinates[1])
+        except ValueError:
+            raise exc from None
+        raise ValueError(f"{exc} (GeoJSON positions are [lon, lat]: are these two swapped?)") from None
 
 
 def _phones(value: object) -> tuple[str, ...]:
@@ -65,14 +74,18 @@ def _osm_feature(parsed: Parsed, where: str, ref: tuple[str, int], geometry: dic
     parsed.stations.append((where, osm_station(ref[0], ref[1], tags, lat_e7, lon_e7)))
 
 
-def _feature(parsed: Parsed, where: str, feature: dict[str, Any]) -> None:
+def _feature(parsed: Parsed, where: str, feature: dict[str, Any], osm_where: Callable[[str], str]) -> None:
     geometry, properties = feature.get("geometry"), feature.get("properties") or {}
     if not isinstance(geometry, dict) or not isinstance(properties, dict):
         raise ValueError("a feature needs a geometry and properties")
     ref = parse_osm_ref(feature.get("id")) or parse_osm_ref(properties.get("@id")) \
         or parse_osm_ref(properties.get("id"))
     if ref is not None:
-        _osm_feature(parsed, f"{where} ({ref[0]} {ref[1]})", ref, geometry, properties)
+        place = osm_where(f"{ref[0]} {ref[1]}")
+        try:
+            _osm_feature(parsed, place, ref, geometry, properties)
+        except ValueError as exc:  # named with its OSM object, as the station would have been
+            parsed.problem(place, str(exc))
     elif geometry.get("type") == "Point":
         parsed.stations.append((where, _station(feature, properties, *_point(geometry))))
     elif geometry.get("type") in AREA_TYPES:
@@ -84,18 +97,19 @@ def _feature(parsed: Parsed, where: str, feature: dict[str, Any]) -> None:
         raise ValueError(f"geometry {geometry.get('type')!r}: stations are Points, coverage areas Polygons")
 
 
-def parse_geojson(document: dict[str, Any]) -> Parsed:
+def parse_geojson(document: dict[str, Any], lines: Sequence[int] = ()) -> Parsed:
+    """`lines`: the line each feature starts on (json_lines.item_lines), named beside its number."""
     parsed = Parsed()
     features = document.get("features")
     if document.get("type") != "FeatureCollection" or not isinstance(features, list):
         parsed.problem("file", "not a GeoJSON FeatureCollection")
         return parsed
     for n, feature in enumerate(features, 1):
-        where = f"feature {n}"
+        where = item_place("feature", n, lines)
         try:
             if not isinstance(feature, dict) or feature.get("type") != "Feature":
                 raise ValueError("not a Feature")
-            _feature(parsed, where, feature)
+            _feature(parsed, where, feature, partial(item_place, "feature", n, lines))
         except ValueError as exc:
             parsed.problem(where, str(exc))
     return parsed

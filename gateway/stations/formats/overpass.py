@@ -7,10 +7,11 @@ are numbered from 1 in the file's `elements` list.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from gateway.stations.coords import location_e7
-from gateway.stations.formats import Parsed
+from gateway.stations.formats import Parsed, item_place
 from gateway.stations.formats.osm import OSM_TYPES, is_police, osm_station
 
 EXAMPLE_QUERY = '[out:json];area["name"="Lampung"]->.a;nwr["amenity"="police"](area.a);out center;'
@@ -26,14 +27,15 @@ def _position(element: dict[str, Any]) -> tuple[object, object]:
     return center.get("lat"), center.get("lon")
 
 
-def parse_overpass(document: dict[str, Any]) -> Parsed:
+def parse_overpass(document: dict[str, Any], lines: Sequence[int] = ()) -> Parsed:
+    """`lines`: the line each element starts on (json_lines.item_lines), named beside its number."""
     parsed = Parsed()
     elements = document.get("elements")
     if not isinstance(elements, list):
         parsed.problem("file", "no `elements` list: not an Overpass JSON answer")
         return parsed
     for n, element in enumerate(elements, 1):
-        where = f"element {n}"
+        where = item_place("element", n, lines)
         if not isinstance(element, dict):
             parsed.problem(where, "not an object")
             continue
@@ -45,7 +47,7 @@ def parse_overpass(document: dict[str, Any]) -> Parsed:
         if osm_type not in OSM_TYPES or not isinstance(osm_id, int) or isinstance(osm_id, bool) or osm_id <= 0:
             parsed.problem(where, f"type {osm_type!r} / id {osm_id!r} are not an OSM object")
             continue
-        where = f"element {n} ({osm_type} {osm_id})"
+        where = item_place("element", n, lines, f"{osm_type} {osm_id}")
         try:
             lat_e7, lon_e7 = location_e7(*_position(element))
             parsed.stations.append((where, osm_station(osm_type, osm_id, tags, lat_e7, lon_e7)))

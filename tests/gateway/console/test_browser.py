@@ -147,9 +147,9 @@ def test_a_refused_action_is_shown_to_the_operator(stack: Stack, tmp_path: Path,
 def test_the_page_shows_what_the_alert_lifecycle_adds(tmp_path: Path, broker: BrokerUnderTest,
                                                      browser: Browser) -> None:
     """Silent SOS, cancel requests, GET /alerts/{id} with `timeline` and `escalation_level`, and acks with
-    `rev` come with the alert lifecycle, which today's gateway does not have yet. So the page is served
-    today's real data changed into those shapes (docs/protocol.md) and must show them, in the browser's
-    language (Indonesian here), and send `rev` with an action and show a stale one's refusal. The tile
+    `rev`: rather than wait for a second escalation or press gestures, the page is served real data changed
+    into those shapes (docs/protocol.md) and must show them, in the browser's language (Indonesian here),
+    and send `rev` with an action and show a stale one's refusal. The tile
     server configured here cannot be reached: the map still shows the positions, a grid, scale and coordinates."""
     api = make_api(tmp_path, broker, console_tile_url=f"http://127.0.0.1:{free_port()}/{{z}}/{{x}}/{{y}}.png")
     issued = register(api)

@@ -7,10 +7,12 @@ that records what it is given (the `SmsSender` protocol: `send_sms(number, text)
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from gateway.notify.channels import NotifyError, SmsNotifier, WebhookNotifier
 from gateway.notify.worker import NotifyWorker
+from gateway.storage.stations import StationStore
 from tests.gateway.lifecycle_harness import World, make_world
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -39,9 +41,17 @@ def worker(world: World, sms: RecordingSms) -> NotifyWorker:
     return NotifyWorker(world.settings, world.store, world.stations, world.metrics, [SmsNotifier(sms)], poll_s=60)
 
 
+def duty_phone(world: World, station_id: str, mobile: str) -> None:
+    """Give a sample station (whose only phone is 110) a duty mobile as well."""
+    stations = StationStore(world.store.sessions)
+    stations.put(replace(stations.get(station_id), phones=("110", mobile)))
+
+
 def test_contacts_in_their_language_and_the_station_in_indonesian(database_url: str) -> None:
     t0 = datetime.now(UTC)  # acknowledgements stage at the real clock: this test runs along it
     world = make_world(database_url, escalate_after_s=60, notify_retry_s=1)
+    duty_phone(world, "polresta-bandar-lampung", "+62 811 7200 0001")
+    duty_phone(world, "polda-lampung", "+62 811 7200 0002")
     sms = RecordingSms(failing=("+62 812 7000 1234",))
     notifier = worker(world, sms)
     alert_id = world.press(t0, contacts=CONTACTS)
@@ -58,20 +68,20 @@ def test_contacts_in_their_language_and_the_station_in_indonesian(database_url: 
                               f"Polisi: Polresta Bandar Lampung (sample). Ref {alert_id}"),
         ("+62 812 7000 5678", f"DARURAT SOS: {owner}, {address}. Lokasi {where}. "
                               f"Polisi: Polresta Bandar Lampung (sample). Ref {alert_id}"),
-        ("110", f"DARURAT SOS: {owner}, {address}. Lokasi {where}. "  # the sample stations' phone
-                f"Polisi: Polresta Bandar Lampung (sample). Ref {alert_id}"),
-    ])
+        ("+62 811 7200 0001", f"DARURAT SOS: {owner}, {address}. Lokasi {where}. "  # the station's duty mobile
+                              f"Polisi: Polresta Bandar Lampung (sample). Ref {alert_id}"),
+    ])  # not its 110: an emergency number takes calls; texting it would tie up the line it is for
     log = world.store.notification_log(alert_id)
     assert [(n.recipient, n.role, n.lang, n.state, n.attempts) for n in log] == [
         ("+61 400 000 001", "contact", "en", "sent", 1), ("+62 812 7000 1234", "contact", "id", "sent", 2),
-        ("+62 812 7000 5678", "contact", "id", "sent", 1), ("110", "station", "id", "sent", 1)]
+        ("+62 812 7000 5678", "contact", "id", "sent", 1), ("+62 811 7200 0001", "station", "id", "sent", 1)]
 
-    # escalation: the stations escalated to are texted, not the contacts
+    # escalation: the stations escalated to are texted, not the contacts (the candidate has only 110)
     sms.sent.clear()
     assert world.escalator.run_due(t0 + timedelta(seconds=60)) == 1
     notifier.run_once(t0 + timedelta(seconds=60))
-    assert sms.sent == [("110", f"ESKALASI 1: SOS dari {owner}, {address} belum ditanggapi. Lokasi {where}. "
-                                f"Ref {alert_id}")]
+    assert sms.sent == [("+62 811 7200 0002", f"ESKALASI 1: SOS dari {owner}, {address} belum ditanggapi. "
+                                              f"Lokasi {where}. Ref {alert_id}")]
 
     # the end: the contacts hear it is over
     sms.sent.clear()

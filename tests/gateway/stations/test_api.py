@@ -48,6 +48,9 @@ def test_import_list_read(api: Api) -> None:
     assert one == {"id": "polres-a", "name": "Polres A", "kind": "polres", "parent": None, "lat": -5.428,
                    "lon": 105.262, "phones": ["0721 111", "+62 721 222"], "coverage": None}
     assert api.client.get("/stations/nowhere", headers=OPS).status_code == 404
+    # a kind that does not exist is a mistake to point out, not an empty list
+    wrong_kind = api.client.get("/stations", params={"kind": "polisi"}, headers=OPS)
+    assert wrong_kind.status_code == 422 and wrong_kind.json()["detail"][0]["loc"] == ["query", "kind"]
 
 
 def test_a_refused_import_says_where_and_stores_nothing(api: Api) -> None:
@@ -104,6 +107,8 @@ def test_put_create_update_and_exact_coordinates(api: Api) -> None:
                                                                     [105.2, -5]]]}},
      "body", "polygon ring does not close"),
     ("Polsek D", {}, "body", "station id 'Polsek D' must be"),
+    # a misspelt field is refused, not dropped (a CSV refuses an unknown column for the same reason)
+    ("polsek-d", {"coverge": square(105.25, -5.41, 0.01)}, "coverge", "Extra inputs are not permitted"),
     ("polres-a", {"parent": "polsek-b"}, "station polres-a", "parent cycle: polres-a -> polsek-b -> polres-a"),
 ])
 def test_put_refusals(api: Api, station_id: str, change: dict[str, object], where: str, reason: str) -> None:
@@ -118,6 +123,14 @@ def test_put_refusals(api: Api, station_id: str, change: dict[str, object], wher
 def test_put_needs_a_json_body(api: Api) -> None:
     response = api.client.put("/stations/polsek-d", content="lat=5", headers=ADMIN)
     assert response.status_code == 400 and response.json()["problems"][0]["reason"].startswith("Expecting value")
+
+
+def test_a_body_nested_too_deeply_is_refused_not_a_crash(api: Api) -> None:
+    deep = '{"name": "X", "kind": "polsek", "lat": 1, "lon": 1, "coverage": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    for response in (api.client.put("/stations/polsek-d", content=deep, headers=ADMIN),
+                     api.client.post("/stations/import", content=deep, headers=ADMIN)):
+        assert response.status_code == 400, response.text
+        assert "nested more than" in response.json()["detail"]
 
 
 def test_delete(api: Api) -> None:

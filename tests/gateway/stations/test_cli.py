@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import subprocess
 import sys
@@ -67,3 +69,24 @@ def test_the_installed_command(tmp_path: Path) -> None:
     assert "9 created" in done.stdout
     usage = subprocess.run([str(command), "--help"], capture_output=True, text=True, timeout=60)
     assert "--database-url" in usage.stdout and "--no-api" in usage.stdout  # the gateway's own options stay
+    assert "panic-gateway stations {import,list,route}" in " ".join(usage.stdout.split())  # the help names it
+
+
+def test_the_list_is_csv_whatever_the_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'gw.db'}"
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text(CSV.replace("Polres A", '"Polres ""A"", Kota"'))
+    assert run(capsys, url, "import", str(quoted))[0] == 0
+    rows = list(csv.reader(io.StringIO(run(capsys, url, "list")[1])))
+    assert rows[0] == ["id", "name", "kind", "parent", "lat", "lon", "phones", "coverage"]
+    assert rows[1] == ["polres-a", 'Polres "A", Kota', "polres", "", "-5.428", "105.262", "0721 111;+62 721 222",
+                       "no"]
+
+
+@pytest.mark.parametrize("candidates", ["-1", "21"])
+def test_route_refuses_a_candidate_count_the_api_would(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                       candidates: str) -> None:
+    url = f"sqlite:///{tmp_path / 'gw.db'}"
+    with pytest.raises(SystemExit) as exited:
+        run(capsys, url, "route", "-5.41", "105.25", "--candidates", candidates)
+    assert exited.value.code == 2 and "--candidates: 0 to 20" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from typing import Any
 
 import pytest
 
@@ -86,6 +87,9 @@ def test_the_sample_is_labelled_and_imports() -> None:
     ("route,Polsek X,polsek,,-5.1,105.2,", "line 5: station id 'route' is reserved"),
     ("polsek-x,Polsek X,kapolsek,,-5.1,105.2,", "line 5: kind 'kapolsek' is not one of"),
     ("polsek-x,,polsek,,-5.1,105.2,", "line 5: name must be"),
+    # a name goes into SMS texts, logs and the console: no control characters (a line break, an escape)
+    ("polsek-x,\"Polsek\nX\",polsek,,-5.1,105.2,", "lines 5-6: name 'Polsek\\nX' has a control character"),
+    ("polsek-x,Polsek \x1b[31mX,polsek,,-5.1,105.2,", "line 5: name 'Polsek \\x1b[31mX' has a control character"),
     ("polsek-x,Polsek X,polsek,,-5.1,105.2,call me", "line 5: phone 'call me' is not a phone number"),
     ("polsek-x,Polsek X,polsek,,-5.1", "line 5: 5 fields; the header has 7"),
 ])
@@ -101,6 +105,8 @@ def test_every_bad_line_is_reported() -> None:
 @pytest.mark.parametrize(("header", "reason"), [
     ("id,name,kind,parent,latitude,lon", "line 1: header: missing lat; unknown latitude"),
     ("id,name,kind,lat,lon,lon", "line 1: header: repeated lon"),
+    # a spreadsheet set to Indonesian saves ';' between columns and ',' as the decimal point
+    ("id;name;kind;parent;lat;lon;phones", "line 1: header: the columns are separated by ';', not ','"),
 ])
 def test_bad_csv_header(header: str, reason: str) -> None:
     assert refused(header + "\n")[0].startswith(reason)
@@ -130,6 +136,9 @@ def test_geojson_points_and_coverage() -> None:
      "feature 4: polygon ring has 3 positions; a closed ring needs at least 4"),
     (feature(square(105.3, -5.4, 0.01)), "feature 4: a coverage polygon needs a `station` property"),
     (feature(point("105.3", "-95"), id="polsek-z", name="Z", kind="polsek"), "feature 4: lat -95 is outside ±90"),
+    # the commonest GeoJSON mistake: [lat, lon] where RFC 7946 wants [lon, lat]
+    (feature(point("-5.3", "105.3"), id="polsek-z", name="Z", kind="polsek"),
+     "feature 4: lat 105.3 is outside ±90 (GeoJSON positions are [lon, lat]: are these two swapped?)"),
     (feature({"type": "LineString", "coordinates": [[105, -5], [106, -5]]}), "feature 4: geometry 'LineString'"),
     (feature(point("105.3", "-5.2"), name="Z", kind="polsek"), "feature 4: station id None must be"),
     ({"type": "Feature", "geometry": None, "properties": {}}, "feature 4: a feature needs a geometry"),
@@ -149,6 +158,9 @@ def test_geojson_float_coordinates_are_read_exactly() -> None:
     ('{"type": "Feature"}', "file: not a GeoJSON FeatureCollection"),
     ("[1, 2]", "line 1: header"),  # not starting with '{': read as CSV
     ('{"type": "FeatureCollection", "features": [], "x": NaN}', "file: not JSON: NaN is not a number"),
+    # arrays nested past the parser's recursion limit: refused like any bad JSON, not a crash
+    ('{"type": "FeatureCollection", "features": ' + "[" * 100_000 + "]" * 100_000 + "}",
+     "file: not JSON: nested more than"),
 ])
 def test_not_geojson(text: str, reason: str) -> None:
     assert refused(text)[0].startswith(reason)
@@ -212,3 +224,26 @@ def test_a_file_wrong_everywhere_reports_its_first_problems() -> None:
     assert len(problems) == 100
     assert problems[0] == "line 5: lat -95 is outside ±90"
     assert problems[-1] == "file: 151 more problems not shown"
+
+
+def test_json_problems_name_the_line_their_item_starts_on() -> None:
+    # as overpass-turbo and most tools write GeoJSON: pretty-printed, a feature over many lines
+    good = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [105.26, -5.42]},
+            "properties": {"id": "polsek-q", "name": "Polsek Q", "kind": "polsek"}}
+    bad = {**good, "geometry": {"type": "Point", "coordinates": [105.26, -95]}}
+    features = [json.dumps(f, indent=2) for f in (good, bad)]
+    text = '{"type": "FeatureCollection",\n "features": [\n' + ",\n".join(features) + "\n]}\n"
+    second = 3 + features[0].count("\n") + 1  # the header's two lines, then the first feature's
+    assert refused(text) == [f"feature 2 (line {second}): lat -95 is outside ±90"]
+    elements = [{"type": "node", "id": 7, "lat": -5.4, "lon": 105.2, "tags": {"amenity": "police"}},
+                {"type": "way", "id": 8, "tags": {"amenity": "police"}}]
+    overpass = '{"version": 0.6,\n"elements": [\n' + ",\n".join(json.dumps(e) for e in elements) + "\n]}"
+    assert refused(overpass)[0].startswith("element 2 (line 4, way 8): way without a centre")
+
+
+def test_an_overpass_turbo_feature_is_named_by_line_and_osm_object() -> None:
+    turbo: dict[str, Any] = copy.deepcopy(TURBO)
+    turbo["features"][1]["geometry"]["coordinates"][0].pop()  # the ring no longer closes
+    text = "\n".join(['{"type": "FeatureCollection", "features": [',
+                      *(json.dumps(f) + "," for f in turbo["features"][:-1]), json.dumps(turbo["features"][-1]), "]}"])
+    assert refused(text)[0].startswith("feature 2 (line 3, way 2002): polygon ring does not close")
