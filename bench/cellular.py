@@ -46,6 +46,17 @@ COMMON: dict[str, Any] = {"hold_ms": HOLD_MS, "repeat_ms": 0, "cancel_window_s":
           "reconnect_max_ms": 2000, "sms_after_s": SMS_AFTER_S}
 
 
+def presses(button: SimulatedButton, dispatch: MqttListener, count: int, network: str, timeout: float) -> list[float]:
+    """`count` presses over the data link `network`, each waited for to `received`: the latencies."""
+    latencies = []
+    for _ in range(count):
+        latency, seen, _ = press_to_dispatch(button, dispatch, timeout)
+        assert seen == network, seen
+        latencies.append(latency)
+        button.wait_for_indicator("received", timeout=timeout)
+    return latencies
+
+
 def press_to_dispatch(button: SimulatedButton, dispatch: MqttListener, timeout: float,
                       after: Callable[[], None] | None = None) -> tuple[float, str, float | None]:
     """(seconds from the hold's end to the dispatch alert, its network, seconds to the indicator `received`).
@@ -96,11 +107,7 @@ def main() -> int:
                              **COMMON)
         with button:
             button.wait_for_indicator("idle", timeout=60)
-            for _ in range(args.presses):
-                latency, network, _ = press_to_dispatch(button, dispatch, 30)
-                assert network == "wifi", network
-                results["wifi"].append(latency)
-                button.wait_for_indicator("received", timeout=30)
+            results["wifi"] = presses(button, dispatch, args.presses, "wifi", 30)
             button.wifi(False)
             button.wait_for_log(r"link: .*lost|link: disconnected", timeout=30)
             for _ in range(args.sms_presses):
@@ -117,11 +124,7 @@ def main() -> int:
                                    **COMMON)
                 with cell:
                     cell.wait_for_indicator("idle", timeout=120)
-                    for _ in range(args.presses):
-                        latency, network, _ = press_to_dispatch(cell, dispatch, 60)
-                        assert network == "cell", network
-                        results["cell"].append(latency)
-                        cell.wait_for_indicator("received", timeout=60)
+                    results["cell"] = presses(cell, dispatch, args.presses, "cell", 60)
         except Exception as exc:  # the cellular data bearer not there (or failing): said, not hidden
             cell_note = f"not benched: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
         dispatch.close()

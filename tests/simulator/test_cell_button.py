@@ -21,8 +21,7 @@ from simulator.button import SimulatedButton
 from simulator.modem.emulator import EmulatedModem
 from simulator.modem.network import Network
 from simulator.stack import MqttListener, Stack
-from tests.contract import assert_valid
-from tests.simulator.test_gps_button import HOLD_MS
+from tests.simulator.test_gps_button import HOLD_MS, dispatched
 
 NUMBER = "+6281200000002"
 FAST = {"reconnect_min_ms": 100, "reconnect_max_ms": 1000, "hold_ms": 1500, "repeat_ms": 0}
@@ -82,12 +81,7 @@ def cellular(stack: Stack, tmp_path: Path, variant: str) -> Iterator[Cellular]:
 
 def wait_for_delivery(button: SimulatedButton, dispatch: MqttListener, seq: str) -> dict[str, Any]:
     """The dispatch record of alert `seq` (a loaded machine runs three buttons and gateways at once)."""
-    while True:
-        _topic, payload = dispatch.next(timeout=120, topic_suffix="/alerts")
-        record = json.loads(payload)
-        assert_valid("dispatch-alert.json", record)
-        if record["alert_id"].endswith(f":{seq}"):
-            return record
+    return dispatched(dispatch, seq, 120)
 
 
 def press_and_dispatch(button: SimulatedButton, dispatch: MqttListener) -> dict[str, Any]:

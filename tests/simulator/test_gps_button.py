@@ -73,9 +73,13 @@ def press_and_dispatch(button: SimulatedButton, dispatch: MqttListener) -> dict[
     """Hold the button; the dispatch record of the alert it raised."""
     mark = button.mark()
     button.press(HOLD_MS)
-    seq = button.wait_for_log(r"alert: raised seq=(\d+) ", since=mark).group(1)
+    return dispatched(dispatch, button.wait_for_log(r"alert: raised seq=(\d+) ", since=mark).group(1), 20)
+
+
+def dispatched(dispatch: MqttListener, seq: str, timeout: float) -> dict[str, Any]:
+    """The dispatch record (checked against its schema) of alert `seq`, skipping other buttons' and revisions."""
     while True:
-        _topic, payload = dispatch.next(timeout=20, topic_suffix="/alerts")
+        _topic, payload = dispatch.next(timeout=timeout, topic_suffix="/alerts")
         record = json.loads(payload)
         assert_valid("dispatch-alert.json", record)
         if record["alert_id"].endswith(f":{seq}"):
