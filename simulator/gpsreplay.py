@@ -20,8 +20,11 @@ from simulator.button import DEVICE_DIR, FIRMWARE_DIR, micropython_binary
 
 def replay(capture: Path, *, heapsize: str = "110K", out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Replay `capture` (NMEA lines, `#` comments); return the device script's exit code."""
-    if not capture.is_file():
+    if not capture.exists():
         print(f"# gps-replay: no such file: {capture}", file=err)
+        return 2
+    if not capture.is_file():
+        print(f"# gps-replay: not a file: {capture}", file=err)
         return 2
     env = dict(os.environ, MICROPYPATH=f"{FIRMWARE_DIR}:{DEVICE_DIR}:.frozen")
     with subprocess.Popen(
