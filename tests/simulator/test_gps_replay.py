@@ -168,8 +168,8 @@ def test_a_directory_is_a_clear_error(tmp_path: Path) -> None:
 def test_standard_input_is_read_as_a_capture() -> None:
     """`-` reads the receiver's sentences from standard input (a serial port piped in, a capture on the fly)."""
     capture = DATA / "garmin-10x.log"
-    piped = subprocess.run([sys.executable, "-m", "simulator.cli", "gps-replay", "-"], cwd=ROOT, input=capture.read_text(),
-                           capture_output=True, text=True, timeout=120)
-    result, fixes = replay(capture)
+    piped = subprocess.run([sys.executable, "-m", "simulator.cli", "gps-replay", "-"], cwd=ROOT,
+                           input=capture.read_text(), capture_output=True, text=True, timeout=120)
+    _, fixes = replay(capture)
     assert piped.returncode == 0, piped.stderr
     assert [json.loads(line) for line in piped.stdout.splitlines()] == fixes and len(fixes) == 9
