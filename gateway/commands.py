@@ -58,6 +58,10 @@ class CommandIn(BaseModel):
             low, high = CONFIG_BOUNDS[name]
             if not low <= value <= high:
                 raise ValueError(f"{name} {value} is outside {low} to {high}")
+        hold, cancel = self.args.get("hold_ms"), self.args.get("cancel_ms")
+        if hold is not None and cancel is not None and cancel <= hold:
+            # The device checks this against its current values too (it alone knows them).
+            raise ValueError(f"cancel_ms {cancel} must be above hold_ms {hold}")
         return self
 
 

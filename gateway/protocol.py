@@ -53,8 +53,11 @@ FIRMWARE_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}")
 
 # Remote commands (protocol/README.md, "Commands"; schemas/device-cmd.json, device-result.json).
 COMMANDS = ("locate", "test", "identify", "config", "reboot")
-# What a config command may change, and the bounds: those of firmware/panic/config.py (a test holds them equal).
-CONFIG_BOUNDS: dict[str, tuple[int, int]] = {"heartbeat_s": (1, 86_400), "hold_ms": (100, 30_000)}
+# What a config command may change, and the bounds: those of firmware/panic/bounds.py (a test holds them equal).
+# The device also refuses a hold_ms not below cancel_ms (the command's values, else its current ones).
+CONFIG_BOUNDS: dict[str, tuple[int, int]] = {"heartbeat_s": (1, 86_400), "hold_ms": (100, 30_000),
+                                             "cancel_ms": (3000, 60_000), "cancel_window_s": (0, 3600),
+                                             "taps_ms": (500, 10_000)}
 # Why a device rejects a command (it changes nothing then).
 COMMAND_REJECTIONS = ("no_sig", "bad_sig", "bad_json", "bad_field", "dev_mismatch", "replay", "expired",
                       "unknown_cmd", "bad_args", "out_of_range", "failed")

@@ -88,7 +88,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-gps", action="store_true", help="with --modem: a board without a GPS receiver")
     modem_cli.add_parser(sub)
     p = sub.add_parser("gps-replay", help="replay a GPS receiver capture (NMEA lines) through the firmware's GPS code")
-    p.add_argument("file", type=Path, help="NMEA sentences, one a line; # comments ignored")
+    p.add_argument("file", type=Path, help="NMEA sentences, one a line; # comments ignored; - for standard input "
+                                           "(a file, a pipe or a serial port: a receiver's live output)")
     p.add_argument("--heapsize", default="110K", help="MicroPython heap (default 110K, as on the ESP32)")
     return parser
 

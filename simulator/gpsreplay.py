@@ -19,9 +19,18 @@ from simulator.button import DEVICE_DIR, FIRMWARE_DIR, micropython_binary
 
 
 def replay(capture: Path, *, heapsize: str = "110K", out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """Replay `capture` (NMEA lines, `#` comments); return the device script's exit code."""
-    if not capture.is_file():
+    """Replay `capture` (NMEA lines, `#` comments; `-` standard input); return the device script's exit code.
+
+    Anything readable that is not a directory will do: a file, a pipe, a serial port (its speed set
+    beforehand, e.g. ``stty -F /dev/ttyUSB0 9600 raw``); positions are printed as their epochs end.
+    """
+    if str(capture) == "-":
+        capture = Path("/dev/stdin")  # the device script inherits this process's standard input
+    elif not capture.exists():
         print(f"# gps-replay: no such file: {capture}", file=err)
+        return 2
+    elif capture.is_dir():
+        print(f"# gps-replay: not a file: {capture}", file=err)
         return 2
     env = dict(os.environ, MICROPYPATH=f"{FIRMWARE_DIR}:{DEVICE_DIR}:.frozen")
     with subprocess.Popen(

@@ -17,7 +17,8 @@ in order, each with its reason code::
     expired           the device's clock is known and past ``exp``
     unknown_cmd       not one of _COMMANDS
     bad_args          arguments the command does not take (config: only _CONFIG_KEYS, integers)
-    out_of_range      a config value outside panic/bounds.py's bounds
+    out_of_range      a config value outside panic/bounds.py's bounds, or a hold_ms not below cancel_ms
+                      (each the command's value, else the current one: the boot would refuse that config.json)
     failed            the flash could not be written: nothing was done
 
 A rejected command changes nothing (not even the stored cseq) and is
@@ -29,7 +30,8 @@ executed twice, not even after a reboot; then it runs and is answered::
     test      raises a ``test`` alert; the result carries its ``seq``
     identify  the indicator blinks ``identify`` and the buzzer beeps for 10 s (panic/identify.py; not while an
               alert is being sent, and no beep in silent mode); any state change ends it
-    config    changes heartbeat_s / hold_ms: written to config.json (atomically), then applied
+    config    changes heartbeat_s and the gesture timings (hold_ms, cancel_ms, cancel_window_s, taps_ms):
+              written to config.json (atomically), then applied
     reboot    answers, then resets the device
 
 Every command, accepted or not, is answered with a signed result on
@@ -53,7 +55,8 @@ if TYPE_CHECKING:
 # const() and "_" names: none of these names is interned (a qstr stays for good, docs/firmware.md).
 _CSEQ_FILE = const("cseq")
 _COMMANDS = const(("locate", "test", "identify", "config", "reboot"))
-_CONFIG_KEYS = const(("heartbeat_s", "hold_ms"))  # the settings a command may change; bounds in panic/config.py
+# The settings a command may change; bounds in panic/bounds.py.
+_CONFIG_KEYS = const(("heartbeat_s", "hold_ms", "cancel_ms", "cancel_window_s", "taps_ms"))
 _MEMBERS = const(("v", "dev", "cseq", "cmd", "args", "ts", "exp"))
 
 
@@ -159,7 +162,12 @@ def handle(app: App, topic: str, payload: bytes) -> tuple | None:
         c = check(alerts.signer, topic, dev, payload, last_cseq(), utc)
         cmd = c["cmd"]
         if cmd == "config":
-            _write_config(c["args"])
+            a = c["args"]
+            # panic.cfgcheck's rule across two settings: a hold that reaches the cancel would make the
+            # next boot refuse config.json (and run on the last good copy, with a fault).
+            if a.get("cancel_ms", cfg.cancel_ms) <= a.get("hold_ms", cfg.hold_ms):
+                raise Rejected("out_of_range", c)
+            _write_config(a)
         try:
             flash.write_atomic(_CSEQ_FILE, ("%d\n" % c["cseq"]).encode())
         except OSError as e:
@@ -213,8 +221,9 @@ def _apply(app: App, args: dict) -> None:
         log.info("cmd", "config %s=%d" % (k, args[k]))
     if app.beat is not None:
         app.beat._interval_ms = cfg.heartbeat_s * 1000  # type: ignore[union-attr]
-    if app.button is not None:
-        app.button.hold_ms = cfg.hold_ms  # type: ignore[union-attr]
+    b = app.button
+    if b is not None:  # cancel_window_s is read from cfg at each alert (panic.app)
+        b.hold_ms, b.cancel_ms, b.taps_ms = cfg.hold_ms, cfg.cancel_ms, cfg.taps_ms  # type: ignore[union-attr]
 
 
 def loc(app: App) -> str:

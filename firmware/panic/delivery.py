@@ -4,7 +4,8 @@ An entry is sent as soon as it is stored and the link is up, then again
 after `retry_min_ms`, doubling up to `retry_max_ms`, always with the same
 bytes (QoS 1 - a PUBACK only means the broker has it; the entry leaves the
 outbox on the gateway's signed ack, see alerts.py). When the link comes
-back every entry is due at once, oldest first.
+back every entry is due at once: critical ones (sos, silent_sos, cancel)
+first, then the device events, each oldest first.
 
 Log lines: ``I <up> delivery: sent seq=<n> try=<k> next_ms=<ms>`` and
 ``W <up> delivery: send failed seq=<n> err=<text>``.
@@ -53,11 +54,16 @@ class Delivery:
         self._woken = True
 
     def _next_due(self) -> Entry | None:
+        """The oldest due critical entry (sos, silent_sos, cancel), else the oldest due one: an SOS
+        waiting with events (the link came back) is not sent after them."""
         now = time.ticks_ms()
+        due = None
         for e in self.outbox.entries:  # oldest first
             if time.ticks_diff(now, e.due) >= 0:
-                return e
-        return None
+                if e.critical:
+                    return e
+                due = due or e
+        return due
 
     async def run(self) -> None:
         # A QoS 1 publish may legitimately wait for its PUBACK timeout.

@@ -18,8 +18,13 @@ starts with ``#``.
 
 import sys
 
+from micropython import const
+
 from panic import fix, gps
 from vhal import VirtualUart
+
+
+_PIECE = const(512)  # bytes read at a time
 
 
 def _fixed2(v: int) -> str:
@@ -41,21 +46,53 @@ def main() -> None:
     uart = VirtualUart()
     reader = gps.Gps(uart)
     now = 0
-    lines = 0
+    # The capture is read in pieces, never a whole line at once: a line can be longer than the heap
+    # (a binary log, a receiver at the wrong baud that never sends a newline). A line that outgrows
+    # _PIECE goes to the UART as it comes, like any garbage (the parser drops it); a comment is skipped.
+    # st: [lines passed on, mode of the line under way: 0 at its start, 1 passing it on, 2 a comment]
+    st = [0, 0]
+
+    def line(part: bytes, end: bool) -> None:
+        if st[1] == 0:
+            part = part.strip() if end else part.lstrip()
+            if not part:
+                return
+            if part[0] == 35:  # '#'
+                st[1] = 0 if end else 2
+                return
+            st[0] += 1
+            st[1] = 0 if end else 1
+        elif st[1] == 2:
+            st[1] = 0 if end else 2
+            return
+        else:
+            st[1] = 0 if end else 1
+            if end:
+                part = part.rstrip()
+        uart.write(part + b"\r\n" if end else part)
+        if reader.poll(now):  # one poll drains the UART, chunk by chunk
+            _report(reader, now)
+
+    tail = b""  # the line under way: at most _PIECE bytes of it
     with open(sys.argv[1], "rb") as capture:
-        for line in capture:
-            line = line.strip()
-            if not line or line[0] == 35:  # '#'
-                continue
-            lines += 1
-            uart.write(line + b"\r\n")
-            if reader.poll(now):  # one poll drains the UART, chunk by chunk
-                _report(reader, now)
+        while True:
+            chunk = capture.read(_PIECE)
+            if not chunk:
+                break
+            tail += chunk
+            nl = tail.find(b"\n")
+            while nl >= 0:
+                line(tail[:nl], True)
+                tail = tail[nl + 1:]
+                nl = tail.find(b"\n")
+            if len(tail) >= _PIECE:
+                line(tail, False)
+                tail = b""
+    line(tail, True)  # the last line, when the file does not end with a newline
     now += gps.QUIET_MS  # the receiver stops talking: its last epoch ends
     if reader.poll(now):
         _report(reader, now)
     nmea = reader.nmea
-    print("# lines=%d sentences=%d rejected=%d fixes=%d" % (lines, nmea.sentences, nmea.rejected, nmea.fixes))
-
+    print("# lines=%d sentences=%d rejected=%d fixes=%d" % (st[0], nmea.sentences, nmea.rejected, nmea.fixes))
 
 main()

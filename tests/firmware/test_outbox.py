@@ -277,3 +277,30 @@ show(box)
     assert lines_starting(out, "entries")[-1] == "2c 3c* 4c* 5c*", out
     assert "keeping in RAM only" not in after, after  # 3..5 are not tried again: no flash operation for them
     assert files(tmp_path) == [name(2)]
+
+
+DELIVERY_ORDER = """
+from panic.delivery import Delivery
+from panic.outbox import Outbox, Entry
+class Link:
+    connected = True
+    publish_timeout_ms = 5000
+ob = Outbox("ob", 8)
+for seq, crit in ((1, False), (2, False), (3, True), (4, False), (5, True)):
+    ob.entries.append(Entry(seq, "t", b"p", crit))
+d = Delivery(ob, Link(), 1000, 2000, None)
+order = []
+e = d._next_due()
+while e is not None:
+    order.append(e.seq)
+    ob.entries.remove(e)
+    e = d._next_due()
+print("order", order)
+"""
+
+
+def test_an_sos_is_sent_before_the_events_waiting_with_it(run_micropython: Callable[..., Any], tmp_path: Path) -> None:
+    """Events are below an SOS in the outbox for sending too: when several entries are due at once (the link
+    came back), the critical ones (sos, silent_sos, cancel) go first, oldest first, then the others."""
+    out = run_micropython(DELIVERY_ORDER, cwd=tmp_path).stdout
+    assert "order [3, 5, 1, 2, 4]" in out.splitlines(), out

@@ -255,3 +255,50 @@ def test_a_gateway_killed_on_the_way_neither_loses_nor_repeats_a_command(
     lines = button.lines[mark:]
     assert sum("cmd: accepted cseq=1 cmd=test" in line for line in lines) == 1, "\n".join(lines)
     assert sum("type=test" in line and "alert: raised" in line for line in lines) == 1
+
+
+def test_config_changes_the_gesture_timings_and_refuses_a_hold_that_reaches_the_cancel(
+    stack: Stack, issued: dict[str, Any], button: SimulatedButton
+) -> None:
+    """`config` takes the gesture timings (cancel_ms, cancel_window_s, taps_ms) as well as heartbeat_s and
+    hold_ms. A hold_ms that would reach cancel_ms (the current one, or the one in the same command) is
+    refused as out_of_range: the boot would refuse that config.json (panic.cfgcheck), so accepting it
+    would leave the unit running on its last good copy with a fault after its next reboot."""
+    before = (button.flash_dir / "config.json").read_bytes()
+    mark = button.mark()
+    done = answered(stack, send(stack, "config", hold_ms=10000))  # the default cancel_ms is 10000
+    assert (done["status"], done["result"]["reason"]) == ("rejected", "out_of_range"), done
+    button.wait_for_log(r"W \d+ cmd: rejected reason=out_of_range cseq=1 ", since=mark)
+    assert (button.flash_dir / "config.json").read_bytes() == before
+    assert not (button.flash_dir / "cseq").exists()
+
+    mark = button.mark()
+    done = answered(stack, send(stack, "config", cancel_ms=15000, cancel_window_s=60, taps_ms=2500))
+    assert done["status"] == "ok", done
+    for setting in ("cancel_ms=15000", "cancel_window_s=60", "taps_ms=2500"):
+        button.wait_for_log(rf"cmd: config {setting}\b", since=mark)
+    assert {k: config_json(button)[k] for k in ("cancel_ms", "cancel_window_s", "taps_ms")} == {
+        "cancel_ms": 15000, "cancel_window_s": 60, "taps_ms": 2500}
+    print("heap after a gesture config:", heap_after_command(button, mark))
+    # with the cancel now at 15 s, a 12 s hold is allowed
+    assert answered(stack, send(stack, "config", hold_ms=12000))["status"] == "ok"
+    with pytest.raises(RuntimeError, match=r"422: .*cancel_ms 9000 must be above hold_ms 9000"):
+        send(stack, "config", hold_ms=9000, cancel_ms=9000)  # the API refuses what it can see is wrong
+
+    # the boot takes what the commands wrote: no fault, no fallback to the last good copy
+    mark = button.mark()
+    assert answered(stack, send(stack, "reboot"))["status"] == "ok"
+    button.wait_for_log(r"config: loaded .*hold_ms=12000", since=mark, timeout=20)
+    button.wait_for_indicator("idle", timeout=30)
+    assert not [line for line in button.lines[mark:] if "config: invalid" in line]
+
+    # the device checks both values of one command together too (published by hand: the API refuses it)
+    peer = MqttListener(stack.broker_config, "gateway", stack.broker_config.gateway_password, [RESULT_TOPIC])
+    try:
+        before = (button.flash_dir / "config.json").read_bytes()
+        peer.publish(CMD_TOPIC, _command(issued["device_key"], 100, "config", {"hold_ms": 9000, "cancel_ms": 9000}))
+        _topic, answer = peer.next(15, "/result")
+        assert (json.loads(answer)["cseq"], json.loads(answer)["reason"]) == (100, "out_of_range")
+        assert (button.flash_dir / "config.json").read_bytes() == before
+    finally:
+        peer.close()

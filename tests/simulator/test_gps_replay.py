@@ -146,3 +146,30 @@ def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     result, fixes = replay(tmp_path / "absent.nmea")
     assert result.returncode == 2 and fixes == []
     assert "no such file" in result.stderr
+
+
+def test_a_line_longer_than_the_heap_is_garbage_not_a_crash(tmp_path: Path) -> None:
+    """A capture with a huge stretch and no line end (a binary log, a receiver at the wrong baud that never
+    sends a newline) is dropped like any garbage; the sentences after it still give their fix."""
+    huge = b"$GPGGA," + bytes(48 + i % 10 for i in range(200_000))
+    result, fixes = replay(write(tmp_path, huge + b"\n# a comment " + b"x" * 100_000 + b"\n" + GOOD))
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "MemoryError" not in result.stderr
+    assert [(f["lat"], f["lon"]) for f in fixes] == [(-5.4239521, 105.2581564)]
+    assert "lines=2 " in result.stderr  # the huge line and the sentence; the comment is skipped
+
+
+def test_a_directory_is_a_clear_error(tmp_path: Path) -> None:
+    result, fixes = replay(tmp_path)
+    assert result.returncode == 2 and fixes == []
+    assert "not a file" in result.stderr
+
+
+def test_standard_input_is_read_as_a_capture() -> None:
+    """`-` reads the receiver's sentences from standard input (a serial port piped in, a capture on the fly)."""
+    capture = DATA / "garmin-10x.log"
+    piped = subprocess.run([sys.executable, "-m", "simulator.cli", "gps-replay", "-"], cwd=ROOT,
+                           input=capture.read_text(), capture_output=True, text=True, timeout=120)
+    _, fixes = replay(capture)
+    assert piped.returncode == 0, piped.stderr
+    assert [json.loads(line) for line in piped.stdout.splitlines()] == fixes and len(fixes) == 9
