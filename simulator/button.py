@@ -611,6 +611,17 @@ class SimulatedButton:
         with self._cond:
             return self._buzzes
 
+    def wait_for_buzzes(self, more_than: int, timeout: float = 10) -> int:
+        """Wait until the buzzer has been switched on more than `more_than` times; the count (TimeoutError if not)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._buzzes <= more_than:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"the buzzer did not sound within {timeout}s; last lines:\n{self.tail()}")
+                self._cond.wait(min(left, 0.5))
+            return self._buzzes
+
     def outbox(self) -> list[Path]:
         """Entries currently in the device's flash outbox, oldest first."""
         directory = self.flash_dir / "outbox"

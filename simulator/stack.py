@@ -44,6 +44,10 @@ def broker_env(broker: AnyBroker) -> dict[str, str]:
     return env
 
 
+class PortTaken(RuntimeError):
+    """The gateway's API port was taken by another process before the gateway bound it."""
+
+
 class GatewayProcess:
     """`panic-gateway` in a child process, configured through PANIC_* variables."""
 
@@ -51,6 +55,7 @@ class GatewayProcess:
                  api_port: int | None = None, extra_env: dict[str, str] | None = None) -> None:
         self.state_dir = state_dir
         self.api_port = api_port or free_port()
+        self._port_chosen_here = api_port is None  # free_port's pick: another may be taken if someone binds it first
         self.token = secrets.token_urlsafe(16)
         self.log_file = state_dir / "gateway.log"
         self.env = dict(
@@ -68,8 +73,25 @@ class GatewayProcess:
         return f"http://127.0.0.1:{self.api_port}"
 
     def start(self, timeout: float = 30.0, module: str = "gateway.main") -> None:
-        """Start `python -m module` (tests pass a wrapper around gateway.main to inject faults)."""
+        """Start `python -m module` (tests pass a wrapper around gateway.main to inject faults).
+
+        A port picked by free_port() is free when picked, not when the API binds it: on a busy machine an
+        outgoing connection can take it in between (a restart keeps the port). Then, and only for a port
+        picked here, the gateway is started again on another one.
+        """
+        for _attempt in range(3):
+            try:
+                return self._start(timeout, module)
+            except PortTaken:
+                if not self._port_chosen_here:
+                    raise
+                self.api_port = free_port()
+                self.env["PANIC_API_PORT"] = str(self.api_port)
+        return self._start(timeout, module)
+
+    def _start(self, timeout: float, module: str) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        start = self.log_file.stat().st_size if self.log_file.exists() else 0
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", module], env=self.env,
@@ -78,8 +100,11 @@ class GatewayProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                text = self.log_file.read_text()
+                if b"address already in use" in self.log_file.read_bytes()[start:]:
+                    raise PortTaken(f"127.0.0.1:{self.api_port} was taken before the gateway bound it")
                 raise RuntimeError(f"gateway exited with {self.process.returncode}; see {self.log_file}:\n"
-                                   + self.log_file.read_text()[-2000:])
+                                   + text[-2000:])
             try:
                 if self.request("GET", "/health")["status"] == "ok":
                     return
