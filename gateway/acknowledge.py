@@ -9,7 +9,8 @@ publisher. A retried acknowledgement (the state the alert already has)
 changes nothing and publishes nothing new (the revision it repeats is
 already staged or published) but tells the button again. Errors are
 `StoreError`s: not_found, or conflict for a move that is not allowed or a
-stale revision.
+stale revision. Over HTTP the error is the answer; over MQTT `refuse` stages
+it as an `ack_refused` event (gateway/ack_refusal.py), and nothing else.
 
 The time from the press to the first answer and to officers on scene goes
 to /metrics as histograms.
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from gateway import lifecycle, pipeline
+from gateway.ack_refusal import Refusal
 from gateway.logsafe import printable
 from gateway.metrics import Metrics
 from gateway.protocol import DispatchAck
@@ -81,6 +83,12 @@ class Acknowledgements:
             self.metrics.inc("alert_transitions_total", state=state)
             self._time_it(alert, revision.previous, now)
         return alert
+
+    def refuse(self, refusal: Refusal) -> None:
+        """Tell dispatch why an acknowledgement over MQTT was refused: one event, committed and handed
+        to the publisher. The alert is not touched."""
+        now = utcnow()
+        self.submit(self.store.stage_alone(pipeline.for_refused_ack(refusal, now), now))
 
     def _time_it(self, alert: Alert, previous: str, now: datetime) -> None:
         if not lifecycle.escalates(alert.type):

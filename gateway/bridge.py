@@ -55,7 +55,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from gateway import pipeline, protocol
+from gateway import ack_refusal, pipeline, protocol
 from gateway.acknowledge import Acknowledgements
 from gateway.commands import Commands
 from gateway.escalation import Escalator
@@ -502,28 +502,30 @@ class Bridge:
             log.info("device %s is online", device_id)
 
     def _parse(self, model: type[BaseModel], payload: bytes, what: str) -> Any:
+        """`payload` as `model`; if it does not fit, the ValidationError (counted and logged)."""
         try:
             return model.model_validate_json(payload)
         except ValidationError as exc:
             self.metrics.inc(f"{what}s_rejected_total")
-            first = exc.errors()[0]
-            log.warning("rejected %s: %s: %s", what.replace("_", " "),
-                        ".".join(map(str, first["loc"])) or "body", first["msg"])
-            return None
+            log.warning("rejected %s: %s", what.replace("_", " "), printable(ack_refusal.first_error(exc), 300))
+            return exc
 
     def _dispatch_ack(self, payload: bytes) -> None:
+        """Apply an acknowledgement, or answer its sender why not (an `ack_refused` event, the API's reason)."""
         ack = self._parse(DispatchAck, payload, "dispatch_ack")
-        if ack is None:
+        if isinstance(ack, ValidationError):
+            self.acknowledgements.refuse(ack_refusal.malformed(payload, ack))
             return
         try:
             self.acknowledgements.apply(ack)
         except StoreError as exc:
             self.metrics.inc("dispatch_acks_rejected_total")
             log.warning("rejected dispatch ack for %r: %s", ack.alert_id, exc)
+            self.acknowledgements.refuse(ack_refusal.refused(ack, exc))
 
     def _dispatch_receipt(self, payload: bytes) -> None:
         receipt = self._parse(DispatchReceipt, payload, "dispatch_receipt")
-        if receipt is None:
+        if isinstance(receipt, ValidationError):
             return
         closed = self.store.receipt(receipt.alert_id, receipt.rev)
         self.metrics.inc("dispatch_receipts_total")

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Literal
 
 from gateway import lifecycle, protocol
+from gateway.ack_refusal import Refusal
 from gateway.dc09.contact_id import contact_id_for
 from gateway.dc09.location import Location
 from gateway.enrich import rfc3339
@@ -30,7 +31,7 @@ from gateway.storage.outbox import Publication, Unreceipted
 from gateway.topics import DISPATCH_ALERTS, DISPATCH_EVENTS
 
 EventKind = Literal["device_online", "device_offline", "unregistered", "rejected", "dispatch_unreceipted",
-                    "unrouted", "sms_sender_mismatch", "tamper", "power", "low_battery"]
+                    "unrouted", "sms_sender_mismatch", "tamper", "power", "low_battery", "ack_refused"]
 
 # A device event's type -> the dispatch event it becomes, and what `detail` says (docs/protocol.md).
 DEVICE_EVENT: dict[str, tuple[EventKind, str]] = {
@@ -171,6 +172,13 @@ def for_revision(alert: Alert, changed: bool, state: str) -> list[Publication]:
 def for_escalation(alert: Alert, level: int, stations: Sequence[str]) -> list[Publication]:
     """Nobody acknowledged in time: the escalated revision to dispatch (and the stations it names), people told."""
     return [dispatch_alert(alert), *notify(alert, f"escalation-{level}", level=level, stations=list(stations))]
+
+
+def for_refused_ack(refusal: Refusal, at: datetime) -> list[Publication]:
+    """A dispatch acknowledgement over MQTT was refused: why, to dispatch (the API's answer, as an event)."""
+    return [event("ack_refused", refusal.device_id, at, reason=refusal.reason, detail=refusal.detail,
+                  alert_id=refusal.alert_id, state=refusal.state, rev=refusal.rev, by=refusal.by,
+                  status=refusal.status)]
 
 
 def for_health(device_id: str, online: bool, detail: str, at: datetime) -> list[Publication]:

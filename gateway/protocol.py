@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal, Self, cast
+from typing import Annotated, Any, Literal, Self, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -101,6 +101,11 @@ class Rejected(Exception):
         self.device_id = device_id  # when the topic named one
 
 
+# What dispatch writes to name an alert revision (acks and receipts; schemas/dispatch-ack.json, dispatch-receipt.json).
+AlertId = Annotated[str, Field(pattern=r"^pb-[0-9a-f]{12}:[1-9][0-9]*$", max_length=40)]
+Rev = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
 class Acknowledgement(BaseModel):
     """What dispatch decides about an alert: over MQTT (with alert_id) or POST /alerts/{id}/ack.
 
@@ -114,7 +119,7 @@ class Acknowledgement(BaseModel):
     by: str = Field(min_length=1, max_length=100)
     note: str | None = Field(default=None, max_length=1000)
     # The revision the actor saw (optional): another one is refused as stale.
-    rev: int | None = Field(default=None, ge=1, le=2147483647)
+    rev: Rev | None = None
     # Before `false_alarm` was a state: with resolved or cancelled it means state false_alarm
     # (lifecycle.map_false_alarm); with any other state it is refused.
     false_alarm: bool = False
@@ -128,7 +133,7 @@ class Acknowledgement(BaseModel):
 class DispatchAck(Acknowledgement):
     """`panic/v1/dispatch/ack`: an Acknowledgement naming its alert."""
 
-    alert_id: str = Field(pattern=r"^pb-[0-9a-f]{12}:[1-9][0-9]*$", max_length=40)
+    alert_id: AlertId
 
 
 @dataclass(frozen=True)

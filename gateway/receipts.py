@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.protocol import AlertId, Rev
+
 
 class DispatchReceipt(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
-    alert_id: str = Field(pattern=r"^pb-[0-9a-f]{12}:[1-9][0-9]*$", max_length=40)
-    rev: int = Field(ge=1, le=2**31 - 1)
+    alert_id: AlertId
+    rev: Rev
     by: str = Field(min_length=1, max_length=100)

@@ -19,7 +19,6 @@ from sqlalchemy.exc import OperationalError
 
 from gateway import __version__
 from gateway.api.deps import AnyRole
-from gateway.api.responses import HTTP_STATUS
 from gateway.api.routes import alerts, commands, devices, health, metrics, owners, stations
 from gateway.api.throttle import FailureThrottle
 from gateway.commands import Commands
@@ -30,7 +29,7 @@ from gateway.protocol import DispatchAck
 from gateway.registry import Registry
 from gateway.settings import Settings
 from gateway.stations.directory import StationDirectory
-from gateway.storage.common import StoreError
+from gateway.storage.common import HTTP_STATUS, StoreError
 from gateway.storage.store import Store
 
 log = logging.getLogger("gateway.api")

@@ -1,14 +1,11 @@
-"""The error answers each route documents in the OpenAPI schema, and how domain errors map to them."""
+"""The error answers each route documents in the OpenAPI schema (domain errors map to their status by
+gateway/storage/common.py HTTP_STATUS)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from gateway.api.schemas import ErrorOut
-
-# Domain errors: 400 for a request that is well-formed but does not fit the
-# registry (422 stays FastAPI's, for bodies that fail their schema).
-HTTP_STATUS = {"not_found": 404, "conflict": 409, "invalid": 400, "unavailable": 503}
 
 _ERROR_TEXT = {
     400: "does not fit the registry",

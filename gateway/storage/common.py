@@ -6,6 +6,9 @@ from datetime import UTC, datetime
 from typing import Literal
 
 ErrorCode = Literal["not_found", "conflict", "invalid", "unavailable"]
+# The HTTP status of each: 400 for a request that is well-formed but does not fit the registry (422 stays
+# FastAPI's, for bodies that fail their schema). A refused MQTT acknowledgement's event carries it too.
+HTTP_STATUS: dict[ErrorCode, int] = {"not_found": 404, "conflict": 409, "invalid": 400, "unavailable": 503}
 
 
 class StoreError(Exception):

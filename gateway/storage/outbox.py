@@ -231,6 +231,13 @@ class OutboxStore(StoreBase):
             session.commit()
         return found, items
 
+    def stage_alone(self, publications: Sequence[Publication], now: datetime) -> list[OutboxItem]:
+        """Stage publications that no other change comes with (a refusal's answer), in a transaction of their own."""
+        with self.sessions() as session:
+            items = stage(session, publications, now, self.instance, self.lease_s)
+            session.commit()
+        return items
+
     def outbox_backlog(self) -> int:
         with self.sessions() as session:
             return int(session.execute(select(func.count()).select_from(OutboxEntry)).scalar_one())

@@ -140,10 +140,19 @@ def test_dispatch_ack_updates_rev_and_tells_the_device(stack: Stack, dispatch: M
     assert (updated["alert_id"], updated["rev"], updated["state"]) == (record["alert_id"], 2, "acknowledged")
     device_ack = device.next_ack()
     assert (device_ack["ref"], device_ack["state"]) == (1, "acknowledged")
-    # a malformed ack and an ack for an unknown alert change nothing
+    # a malformed ack and an ack for an unknown alert change nothing, and are answered on the events topic
     police.publish("panic/v1/dispatch/ack", b"{not json")
     police.publish("panic/v1/dispatch/ack", json.dumps({**ack, "alert_id": "pb-000000000000:9"}).encode())
     police.close()
+    answers: list[dict[str, Any]] = []
+    while len(answers) < 2:
+        event = next_event(dispatch)
+        if event["event"] == "ack_refused":
+            assert_valid("dispatch-event.json", event)
+            answers.append(event)
+    assert [(a["event"], a["reason"], a["status"], a["alert_id"]) for a in answers] == [
+        ("ack_refused", "malformed", 422, None), ("ack_refused", "not_found", 404, "pb-000000000000:9")]
+    assert answers[1]["detail"] == "no alert pb-000000000000:9"
     with pytest.raises(queue.Empty):
         dispatch.next(1.0, "/dispatch/alerts")
     assert 'panic_dispatch_acks_rejected_total 2' in stack.gateway.request("GET", "/metrics")

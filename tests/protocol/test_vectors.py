@@ -527,6 +527,41 @@ def test_dispatch_event(event: dict[str, Any], valid: bool) -> None:
     assert (not list(validator("dispatch-event.json").iter_errors({**base, **event}))) is valid
 
 
+REFUSED = {"event": "ack_refused", "reason": "conflict", "status": 409, "alert_id": "pb-3c71bf4a9e10:18",
+           "state": "acknowledged", "rev": 4, "by": "desk 2",
+           "detail": "alert pb-3c71bf4a9e10:18 cannot go from resolved to acknowledged"}
+REFUSED_MALFORMED = {"event": "ack_refused", "reason": "malformed", "status": 422, "device": None, "alert_id": None,
+                     "state": None, "rev": None, "by": None, "detail": "body: Invalid JSON: EOF while parsing a value"}
+
+
+@pytest.mark.parametrize(("event", "valid"), [
+    (REFUSED, True),
+    ({**REFUSED, "reason": "not_found", "status": 404, "rev": None, "detail": "no alert pb-3c71bf4a9e10:18"}, True),
+    (REFUSED_MALFORMED, True),
+    ({**REFUSED_MALFORMED, "state": "new", "by": "desk 2", "rev": 3}, True),  # what it sent, though no ack may say it
+    ({**REFUSED, "status": 404}, False),  # the status is the reason's
+    ({**REFUSED, "reason": "malformed"}, False),
+    ({**REFUSED, "reason": "bad_sig"}, False),  # a device rejection's code
+    ({**REFUSED, "reason": None}, False),
+    ({**REFUSED, "state": "new"}, False),  # a well-formed ack asked for a police state
+    ({**REFUSED, "alert_id": None}, False),  # only a malformed ack may name no alert
+    ({**REFUSED, "rev": 0}, False),
+    ({**REFUSED, "detail": None}, False),
+    ({**REFUSED, "cid": "137", "restore": False}, False),
+    ({k: v for k, v in REFUSED.items() if k != "status"}, False),
+    ({k: v for k, v in REFUSED_MALFORMED.items() if k != "by"}, False),
+    ({"event": "rejected", "reason": "conflict"}, False),  # an acknowledgement's reason on a device rejection
+    ({"event": "device_offline", "state": "acknowledged"}, False),  # the refusal's members are its own
+    ({"event": "device_offline", "status": 409}, False),
+    ({"event": "tamper", "alert_id": None, "cid": "137", "restore": False}, False),
+    ({"event": "tamper", "alert_id": "pb-3c71bf4a9e10:5"}, False),  # a device event's id comes with its code
+])
+def test_dispatch_event_ack_refused(event: dict[str, Any], valid: bool) -> None:
+    base = {"event": "device_online", "at": "2024-06-01T05:00:31Z", "device": "pb-3c71bf4a9e10",
+            "owner": None, "premises": None, "reason": None, "detail": None}
+    assert (not list(validator("dispatch-event.json").iter_errors({**base, **event}))) is valid
+
+
 # --- signing vectors -----------------------------------------------------------------------
 
 
