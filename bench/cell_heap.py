@@ -33,7 +33,7 @@ DEVICE = "pb-0badc0ffee0d"
 
 def run(heapsize: str, cellular: bool, gps: bool, tls: bool = False, frozen_binary: Path | None = None,
         romfs: bool = False) -> list[tuple[str, dict[str, int], dict[str, int]]]:
-    """(point, `mem:` figures less the ROMFS image's block, heap after a collection) at `up` and `acked`."""
+    """(point, `mem:` figures (SimulatedButton.memory: without a ROMFS image's block), heap after gc) at up, acked."""
     tmp = Path(tempfile.mkdtemp(prefix="cell-heap-"))
     with Stack(tmp, tls=tls) as stack:
         dispatch = stack.dispatch()
@@ -54,10 +54,10 @@ def run(heapsize: str, cellular: bool, gps: bool, tls: bool = False, frozen_bina
         try:
             button.start()
             button.wait_for_indicator("idle", timeout=120)
-            rows.append(("up", without_image(button), button.heap()))
+            rows.append(("up", button.memory(), button.heap()))
             button.press(1800)
             button.wait_for_log(r"mem: acked seq=", timeout=120)
-            rows.append(("acked", without_image(button), button.heap()))
+            rows.append(("acked", button.memory(), button.heap()))
             session = button.wait_for_log(r"link: connected host=(\S+) port=(\d+)")
             warnings = [line for line in button.lines if line.startswith(("W ", "E "))]
             print(f"  session {session[1]}:{session[2]}; device W/E lines: {len(warnings)}"
@@ -68,12 +68,6 @@ def run(heapsize: str, cellular: bool, gps: bool, tls: bool = False, frozen_bina
             if modem is not None:
                 modem.close()
         return rows
-
-
-def without_image(button: SimulatedButton) -> dict[str, int]:
-    """The `mem:` figures with the ROMFS image's block (simulator/device/romboot.py) taken out of alloc, peak, code."""
-    memory = button.memory()
-    return {k: v - button.romfs_bytes if k in ("alloc", "peak", "code") else v for k, v in memory.items()}
 
 
 def main() -> None:
