@@ -256,9 +256,12 @@ class NatsAccounts:
             hashed = old.get(name, "")
             if not hashed or not bcrypt.checkpw(passwords[name].encode(), hashed.encode()):
                 hashed = _hash(passwords[name])
-            users.append({"user": name, "password": hashed, "permissions": permissions})
+            users.append({"user": name, "password": hashed, "permissions": permissions,
+                          "allowed_connection_types": policy.nats_connection_types(name)})
         users += [{"user": device, "password": hashed.removeprefix(REMOVED),
-                   "permissions": policy.nats_device_permissions(device)} for device, hashed in sorted(devices.items())]
+                   "permissions": policy.nats_device_permissions(device),
+                   "allowed_connection_types": policy.nats_connection_types(device)}
+                  for device, hashed in sorted(devices.items())]
         _write_private(self.state_dir / DEVICES_FILE, json.dumps(devices, indent=1))
         _write_private(self.state_dir / USERS_FILE, "users: " + json.dumps(users, indent=1) + "\n")
 

@@ -72,7 +72,8 @@ def stored_topics(config: NatsClusterConfig, name: str, until: str | None = None
 def test_subscriptions_outside_an_account_are_refused_when_made(cluster: NatsCluster) -> None:
     config = cluster.config
     refused = {
-        DEV: FORBIDDEN_SUBSCRIBE[DEV] + ["$MQTT/sub/#", "$MQTT/msgs/#"],
+        DEV: FORBIDDEN_SUBSCRIBE[DEV] + ["$MQTT/sub/#", "$MQTT/msgs/#", "$MQTT/sess/#", "$JS/API/#", "+/sub/#",
+                                         dev(DEV, "#"), dev(DEV, "+")],
         "dispatch": FORBIDDEN_SUBSCRIBE["dispatch"] + ["$MQTT/sub/#"],
         # On NATS gateways read alerts and dispatch acks through JetStream, not MQTT.
         "gateway": FORBIDDEN_SUBSCRIBE["gateway"] + [dev("+", "alert"), "panic/v1/dispatch/ack"],
@@ -95,6 +96,42 @@ def test_a_device_publishes_only_its_own_topics(cluster: NatsCluster) -> None:
         device.publish(topic, b"forged?")
     device.close()
     assert stored_topics(cluster.config, "test-observer", until=dev(DEV, "alert")) == [dev(DEV, "alert")]
+
+
+def core_nats_login(config: NatsClusterConfig, user: str, password: str) -> str:
+    """Log in over the NATS protocol (not MQTT) and try to read every QoS 1 MQTT delivery: what the
+    server said ("connected" when it let the client in and granted the subscription)."""
+
+    async def attempt() -> str:
+        errors: list[str] = []
+
+        async def on_error(exc: Exception) -> None:
+            errors.append(str(exc))
+
+        try:
+            nc = await nats.connect(config.nodes[0].url, user=user, password=password, error_cb=on_error,
+                                    allow_reconnect=False, connect_timeout=10)
+        except Exception as exc:  # nats-py raises after the server's -ERR; the reason went to error_cb
+            return " ".join(errors) or repr(exc)
+        try:
+            await nc.subscribe(policy.NATS_MQTT_DELIVERY)
+            await nc.flush(timeout=10)
+            await asyncio.sleep(0.5)  # a refused subscription comes back as an asynchronous -ERR
+            return " ".join(errors) or "connected"
+        finally:
+            await nc.close()
+
+    return asyncio.run(attempt())
+
+
+def test_devices_and_dispatch_speak_only_mqtt(cluster: NatsCluster) -> None:
+    """Over the NATS protocol `$MQTT.sub.>` (which an MQTT session's QoS 1 deliveries need) would
+    read every account's deliveries: other devices' acks and commands, dispatch alerts."""
+    config = cluster.config
+    for user, password in ((DEV, "device-pw"), ("dispatch", config.dispatch_password)):
+        assert "authorization violation" in core_nats_login(config, user, password).lower(), user
+    # The gateway reads the MQTT stream over NATS (gateway/nats_inbound.py): it must still get in.
+    assert core_nats_login(config, "gateway", config.gateway_password) == "connected"
 
 
 def test_issue_rotate_and_remove_a_device_account(cluster: NatsCluster) -> None:
