@@ -28,7 +28,8 @@ class Peer:
         self.client.on_message = lambda _c, _u, m: self.messages.put((m.topic, bytes(m.payload)))
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()
-        self.rc = self.connack.get(timeout=10)
+        # Generous: on NATS the CONNECT waits on JetStream (the session), slow on a loaded machine.
+        self.rc = self.connack.get(timeout=30)
 
     def subscribe(self, topic: str) -> int:
         """Subscribe at QoS 1; the SUBACK's code (1 granted, 0x80 refused)."""
