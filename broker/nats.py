@@ -321,7 +321,7 @@ class NatsCluster:
                 [find_nats_server(), "-c", str(node.config_file)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 60.0) -> None:
         try:
             for node in self.config.nodes:
                 if node.name not in self.processes:

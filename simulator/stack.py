@@ -67,7 +67,7 @@ class GatewayProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
-    def start(self, timeout: float = 30.0, module: str = "gateway.main") -> None:
+    def start(self, timeout: float = 60.0, module: str = "gateway.main") -> None:
         """Start `python -m module` (tests pass a wrapper around gateway.main to inject faults)."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
@@ -153,10 +153,17 @@ class MqttListener:
         self.client.reconnect_delay_set(min_delay=1, max_delay=2)
         self.client.connect(*(endpoint or (broker.host, broker.port)))
         self.client.loop_start()
-        self._subscribed.get(timeout=60)
+        # A NATS node that lost its metadata leader refuses QoS 1 subscriptions until a new one is
+        # elected (10-15 s on an idle 2-core machine, each refusal holding the SUBSCRIBE 4 s): wait
+        # long enough for a loaded one. Only a failing test waits it out.
+        self._subscribed.get(timeout=120)
 
-    def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
-        self.client.publish(topic, payload, qos=qos).wait_for_publish(timeout=10)
+    def publish(self, topic: str, payload: bytes, qos: int = 1, timeout: float = 10.0) -> bool:
+        """Publish; whether the broker acknowledged it (QoS 1: its PUBACK) within `timeout`. paho keeps
+        an unacknowledged QoS 1 message and sends it again after a reconnect."""
+        info = self.client.publish(topic, payload, qos=qos)
+        info.wait_for_publish(timeout=timeout)
+        return info.is_published()
 
     def next(self, timeout: float = 10.0, topic_suffix: str = "") -> tuple[str, bytes]:
         """The next message (on a topic ending with `topic_suffix`); queue.Empty on timeout."""
