@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import stat
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,8 +20,8 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from broker import policy
 from broker.nats import NatsCluster, NatsClusterConfig, prepare_cluster
-from tests.broker.peers import ACCEPTED, REFUSED, SUBACK_REFUSED, Peer, connack
-from tests.broker.test_access_rules import FORBIDDEN_SUBSCRIBE, dev
+from tests.broker.peers import ACCEPTED, REFUSED, SUBACK_REFUSED, Peer, connack, received
+from tests.broker.test_access_rules import FORBIDDEN_PUBLISH, FORBIDDEN_SUBSCRIBE, MARKER, dev
 
 DEV, OTHER = "pb-dddddddddddd", "pb-000000000000"
 
@@ -161,6 +163,55 @@ def test_a_device_publishes_only_its_own_topics(cluster: NatsCluster, stall: flo
     device.close()
     # The own alert shows the observer would have seen the forged ones; a resend may store it twice.
     assert set(stored_topics(cluster.config, observer, until=dev(DEV, "alert"))) == {dev(DEV, "alert")}
+
+
+@pytest.mark.parametrize("account", ["gateway", "dispatch"])
+def test_service_accounts_publish_only_their_own_topics(cluster: NatsCluster, account: str) -> None:
+    """The table of tests/broker/test_access_rules.py (Mosquitto), on NATS: forged publishes of the
+    service accounts are not stored; an allowed one sent after them on the same connection is."""
+    config = cluster.config
+    observer = f"test-observer-{account}"
+    stored_topics(config, observer)
+    password = config.gateway_password if account == "gateway" else config.dispatch_password
+    peer = Peer(node(cluster, 1), account, password)  # type: ignore[arg-type]
+    for topic in FORBIDDEN_PUBLISH[account]:
+        published(peer, topic, b"forged?")
+    published(peer, MARKER[account], b"{}")
+    peer.close()
+    assert set(stored_topics(config, observer, until=MARKER[account])) == {MARKER[account]}
+
+
+def test_another_devices_session_gives_nothing_of_it(cluster: NatsCluster) -> None:
+    """MQTT lets any client take over a session by its client id. A device that connects with another's
+    client id (and keeps the session) is still held to its own permissions: none of the other's acks."""
+    config, victim = cluster.config, "pb-eeeeeeeeeeee"
+    config.accounts().set(victim, "victim-pw")
+    own = Peer(node(cluster, 0), victim, "victim-pw", client_id=victim, clean_session=False)  # type: ignore[arg-type]
+    assert granted(own, dev(victim, "ack")) == 1
+    own.close()
+    thief = Peer(node(cluster, 0), DEV, "device-pw", client_id=victim, clean_session=False)  # type: ignore[arg-type]
+    assert thief.rc == ACCEPTED
+    assert thief.subscribe(dev(victim, "ack")) == SUBACK_REFUSED
+    gateway = Peer(node(cluster, 1), "gateway", config.gateway_password)  # type: ignore[arg-type]
+    published(gateway, dev(victim, "ack"), b"for the victim only")
+    gateway.close()
+    assert received(thief, 3) == []
+    thief.close()
+    # and the victim's own session, taken back, still gets it (nothing was consumed by the thief)
+    own = Peer(node(cluster, 0), victim, "victim-pw", client_id=victim, clean_session=False)  # type: ignore[arg-type]
+    assert granted(own, dev(victim, "ack")) == 1
+    assert own.messages.get(timeout=30) == (dev(victim, "ack"), b"for the victim only")
+    own.close()
+
+
+def test_the_mqtt_streams_are_replicated_on_every_node(cluster: NatsCluster) -> None:
+    """Sessions, QoS 1 messages and retained messages survive a node: R3 (broker/nats.py, stream_replicas)."""
+    url = f"http://{cluster.config.nodes[0].host}:{cluster.config.nodes[0].monitor_port}"
+    with urllib.request.urlopen(f"{url}/jsz?accounts=true&streams=true&config=true", timeout=10) as r:
+        streams = {s["name"]: s for a in json.load(r)["account_details"] for s in a.get("stream_detail", [])}
+    for name in ("$MQTT_msgs", "$MQTT_sess", "$MQTT_rmsgs"):
+        assert streams[name]["config"]["num_replicas"] == 3, name
+        assert len(streams[name]["cluster"].get("replicas", [])) == 2, name  # besides the leader
 
 
 def core_nats_login(config: NatsClusterConfig, user: str, password: str) -> str:
