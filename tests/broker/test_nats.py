@@ -57,10 +57,11 @@ def stored_topics(config: NatsClusterConfig, name: str, until: str | None = None
         nc = await nats.connect(config.nats_urls.split(","), user="gateway", password=config.gateway_password)
         try:
             js = nc.jetstream(timeout=20)  # a loaded cluster answers its API slowly
-            await js.add_consumer(policy.NATS_MQTT_STREAM, ConsumerConfig(
-                durable_name=name, filter_subject="$MQTT.msgs.panic.v1.>", deliver_policy=DeliverPolicy.NEW))
             if until is None:
+                await js.add_consumer(policy.NATS_MQTT_STREAM, ConsumerConfig(
+                    durable_name=name, filter_subject="$MQTT.msgs.panic.v1.>", deliver_policy=DeliverPolicy.NEW))
                 return []
+            # Bound, not asked for again: no API round trip through a cluster still settling after a stall.
             sub = await js.pull_subscribe_bind(durable=name, stream=policy.NATS_MQTT_STREAM)
             topics: list[str] = []
             deadline = time.monotonic() + 60
