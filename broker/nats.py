@@ -214,8 +214,7 @@ class NatsAccounts:
         self.timeout = timeout
 
     def set(self, user: str, password: str) -> None:
-        policy.check_device_username(user)
-        policy.nats_subject(user)  # a '.' would split the device's subjects
+        policy.check_nats_device_username(user)
         if not password:
             raise ValueError("a broker password must not be empty")
         with self.locked():

@@ -140,6 +140,15 @@ def nats_subject(topic: str) -> str:
     return "/".join({"+": "*", "#": ">"}.get(level, level) for level in topic.split("/")).replace("/", ".")
 
 
+def check_nats_device_username(user: str) -> None:
+    """check_device_username, and what NATS reads into a subject: '.' splits it, a '*' or '>' token
+    is a wildcard (a device named '*' would publish and read as every device)."""
+    check_device_username(user)
+    nats_subject(user)
+    if "*" in user or ">" in user:
+        raise ValueError("a device's NATS username must not hold '*' or '>'")
+
+
 def nats_permissions(publish: list[str], subscribe: list[str]) -> dict[str, Any]:
     return {"publish": {"allow": [nats_subject(t) for t in publish]},
             "subscribe": {"allow": [*(nats_subject(t) for t in subscribe), NATS_MQTT_DELIVERY]}}

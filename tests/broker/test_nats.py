@@ -280,7 +280,7 @@ def test_issue_rotate_and_remove_a_device_account(cluster: NatsCluster) -> None:
         assert connack(node(cluster, index), DEV, "device-pw") == ACCEPTED  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("name", ["pb-a.b", "", "a/b", "a+", "a#", "gateway", "dispatch"])
+@pytest.mark.parametrize("name", ["pb-a.b", "", "a/b", "a+", "a#", "gateway", "dispatch", "*", ">", "pb-*"])
 def test_names_that_would_widen_permissions_are_refused(cluster: NatsCluster, name: str) -> None:
     before = (cluster.config.state_dir / "users.conf").read_text()
     with pytest.raises(ValueError):
