@@ -50,14 +50,15 @@ class GatewayProcess:
     def __init__(self, broker: AnyBroker, state_dir: Path, *, database_url: str | None = None,
                  api_port: int | None = None, extra_env: dict[str, str] | None = None) -> None:
         self.state_dir = state_dir
-        self.api_port = api_port or free_port()
+        # None: a free port, chosen when it first starts. Not now: a gateway is often made before the
+        # stack it joins starts, whose connections take ephemeral ports meanwhile (one took it once).
+        self.api_port = api_port
         self.token = secrets.token_urlsafe(16)
         self.log_file = state_dir / "gateway.log"
         self.env = dict(
             os.environ,
             PANIC_DATABASE_URL=database_url or f"sqlite:///{state_dir / 'gateway.db'}",
             **broker_env(broker),
-            PANIC_API_PORT=str(self.api_port),
             PANIC_API_TOKENS=json.dumps({self.token: "admin"}),
             **(extra_env or {}),
         )
@@ -65,11 +66,16 @@ class GatewayProcess:
 
     @property
     def url(self) -> str:
+        if self.api_port is None:
+            raise RuntimeError("the gateway has not started yet: its API port is chosen then")
         return f"http://127.0.0.1:{self.api_port}"
 
     def start(self, timeout: float = 60.0, module: str = "gateway.main") -> None:
         """Start `python -m module` (tests pass a wrapper around gateway.main to inject faults)."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.api_port is None:
+            self.api_port = free_port()
+        self.env["PANIC_API_PORT"] = str(self.api_port)
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", module], env=self.env,
