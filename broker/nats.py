@@ -227,7 +227,7 @@ class NatsAccounts:
 
         The user stays in the file, with its permissions and a hash of a password nobody
         has: nats-server 2.9.10 crashes on a reload that drops a user who left a retained
-        message (its status), nats-io/nats-server#7596, fixed in 2.12.
+        message (its status), nats-io/nats-server#7596, fixed in 2.11.12 and 2.12.3 (docs/scaling.md).
         """
         policy.check_device_username(user)
         with self.locked():
