@@ -214,8 +214,7 @@ class NatsAccounts:
         self.timeout = timeout
 
     def set(self, user: str, password: str) -> None:
-        policy.check_device_username(user)
-        policy.nats_subject(user)  # a '.' would split the device's subjects
+        policy.check_nats_device_username(user)
         if not password:
             raise ValueError("a broker password must not be empty")
         with self.locked():
@@ -228,7 +227,7 @@ class NatsAccounts:
 
         The user stays in the file, with its permissions and a hash of a password nobody
         has: nats-server 2.9.10 crashes on a reload that drops a user who left a retained
-        message (its status), nats-io/nats-server#7596, fixed in 2.12.
+        message (its status), nats-io/nats-server#7596, fixed in 2.11.12 and 2.12.3 (docs/scaling.md).
         """
         policy.check_device_username(user)
         with self.locked():
@@ -256,9 +255,12 @@ class NatsAccounts:
             hashed = old.get(name, "")
             if not hashed or not bcrypt.checkpw(passwords[name].encode(), hashed.encode()):
                 hashed = _hash(passwords[name])
-            users.append({"user": name, "password": hashed, "permissions": permissions})
+            users.append({"user": name, "password": hashed, "permissions": permissions,
+                          "allowed_connection_types": policy.nats_connection_types(name)})
         users += [{"user": device, "password": hashed.removeprefix(REMOVED),
-                   "permissions": policy.nats_device_permissions(device)} for device, hashed in sorted(devices.items())]
+                   "permissions": policy.nats_device_permissions(device),
+                   "allowed_connection_types": policy.nats_connection_types(device)}
+                  for device, hashed in sorted(devices.items())]
         _write_private(self.state_dir / DEVICES_FILE, json.dumps(devices, indent=1))
         _write_private(self.state_dir / USERS_FILE, "users: " + json.dumps(users, indent=1) + "\n")
 
@@ -318,7 +320,7 @@ class NatsCluster:
                 [find_nats_server(), "-c", str(node.config_file)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 60.0) -> None:
         try:
             for node in self.config.nodes:
                 if node.name not in self.processes:

@@ -122,6 +122,12 @@ def check_device_username(user: str) -> None:
 # `$MQTT.sub.<random>` that the user's permissions must allow; MQTT clients cannot subscribe
 # there themselves (nats-server refuses any MQTT filter starting with it).
 NATS_MQTT_DELIVERY = "$MQTT.sub.>"
+# Which protocols an account may log in with. MQTT sessions need `$MQTT.sub.>` above, and over the
+# NATS protocol that one permission would read every account's QoS 1 deliveries (other devices'
+# acks and commands, dispatch alerts): devices and dispatch speak MQTT only. The gateway also
+# uses the NATS protocol (its JetStream consumers and heartbeat queue group).
+NATS_MQTT_ONLY = ["MQTT"]
+NATS_GATEWAY_CONNECTIONS = ["STANDARD", "MQTT"]
 # Gateways share the device topics through JetStream (gateway/nats_inbound.py): one durable
 # pull consumer over the MQTT message stream, heartbeats through a queue group.
 NATS_MQTT_STREAM = "$MQTT_msgs"
@@ -132,6 +138,15 @@ def nats_subject(topic: str) -> str:
     if "." in topic or " " in topic:
         raise ValueError(f"{topic!r}: NATS cannot carry an MQTT topic with '.' or ' '")
     return "/".join({"+": "*", "#": ">"}.get(level, level) for level in topic.split("/")).replace("/", ".")
+
+
+def check_nats_device_username(user: str) -> None:
+    """check_device_username, and what NATS reads into a subject: '.' splits it, a '*' or '>' token
+    is a wildcard (a device named '*' would publish and read as every device)."""
+    check_device_username(user)
+    nats_subject(user)
+    if "*" in user or ">" in user:
+        raise ValueError("a device's NATS username must not hold '*' or '>'")
 
 
 def nats_permissions(publish: list[str], subscribe: list[str]) -> dict[str, Any]:
@@ -150,6 +165,11 @@ def nats_service_permissions() -> dict[str, dict[str, Any]]:
                                     f"$JS.API.CONSUMER.MSG.NEXT.{stream}.*", f"$JS.ACK.{stream}.>"]
     gateway["subscribe"]["allow"] += ["_INBOX.>"]
     return {GATEWAY: gateway, DISPATCH: nats_permissions(list(DISPATCH_WRITES), list(DISPATCH_READS))}
+
+
+def nats_connection_types(user: str) -> list[str]:
+    """The `allowed_connection_types` of a NATS user (see NATS_MQTT_ONLY)."""
+    return NATS_GATEWAY_CONNECTIONS if user == GATEWAY else NATS_MQTT_ONLY
 
 
 def nats_device_permissions(device: str) -> dict[str, Any]:

@@ -50,11 +50,16 @@ class Failed(Exception):
     """A problem already explained to the technician (args[0] is the text)."""
 
 
-def _broker(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
-    return host, int(port)
+TLS_SCHEME = "mqtts://"
+
+
+def _broker(text: str) -> tuple[str, int, bool]:
+    """HOST:PORT, or mqtts://HOST:PORT for an endpoint reached over TLS: (host, port, tls)."""
+    tls = text.startswith(TLS_SCHEME)
+    host, sep, port = text.removeprefix(TLS_SCHEME).rpartition(":")
+    if not sep or not host or "/" in host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT or mqtts://HOST:PORT, got {text!r}")
+    return host, int(port), tls
 
 
 def _setting(text: str) -> tuple[str, Any]:
@@ -198,10 +203,11 @@ def _configure(con: Console, gw: Gateway | None, settings: dict[str, Any]) -> No
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
     settings: dict[str, Any] = dict(getattr(args, "set", []) or [])
     brokers = getattr(args, "broker", None) or []
-    if len(brokers) == 1:
-        settings["broker_host"], settings["broker_port"] = brokers[0]
-    elif brokers:  # a clustered broker's endpoints, in the order the unit tries them (docs/scaling.md)
-        settings["brokers"] = [{"host": host, "port": port} for host, port in brokers]
+    if len(brokers) == 1 and not brokers[0][2]:
+        settings["broker_host"], settings["broker_port"], _ = brokers[0]
+    elif brokers:  # a cluster's endpoints, in the order the unit tries them (docs/scaling.md), or one over TLS
+        settings["brokers"] = [{"host": host, "port": port, **({"tls": True} if tls else {})}
+                               for host, port, tls in brokers]
     if getattr(args, "wifi_ssid", None):
         settings["wifi_ssid"] = args.wifi_ssid
     return settings
@@ -518,8 +524,8 @@ def _parser() -> argparse.ArgumentParser:
                                              "a proof the gateway makes with the unit's key")
             p.add_argument("--token-file", type=Path, help="file holding the technician token (else PANIC_TOKEN)")
         p.add_argument("--broker", type=_broker, action="append",
-                       help="HOST:PORT of the MQTT broker the unit uses; repeat for each endpoint of a clustered "
-                            "broker, in the order the unit tries them")
+                       help="HOST:PORT of the MQTT broker the unit uses (mqtts://HOST:PORT: over TLS); repeat "
+                            "for each endpoint of a clustered broker, in the order the unit tries them")
         p.add_argument("--wifi-ssid")
         p.add_argument("--set", type=_setting, action="append", default=[], metavar="KEY=VALUE")
         if name == "register":

@@ -69,9 +69,9 @@ def run(state_dir: Path, broker_port: int | None, hold_ms: int, broker_kind: str
         say.step(f"starting a 3-node NATS cluster (broker/nats.py), MQTT on {endpoints}" if endpoints else
                  f"starting Mosquitto with broker/mosquitto.conf.in on 127.0.0.1:{stack.broker_config.port}")
         stack.broker.start()
-        say.step(f"starting the gateway on SQLite ({stack.gateway.state_dir / 'gateway.db'}), API on "
-                 f"{stack.gateway.url}")
         stack.gateway.start()
+        say.step(f"started the gateway on SQLite ({stack.gateway.state_dir / 'gateway.db'}), API on "
+                 f"{stack.gateway.url}")
         imported = import_stations(stack)
         say.step(f"imported the sample stations ({SAMPLE_STATIONS.relative_to(ROOT)}, illustrative positions, "
                  f"not real data) with `panic-gateway stations import`: {imported}")

@@ -54,15 +54,16 @@ class GatewayProcess:
     def __init__(self, broker: AnyBroker, state_dir: Path, *, database_url: str | None = None,
                  api_port: int | None = None, extra_env: dict[str, str] | None = None) -> None:
         self.state_dir = state_dir
-        self.api_port = api_port or free_port()
-        self._port_chosen_here = api_port is None  # free_port's pick: another may be taken if someone binds it first
+        # None: a free port, chosen when it first starts. Not now: a gateway is often made before the
+        # stack it joins starts, whose connections take ephemeral ports meanwhile (one took it once).
+        self.api_port = api_port
+        self._port_chosen_here = api_port is None  # then another is chosen if someone binds it first
         self.token = secrets.token_urlsafe(16)
         self.log_file = state_dir / "gateway.log"
         self.env = dict(
             os.environ,
             PANIC_DATABASE_URL=database_url or f"sqlite:///{state_dir / 'gateway.db'}",
             **broker_env(broker),
-            PANIC_API_PORT=str(self.api_port),
             PANIC_API_TOKENS=json.dumps({self.token: "admin"}),
             **(extra_env or {}),
         )
@@ -70,9 +71,11 @@ class GatewayProcess:
 
     @property
     def url(self) -> str:
+        if self.api_port is None:
+            raise RuntimeError("the gateway has not started yet: its API port is chosen then")
         return f"http://127.0.0.1:{self.api_port}"
 
-    def start(self, timeout: float = 30.0, module: str = "gateway.main") -> None:
+    def start(self, timeout: float = 60.0, module: str = "gateway.main") -> None:
         """Start `python -m module` (tests pass a wrapper around gateway.main to inject faults).
 
         A port picked by free_port() is free when picked, not when the API binds it: on a busy machine an
@@ -85,12 +88,14 @@ class GatewayProcess:
             except PortTaken:
                 if not self._port_chosen_here:
                     raise
-                self.api_port = free_port()
-                self.env["PANIC_API_PORT"] = str(self.api_port)
+                self.api_port = None
         return self._start(timeout, module)
 
     def _start(self, timeout: float, module: str) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.api_port is None:
+            self.api_port = free_port()
+        self.env["PANIC_API_PORT"] = str(self.api_port)
         start = self.log_file.stat().st_size if self.log_file.exists() else 0
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(
@@ -178,10 +183,17 @@ class MqttListener:
         self.client.reconnect_delay_set(min_delay=1, max_delay=2)
         self.client.connect(*(endpoint or (broker.host, broker.port)))
         self.client.loop_start()
-        self._subscribed.get(timeout=60)
+        # A NATS node that lost its metadata leader refuses QoS 1 subscriptions until a new one is
+        # elected (10-15 s on an idle 2-core machine, each refusal holding the SUBSCRIBE 4 s): wait
+        # long enough for a loaded one. Only a failing test waits it out.
+        self._subscribed.get(timeout=120)
 
-    def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
-        self.client.publish(topic, payload, qos=qos).wait_for_publish(timeout=10)
+    def publish(self, topic: str, payload: bytes, qos: int = 1, timeout: float = 10.0) -> bool:
+        """Publish; whether the broker acknowledged it (QoS 1: its PUBACK) within `timeout`. paho keeps
+        an unacknowledged QoS 1 message and sends it again after a reconnect."""
+        info = self.client.publish(topic, payload, qos=qos)
+        info.wait_for_publish(timeout=timeout)
+        return info.is_published()
 
     def next(self, timeout: float = 10.0, topic_suffix: str = "") -> tuple[str, bytes]:
         """The next message (on a topic ending with `topic_suffix`); queue.Empty on timeout."""

@@ -17,18 +17,21 @@ SUBACK_REFUSED = 0x80
 
 
 class Peer:
-    def __init__(self, broker: BrokerUnderTest, user: str, password: str) -> None:
+    def __init__(self, broker: BrokerUnderTest, user: str, password: str, client_id: str | None = None,
+                 clean_session: bool = True) -> None:
         self.messages: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self.connack: queue.Queue[str] = queue.Queue()
         self.disconnected = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{user}-{time.monotonic_ns()}")
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"{user}-{time.monotonic_ns()}",
+                                  clean_session=clean_session)
         self.client.username_pw_set(user, password)
         self.client.on_connect = lambda _c, _u, _f, rc, _p: self.connack.put(rc.getName())
         self.client.on_disconnect = lambda *_a: self.disconnected.set()
         self.client.on_message = lambda _c, _u, m: self.messages.put((m.topic, bytes(m.payload)))
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()
-        self.rc = self.connack.get(timeout=10)
+        # Generous: on NATS the CONNECT waits on JetStream (the session), slow on a loaded machine.
+        self.rc = self.connack.get(timeout=30)
 
     def subscribe(self, topic: str) -> int:
         """Subscribe at QoS 1; the SUBACK's code (1 granted, 0x80 refused)."""

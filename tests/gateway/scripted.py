@@ -53,9 +53,13 @@ class ScriptedDevice:
         body.update(changes)
         return body
 
-    def send(self, body: dict[str, Any], leaf: str = "alert") -> bytes:
+    def send(self, body: dict[str, Any], leaf: str = "alert", puback_within: float | None = None) -> bytes:
+        """Sign and publish (alerts at QoS 1). With `puback_within`: wait that long for the broker's PUBACK
+        (paho sends the alert again after a reconnect) and fail without one."""
         payload = sign(self.key, self.topic(leaf), body)
-        self.mqtt.publish(self.topic(leaf), payload, qos=1 if leaf == "alert" else 0)
+        acked = self.mqtt.publish(self.topic(leaf), payload, qos=1 if leaf == "alert" else 0,
+                                  timeout=puback_within or 10.0)
+        assert puback_within is None or acked, f"no PUBACK for {self.topic(leaf)} seq {body.get('seq')}"
         return payload
 
     def next_ack(self, timeout: float = 10.0) -> dict[str, Any]:

@@ -1,11 +1,15 @@
-"""Two gateway instances on one PostgreSQL database sharing the device topics."""
+"""Two gateway instances on one PostgreSQL database sharing the device topics (Mosquitto: $share;
+NATS: the JetStream durable consumers and queue group of gateway/nats_inbound.py)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from simulator.stack import GatewayProcess, Stack
+import pytest
+
+from simulator.stack import BROKER_KINDS, GatewayProcess, make_stack
 from tests.gateway.scripted import ScriptedDevice, new_device_id
 
 # Receipts are awaited (the listener sends them), but a re-publication for lack of one
@@ -13,8 +17,10 @@ from tests.gateway.scripted import ScriptedDevice, new_device_id
 SHARED = {"PANIC_MQTT_SHARED_GROUP": "gateway", "PANIC_DISPATCH_RECEIPT_RETRY_S": "120"}
 
 
-def test_two_instances_share_the_work_and_dispatch_each_alert_once(tmp_path: Path, postgres_url: str) -> None:
-    stack = Stack(tmp_path, database_url=postgres_url, gateway_env=SHARED)
+@pytest.mark.parametrize("kind", BROKER_KINDS)
+def test_two_instances_share_the_work_and_dispatch_each_alert_once(kind: str, tmp_path: Path,
+                                                                    postgres_url: str) -> None:
+    stack = make_stack(kind, tmp_path, database_url=postgres_url, gateway_env=SHARED)
     second = GatewayProcess(stack.broker_config, tmp_path / "gateway-2", database_url=postgres_url,
                             extra_env={**SHARED, "PANIC_MQTT_CLIENT_ID": "panic-gateway-2"})
     with stack:
@@ -28,7 +34,7 @@ def test_two_instances_share_the_work_and_dispatch_each_alert_once(tmp_path: Pat
                     body = device.alert_body()
                     device.send(body)
                     sent.add(f"{device.id}:{body['seq']}")
-            got = []
+            got: list[dict[str, Any]] = []
             while len(got) < len(sent):
                 got.append(json.loads(listener.next(20, "/dispatch/alerts")[1]))
             got += [json.loads(p) for t, p in listener.drain(1.5) if t.endswith("/alerts")]

@@ -304,3 +304,27 @@ def test_a_clustered_brokers_endpoints_are_written_in_order_and_the_unit_uses_on
     assert config["brokers"] == [{"host": "127.0.0.1", "port": 9}, {"host": host, "port": int(port)}]
     button.wait_for_log(rf"link: connected host=\S+ port={port}", timeout=20)
     button.wait_for_indicator("idle", timeout=20)
+
+
+def test_a_tls_endpoint_is_written_with_its_tls_flag(blank_button: MakeBlank) -> None:
+    """`--broker mqtts://HOST:PORT`: that endpoint is reached over TLS (docs/firmware.md, TLS). Before, the
+    tool had no way to say so: `--broker HOST:8883` wrote a plain-TCP endpoint."""
+    button = blank_button("tls")
+    port = button.console_path
+    assert port is not None
+    for bad in ("mqtts://:8883", "tcp://mqtt.example.org:1883", "mqtts://mqtt.example.org"):
+        refused = provision_tool("--lang", "en", "configure", "--port", port, "--broker", bad)
+        assert refused.code == 2 and "HOST:PORT" in refused.err, bad
+    assert not (button.flash_dir / "config.json").exists()
+    run = provision_tool("--lang", "en", "configure", "--port", port, "--broker", "mqtts://mqtt.example.org:18883",
+                         "--broker", "127.0.0.1:1883")
+    assert run.code == 0, run.err
+    config = json.loads((button.flash_dir / "config.json").read_text())
+    assert config["brokers"] == [{"host": "mqtt.example.org", "port": 18883, "tls": True},
+                                 {"host": "127.0.0.1", "port": 1883}]
+    button.wait_for_log(r"app: starting")
+    one = provision_tool("--lang", "en", "configure", "--port", port, "--broker", "mqtts://mqtt.example.org:8883")
+    assert one.code == 0, one.err
+    config = json.loads((button.flash_dir / "config.json").read_text())
+    assert config["brokers"] == [{"host": "mqtt.example.org", "port": 8883, "tls": True}]
+    assert "broker_host" not in config
