@@ -130,7 +130,10 @@ class NatsInbound:
                         config.filter_subject, durable=durable, stream=NATS_MQTT_STREAM, config=config)
                 for msg in await subscription.fetch(FETCH_BATCH, timeout=1):
                     self.on_message(kind, self._delivery(msg))
-            except NatsTimeout:
+            except (NatsTimeout, TimeoutError):
+                # No messages within the fetch's second. nats-py raises Python's own TimeoutError, not its
+                # NatsTimeout, when the server's "no messages" answer comes late (under load): the same case,
+                # not a failure to log and sleep over.
                 continue
             except asyncio.CancelledError:
                 raise
