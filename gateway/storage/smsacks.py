@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from gateway.storage.base import StoreBase
@@ -64,15 +65,17 @@ def stage_routes(session: Session, routes: Sequence[Route], now: datetime) -> No
 
 
 def stage_acks(session: Session, acks: Sequence[Staged], now: datetime) -> None:
-    """A row per (alert, state) that has a route and no row yet, due now; staged twice, it stays one."""
+    """A row per (alert, state) that has a route and no row yet, due now; staged twice, it stays one (also when
+    two transactions stage it at once: an SMS repeat beside a retried move; the insert skips the conflict)."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     for ack in acks:
         sender = session.scalar(select(SmsRoute.sender).where(SmsRoute.alert_id == ack.alert_id))
-        if sender is None or session.scalar(select(SmsAck.id).where(SmsAck.alert_id == ack.alert_id,
-                                                                     SmsAck.state == ack.state)) is not None:
-            continue
-        session.add(SmsAck(alert_id=ack.alert_id, device_id=ack.device_id, ref=ack.ref, state=ack.state,
-                           recipient=sender, status="pending", attempts=0, due_at=now, created_at=now))
-        session.flush()  # the same (alert, state) twice in one batch is found above
+        if sender is None:
+            continue  # the alert never came by SMS: MQTT acks only
+        session.execute(insert(SmsAck).values(
+            alert_id=ack.alert_id, device_id=ack.device_id, ref=ack.ref, state=ack.state, recipient=sender,
+            status="pending", attempts=0, due_at=now, created_at=now,
+        ).on_conflict_do_nothing(index_elements=["alert_id", "state"]))
 
 
 _OUTGOING = (SmsAck.id, SmsAck.alert_id, SmsAck.device_id, SmsAck.ref, SmsAck.state, SmsAck.recipient,
