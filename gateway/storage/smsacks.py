@@ -14,14 +14,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from gateway.storage.base import StoreBase
-from gateway.storage.claims import claim_rows
+from gateway.storage.claims import claim_rows, settle
 from gateway.storage.models import SmsAck, SmsRoute
 
 
@@ -94,19 +93,11 @@ class SmsAckStore(StoreBase):
                       key=lambda o: o.id)
 
     def sms_ack_sent(self, item: Outgoing, now: datetime) -> None:
-        self._finish_sms_ack(item, status="sent", sent_at=now, last_error=None)
+        settle(self.sessions, SmsAck, item.id, "status", sent_at=now)
 
     def sms_ack_failed(self, item: Outgoing, error: str, retry_at: datetime | None) -> None:
         """Sending failed: due again at `retry_at`, or given up (None)."""
-        if retry_at is None:
-            self._finish_sms_ack(item, status="failed", last_error=error[:500])
-        else:
-            self._finish_sms_ack(item, due_at=retry_at, last_error=error[:500])
-
-    def _finish_sms_ack(self, item: Outgoing, **values: Any) -> None:
-        with self.sessions() as session:
-            session.execute(update(SmsAck).where(SmsAck.id == item.id).values(**values))
-            session.commit()
+        settle(self.sessions, SmsAck, item.id, "status", error=error, retry_at=retry_at)
 
     def sms_acks(self, alert_id: str) -> list[tuple[str, str, int]]:
         """(state, status, attempts) of what was (or is to be) texted to the alert's button, oldest first."""
