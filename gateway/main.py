@@ -24,6 +24,7 @@ from gateway.notify.channels import Notifier, SmsNotifier, WebhookNotifier
 from gateway.notify.worker import NotifyWorker
 from gateway.registry import Registry
 from gateway.settings import Settings
+from gateway.sms.acks import SmsAckWorker
 from gateway.sms.ingress import SmsIngress
 from gateway.sms.modem import Modem
 from gateway.stations import cli as stations_cli
@@ -126,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         notifiers.append(SmsNotifier(modem))
     notify = NotifyWorker(settings, store, bridge.publisher.stations, metrics, notifiers)
     bridge.publisher.on_committed.append(notify.wake)
+    # States police set, texted to buttons whose alert came by SMS (docs/sms.md): on the same modem.
+    sms_acks = SmsAckWorker(settings, store, modem, metrics) if modem is not None else None
+    if sms_acks is not None:
+        bridge.publisher.on_committed.append(sms_acks.wake)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -139,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     notify.start()
+    if sms_acks is not None:
+        sms_acks.start()
     forwarder.start()  # with no receiver configured it has no sender and sends nothing
     bridge.start()
     sms = start_sms(settings, modem, bridge, store, metrics)
@@ -156,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         # would wait for them before stopping.
         app.state.exiting = lambda: server.should_exit
         server.run()  # returns on SIGINT/SIGTERM
+    if sms_acks is not None:
+        sms_acks.stop()
     if sms is not None:
         sms.stop()
     bridge.stop()

@@ -85,6 +85,18 @@ def device_ack(device_id: str, seq: int, state: str) -> Publication:
     return Publication("device_ack", protocol.device_topic(device_id, "ack"), body=body, device_id=device_id)
 
 
+def sms_ack(alert: Alert, state: str) -> Publication:
+    """The state to the button by SMS as well: staged only for an alert that came by SMS (it has a route,
+    gateway/storage/smsacks.py), once per state; signed and sent by gateway/sms/acks.py."""
+    return Publication("sms_ack", "sms", body={"ref": alert.seq, "state": state}, alert_id=alert.id,
+                       device_id=alert.device_id)
+
+
+def sms_route(alert: Alert, sender: str) -> Publication:
+    """An alert SMS (new or a repeat) came from `sender`: the alert's later states are texted there."""
+    return Publication("sms_route", "sms", body={"sender": sender}, alert_id=alert.id, device_id=alert.device_id)
+
+
 def event(kind: EventKind, device_id: str | None, at: datetime, *, reason: str | None = None,
           detail: str | None = None, **more: object) -> Publication:
     """An event to dispatch; owner and premises are filled in when published, for a registered device.
@@ -157,14 +169,15 @@ def notify(alert: Alert, event: str, **detail: object) -> list[Publication]:
 
 def for_revision(alert: Alert, changed: bool, state: str) -> list[Publication]:
     """An alert moved (gateway/lifecycle.py): the new revision to dispatch, the state to the button
-    when the button shows it, people to tell when it ended.
+    when the button shows it (over MQTT, and by SMS for an alert that came by SMS), people to tell when it ended.
 
     A move that changes nothing (a retry) tells the button again and publishes
     nothing new: the revision it repeats is already staged.
     """
-    to_button = ([device_ack(alert.device_id, alert.seq, state)] if state in lifecycle.SHOWN_TO_DEVICE else [])
+    to_button = ([device_ack(alert.device_id, alert.seq, state), sms_ack(alert, state)]
+                 if state in lifecycle.SHOWN_TO_DEVICE else [])
     if not changed:
-        return to_button
+        return to_button  # the SMS, once per state, was staged with the move itself: this one adds nothing
     told = notify(alert, state) if state in lifecycle.NOTIFY_ON_END else []
     return [dispatch_alert(alert), *to_button, *told]
 

@@ -15,7 +15,8 @@ reads an emulated GSM modem, the button's modem is another one on the same
 emulated operator (simulator/smspath.py); the button's data link is cut, the
 alert goes out as a signed SMS after ``sms_after_s``, reaches dispatch with
 ``network: "sms"``, the gateway's signed ack SMS lights the button; police
-acknowledge, and once data is back the button shows it.
+acknowledge and dispatch a unit, and with its data still down the button
+shows each state, texted by the gateway as signed ack SMS.
 """
 
 from __future__ import annotations
@@ -205,12 +206,22 @@ def run_sms(state_dir: Path, broker_port: int | None, hold_ms: int) -> int:
             "alert_id": alert["alert_id"], "state": "acknowledged", "by": "Polsek Tanjung Karang, desk 2",
             "note": "unit 7 en route"}).encode())
         next_revision(dispatch, lambda a: a["state"] == "acknowledged")
-        say.step("dispatch acknowledged it; the button has no data link to hear it (acks after 'received' go over "
-                 "MQTT only)")
-        button.wifi(True)
+        say.step("dispatch acknowledged it on panic/v1/dispatch/ack; the button still has no data link")
+        state_sms = path.wait_for("to_button", 2, timeout=60)[1]
+        say.step(f"the gateway texted the new state, signed, as the alert came by SMS: {state_sms.text}")
         button.wait_for_indicator("acknowledged", timeout=60)
-        say.step("data is back: the broker kept the acks for the button's session, the indicator shows "
-                 "'acknowledged'")
+        say.step("button: the state SMS checked (device key, MAC): the indicator shows 'acknowledged', "
+                 "with no data link")
+        stack.gateway.request("POST", f"/alerts/{alert['alert_id']}/ack",
+                              {"state": "dispatched", "by": "Polsek Tanjung Karang, desk 2", "note": "unit 7"})
+        state_sms = path.wait_for("to_button", 3, timeout=60)[2]
+        button.wait_for_indicator("on_the_way", timeout=60)
+        say.step(f"police: dispatched (POST /alerts/{{id}}/ack); by SMS: {state_sms.text}; button indicator "
+                 "'on_the_way' (each state is texted once: a retried acknowledgement sends nothing)")
+        mark = button.mark()
+        button.wifi(True)
+        button.wait_for_log(r"link: connected", timeout=60, since=mark)
+        say.step("data is back: the button's MQTT session resumes; the states it already shows come over MQTT too")
         return finish(say, button, dispatch)
     except Exception as exc:
         return failed(say, exc, state_dir)

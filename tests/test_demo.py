@@ -73,7 +73,7 @@ def test_demo_runs_the_whole_path_and_leaves_nothing_running(tmp_path: Path) -> 
         socket.create_connection(("127.0.0.1", api_port), timeout=1).close()
 
 
-def test_demo_sms_shows_the_alert_by_sms_and_the_ack_sms_lighting_the_button(tmp_path: Path) -> None:
+def test_demo_sms_shows_the_alert_by_sms_and_the_ack_sms_and_police_states_lighting_the_button(tmp_path: Path) -> None:
     state = tmp_path / "demo-sms"
     result = subprocess.run([sys.executable, "-m", "simulator.demo", "--sms", "--dir", str(state)],
                             capture_output=True, text=True, timeout=300)
@@ -88,9 +88,14 @@ def test_demo_sms_shows_the_alert_by_sms_and_the_ack_sms_lighting_the_button(tmp
     assert alert["device"]["network"] == "sms" and alert["type"] == "sos"
     assert alert["alert_id"] == f"pb-24a160c0ffee:{sms.group(1).split()[3]}"
     assert re.search(r"the gateway answered with a signed ack SMS: PB1 K 24a160c0ffee \d+ R \d+ [0-9a-f]{16}\n", out)
-    # the order a person watching sees: SMS out, dispatch, ack SMS, the button lit, then acknowledged over MQTT
+    # the order a person watching sees: SMS out, dispatch, ack SMS, the button lit, then the states police set,
+    # each by SMS while the button's data is still down
+    assert re.search(r"texted the new state, signed, as the alert came by SMS: PB1 K 24a160c0ffee \d+ A \d+ "
+                     r"[0-9a-f]{16}\n", out), out
+    assert re.search(r"by SMS: PB1 K 24a160c0ffee \d+ D \d+ [0-9a-f]{16}; button indicator 'on_the_way'", out), out
     steps = ["signed SMS", "dispatch received alert", "signed ack SMS", "indicator 'received'",
-             "dispatch acknowledged it", "indicator shows 'acknowledged'", "demo complete"]
+             "dispatch acknowledged it", "texted the new state", "indicator shows 'acknowledged', with no data link",
+             "indicator 'on_the_way'", "data is back", "demo complete"]
     positions = [out.index(step) for step in steps]
     assert positions == sorted(positions), out
     secrets = json.loads((state / "button-flash" / "secrets.json").read_text())

@@ -13,6 +13,7 @@ tests/gateway/sms/; the firmware's SMS module alone in tests/firmware/test_smsou
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -118,6 +119,74 @@ def test_data_cut_the_alert_reaches_dispatch_by_sms_and_the_ack_sms_lights_the_b
         assert sms.text.startswith(f"PB1 A {DEVICE[3:]} {seq} S ")
         assert len(world.path.to_button()) == 1
         assert world.alerts(1.0) == []
+    finally:
+        button.stop()
+
+
+def restart_gateway(world: World) -> None:
+    """Stop the gateway and start it again on the same database and modem; until it has set the modem up."""
+    modem = world.path.gateway_modem
+    setups = sum(c.startswith("AT+CNMI") for c in modem.received_commands)
+    world.stack.gateway.stop()
+    world.stack.gateway.start()
+    deadline = time.monotonic() + 30
+    while sum(c.startswith("AT+CNMI") for c in modem.received_commands) <= setups:
+        assert time.monotonic() < deadline, "the restarted gateway did not set its SMS modem up"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("bearer", ["wifi", "cell"])
+def test_police_states_reach_a_button_without_data_by_sms_once_each_across_a_restart(
+        world: World, bearer: str) -> None:
+    # Police move an alert that came by SMS; the button still has no data link: the state comes by SMS,
+    # signed, and the indicator follows. The same state again, before or after a gateway restart, sends
+    # nothing; the next state does.
+    if bearer == "wifi":
+        button = world.button()
+        cut_wifi(button)
+    else:
+        world.path.network.refuse_data = True
+        button = world.button(wifi=False, apn="internet")
+        button.wait_for_log(r"cell: down why=ppp_refused", timeout=60)
+    try:
+        cut = button.mark()
+        button.press(2000)
+        seq = int(button.wait_for_log(r"alert: raised seq=(\d+) type=sos").group(1))
+        alert_id = world.next_alert(timeout=90)["alert_id"]
+        button.wait_for_indicator("received", timeout=60)
+        assert button.outbox() == []  # from here on the button has nothing to send: only SMS to read
+        police = {"by": "Polsek Tanjung Karang, desk 2", "note": "unit 7 en route"}
+        world.stack.gateway.request("POST", f"/alerts/{alert_id}/ack", {"state": "acknowledged", **police})
+        button.wait_for_indicator("acknowledged", timeout=60)
+        button.wait_for_log(rf"sms: ack seq={seq} state=acknowledged")
+        received, acknowledged = world.path.to_button()  # the button logged it only once its MAC checked
+        assert received.to == acknowledged.to == BUTTON_NUMBER
+        assert acknowledged.text.startswith(f"PB1 K {DEVICE[3:]} {seq} A ")
+        data = re.compile(r"link: connected|cell: up|link: (wifi|bearer) up")
+        assert not any(data.search(line) for line in button.lines[cut:])  # with no data link all along
+
+        # The same state again: the alert does not change, and no second SMS goes out.
+        world.stack.gateway.request("POST", f"/alerts/{alert_id}/ack", {"state": "acknowledged", **police})
+        time.sleep(3)
+        assert len(world.path.to_button()) == 2
+        restart_gateway(world)
+        world.stack.gateway.request("POST", f"/alerts/{alert_id}/ack", {"state": "acknowledged", **police})
+        time.sleep(3)
+        assert len(world.path.to_button()) == 2  # nothing sent again after the restart either
+        metrics = world.stack.gateway.request("GET", "/metrics")
+        assert 'panic_sms_state_acks_total{state="acknowledged"}' not in metrics  # counted by the earlier run
+
+        # The next state does go out, once.
+        world.stack.gateway.request("POST", f"/alerts/{alert_id}/ack", {"state": "dispatched", **police})
+        button.wait_for_indicator("on_the_way", timeout=60)
+        button.wait_for_log(rf"sms: ack seq={seq} state=dispatched")
+        assert [sms.text.split()[4] for sms in world.path.to_button()] == ["R", "A", "D"]
+        metrics = world.stack.gateway.request("GET", "/metrics")
+        assert 'panic_sms_state_acks_total{state="dispatched"} 1' in metrics
+        deadline = time.monotonic() + 10
+        while world.path.button_modem.slots and time.monotonic() < deadline:  # AT+CMGD follows the read
+            time.sleep(0.1)
+        assert world.path.button_modem.slots == {}  # every ack SMS read and deleted from the button's SIM
     finally:
         button.stop()
 

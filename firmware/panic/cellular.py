@@ -262,18 +262,29 @@ def load(app: App, cfg: Config) -> None:
 async def texts(d: Delivery) -> None:
     """SMS, the path of last resort: panic.smsout, loaded while alerts wait in the outbox with no data
     link (until it is back or they are acked; it unloads itself). A task of its own here, not in
-    panic.delivery: a button without a modem carries none of it."""
+    panic.delivery: a button without a modem carries none of it.
+
+    Once it has texted, the states police set later come by SMS too (docs/sms.md): while the link
+    stays down this task reads the modem's +CMTI and loads panic.smsout again to read each ack SMS
+    (Alerts.on_ack: the indicator follows), and to set the modem up again after it rebooted (its
+    +CMTI setting is gone then). The link back, the states come over MQTT: that following ends."""
     slot = d.sup.register("sms", d.link.publish_timeout_ms + 5000)
+    m = d.smsout[1].modem
+    seen = -1  # modem.reboots when panic.smsout last set the modem up for SMS; -1: not since the link was up
     while True:
         d.sup.alive(slot)
-        if d.outbox.entries and not d.link.connected:
-            try:
-                from panic import smsout
+        if d.link.connected:
+            seen = -1
+        else:
+            m.poll()  # +CMTI (nothing while PPP holds the UART)
+            if d.outbox.entries or m.sms or seen >= 0 and seen != m.reboots:
+                try:
+                    from panic import smsout
 
-                await smsout.run(d, slot)
-            except MemoryError as err:  # no room to load it now: the alert stays in the outbox; again in 1 s
-                log.exc("sms", "not loaded", err)
-            smsout = None  # type: ignore[assignment]  # this frame's reference, else the module would stay
+                    seen = await smsout.run(d, slot)
+                except MemoryError as err:  # no room to load it now: the alert stays in the outbox; again in 1 s
+                    log.exc("sms", "not loaded", err)
+                smsout = None  # type: ignore[assignment]  # this frame's reference, else the module would stay
         await asyncio.sleep_ms(1000)
 
 

@@ -1,10 +1,12 @@
 """SMS, the path of last resort: alerts out as signed SMS, acks back in (docs/sms.md, "The button's side").
 
 On demand, as panic.command: panic.cellular's ``texts`` task imports this
-module only while alerts wait in the outbox with no data link and SMS is
-configured (``sms_to``, a modem), and ``run`` unloads it (panic.mem.unload)
-when it returns: once the data link is back or the outbox is empty. A Wi-Fi
-button that never loses its link never loads it. Its state (which alert was
+module only while the data link is down and SMS is configured (``sms_to``, a
+modem) and there is something to do: alerts wait in the outbox, an SMS came
+(``+CMTI``: the states police set after ``received`` come that way), or the
+modem rebooted since this set it up for SMS; ``run`` unloads it
+(panic.mem.unload) when it returns: once the data link is back or nothing is
+left to do. A Wi-Fi button that never loses its link never loads it. Its state (which alert was
 texted when) lives as long as it is loaded: after a data link that came and
 went the alerts still waiting are texted again at once.
 
@@ -20,8 +22,12 @@ While it runs:
 - SMS that reach the modem (``+CMTI``, and whatever the SIM held when this
   started: ``AT+CMGL``) are read (``AT+CMGR``), checked (panic.smsfmt.ack:
   grammar, device, MAC) and deleted (``AT+CMGD``); a valid ack is handled as
-  an MQTT ack (Alerts.on_ack: outbox entry gone, indicator); anything else is
-  logged and dropped (``W <up> sms: ignored slot=<n> reason=<code>``);
+  an MQTT ack (Alerts.on_ack: outbox entry gone, indicator; a state for an
+  alert already acked, e.g. ``acknowledged`` after ``received``, moves the
+  indicator on), unless it is a step back from the state the indicator shows
+  for that alert (SMS may overtake each other: ``I <up> sms: stale seq=<n>
+  state=<s> shown=<s>``); anything else is logged and dropped (``W <up> sms:
+  ignored slot=<n> reason=<code>``);
 - a modem error (no answer, ``+CMS ERROR``) is logged and retried on the
   same back-off; the ``sms`` watchdog slot is fed throughout.
 
@@ -39,7 +45,7 @@ import time
 
 from micropython import const
 
-from panic import log, mem, smsfmt
+from panic import log, mem, messages, smsfmt
 from panic.sign import SigError
 
 TYPE_CHECKING = const(False)  # a constant: the block below is compiled away
@@ -63,23 +69,31 @@ _AFTER = const(4)
 _READY = const(5)
 _CHECK = const(6)
 
+# The lifecycle's order (messages.ACK_STATES: received, acknowledged, dispatched, on_scene, then the ends)
+_ORDER = messages.ACK_STATES
+
 _st: list[Any] = []
 # seq -> [texts sent, ticks_ms of the next try, back-off ms]; lives as long as this module is loaded
 _sent: dict[int, list] = {}
 
 
-async def run(d: Delivery, slot: int) -> None:
-    """Text what waits, read what comes back; return once the data link is back or nothing waits."""
+async def run(d: Delivery, slot: int) -> int:
+    """Text what waits, read what comes back; return once the data link is back or nothing is left (no alert
+    waits, no SMS to read, the modem set up for SMS): modem.reboots when it was last set up, -1 if it was not."""
     alerts, cell = d.smsout  # the app's Alerts and its panic.cellular.Cell (the modem's owner)
+    modem = cell.modem
     after = cell.settings["sms_after_s"] * 1000
     _st[:] = [d, slot, alerts, cell, after, -1, time.ticks_ms()]
     try:
         log.info("sms", "no data link waiting=%d after_s=%d" % (len(d.outbox.entries), after // 1000))
-        while d.outbox.entries and not d.link.connected:
+        # (while a data session is up, panic.cellular owns the modem's set-up: not needed then)
+        while (d.outbox.entries or modem.sms or _st[_READY] != modem.reboots and not cell.up) \
+                and not d.link.connected:
             d.sup.alive(slot)
             await _round()
             await asyncio.sleep_ms(_SLICE_MS)
         log.info("sms", "done link=%d waiting=%d" % (d.link.connected, len(d.outbox.entries)))
+        return _st[_READY]
     finally:
         _sent.clear()
         _st.clear()
@@ -220,7 +234,12 @@ async def _read(index: int) -> None:
         try:
             ref, state, _ = smsfmt.ack(alerts.signer, alerts.dev, body)
             log.info("sms", "ack seq=%d state=%s" % (ref, state))
-            alerts.on_ack(ref, state)
+            shown = alerts.latest_state
+            # SMS may overtake each other (and one read late from the SIM is old): never a step back.
+            if ref == alerts.latest_ref and shown and _ORDER.index(state) < _ORDER.index(shown):
+                log.info("sms", "stale seq=%d state=%s shown=%s" % (ref, state, shown))
+            else:
+                alerts.on_ack(ref, state)
         except SigError as err:
             log.warn("sms", "ignored slot=%d reason=%s" % (index, err.args[0]))
     await _at("AT+CMGD=%d" % index)

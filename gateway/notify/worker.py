@@ -84,4 +84,10 @@ class NotifyWorker:
         self.metrics.inc("notifications_sent_total", channel=item.channel)
 
     def _backoff(self, attempts: int) -> float:
-        return float(min(self.settings.notify_retry_s * 2 ** (attempts - 1), self.settings.notify_retry_max_s))
+        return backoff_s(self.settings, attempts)
+
+
+def backoff_s(settings: Settings, attempts: int) -> float:
+    """How long after a failed send (the `attempts`-th) it is tried again: notify_retry_s, doubling to the maximum.
+    The SMS state acks (gateway/sms/acks.py) retry on the same schedule."""
+    return float(min(settings.notify_retry_s * 2 ** (attempts - 1), settings.notify_retry_max_s))

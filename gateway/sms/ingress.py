@@ -11,7 +11,8 @@ after every modem reboot and every `sms_poll_s`):
    the body through the MQTT alert's checks, and commit through the same path
    as MQTT alerts (`Ingest.judge_verified`: replay window, the alert, the
    outbox rows for dispatch, events and the MQTT ack), with `net: "sms"`;
-3. answer a new or repeated alert with a signed ack SMS to its sender;
+3. answer a new or repeated alert with a signed ack SMS to its sender, and record (committed
+   with the alert) that its later states go to that number by SMS too (gateway/sms/acks.py);
 4. mark the row done, and only then delete the SMS from the SIM (AT+CMGD).
 
 The sender's number is an extra signal, not the check: an alert from
@@ -30,7 +31,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from gateway import pipeline
+from gateway import lifecycle, pipeline
 from gateway.ingest import Ingest, OutcomePlan
 from gateway.logsafe import printable
 from gateway.metrics import Metrics
@@ -167,7 +168,7 @@ class SmsIngress:
         mismatch = self._mismatch(verified, sender)
         outcomes = self.commit(
             lambda plan: self.ingest.judge_verified([verified], [source], now, plan), now,
-            lambda judged: self._mismatch_events(judged, mismatch, now))
+            lambda judged: [*self._mismatch_events(judged, mismatch, now), *_route(judged, sender)])
         outcome = outcomes[0]
         if mismatch is not None and outcome.verdict != "rejected":
             self.metrics.inc("sms_sender_mismatch_total")
@@ -208,6 +209,17 @@ class SmsIngress:
             # The button sends its SMS again; that repeat is a duplicate and is acked then.
             self.metrics.inc("sms_ack_failures_total")
             log.warning("ack SMS for %s:%d to %s not sent: %s", device_id, seq, printable(sender, 40), exc)
+
+
+def _route(judged: list[Outcome], sender: str | None) -> list[Publication]:
+    """An alert SMS judged new or a repeat: its later states go back by SMS too, to this sender
+    (committed with the alert: a move police make at once already finds it), and the state it is in
+    already, when the button shows it (a repeat of an alert police answered before it had a route)."""
+    alert = judged[0].alert
+    if alert is None or sender is None or judged[0].verdict not in ("new", "duplicate"):
+        return []
+    now = [pipeline.sms_ack(alert, alert.state)] if alert.state in lifecycle.SHOWN_TO_DEVICE else []
+    return [pipeline.sms_route(alert, sender), *now]
 
 
 def verify(delivered: pdu.Delivered, ingest: Ingest, sms_store: SmsStore, now: datetime) -> Candidate:

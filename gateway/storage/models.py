@@ -300,6 +300,46 @@ class SmsInbox(Base):
     outcome: Mapped[str | None] = mapped_column(String(40), nullable=True)  # verdict, or the rejection reason
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SmsRoute(Base):
+    """Where an alert that came by SMS is answered by SMS: the number its latest SMS copy came from.
+
+    Staged with the alert's judging (gateway/sms/ingress.py); its presence is what makes the
+    states police set later go to the button by SMS too (gateway/sms/acks.py, docs/sms.md).
+    """
+
+    __tablename__ = "sms_routes"
+
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id"), primary_key=True)
+    sender: Mapped[str] = mapped_column(String(40))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SmsAck(Base):
+    """An alert's state told to its button by SMS (gateway/sms/acks.py): one row per alert and state.
+
+    Staged in the transaction that moves the alert; kept once sent, so the same state is never
+    texted twice, not after a retried acknowledgement nor after a restart. `due_at` is the lease.
+    """
+
+    __tablename__ = "sms_acks"
+    __table_args__ = (UniqueConstraint("alert_id", "state"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id"))
+    device_id: Mapped[str] = mapped_column(String(15))
+    ref: Mapped[int] = mapped_column(BigInteger)  # the alert's seq, as the button knows it
+    state: Mapped[str] = mapped_column(String(20))
+    recipient: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(10))  # pending, sent, failed
+    attempts: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
 class Command(Base):
     """A remote command to a device (gateway/commands.py; protocol/README.md, "Commands").
 

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from gateway.storage.base import StoreBase
-from gateway.storage.claims import claim_rows
+from gateway.storage.claims import claim_rows, settle
 from gateway.storage.common import as_utc
 from gateway.storage.models import Notification, NotifyEvent
 
@@ -126,19 +126,11 @@ class NotificationStore(StoreBase):
                        for r in rows), key=lambda o: o.id)
 
     def notification_sent(self, item: Outgoing, now: datetime) -> None:
-        self._finish(item, state="sent", sent_at=now, last_error=None)
+        settle(self.sessions, Notification, item.id, "state", sent_at=now)
 
     def notification_failed(self, item: Outgoing, error: str, retry_at: datetime | None) -> None:
         """Sending failed: due again at `retry_at`, or given up (None)."""
-        if retry_at is None:
-            self._finish(item, state="failed", last_error=error[:500])
-        else:
-            self._finish(item, due_at=retry_at, last_error=error[:500])
-
-    def _finish(self, item: Outgoing, **values: Any) -> None:
-        with self.sessions() as session:
-            session.execute(update(Notification).where(Notification.id == item.id).values(**values))
-            session.commit()
+        settle(self.sessions, Notification, item.id, "state", error=error, retry_at=retry_at)
 
     def notification_log(self, alert_id: str) -> list[Sent]:
         """What was (or is to be) sent about an alert, oldest first."""

@@ -31,12 +31,15 @@ from gateway.storage.base import StoreBase
 from gateway.storage.claims import claim_rows
 from gateway.storage.models import Alert, Command, OutboxEntry
 from gateway.storage.notifications import stage as stage_notify
+from gateway.storage.smsacks import Route, Staged, stage_acks, stage_routes
 
 # dc09: a Contact ID report for the alarm-receiving centres, staged into their own table (gateway/dc09/queue.py).
 # notify: people to tell about an alert (gateway/notify/), staged into notify_events.
 # device_cmd: a remote command (gateway/commands.py), signed when published; its PUBACK makes the command `sent`.
-Kind = Literal["dispatch_alert", "device_ack", "event", "dc09", "notify", "device_cmd"]
-_OWN_TABLES = ("dc09", "notify")
+# sms_route: an alert that came by SMS is answered by SMS (body: its sender), into sms_routes;
+# sms_ack: an alert's state to its button by SMS when it has a route (gateway/sms/acks.py), into sms_acks.
+Kind = Literal["dispatch_alert", "device_ack", "event", "dc09", "notify", "device_cmd", "sms_route", "sms_ack"]
+_OWN_TABLES = ("dc09", "notify", "sms_route", "sms_ack")
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,10 @@ def stage(session: Session, publications: Sequence[Publication], now: datetime, 
     """
     stage_dc09(session, [_report(p) for p in publications if p.kind == "dc09"], now)
     stage_notify(session, [(p.alert_id or "", p.body or {}) for p in publications if p.kind == "notify"], now)
+    stage_routes(session, [Route(p.alert_id or "", (p.body or {})["sender"]) for p in publications
+                           if p.kind == "sms_route"], now)
+    stage_acks(session, [Staged(p.alert_id or "", p.device_id or "", (p.body or {})["ref"], (p.body or {})["state"])
+                         for p in publications if p.kind == "sms_ack"], now)
     entries = []
     for p in publications:
         if p.kind in _OWN_TABLES:

@@ -7,6 +7,7 @@
     escalation.py   escalation timers: one compare-and-set per level
     notifications.py  people to tell: events, then one message per recipient, until sent
     commands.py     remote commands to devices and their results
+    smsacks.py      alert states told to buttons by SMS: one row per alert and state, until sent
     profiles.py     who is behind a device, as plain values, cached briefly
     console.py      what the operator console reads (gateway/console/)
 
@@ -37,6 +38,7 @@ from gateway.storage.notifications import NotificationStore
 from gateway.storage.outbox import OutboxStore
 from gateway.storage.profiles import Profiles
 from gateway.storage.registry import DeviceKeys, RegistryStore
+from gateway.storage.smsacks import SmsAckStore
 from gateway.storage.supervision import SupervisionStore
 from gateway.storage.window import Acceptance as Acceptance
 from gateway.storage.window import Candidate as Candidate
@@ -47,7 +49,7 @@ DEFAULT_LEASE_S = 30.0
 
 
 class Store(WindowStore, AlertStore, SupervisionStore, OutboxStore, EscalationStore, NotificationStore,
-            ConsoleStore, CommandStore):
+            ConsoleStore, CommandStore, SmsAckStore):
     def __init__(self, sessions: sessionmaker[Session], history_days: int = 30, *,
                  instance: str = "panic-gateway-1", lease_s: float = DEFAULT_LEASE_S,
                  escalate_after_s: float | None = None) -> None:

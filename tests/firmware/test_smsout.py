@@ -101,12 +101,14 @@ async def main():
     asyncio.create_task(d.run())
     asyncio.create_task(texts(d))  # panic.cellular starts it so on a button with sms_to
     end = time.ticks_add(time.ticks_ms(), %(limit)d)
-    while outbox.entries and time.ticks_diff(end, time.ticks_ms()) > 0:
+    while (%(until)s) and time.ticks_diff(end, time.ticks_ms()) > 0:
 %(during)s
         await asyncio.sleep_ms(50)
     await asyncio.sleep_ms(300)
+    import sys
     print("RESULT", json.dumps({"left": [e.seq for e in outbox.entries], "states": states,
-                                "bad_sig": alerts.bad_sig, "up": cell.up}))
+                                "bad_sig": alerts.bad_sig, "up": cell.up,
+                                "loaded": [m for m in ("panic.smsout", "panic.smsfmt") if m in sys.modules]}))
 
 asyncio.run(main())
 """
@@ -146,12 +148,12 @@ class World:
 
     def run(self, run_micropython: Run, alerts: list[tuple[int, str, int | None, Any]], *, after: int = 1,
             to: tuple[str, ...] = (GATEWAY,), limit_ms: int = 20000, before: str = "", during: str = "",
-            apn: str | None = None) -> tuple[dict[str, Any], str]:
+            apn: str | None = None, until: str = "outbox.entries") -> tuple[dict[str, Any], str]:
         flash = self.tmp_path / f"flash-{secrets.token_hex(3)}"
         (flash / "outbox").mkdir(parents=True)
         script = DEVICE % {"to": list(to), "after": after, "dev": DEV, "key": KEY.hex(), "alerts": alerts,
                            "path": self.button.path, "apn": apn, "before": before or "    pass", "during": during or "",
-                           "limit": limit_ms}
+                           "limit": limit_ms, "until": until}
         # The compiled firmware, as a unit runs it (compiling panic.smsout on the device heap is no unit's case)
         compiled = firmware_path(FIRMWARE_DIR, DEVICE_DIR, micropython_binary(), from_source=False)
         out = run_micropython(script, cwd=flash, timeout=120, path=compiled).stdout
@@ -262,3 +264,27 @@ def test_the_link_coming_back_ends_sms_and_keeps_the_alert(world: World, run_mic
     assert result["left"] == [6], out
     assert len(world.to_gateway()) == 1
     assert "sms: done link=1 waiting=1" in out
+
+
+def test_states_after_received_are_read_by_loading_sms_again_and_never_step_back(
+        world: World, run_micropython: Run) -> None:
+    # "received" ends the alert's SMS (the outbox is empty: the module unloads); police acknowledge later and
+    # the gateway texts that state: its +CMTI loads the module again to read it, and the indicator follows.
+    # A "received" read after it (SMS overtake each other) is a step back: ignored.
+    def later() -> None:
+        time.sleep(2)  # the module is unloaded by now (checked below: it ran, and unloaded, more than once)
+        world.ack(2, state="acknowledged")
+        time.sleep(2)
+        world.ack(2, state="received")
+        world.ack(2, state="dispatched")
+
+    world.when(lambda: len(world.to_gateway()) >= 1, lambda: (world.ack(2), later()))
+    result, out = world.run(run_micropython, [(2, "sos", None, None)], limit_ms=30000,
+                            until='outbox.entries or "dispatched" not in states')
+    assert result["left"] == [] and result["states"] == ["received", "acknowledged", "dispatched"], out
+    assert "sms: ack seq=2 state=acknowledged" in out and "ack: state seq=2 state=acknowledged" in out
+    assert "sms: stale seq=2 state=received shown=acknowledged" in out
+    assert out.count("sms: no data link") >= 2, out  # loaded again for the later states
+    assert result["loaded"] == [], out  # and unloaded again (panic.mem) once they were read
+    assert len(world.to_gateway()) == 1  # nothing sent again
+    assert world.button.slots == {}

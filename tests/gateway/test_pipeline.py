@@ -55,9 +55,10 @@ def test_rejections_become_one_event_per_sender_and_reason_unless_reported_latel
 
 def test_a_revision_is_published_once_and_the_button_told_every_time() -> None:
     changed = pipeline.for_revision(alert(7, "acknowledged", 2), True, "acknowledged")
-    assert [(p.kind, p.rev) for p in changed] == [("dispatch_alert", 2), ("device_ack", None)]
+    assert [(p.kind, p.rev) for p in changed] == [("dispatch_alert", 2), ("device_ack", None), ("sms_ack", None)]
     retried = pipeline.for_revision(alert(7, "acknowledged", 2), False, "acknowledged")
-    assert [p.kind for p in retried] == ["device_ack"]
+    # the SMS too: storage keeps one per state (and only for an alert that came by SMS), tests/gateway/sms
+    assert [p.kind for p in retried] == ["device_ack", "sms_ack"]
 
 
 def test_the_same_outcomes_always_give_the_same_publications() -> None:
@@ -70,15 +71,15 @@ def test_the_same_outcomes_always_give_the_same_publications() -> None:
 def test_the_button_is_told_the_states_it_shows_and_people_the_ends() -> None:
     for state in ("acknowledged", "dispatched", "on_scene"):
         assert [p.kind for p in pipeline.for_revision(alert(7, state, 2), True, state)] == [
-            "dispatch_alert", "device_ack"]
+            "dispatch_alert", "device_ack", "sms_ack"]
     for state in ("resolved", "false_alarm", "cancelled"):
         out = pipeline.for_revision(alert(7, state, 3), True, state)
         assert [(p.kind, p.body and p.body.get("state", p.body.get("event"))) for p in out] == [
-            ("dispatch_alert", None), ("device_ack", state), ("notify", state)]
+            ("dispatch_alert", None), ("device_ack", state), ("sms_ack", state), ("notify", state)]
     # the presser's own cancel request is not echoed to the button; a test alert notifies nobody
     assert [p.kind for p in pipeline.for_revision(alert(7, "cancel_requested", 2), True, "cancel_requested")] == [
         "dispatch_alert"]
     assert [p.kind for p in pipeline.for_revision(alert(7, "resolved", 2, "test"), True, "resolved")] == [
-        "dispatch_alert", "device_ack"]
+        "dispatch_alert", "device_ack", "sms_ack"]
     assert [p.kind for p in pipeline.for_device_messages([Outcome("new", DEVICE, alert=alert(8, alert_type="test"))],
                                                          AT, never_quiet)] == ["dispatch_alert", "device_ack", "dc09"]
