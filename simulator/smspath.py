@@ -82,10 +82,9 @@ class SmsPath:
         SimulatedButton.provision(flash, device_id=device_id, device_key_hex=issued["device_key"],
                                   mqtt_password=issued["mqtt_password"], broker_host=broker.host,
                                   broker_port=broker_port or broker.port, sms_to=[GATEWAY_NUMBER], **config)
-        # No GPS receiver: the cellular modules and the GPS's do not fit 110 KB together
-        # (docs/benchmarks.md, "Cellular button"); the heap is the unit's 110 KB.
+        # The unit's board, GPS receiver included, its firmware from ROMFS beside the unit's 110 KB heap.
         return SimulatedButton(flash, modem=self.button_modem, wifi=wifi, log_file=log_file,
-                               unique_id=device_id[3:], gps=False, heapsize=heapsize)
+                               unique_id=device_id[3:], heapsize=heapsize)
 
     def sent(self, sender: str, to: str) -> list[Sms]:
         """SMS that entered the network from `sender` to `to` (delivered, on their way or lost)."""
