@@ -29,21 +29,25 @@ class Notifier(Protocol):
         """Send `text` to `recipient` (a phone number, a webhook's key); raise NotifyError on failure."""
 
 
-class SmsSender(Protocol):
-    """What sends a text message: the gateway's GSM modem (gateway/sms/) or an SMS provider."""
+class TextSender(Protocol):
+    """What sends a text message to a person: the gateway's GSM modem (gateway/sms/modem.py, a concatenated
+    SMS when the text needs more than one, UCS-2 when it is not GSM-7) or an SMS provider.
+    ValueError: the text cannot be sent at all (too long, not a phone number)."""
 
-    def send_sms(self, number: str, text: str) -> None: ...
+    def send_text(self, number: str, text: str) -> None: ...
 
 
 class SmsNotifier:
     channel = "sms"
 
-    def __init__(self, sender: SmsSender) -> None:
+    def __init__(self, sender: TextSender) -> None:
         self.sender = sender
 
     def send(self, recipient: str, text: str) -> None:
         try:
-            self.sender.send_sms(recipient, text)
+            self.sender.send_text(recipient, text)
+        except ValueError as exc:  # the same text to the same number would fail the same way: given up
+            raise NotifyError(f"SMS to {recipient} cannot be sent: {exc}", final=True) from exc
         except Exception as exc:  # a modem's or provider's own error: retried
             raise NotifyError(f"SMS to {recipient} failed: {type(exc).__name__}: {exc}") from exc
 

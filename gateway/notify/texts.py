@@ -1,6 +1,7 @@
 """What people are told, in Indonesian (`id`, the default) and English (`en`).
 
-Short enough for one or two SMS; every text ends with the alert's reference.
+Every text ends with the alert's reference. By SMS a text is usually two parts of a concatenated SMS
+(three or four when an owner's or street name needs UCS-2); gateway/sms/pdu.py caps it at MAX_PARTS.
 """
 
 from __future__ import annotations

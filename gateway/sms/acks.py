@@ -29,11 +29,11 @@ from datetime import datetime, timedelta
 
 from gateway.logsafe import printable
 from gateway.metrics import Metrics
-from gateway.notify.channels import SmsSender
 from gateway.notify.worker import backoff_s
 from gateway.periodic import Periodic
 from gateway.settings import Settings
 from gateway.sms import format as smsformat
+from gateway.sms.modem import SmsSender
 from gateway.storage.common import utcnow
 from gateway.storage.smsacks import Outgoing
 from gateway.storage.store import Store

@@ -7,7 +7,9 @@ response lines go to it; unsolicited result codes go to `events`:
 reset in the middle of a command fails that command with `ModemReset`: the
 caller sets the modem up again (its settings are gone) and goes on.
 
-`send_sms(number, text)` is the `SmsSender` the notifier uses; it is safe to
+`send_sms(number, text)` sends one GSM-7 SMS (the button protocol's acks,
+which are never more); `send_text(number, text)` is what the notifier uses:
+any alphabet, a concatenated SMS when one is not enough. Both are safe to
 call from any thread (one command at a time).
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import itertools
 import logging
 import queue
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -56,6 +59,8 @@ class ModemReset(ModemError):
 
 
 class SmsSender(Protocol):
+    """One GSM-7 SMS, never more: what the button protocol's acks go out through (protocol/README.md, SMS)."""
+
     def send_sms(self, number: str, text: str) -> None: ...
 
 
@@ -70,6 +75,9 @@ class Modem:
         self._in_command = threading.Event()
         self._prompt = threading.Event()
         self._closed = threading.Event()
+        # Concatenated SMS references: one per message, so a phone never joins parts of two. The start is
+        # random so that a restarted gateway does not repeat the references it has just used.
+        self._references = itertools.count(random.randrange(256))
         self._reader = threading.Thread(target=self._read, name="sms-modem-reader", daemon=True)
         self._reader.start()
 
@@ -198,6 +206,20 @@ class Modem:
         """Send one GSM-7 SMS (SmsSender). Raises ValueError for text that is not GSM-7 or too long."""
         hex_pdu, length = pdu.encode_submit(number, text)
         self.command(f"AT+CMGS={length}", self.send_timeout_s, data=hex_pdu.encode("ascii"))
+
+    def send_text(self, number: str, text: str) -> None:
+        """Send `text` for a person to read: GSM-7 or UCS-2, in up to pdu.MAX_PARTS concatenated parts, each
+        its own AT+CMGS. ValueError if it cannot be encoded (too long, not a number), before anything is sent.
+        A part that fails raises ModemError naming it; the parts before it are out already (the phone holds
+        them, incomplete): the caller sends the whole text again, with a new reference."""
+        parts = pdu.encode_submit_parts(number, text, next(self._references) % 256)
+        for i, (hex_pdu, length) in enumerate(parts, 1):
+            try:
+                self.command(f"AT+CMGS={length}", self.send_timeout_s, data=hex_pdu.encode("ascii"))
+            except ModemError as exc:
+                if len(parts) == 1:
+                    raise
+                raise type(exc)(f"part {i} of {len(parts)}: {exc}") from exc
 
 
 def wait_events(modem: Modem, timeout_s: float, handle: Callable[[str, str], None]) -> None:

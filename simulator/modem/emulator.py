@@ -18,7 +18,9 @@ opens `modem.path` like a serial port. What is emulated:
   seen `CONNECT` (docs/sms.md, "Emulated modems");
 - SMS in PDU (`AT+CMGF=0`) and text mode (`AT+CMGF=1`): `AT+CMGS` with the
   `> ` prompt and Ctrl-Z (ESC cancels), `+CMTI` when one arrives (after
-  `AT+CNMI=2,1`), `AT+CMGR`, `AT+CMGL`, `AT+CMGD`, `AT+CPMS`, `AT+CSCS`, `AT+CNMI`, `AT+CSDH`.
+  `AT+CNMI=2,1`), `AT+CMGR`, `AT+CMGL`, `AT+CMGD`, `AT+CPMS`, `AT+CSCS`, `AT+CNMI`, `AT+CSDH`;
+  a PDU with a concatenation header is one part, handed on with its (reference, parts, part), in GSM-7
+  or UCS-2 (`Network.sent` keeps the parts, so a test can join them as a phone does).
 
 Anything else answers `ERROR`, as a real modem does.
 """
@@ -63,6 +65,7 @@ class EmulatedModem:
         self.slots: dict[int, Stored] = {}
         self.received_commands: list[str] = []
         self.stalls: list[str] = []  # command prefixes to leave unanswered once each (a hung modem)
+        self.sms_failure_in: int | None = None  # AT+CMGS accepted before one is refused (fail_sms)
         self.apn = ""
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
@@ -255,6 +258,11 @@ class EmulatedModem:
             return
         handler(self, upper, text)
 
+    def fail_sms(self, after: int = 0) -> None:
+        """Accept `after` more AT+CMGS, then refuse one with +CMS ERROR: 500 (unknown error: an SMSC hiccup)."""
+        with self._lock:
+            self.sms_failure_in = after
+
     def _error(self, code: int, cms: bool = False) -> None:
         self._final([], f"+{'CMS' if cms else 'CME'} ERROR: {code}")
 
@@ -280,18 +288,26 @@ class EmulatedModem:
         if not self.registered:
             self._error(331, cms=True)  # no network service
             return
+        if self.sms_failure_in is not None:
+            self.sms_failure_in -= 1
+            if self.sms_failure_in < 0:
+                self.sms_failure_in = None
+                self._error(500, cms=True)
+                return
         if mode == "pdu":
             try:
-                to, text, alphabet = pdu.decode_submit(body)
+                submitted = pdu.decode_submit(body)
             except pdu.PduError:
                 self._error(304, cms=True)  # invalid PDU parameter
                 return
-            if text is None:
+            if submitted.text is None:
                 self._error(303, cms=True)
                 return
+            # A part of a concatenated SMS goes on as a part (its header kept): the recipient's phone joins them.
+            sms = Sms(self.number, submitted.number, submitted.text, submitted.alphabet, submitted.concat)
         else:
-            to, text, alphabet = argument.strip('"'), body, "gsm7"
-        self.network.submit(Sms(self.number, to, text, alphabet))
+            sms = Sms(self.number, argument.strip('"'), body, "gsm7")
+        self.network.submit(sms)
         self._final([f"+CMGS: {len(self.network.sent) % 256}"])
 
     def _cmgr_lines(self, index: int, stored: Stored, listing: bool) -> list[str]:

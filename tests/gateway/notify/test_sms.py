@@ -1,7 +1,7 @@
 """SMS notifications: who is texted about which event, in which language, and the worker's own thread.
 
-The GSM modem driver (gateway/sms/) is not part of this branch: the one stand-in here is a sender
-that records what it is given (the `SmsSender` protocol: `send_sms(number, text)`).
+The one stand-in here is a sender that records what it is given (the `TextSender` protocol:
+`send_text(number, text)`); the real modem's side is tests/gateway/sms/test_notifications.py.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from gateway.notify.channels import NotifyError, SmsNotifier, WebhookNotifier
 from gateway.notify.worker import NotifyWorker
@@ -29,7 +31,7 @@ class RecordingSms:
         self.failing = set(failing)
         self.arrived = threading.Event()
 
-    def send_sms(self, number: str, text: str) -> None:
+    def send_text(self, number: str, text: str) -> None:
         if number in self.failing:
             self.failing.discard(number)
             raise OSError("modem busy")
@@ -136,3 +138,16 @@ def test_a_modem_error_is_a_notify_error() -> None:
         assert str(exc) == "SMS to +62 1 failed: OSError: modem busy" and not exc.final
     else:
         raise AssertionError("no NotifyError")
+
+
+class RefusingSms:
+    """A sender that cannot encode the text at all (the modem's ValueError: too many parts, not a number)."""
+
+    def send_text(self, number: str, text: str) -> None:
+        raise ValueError("9 SMS, more than 8")
+
+
+def test_a_text_the_sender_cannot_encode_is_given_up_at_once() -> None:
+    with pytest.raises(NotifyError) as caught:
+        SmsNotifier(RefusingSms()).send("+62 1", "x")
+    assert str(caught.value) == "SMS to +62 1 cannot be sent: 9 SMS, more than 8" and caught.value.final

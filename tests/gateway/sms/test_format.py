@@ -86,7 +86,7 @@ def test_known_pdus_decode_and_encode() -> None:
 
 @pytest.mark.parametrize("text", ["PB1 A [x] € ^{}", "a" * 160, ""])
 def test_pdu_round_trips(text: str) -> None:
-    assert pdu.decode_submit(pdu.encode_submit("+6281", text)[0]) == ("+6281", text, "gsm7")
+    assert pdu.decode_submit(pdu.encode_submit("+6281", text)[0]) == pdu.Submitted("+6281", text, "gsm7")
     delivered = pdu.decode_deliver(pdu.encode_deliver("+6281", text, concat=(1, 2, 1)))
     assert (delivered.text, delivered.multipart) == (text, True)
 
