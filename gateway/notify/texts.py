@@ -2,6 +2,9 @@
 
 Every text ends with the alert's reference. By SMS a text is usually two parts of a concatenated SMS
 (three or four when an owner's or street name needs UCS-2); gateway/sms/pdu.py caps it at MAX_PARTS.
+The registry allows long names and addresses (200 and 500 characters), so the free-text facts are cut
+to SHORTEST lengths here: any text then fits the cap even in UCS-2, and nobody goes untold for a long
+street name (the full record is in the operator console).
 """
 
 from __future__ import annotations
@@ -38,6 +41,15 @@ _TEXTS = {
 }
 
 
+# The most characters of each free-text fact a text quotes; longer ones are cut and end in "...".
+# Worst case, every template with all three at their limit stays under 8 UCS-2 parts (536 characters).
+SHORTEST = {"owner": 60, "address": 120, "station": 60}
+
+
+def _cut(value: str, limit: int) -> str:
+    return value if len(value) <= limit else value[: limit - 3].rstrip() + "..."
+
+
 @dataclass(frozen=True)
 class Facts:
     """What a text says about the alert."""
@@ -57,6 +69,8 @@ def text(event: str, lang: str, facts: Facts) -> str:
     kinds = _KIND.get(lang, _KIND["id"])
     name, _, level = event.partition("-")
     where = texts["where"].format(lat=facts.lat, lon=facts.lon) if facts.lat is not None else ""
-    return texts[name].format(kind=kinds.get(facts.alert_type, facts.alert_type), owner=facts.owner,
-                              address=facts.address, where=where, station=facts.station or texts["no_station"],
+    return texts[name].format(kind=kinds.get(facts.alert_type, facts.alert_type),
+                              owner=_cut(facts.owner, SHORTEST["owner"]),
+                              address=_cut(facts.address, SHORTEST["address"]), where=where,
+                              station=_cut(facts.station or texts["no_station"], SHORTEST["station"]),
                               level=level, ref=facts.ref)

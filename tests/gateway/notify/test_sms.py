@@ -151,3 +151,19 @@ def test_a_text_the_sender_cannot_encode_is_given_up_at_once() -> None:
     with pytest.raises(NotifyError) as caught:
         SmsNotifier(RefusingSms()).send("+62 1", "x")
     assert str(caught.value) == "SMS to +62 1 cannot be sent: 9 SMS, more than 8" and caught.value.final
+
+
+def test_the_longest_names_the_registry_allows_still_fit_one_concatenated_sms() -> None:
+    """An owner of 200 and an address of 500 characters in a script that needs UCS-2: every text is cut to fit
+    pdu.MAX_PARTS, keeps its reference, and says that it was cut."""
+    from gateway.notify.texts import LANGS, Facts, text
+    from gateway.sms.pdu import MAX_PARTS, split_text
+
+    facts = Facts(ref="pb-0123456789ab:4294967295", alert_type="silent_sos", owner="王" * 200,
+                  address="محمد " * 100, lat=-5.4291234, lon=105.2612345, station="Polsek " + "ß" * 200)
+    for lang in LANGS:
+        for event in ("new", "escalation-3", "resolved", "false_alarm", "cancelled"):
+            said = text(event, lang, facts)
+            alphabet, parts = split_text(said)
+            assert alphabet == "ucs2" and len(parts) <= MAX_PARTS, (event, lang, len(said))
+            assert said.endswith("Ref pb-0123456789ab:4294967295") and "..." in said
