@@ -51,7 +51,7 @@ from typing import Any
 from cryptography import x509
 
 from hardware import validate
-from provision.romfs import romfs_image
+from provision.romfs import RomfsError, romfs_image
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"
@@ -59,6 +59,7 @@ BOARD_FILE = ROOT / "hardware" / "board.json"
 DEPLOY = ROOT / "build" / "deploy"
 MANIFEST = "manifest.json"
 CA_FILE = "ca.der"  # firmware/panic/tls.py reads it
+ROMFS_FORMAT = 2  # the manifest format of a --romfs build (provision/rawrepl.py refuses formats it does not know)
 ROMFS_FILE = "romfs.img"  # --romfs: the package as a ROMFS image (written to the unit's romfs partition)
 DEVICE_ARCH = "xtensawin"
 ENTRY_POINTS = ("boot.py", "main.py")  # run by name at reset, and only as source
@@ -281,11 +282,14 @@ def package_as_romfs(out: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     holder.mkdir()
     os.rename(out / PACKAGE, holder / PACKAGE)  # the image's root holds panic/, as a unit's /rom does
     image = out / ROMFS_FILE
-    image.write_bytes(romfs_image(holder))
+    try:
+        image.write_bytes(romfs_image(holder))
+    except RomfsError as e:
+        raise BuildError(str(e)) from None
     shutil.rmtree(holder)
     files = [f for f in manifest["files"] if not f["path"].startswith(PACKAGE + "/")]
     files.append({"path": ROMFS_FILE, "size": image.stat().st_size, "sha256": sha256_file(image), "romfs": True})
-    manifest = {**manifest, "files": files}
+    manifest = {**manifest, "format": ROMFS_FORMAT, "files": files}  # an older tool would copy the image as a file
     write_manifest(out, manifest)
     return manifest
 

@@ -11,6 +11,7 @@ pseudo-terminal; on an ESP32 the same bytes go over the USB-serial port.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -63,19 +64,49 @@ class RawRepl:
         self.port.write(b"\x02")
 
 
+FORMATS = (1, 2)  # manifest formats this tool knows (provision/build.py: 2 for a ROMFS build)
+
+
+def read_manifest(deploy: Path) -> dict[str, Any]:
+    """deploy/manifest.json, checked to be one this tool knows; ReplError saying what to do if not."""
+    try:
+        manifest: dict[str, Any] = json.loads((deploy / "manifest.json").read_text())
+        files = manifest["files"]
+        if manifest.get("format") not in FORMATS or not isinstance(files, list):
+            raise ValueError(f"manifest format {manifest.get('format')!r}: this tool knows {FORMATS}")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ReplError(f"{deploy}: not a deploy folder from panic-fw build ({e}); run panic-fw build") from None
+    return manifest
+
+
 def romfs_file(deploy: Path) -> Path | None:
-    """The deploy folder's ROMFS image (`panic-fw build --romfs`), written to a partition, not copied; or None."""
-    manifest: dict[str, Any] = json.loads((deploy / "manifest.json").read_text())
-    return next((deploy / str(f["path"]) for f in manifest["files"] if f.get("romfs")), None)
+    """The deploy folder's ROMFS image (`panic-fw build --romfs`), written to a partition, not copied; or None.
+
+    Checked against the manifest's size and SHA-256 before anything is written (ReplError if it differs).
+    """
+    for f in read_manifest(deploy)["files"]:
+        if f.get("romfs"):
+            image = deploy / str(f["path"])
+            data = image.read_bytes() if image.is_file() else b""
+            if len(data) != f["size"] or hashlib.sha256(data).hexdigest() != f["sha256"]:
+                raise ReplError(f"{image}: missing or not the image the manifest lists; run panic-fw build again")
+            return image
+    return None
 
 
 def copy_deploy(repl: RawRepl, deploy: Path, progress: Callable[[str], None] = lambda _: None) -> int:
     """Copy every file in deploy/manifest.json and check its SHA-256 on the board; returns the count.
 
-    A ROMFS image is not a file on the board's filesystem: `panic-provision flash` writes it to its partition.
+    A ROMFS image is not a file on the board's filesystem: `panic-provision flash` writes it to its partition,
+    and a ``panic`` folder left by an earlier ``.mpy`` install is removed here: ``''`` comes before ``/rom`` on
+    MicroPython's sys.path, so it would run instead of the image.
     """
-    manifest: dict[str, Any] = json.loads((deploy / "manifest.json").read_text())
+    manifest = read_manifest(deploy)
     files = [(str(f["path"]), str(f["sha256"])) for f in manifest["files"] if not f.get("romfs")]
+    if len(files) < len(manifest["files"]):
+        repl.exec("import os\ndef _rm(p):\n try:\n  for n in os.listdir(p):\n   _rm(p+'/'+n)\n  os.rmdir(p)\n"
+                  " except OSError:\n  try:\n   os.remove(p)\n  except OSError:\n   pass\n_rm('panic')\n")
+        progress("panic/ removed if there (an earlier .mpy install would shadow the ROMFS image)")
     files.append(("manifest.json", ""))
     dirs = sorted({str(Path(p).parent) for p, _ in files if str(Path(p).parent) != "."})
     repl.exec("import os,hashlib,binascii\n" + "".join(

@@ -14,8 +14,16 @@ from pathlib import Path
 from mpremote.romfs import make_romfs  # type: ignore[import-untyped]
 
 
+class RomfsError(Exception):
+    """The image could not be made (mpremote's writer exits the process on an error: caught here)."""
+
+
 def romfs_image(directory: Path) -> bytes:
     """The ROMFS image of everything under `directory` (mpremote's tree listing silenced)."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        image: bytes = make_romfs(str(directory), mpy_cross=False)
+    listing = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(listing):
+            image: bytes = make_romfs(str(directory), mpy_cross=False)
+    except SystemExit:
+        raise RomfsError(f"{directory}: mpremote could not make a ROMFS image: {listing.getvalue()[-300:]}") from None
     return image

@@ -92,14 +92,17 @@ def esptool_commands(port: str, image: Path, chip: str, baud: int = 460800) -> l
 def romfs_command(port: str, image: Path) -> list[str]:
     """The mpremote run that writes a ROMFS image (`panic-fw build --romfs`) to the unit's romfs partition.
 
-    mpremote's own `romfs deploy` (raw REPL, vfs.rom_ioctl), verified on hardware only; tests hold the arguments.
+    mpremote's own `romfs deploy` (raw REPL, vfs.rom_ioctl). Not yet run on an ESP32; tests hold the arguments.
     """
     return [sys.executable, "-m", "mpremote", "connect", port, "romfs", "deploy", str(image)]
 
 
 def flash(args: argparse.Namespace, t: Texts, out: Callable[[str], None]) -> int:
     commands = esptool_commands(args.port, args.image, args.chip) if args.image is not None else []
-    image = romfs_file(args.deploy)
+    try:  # before anything is erased or written: a deploy folder as panic-fw build made it
+        image = romfs_file(args.deploy)
+    except ReplError as e:
+        raise Failed(t("fail") + f": {e}") from None
     if image is not None:  # the package as a ROMFS image: into its partition first, then the files
         commands.append(romfs_command(args.port, image))
     for cmd in commands:

@@ -79,8 +79,8 @@ class GatewayProcess:
         """Start `python -m module` (tests pass a wrapper around gateway.main to inject faults).
 
         A port picked by free_port() is free when picked, not when the API binds it: on a busy machine an
-        outgoing connection can take it in between (a restart keeps the port). Then, and only for a port
-        picked here, the gateway is started again on another one.
+        outgoing connection can take it in between. Then, and only for a port picked here, the gateway is
+        started again on another one (a restart keeps its port unless it was taken meanwhile: read `url` after).
         """
         for _attempt in range(3):
             try:
@@ -105,8 +105,9 @@ class GatewayProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                text = self.log_file.read_text()
-                if b"address already in use" in self.log_file.read_bytes()[start:]:
+                raw = self.log_file.read_bytes()
+                text = raw.decode(errors="replace")
+                if b"address already in use" in raw[start:]:  # uvicorn's error line (logged at every level)
                     raise PortTaken(f"127.0.0.1:{self.api_port} was taken before the gateway bound it")
                 raise RuntimeError(f"gateway exited with {self.process.returncode}; see {self.log_file}:\n"
                                    + text[-2000:])

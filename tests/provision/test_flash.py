@@ -7,6 +7,7 @@ import json
 import os
 import pty
 import select
+import shutil
 import subprocess
 import sys
 import threading
@@ -15,8 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import serial
 
 from provision import build
+from provision.rawrepl import RawRepl, copy_deploy
 from provision.tool import esptool_commands, romfs_command
 from simulator.button import micropython_binary
 from tests.provision.conftest import provision_tool
@@ -119,3 +122,47 @@ def test_the_installed_mpremote_accepts_the_romfs_deploy_arguments(tmp_path: Pat
     assert result.returncode != 0 and "usage" not in text.lower(), text
     assert "failed to access" in text and "ttyUSB-absent" in text, text
 
+
+
+@pytest.fixture(scope="module")
+def romfs_deploy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("romfw") / "deploy"
+    assert build.main(["build", "--out", str(out), "--romfs"]) == 0
+    return out
+
+
+def test_a_romfs_deploy_copies_the_rest_and_removes_an_old_panic_folder(
+    romfs_deploy: Path, board: tuple[str, Path]
+) -> None:
+    """The image goes to its partition (mpremote), not the filesystem; a panic/ left by an .mpy install would come
+    first on sys.path ('' before /rom) and run instead of it, so it is removed, subfolders and all."""
+    port, fs = board
+    (fs / "panic" / "old").mkdir(parents=True)
+    (fs / "panic" / "app.mpy").write_bytes(b"an earlier install")
+    (fs / "panic" / "old" / "x.mpy").write_bytes(b"x")
+    with serial.Serial(port, 115200, timeout=0.5, exclusive=True) as line:
+        repl = RawRepl(line)
+        repl.enter()
+        try:
+            copied = copy_deploy(repl, romfs_deploy)
+        finally:
+            repl.leave()
+    assert sorted(p.name for p in fs.iterdir()) == ["board.json", "boot.py", "main.py", "manifest.json"]
+    assert copied == 4
+
+
+def test_flash_refuses_what_is_not_a_deploy_folder_before_writing_anything(tmp_path: Path, romfs_deploy: Path) -> None:
+    absent = str(tmp_path / "ttyUSB-absent")  # never opened: the folder is checked first
+    run = provision_tool("--lang", "en", "flash", "--port", absent, "--deploy", str(tmp_path))
+    assert run.code == 2 and "not a deploy folder from panic-fw build" in run.err, run.out + run.err
+    tampered = tmp_path / "tampered"
+    shutil.copytree(romfs_deploy, tampered)
+    (tampered / "romfs.img").write_bytes(b"\xd2\xcd\x31" + bytes(61))
+    run = provision_tool("--lang", "en", "flash", "--port", absent, "--deploy", str(tampered))
+    assert run.code == 2 and "not the image the manifest lists" in run.err, run.out + run.err
+    future = tmp_path / "future"
+    shutil.copytree(romfs_deploy, future)
+    manifest = json.loads((future / "manifest.json").read_text())
+    (future / "manifest.json").write_text(json.dumps({**manifest, "format": 9}))
+    run = provision_tool("--lang", "en", "flash", "--port", absent, "--deploy", str(future))
+    assert run.code == 2 and "manifest format 9" in run.err, run.out + run.err

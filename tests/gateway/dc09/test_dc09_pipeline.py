@@ -33,8 +33,10 @@ def test_a_new_alert_is_reported_with_its_contact_id_and_exact_gps_location() ->
 
 def test_a_retransmission_or_a_revision_is_not_reported_again() -> None:
     assert reports([Outcome("duplicate", DEVICE, alert=alert(18))]) == []
+    # A revision goes to dispatch and to the button (over MQTT; by SMS only for an alert that came by SMS,
+    # decided when staged), never to the alarm-receiving centre again.
     assert [p.kind for p in pipeline.for_revision(alert(18), True, "acknowledged")] == ["dispatch_alert",
-                                                                                         "device_ack"]
+                                                                                         "device_ack", "sms_ack"]
 
 
 def test_every_type_is_reported_with_its_code_and_restores_with_qualifier_3() -> None:
