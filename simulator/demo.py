@@ -150,10 +150,7 @@ def run(state_dir: Path, broker_port: int | None, hold_ms: int, broker_kind: str
     except Exception as exc:
         return failed(say, exc, state_dir)
     finally:
-        if button is not None:
-            button.stop()
-        stack.stop()
-        say.step(f"everything stopped; logs kept in {state_dir}")
+        stop_all(say, state_dir, button, stack.stop)
 
 
 def run_sms(state_dir: Path, broker_port: int | None, hold_ms: int) -> int:
@@ -226,11 +223,16 @@ def run_sms(state_dir: Path, broker_port: int | None, hold_ms: int) -> int:
     except Exception as exc:
         return failed(say, exc, state_dir)
     finally:
-        if button is not None:
-            button.stop()
-        stack.stop()
-        path.close()
-        say.step(f"everything stopped; logs kept in {state_dir}")
+        stop_all(say, state_dir, button, stack.stop, path.close)
+
+
+def stop_all(say: Narrator, state_dir: Path, button: SimulatedButton | None, *stops: Callable[[], object]) -> None:
+    """Everything a demo started, stopped: the button first (a unit losing power), then `stops` in order."""
+    if button is not None:
+        button.stop()
+    for stop in stops:
+        stop()
+    say.step(f"everything stopped; logs kept in {state_dir}")
 
 
 def finish(say: Narrator, button: SimulatedButton, dispatch: MqttListener) -> int:
